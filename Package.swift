@@ -1,0 +1,42 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Flags for the numeric kernels: `-fno-math-errno` lets `sqrtf`/`expf` loops vectorize,
+/// and release builds drop bounds checks in the hot loops (the kernels use unsafe pointers).
+let kernelFlags: [SwiftSetting] = [
+    .unsafeFlags(["-Xcc", "-fno-math-errno"]),
+    .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "vae-dist",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "vae-dist", targets: ["VAEDistCLI"]),
+        .library(name: "VAEModel", targets: ["VAEModel"]),
+        .library(name: "VAETraining", targets: ["VAETraining"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // C shims.
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev", "pkg-config"])]),
+        // Model math: tensors, ops (forward/backward pairs), the VAE, Adam, counter-based RNG. No I/O, no MPI.
+        .target(name: "VAEModel", dependencies: ["CBLAS"], swiftSettings: kernelFlags),
+        // Training machinery: data, config, checkpoints, the Communicator protocol, the trainer.
+        .target(name: "VAETraining",
+                dependencies: ["VAEModel", .product(name: "Logging", package: "swift-log")],
+                swiftSettings: kernelFlags),
+        // The CLI: parses and dispatches, nothing else.
+        .executableTarget(name: "VAEDistCLI",
+                          dependencies: ["VAETraining",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                         .product(name: "Logging", package: "swift-log")],
+                          path: "Sources/vae-dist"),
+        .testTarget(name: "VAEDistTests", dependencies: ["VAEModel", "VAETraining"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

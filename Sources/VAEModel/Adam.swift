@@ -1,0 +1,65 @@
+/// Adam (Kingma & Ba 2014) with bias correction, computed as PyTorch's `torch.optim.Adam` does:
+///
+///     m ← β₁ m + (1 − β₁) g
+///     v ← β₂ v + (1 − β₂) g²
+///     θ ← θ − (lr / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε)
+///
+/// The moments are flat buffers with the parameters' layout, so one loop updates the whole model.
+public final class Adam {
+    public struct Hyperparameters: Equatable, Sendable {
+        public var learningRate: Float
+        public var beta1: Float
+        public var beta2: Float
+        public var epsilon: Float
+        public init(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8) {
+            self.learningRate = learningRate
+            self.beta1 = beta1
+            self.beta2 = beta2
+            self.epsilon = epsilon
+        }
+    }
+
+    public var hyperparameters: Hyperparameters
+    /// First moment m.
+    public let firstMoment: FlatBuffer
+    /// Second moment v.
+    public let secondMoment: FlatBuffer
+    /// Steps taken, t (the bias corrections depend on it).
+    public var step: Int = 0
+
+    public init(parameterCount: Int, hyperparameters: Hyperparameters = .init()) {
+        self.hyperparameters = hyperparameters
+        firstMoment = FlatBuffer(count: parameterCount)
+        secondMoment = FlatBuffer(count: parameterCount)
+    }
+
+    /// One update of `parameters` from `gradients` (all buffers the same count).
+    public func update(parameters: FlatBuffer, gradients: FlatBuffer) {
+        precondition(parameters.count == firstMoment.count && gradients.count == firstMoment.count,
+                     "Adam buffers differ in size")
+        step += 1
+        let h = hyperparameters
+        let t = Double(step)
+        let biasCorrection1 = 1 - pow(Double(h.beta1), t)
+        let biasCorrection2 = 1 - pow(Double(h.beta2), t)
+        let stepSize = Float(Double(h.learningRate) / biasCorrection1)
+        let inverseRootCorrection2 = Float(1 / biasCorrection2.squareRoot())
+        let b1 = h.beta1, b2 = h.beta2, eps = h.epsilon
+        let oneMinusB1 = 1 - b1, oneMinusB2 = 1 - b2
+        let p = parameters.pointer, g = gradients.pointer, m = firstMoment.pointer, v = secondMoment.pointer
+        for i in 0..<parameters.count {
+            let gi = g[i]
+            let mi = b1 * m[i] + oneMinusB1 * gi
+            let vi = b2 * v[i] + oneMinusB2 * gi * gi
+            m[i] = mi
+            v[i] = vi
+            p[i] -= stepSize * mi / (vi.squareRoot() * inverseRootCorrection2 + eps)
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

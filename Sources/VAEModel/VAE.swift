@@ -1,0 +1,251 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Summed loss terms over a batch (or a whole dataset), in nats.
+public struct LossTerms: Equatable, Sendable {
+    /// Σ −log p(x|z) over samples.
+    public var reconstruction: Double = 0
+    /// Σ KL(q(z|x) ‖ N(0, I)) over samples (not multiplied by β).
+    public var kl: Double = 0
+    /// Number of samples summed.
+    public var samples: Int = 0
+
+    public init(reconstruction: Double = 0, kl: Double = 0, samples: Int = 0) {
+        self.reconstruction = reconstruction
+        self.kl = kl
+        self.samples = samples
+    }
+
+    /// −ELBO summed: reconstruction + β·KL.
+    public func loss(klWeight: Double) -> Double { reconstruction + klWeight * kl }
+
+    public static func += (lhs: inout LossTerms, rhs: LossTerms) {
+        lhs.reconstruction += rhs.reconstruction
+        lhs.kl += rhs.kl
+        lhs.samples += rhs.samples
+    }
+}
+
+/// A VAE over a flat parameter buffer, with every activation buffer preallocated for `batchCapacity` rows.
+///
+/// Usage per step: write the batch into ``input`` and ε into ``epsilon``, call ``forward(batch:)``, then
+/// ``backward(batch:)`` which overwrites ``gradients`` with ∂(Σ −ELBO)/∂θ. Nothing is allocated after `init`.
+/// The loss is a *sum* over the batch, as in the PyTorch example.
+public final class VariationalAutoencoder {
+    public let layout: ParameterLayout
+    public let batchCapacity: Int
+    /// β, the KL weight.
+    public var klWeight: Float
+    public let parameters: FlatBuffer
+    public let gradients: FlatBuffer
+
+    /// The batch, `[batchCapacity, inputSize]`, written by the caller.
+    public let input: UnsafeMutablePointer<Float>
+    /// ε ~ N(0, I), `[batchCapacity, latentSize]`, written by the caller.
+    public let epsilon: UnsafeMutablePointer<Float>
+
+    // Forward state kept for backward.
+    let encoderOutputs: [UnsafeMutablePointer<Float>]
+    public let mean: UnsafeMutablePointer<Float>
+    public let logVariance: UnsafeMutablePointer<Float>
+    let standardDeviation: UnsafeMutablePointer<Float>
+    /// z, `[batchCapacity, latentSize]`; ``decode(batch:)`` reads it.
+    public let latent: UnsafeMutablePointer<Float>
+    let decoderOutputs: [UnsafeMutablePointer<Float>]
+    /// The decoder's last layer: Bernoulli logits or Gaussian means, `[batchCapacity, inputSize]`.
+    public var output: UnsafeMutablePointer<Float> { decoderOutputs[decoderOutputs.count - 1] }
+
+    // Backward scratch.
+    let gradientA: UnsafeMutablePointer<Float>
+    let gradientB: UnsafeMutablePointer<Float>
+    let meanGradient: UnsafeMutablePointer<Float>
+    let logVarianceGradient: UnsafeMutablePointer<Float>
+    let latentGradient: UnsafeMutablePointer<Float>
+    let fixedLogVariance: UnsafeMutablePointer<Float>
+    private var allocations: [UnsafeMutablePointer<Float>] = []
+
+    public init(layout: ParameterLayout, batchCapacity: Int, klWeight: Float = 1) {
+        precondition(batchCapacity > 0, "batch capacity must be positive")
+        self.layout = layout
+        self.batchCapacity = batchCapacity
+        self.klWeight = klWeight
+        parameters = FlatBuffer(count: layout.count)
+        gradients = FlatBuffer(count: layout.count)
+        var allocations: [UnsafeMutablePointer<Float>] = []
+        func buffer(_ width: Int) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: batchCapacity * width)
+            p.initialize(repeating: 0, count: batchCapacity * width)
+            allocations.append(p)
+            return p
+        }
+        let architecture = layout.architecture
+        let widest = ([architecture.inputSize, architecture.latentSize] + architecture.encoderHidden
+            + architecture.decoderHidden).max()!
+        input = buffer(architecture.inputSize)
+        epsilon = buffer(architecture.latentSize)
+        encoderOutputs = layout.encoder.map { buffer($0.outputSize) }
+        mean = buffer(architecture.latentSize)
+        logVariance = buffer(architecture.latentSize)
+        standardDeviation = buffer(architecture.latentSize)
+        latent = buffer(architecture.latentSize)
+        decoderOutputs = layout.decoder.map { buffer($0.outputSize) }
+        gradientA = buffer(widest)
+        gradientB = buffer(widest)
+        meanGradient = buffer(architecture.latentSize)
+        logVarianceGradient = buffer(architecture.latentSize)
+        latentGradient = buffer(architecture.latentSize)
+        fixedLogVariance = .allocate(capacity: architecture.inputSize)
+        var fixed: Float = 0
+        if case .gaussian(.fixed(let variance)) = architecture.likelihood { fixed = logf(variance) }
+        fixedLogVariance.initialize(repeating: fixed, count: architecture.inputSize)
+        allocations.append(fixedLogVariance)
+        self.allocations = allocations
+    }
+
+    deinit { for p in allocations { p.deallocate() } }
+
+    private func weights(_ layer: LinearLayout) -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) {
+        (parameters.pointer(to: layer.weight), parameters.pointer(to: layer.bias))
+    }
+
+    /// The per-pixel log-variance of a Gaussian likelihood (learned or fixed).
+    var outputLogVariance: UnsafeMutablePointer<Float> {
+        if let view = layout.outputLogVariance { return parameters.pointer(to: view) }
+        return fixedLogVariance
+    }
+
+    /// Encoder to (μ, log σ²) for the first `batch` rows of ``input``.
+    public func encode(batch: Int) {
+        let activation = layout.architecture.activation
+        var x = UnsafePointer(input)
+        for (layer, y) in zip(layout.encoder, encoderOutputs) {
+            let (w, b) = weights(layer)
+            Linear.forward(input: x, weight: w, bias: b, output: y, batch: batch,
+                           inputSize: layer.inputSize, outputSize: layer.outputSize)
+            activation.forward(y, count: batch * layer.outputSize)
+            x = UnsafePointer(y)
+        }
+        for (layer, y) in [(layout.mean, mean), (layout.logVariance, logVariance)] {
+            let (w, b) = weights(layer)
+            Linear.forward(input: x, weight: w, bias: b, output: y, batch: batch,
+                           inputSize: layer.inputSize, outputSize: layer.outputSize)
+        }
+    }
+
+    /// Decoder from ``latent`` to ``output`` (logits or means) for the first `batch` rows.
+    public func decode(batch: Int) {
+        let activation = layout.architecture.activation
+        var x = UnsafePointer(latent)
+        for (index, (layer, y)) in zip(layout.decoder, decoderOutputs).enumerated() {
+            let (w, b) = weights(layer)
+            Linear.forward(input: x, weight: w, bias: b, output: y, batch: batch,
+                           inputSize: layer.inputSize, outputSize: layer.outputSize)
+            if index < layout.decoder.count - 1 { activation.forward(y, count: batch * layer.outputSize) }
+            x = UnsafePointer(y)
+        }
+    }
+
+    /// Full forward pass for the first `batch` rows: encode, z = μ + σ ⊙ ε, decode, and the loss terms
+    /// against ``input`` as the target.
+    @discardableResult
+    public func forward(batch: Int) -> LossTerms {
+        precondition(batch > 0 && batch <= batchCapacity, "batch \(batch) outside 1...\(batchCapacity)")
+        let architecture = layout.architecture
+        let latentCount = batch * architecture.latentSize
+        encode(batch: batch)
+        Reparameterization.forward(mean: mean, logVariance: logVariance, epsilon: epsilon,
+                                   standardDeviation: standardDeviation, latent: latent, count: latentCount)
+        decode(batch: batch)
+        let kl = GaussianKL.forward(mean: mean, logVariance: logVariance, standardDeviation: standardDeviation,
+                                    count: latentCount)
+        let reconstruction: Double
+        switch architecture.likelihood {
+        case .bernoulli:
+            reconstruction = BernoulliNLL.forward(logits: output, targets: input, count: batch * architecture.inputSize)
+        case .gaussian:
+            reconstruction = GaussianNLL.forward(means: output, targets: input, logVariance: outputLogVariance,
+                                                 batch: batch, inputSize: architecture.inputSize)
+        }
+        return LossTerms(reconstruction: reconstruction, kl: kl, samples: batch)
+    }
+
+    /// Backward pass after ``forward(batch:)`` with the same `batch`: overwrites every entry of ``gradients``
+    /// with ∂/∂θ of Σ_batch [−log p(x|z) + β KL].
+    public func backward(batch: Int) {
+        let architecture = layout.architecture
+        let activation = architecture.activation
+        let latentCount = batch * architecture.latentSize
+
+        // Likelihood → gradient of the decoder's output.
+        var upstream = gradientA, spare = gradientB
+        switch architecture.likelihood {
+        case .bernoulli:
+            BernoulliNLL.backward(logits: output, targets: input, logitGradient: upstream,
+                                  count: batch * architecture.inputSize)
+        case .gaussian:
+            let learned = layout.outputLogVariance.map { gradients.pointer(to: $0) }
+            GaussianNLL.backward(means: output, targets: input, logVariance: outputLogVariance,
+                                 meanGradient: upstream, logVarianceGradient: learned,
+                                 batch: batch, inputSize: architecture.inputSize)
+        }
+
+        // Decoder, last layer first.
+        for index in stride(from: layout.decoder.count - 1, through: 0, by: -1) {
+            let layer = layout.decoder[index]
+            let layerInput = index == 0 ? UnsafePointer(latent) : UnsafePointer(decoderOutputs[index - 1])
+            let inputGradient = index == 0 ? latentGradient : spare
+            Linear.backward(input: layerInput, weight: parameters.pointer(to: layer.weight), outputGradient: upstream,
+                            weightGradient: gradients.pointer(to: layer.weight),
+                            biasGradient: gradients.pointer(to: layer.bias),
+                            inputGradient: inputGradient, batch: batch,
+                            inputSize: layer.inputSize, outputSize: layer.outputSize)
+            if index > 0 {
+                activation.backward(output: decoderOutputs[index - 1], gradient: spare, count: batch * layer.inputSize)
+                swap(&upstream, &spare)
+            }
+        }
+
+        // Latent: KL gradient, plus the path through z.
+        GaussianKL.backward(mean: mean, standardDeviation: standardDeviation, weight: klWeight,
+                            meanGradient: meanGradient, logVarianceGradient: logVarianceGradient, count: latentCount)
+        Reparameterization.backward(latentGradient: latentGradient, epsilon: epsilon,
+                                    standardDeviation: standardDeviation, meanGradient: meanGradient,
+                                    logVarianceGradient: logVarianceGradient, count: latentCount)
+
+        // Heads: both read the last encoder output; their input gradients add up.
+        let headInput = layout.encoder.isEmpty ? UnsafePointer(input) : UnsafePointer(encoderOutputs[layout.encoder.count - 1])
+        let needInputGradient = !layout.encoder.isEmpty
+        upstream = gradientA
+        spare = gradientB
+        Linear.backward(input: headInput, weight: parameters.pointer(to: layout.mean.weight), outputGradient: meanGradient,
+                        weightGradient: gradients.pointer(to: layout.mean.weight),
+                        biasGradient: gradients.pointer(to: layout.mean.bias),
+                        inputGradient: needInputGradient ? upstream : nil, batch: batch,
+                        inputSize: layout.mean.inputSize, outputSize: layout.mean.outputSize)
+        Linear.backward(input: headInput, weight: parameters.pointer(to: layout.logVariance.weight),
+                        outputGradient: logVarianceGradient,
+                        weightGradient: gradients.pointer(to: layout.logVariance.weight),
+                        biasGradient: gradients.pointer(to: layout.logVariance.bias),
+                        inputGradient: needInputGradient ? spare : nil, batch: batch,
+                        inputSize: layout.logVariance.inputSize, outputSize: layout.logVariance.outputSize)
+        guard needInputGradient else { return }
+        let width = layout.mean.inputSize
+        for i in 0..<(batch * width) { upstream[i] += spare[i] }
+
+        // Encoder, last layer first.
+        for index in stride(from: layout.encoder.count - 1, through: 0, by: -1) {
+            let layer = layout.encoder[index]
+            activation.backward(output: encoderOutputs[index], gradient: upstream, count: batch * layer.outputSize)
+            let layerInput = index == 0 ? UnsafePointer(input) : UnsafePointer(encoderOutputs[index - 1])
+            Linear.backward(input: layerInput, weight: parameters.pointer(to: layer.weight), outputGradient: upstream,
+                            weightGradient: gradients.pointer(to: layer.weight),
+                            biasGradient: gradients.pointer(to: layer.bias),
+                            inputGradient: index == 0 ? nil : spare, batch: batch,
+                            inputSize: layer.inputSize, outputSize: layer.outputSize)
+            swap(&upstream, &spare)
+        }
+    }
+}

@@ -1,0 +1,260 @@
+import Foundation
+import VAEModel
+
+/// Where training stands: enough, with the parameters and Adam state, to continue bit for bit.
+/// All randomness is keyed by (seed, epoch, sample index), so no generator state is needed.
+public struct TrainingPosition: Equatable, Sendable {
+    /// Optimizer steps taken in total.
+    public var globalStep = 0
+    /// The epoch in progress (0-based).
+    public var epoch = 0
+    /// Steps already taken in `epoch`.
+    public var stepInEpoch = 0
+    /// The running training-loss sums of `epoch`, so the epoch summary is exact after a mid-epoch resume.
+    public var epochTerms = LossTerms()
+
+    public init(globalStep: Int = 0, epoch: Int = 0, stepInEpoch: Int = 0, epochTerms: LossTerms = LossTerms()) {
+        self.globalStep = globalStep
+        self.epoch = epoch
+        self.stepInEpoch = stepInEpoch
+        self.epochTerms = epochTerms
+    }
+}
+
+/// A checkpoint error naming the file and what to do.
+public enum CheckpointError: Error, CustomStringConvertible {
+    case notFound(path: String)
+    case format(path: String, problem: String)
+    case checksum(path: String, stored: String, computed: String)
+    case nonFinite(path: String, tensor: String, index: Int)
+    case missingTensor(path: String, tensor: String)
+    case unexpectedTensor(path: String, tensor: String)
+    case shapeMismatch(path: String, tensor: String, checkpoint: [Int], model: [Int])
+    case configurationMismatch(path: String, keys: [String])
+    case dataMismatch(path: String, checkpoint: String, current: String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let path):
+            return "checkpoint \(path) not found. Pass --resume latest with the run's --run-dir, or an existing .safetensors file."
+        case .format(let path, let problem):
+            return "checkpoint \(path): \(problem)."
+        case .checksum(let path, let stored, let computed):
+            return "checkpoint \(path): data SHA-256 is \(computed) but the file records \(stored); the file is corrupt. Resume from an older checkpoint."
+        case .nonFinite(let path, let tensor, let index):
+            return "checkpoint \(path): tensor \(tensor) holds a non-finite value at element \(index); refusing to load it."
+        case .missingTensor(let path, let tensor):
+            return "checkpoint \(path): tensor \(tensor) is missing; the checkpoint is from another architecture."
+        case .unexpectedTensor(let path, let tensor):
+            return "checkpoint \(path): tensor \(tensor) is not part of this model; the checkpoint is from another architecture."
+        case .shapeMismatch(let path, let tensor, let checkpoint, let model):
+            return "checkpoint \(path): tensor \(tensor) has shape \(checkpoint) but the model needs \(model); the checkpoint is from another architecture or config."
+        case .configurationMismatch(let path, let keys):
+            return "checkpoint \(path) was trained with different settings for \(keys.joined(separator: ", ")); resume with the checkpoint's configuration or start a new --run-dir."
+        case .dataMismatch(let path, let checkpoint, let current):
+            return "checkpoint \(path) was trained on data with SHA-256 \(checkpoint), but the data given has \(current); pass the same --data."
+        }
+    }
+}
+
+/// The checkpoint file: safetensors holding the model tensors under the PyTorch example's names
+/// (`fc1.weight` …), Adam's moments as `adam.exp_avg.NAME` / `adam.exp_avg_sq.NAME`, and in `__metadata__`
+/// the format version, Adam's step, the training position, the configuration and its hash, the training
+/// data's fingerprint and a SHA-256 of the whole data section.
+public enum Checkpoint {
+    public static let format = "vae-dist-checkpoint"
+    public static let formatVersion = "1"
+
+    /// What a checkpoint holds besides the tensors.
+    public struct Metadata: Equatable, Sendable {
+        public var position: TrainingPosition
+        public var adamStep: Int
+        public var configurationJSON: String
+        public var dataFingerprint: String
+        public var worldSize: Int
+    }
+
+    /// Encodes parameters, Adam moments and metadata into safetensors bytes.
+    public static func encode(layout: ParameterLayout, parameters: FlatBuffer, adam: Adam, metadata: Metadata) -> [UInt8] {
+        var tensors: [(name: String, shape: [Int], data: UnsafeBufferPointer<Float>)] = []
+        for (prefix, buffer) in [("", parameters), ("adam.exp_avg.", adam.firstMoment), ("adam.exp_avg_sq.", adam.secondMoment)] {
+            for view in layout.tensors {
+                tensors.append((prefix + view.name, view.shape,
+                                UnsafeBufferPointer(start: buffer.pointer(to: view), count: view.count)))
+            }
+        }
+        var hasher = SHA256()
+        for buffer in [parameters, adam.firstMoment, adam.secondMoment] {
+            hasher.update(raw: UnsafeRawBufferPointer(start: buffer.pointer, count: buffer.count * 4))
+        }
+        let p = metadata.position
+        let fields: [String: String] = [
+            "format": format,
+            "format_version": formatVersion,
+            "data_sha256": hasher.finalize().hexString,
+            "adam_step": "\(metadata.adamStep)",
+            "global_step": "\(p.globalStep)",
+            "epoch": "\(p.epoch)",
+            "step_in_epoch": "\(p.stepInEpoch)",
+            "epoch_reconstruction_bits": String(p.epochTerms.reconstruction.bitPattern, radix: 16),
+            "epoch_kl_bits": String(p.epochTerms.kl.bitPattern, radix: 16),
+            "epoch_samples": "\(p.epochTerms.samples)",
+            "config": metadata.configurationJSON,
+            "config_sha256": SHA256.hash(Array(metadata.configurationJSON.utf8)).hexString,
+            "dataset_sha256": metadata.dataFingerprint,
+            "world_size": "\(metadata.worldSize)",
+            "parameter_count": "\(layout.count)",
+        ]
+        return Safetensors.encode(tensors: tensors, metadata: fields)
+    }
+
+    /// Reads `path` into `parameters` and `adam` after checking format, checksum, finiteness and that every
+    /// tensor matches `layout`. Nothing is written into the buffers unless every check passes.
+    public static func load(path: String, layout: ParameterLayout, parameters: FlatBuffer, adam: Adam) throws -> Metadata {
+        guard let data = FileManager.default.contents(atPath: path) else { throw CheckpointError.notFound(path: path) }
+        return try decode([UInt8](data), path: path, layout: layout, parameters: parameters, adam: adam)
+    }
+
+    /// ``load(path:layout:parameters:adam:)`` on bytes already in memory.
+    public static func decode(_ bytes: [UInt8], path: String, layout: ParameterLayout, parameters: FlatBuffer,
+                              adam: Adam) throws -> Metadata {
+        let (entries, metadata, dataStart) = try Safetensors.decode(bytes, path: path)
+        func field(_ key: String) throws -> String {
+            guard let value = metadata[key] else { throw CheckpointError.format(path: path, problem: "metadata has no '\(key)'") }
+            return value
+        }
+        func integer(_ key: String) throws -> Int {
+            guard let value = Int(try field(key)), value >= 0 else {
+                throw CheckpointError.format(path: path, problem: "metadata '\(key)' is not a non-negative integer")
+            }
+            return value
+        }
+        func double(_ key: String) throws -> Double {
+            guard let bits = UInt64(try field(key), radix: 16) else {
+                throw CheckpointError.format(path: path, problem: "metadata '\(key)' is not a hexadecimal bit pattern")
+            }
+            return Double(bitPattern: bits)
+        }
+        guard try field("format") == format else {
+            throw CheckpointError.format(path: path, problem: "format is '\(metadata["format"]!)', not a vae-dist checkpoint")
+        }
+        guard try field("format_version") == formatVersion else {
+            throw CheckpointError.format(path: path, problem: "format version \(metadata["format_version"]!) is not supported (this build reads version \(formatVersion))")
+        }
+        // Architecture: every expected tensor present with the right shape and dtype, nothing else.
+        let prefixes = ["", "adam.exp_avg.", "adam.exp_avg_sq."]
+        var expected: Set<String> = []
+        for prefix in prefixes {
+            for view in layout.tensors {
+                let name = prefix + view.name
+                expected.insert(name)
+                guard let entry = entries[name] else { throw CheckpointError.missingTensor(path: path, tensor: name) }
+                guard entry.shape == view.shape else {
+                    throw CheckpointError.shapeMismatch(path: path, tensor: name, checkpoint: entry.shape, model: view.shape)
+                }
+                guard entry.dtype == "F32" else {
+                    throw CheckpointError.format(path: path, problem: "tensor \(name) is \(entry.dtype), expected F32")
+                }
+            }
+        }
+        if let extra = entries.keys.sorted().first(where: { !expected.contains($0) }) {
+            throw CheckpointError.unexpectedTensor(path: path, tensor: extra)
+        }
+        let stored = try field("data_sha256")
+        let computed = SHA256.hash(bytes[dataStart...]).hexString
+        guard stored == computed else { throw CheckpointError.checksum(path: path, stored: stored, computed: computed) }
+
+        // Decode into scratch first so a bad value leaves the live buffers untouched.
+        let scratch = (0..<3).map { _ in FlatBuffer(count: layout.count) }
+        for (prefix, buffer) in zip(prefixes, scratch) {
+            for view in layout.tensors {
+                let name = prefix + view.name
+                let range = entries[name]!.range
+                let target = buffer.pointer(to: view)
+                bytes.withUnsafeBytes { raw in
+                    let base = raw.baseAddress! + dataStart + range.lowerBound
+                    for i in 0..<view.count {
+                        target[i] = Float(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+                    }
+                }
+                if let bad = (0..<view.count).first(where: { !target[$0].isFinite }) {
+                    throw CheckpointError.nonFinite(path: path, tensor: name, index: bad)
+                }
+            }
+        }
+        let position = TrainingPosition(
+            globalStep: try integer("global_step"), epoch: try integer("epoch"), stepInEpoch: try integer("step_in_epoch"),
+            epochTerms: LossTerms(reconstruction: try double("epoch_reconstruction_bits"), kl: try double("epoch_kl_bits"),
+                                  samples: try integer("epoch_samples")))
+        let result = Metadata(position: position, adamStep: try integer("adam_step"), configurationJSON: try field("config"),
+                              dataFingerprint: try field("dataset_sha256"), worldSize: try integer("world_size"))
+        guard SHA256.hash(Array(result.configurationJSON.utf8)).hexString == (try field("config_sha256")) else {
+            throw CheckpointError.format(path: path, problem: "config_sha256 does not match the stored config")
+        }
+        parameters.copy(from: scratch[0])
+        adam.firstMoment.copy(from: scratch[1])
+        adam.secondMoment.copy(from: scratch[2])
+        adam.step = result.adamStep
+        return result
+    }
+}
+
+/// A run folder's checkpoints: `checkpoint-step-NNNNNNNNN.safetensors` files, a `latest` pointer file
+/// naming the newest, keep-last-N rotation. Every file is replaced atomically (see ``AtomicFile``).
+public struct CheckpointStore {
+    public let directory: String
+    public let keep: Int
+    public static let pointerName = "latest"
+
+    public init(directory: String, keep: Int) {
+        self.directory = directory
+        self.keep = keep
+    }
+
+    public func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+
+    public static func fileName(step: Int) -> String { String(format: "checkpoint-step-%09d.safetensors", step) }
+
+    /// Creates the folder and removes vae-dist's leftover temp files from an interrupted save.
+    @discardableResult
+    public func prepare() throws -> [String] {
+        do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
+            throw FileError(path: directory, operation: "creating folder", code: errno == 0 ? EACCES : errno)
+        }
+        return AtomicFile.removeLeftovers(in: directory)
+    }
+
+    /// Writes the checkpoint for `step`, then points `latest` at it, then rotates. Returns its path.
+    /// Throws (leaving the previous checkpoint and pointer untouched) if any write fails.
+    @discardableResult
+    public func save(_ bytes: [UInt8], step: Int) throws -> String {
+        let name = CheckpointStore.fileName(step: step)
+        try AtomicFile.write(bytes, to: path(name))
+        try AtomicFile.write(Array((name + "\n").utf8), to: path(CheckpointStore.pointerName))
+        rotate(keeping: name)
+        return path(name)
+    }
+
+    /// Checkpoint files in the folder, oldest first.
+    public func checkpoints() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+            .filter { $0.hasPrefix("checkpoint-step-") && $0.hasSuffix(".safetensors") }
+            .sorted()
+    }
+
+    func rotate(keeping current: String) {
+        let all = checkpoints()
+        guard all.count > keep else { return }
+        for name in all.prefix(all.count - keep) where name != current { unlink(path(name)) }
+    }
+
+    /// The checkpoint `latest` points to, or nil when the folder has none.
+    public func latest() throws -> String? {
+        guard let data = FileManager.default.contents(atPath: path(CheckpointStore.pointerName)) else { return nil }
+        let name = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !name.isEmpty, !name.contains("/") else {
+            throw CheckpointError.format(path: path(CheckpointStore.pointerName), problem: "the pointer names no checkpoint file")
+        }
+        return path(name)
+    }
+}

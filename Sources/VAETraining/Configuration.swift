@@ -1,0 +1,273 @@
+import Foundation
+import VAEModel
+
+/// A configuration error naming the key and what is wrong with it.
+public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
+    /// Dotted key (`model.latent_size`), or the file for file-level faults.
+    public let key: String
+    public let problem: String
+    public var description: String { "configuration key '\(key)': \(problem)" }
+}
+
+/// Everything that defines a training run. Read from a JSON file in Config/, then overridden by flags.
+///
+/// JSON layout (every key optional; defaults are the PyTorch MNIST VAE example):
+/// ```json
+/// { "model": { "input_size": 784, "encoder_hidden": [400], "latent_size": 20, "decoder_hidden": [400],
+///              "activation": "relu", "likelihood": "bernoulli", "gaussian_variance": "learned" },
+///   "training": { "epochs": 10, "max_steps": null, "batch_size": 128, "learning_rate": 0.001,
+///                 "beta1": 0.9, "beta2": 0.999, "adam_epsilon": 1e-8, "kl_weight": 1.0, "seed": 1,
+///                 "drop_last": false },
+///   "data": { "source": "Data/mnist", "binarization": "none" },
+///   "run": { "run_dir": "runs/default", "checkpoint_every": 0, "keep_checkpoints": 3, "log_every": 10,
+///            "blas_threads": 0 } }
+/// ```
+public struct TrainingConfiguration: Equatable, Sendable {
+    public var architecture = Architecture.pytorchExample
+    public var epochs = 10
+    /// Stop after this many optimizer steps in total (nil: run all epochs).
+    public var maxSteps: Int? = nil
+    public var batchSize = 128
+    public var adam = Adam.Hyperparameters()
+    public var klWeight: Double = 1
+    public var seed: UInt64 = 1
+    /// Drop the last partial batch of each epoch (the PyTorch example keeps it).
+    public var dropLast = false
+    /// `synthetic` or a folder holding the four MNIST IDX files.
+    public var dataSource = "Data/mnist"
+    public var binarization = Binarization.none
+    public var runDirectory = "runs/default"
+    /// Checkpoint every this many steps (0: only at the end of each epoch and of the run).
+    public var checkpointEvery = 0
+    /// Checkpoints kept after rotation.
+    public var keepCheckpoints = 3
+    /// Progress line every this many steps.
+    public var logEvery = 10
+    /// OpenBLAS threads (0: OpenBLAS's default, all cores).
+    public var blasThreads = 0
+
+    public init() {}
+
+    /// The keys each section accepts.
+    static let knownKeys: [String: Set<String>] = [
+        "model": ["input_size", "encoder_hidden", "latent_size", "decoder_hidden", "activation", "likelihood",
+                  "gaussian_variance"],
+        "training": ["epochs", "max_steps", "batch_size", "learning_rate", "beta1", "beta2", "adam_epsilon",
+                     "kl_weight", "seed", "drop_last"],
+        "data": ["source", "binarization"],
+        "run": ["run_dir", "checkpoint_every", "keep_checkpoints", "log_every", "blas_threads"],
+    ]
+
+    /// Reads a JSON configuration file on top of the defaults.
+    public static func load(path: String) throws -> TrainingConfiguration {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError(key: path, problem: "file not found or unreadable; pass an existing file such as Config/mnist-pytorch-example.json")
+        }
+        return try parse(data, source: path)
+    }
+
+    /// Parses JSON configuration text on top of the defaults.
+    public static func parse(_ data: Data, source: String = "configuration") throws -> TrainingConfiguration {
+        let object: Any
+        do { object = try JSONSerialization.jsonObject(with: data) } catch {
+            throw ConfigurationError(key: source, problem: "not valid JSON (\(error.localizedDescription))")
+        }
+        guard let root = object as? [String: Any] else {
+            throw ConfigurationError(key: source, problem: "the top level must be a JSON object")
+        }
+        var config = TrainingConfiguration()
+        for (section, value) in root {
+            guard let keys = knownKeys[section] else {
+                throw ConfigurationError(key: section, problem: "unknown section; expected one of \(knownKeys.keys.sorted())")
+            }
+            guard let table = value as? [String: Any] else {
+                throw ConfigurationError(key: section, problem: "must be an object")
+            }
+            for (key, item) in table {
+                guard keys.contains(key) else {
+                    throw ConfigurationError(key: "\(section).\(key)", problem: "unknown key; expected one of \(keys.sorted())")
+                }
+                try config.set(ConfigValue(key: "\(section).\(key)", value: item))
+            }
+        }
+        try config.validate()
+        return config
+    }
+
+    mutating func set(_ v: ConfigValue) throws {
+        switch v.key {
+        case "model.input_size": architecture.inputSize = try v.integer(min: 1)
+        case "model.encoder_hidden": architecture.encoderHidden = try v.integers(min: 1)
+        case "model.latent_size": architecture.latentSize = try v.integer(min: 1)
+        case "model.decoder_hidden": architecture.decoderHidden = try v.integers(min: 1)
+        case "model.activation": architecture.activation = try v.choice(Activation.self)
+        case "model.likelihood":
+            let name = try v.string()
+            switch name {
+            case "bernoulli": architecture.likelihood = .bernoulli
+            case "gaussian":
+                if case .gaussian = architecture.likelihood {} else { architecture.likelihood = .gaussian(.learned) }
+            default: throw v.error("must be one of [\"bernoulli\", \"gaussian\"], got \"\(name)\"")
+            }
+        case "model.gaussian_variance":
+            let variance: GaussianVariance
+            if let s = v.value as? String, s == "learned" { variance = .learned } else {
+                guard let x = v.value as? NSNumber, !isJSONBool(v.value), x.doubleValue > 0, x.doubleValue.isFinite else {
+                    throw v.error("must be \"learned\" or a positive number (a fixed variance)")
+                }
+                variance = .fixed(x.floatValue)
+            }
+            gaussianVariance = variance
+        case "training.epochs": epochs = try v.integer(min: 1)
+        case "training.max_steps": maxSteps = v.value is NSNull ? nil : try v.integer(min: 1)
+        case "training.batch_size": batchSize = try v.integer(min: 1)
+        case "training.learning_rate": adam.learningRate = Float(try v.number(above: 0))
+        case "training.beta1": adam.beta1 = Float(try v.number(atLeast: 0, below: 1))
+        case "training.beta2": adam.beta2 = Float(try v.number(atLeast: 0, below: 1))
+        case "training.adam_epsilon": adam.epsilon = Float(try v.number(above: 0))
+        case "training.kl_weight": klWeight = try v.number(atLeast: 0)
+        case "training.seed": seed = UInt64(try v.integer(min: 0))
+        case "training.drop_last": dropLast = try v.bool()
+        case "data.source": dataSource = try v.string()
+        case "data.binarization": binarization = try v.choice(Binarization.self)
+        case "run.run_dir": runDirectory = try v.string()
+        case "run.checkpoint_every": checkpointEvery = try v.integer(min: 0)
+        case "run.keep_checkpoints": keepCheckpoints = try v.integer(min: 1)
+        case "run.log_every": logEvery = try v.integer(min: 1)
+        case "run.blas_threads": blasThreads = try v.integer(min: 0)
+        default: throw v.error("unknown key")
+        }
+    }
+
+    /// A Gaussian likelihood's variance setting, kept when the likelihood key comes after it.
+    var gaussianVariance: GaussianVariance = .learned {
+        didSet { if case .gaussian = architecture.likelihood { architecture.likelihood = .gaussian(gaussianVariance) } }
+    }
+
+    /// Checks the settings that depend on each other.
+    public func validate() throws {
+        if case .gaussian = architecture.likelihood, binarization != .none {
+            throw ConfigurationError(key: "data.binarization", problem: "a Gaussian likelihood needs grey levels (\"none\"), got \"\(binarization.rawValue)\"")
+        }
+        if let maxSteps, maxSteps < 1 { throw ConfigurationError(key: "training.max_steps", problem: "must be ≥ 1") }
+    }
+
+    /// The settings that decide the training trajectory, as canonical JSON (sorted keys). Two runs with the
+    /// same trajectory JSON, data and step produce the same bits; epochs, max_steps and the run settings may
+    /// change across a resume.
+    public var trajectoryJSON: String {
+        var model: [(String, String)] = [
+            ("activation", "\"\(architecture.activation.rawValue)\""),
+            ("decoder_hidden", "[\(architecture.decoderHidden.map(String.init).joined(separator: ","))]"),
+            ("encoder_hidden", "[\(architecture.encoderHidden.map(String.init).joined(separator: ","))]"),
+            ("input_size", "\(architecture.inputSize)"),
+            ("latent_size", "\(architecture.latentSize)"),
+        ]
+        switch architecture.likelihood {
+        case .bernoulli: model.append(("likelihood", "\"bernoulli\""))
+        case .gaussian(let variance):
+            model.append(("gaussian_variance", { if case .fixed(let x) = variance { return "\(x)" }; return "\"learned\"" }()))
+            model.append(("likelihood", "\"gaussian\""))
+        }
+        let training: [(String, String)] = [
+            ("adam_epsilon", "\(adam.epsilon)"), ("batch_size", "\(batchSize)"), ("beta1", "\(adam.beta1)"),
+            ("beta2", "\(adam.beta2)"), ("drop_last", "\(dropLast)"), ("kl_weight", "\(klWeight)"),
+            ("learning_rate", "\(adam.learningRate)"), ("seed", "\(seed)"),
+        ]
+        let data: [(String, String)] = [("binarization", "\"\(binarization.rawValue)\"")]
+        func object(_ pairs: [(String, String)]) -> String {
+            "{" + pairs.sorted { $0.0 < $1.0 }.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
+        }
+        return "{\"data\":\(object(data)),\"model\":\(object(model)),\"training\":\(object(training))}"
+    }
+
+    /// SHA-256 of ``trajectoryJSON``.
+    public var trajectoryHash: String { SHA256.hash(Array(trajectoryJSON.utf8)).hexString }
+
+    /// The dotted keys whose values differ between two trajectory JSON texts (for resume errors).
+    public static func differingKeys(_ a: String, _ b: String) -> [String] {
+        func flatten(_ text: String) -> [String: String] {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { return [:] }
+            var out: [String: String] = [:]
+            for (section, value) in object {
+                for (key, item) in (value as? [String: Any]) ?? [:] { out["\(section).\(key)"] = "\(item)" }
+            }
+            return out
+        }
+        let x = flatten(a), y = flatten(b)
+        return Set(x.keys).union(y.keys).filter { x[$0] != y[$0] }.sorted()
+    }
+}
+
+/// One configuration value with its dotted key, for typed reads that name the key on failure.
+struct ConfigValue {
+    let key: String
+    let value: Any
+
+    func error(_ problem: String) -> ConfigurationError { ConfigurationError(key: key, problem: problem) }
+
+    func integer(min: Int) throws -> Int {
+        guard let n = value as? NSNumber, !isJSONBool(value), n.doubleValue == n.doubleValue.rounded(),
+              abs(n.doubleValue) < 1e15 else {
+            throw error("must be an integer, got \(describe(value))")
+        }
+        guard n.intValue >= min else { throw error("must be ≥ \(min), got \(n.intValue)") }
+        return n.intValue
+    }
+
+    func integers(min: Int) throws -> [Int] {
+        guard let items = value as? [Any] else { throw error("must be a list of integers, got \(describe(value))") }
+        return try items.map { try ConfigValue(key: key, value: $0).integer(min: min) }
+    }
+
+    func number(above lower: Double) throws -> Double {
+        let x = try number()
+        guard x > lower else { throw error("must be > \(lower), got \(x)") }
+        return x
+    }
+
+    func number(atLeast lower: Double, below upper: Double = .infinity) throws -> Double {
+        let x = try number()
+        guard x >= lower && x < upper else { throw error("must be in [\(lower), \(upper)), got \(x)") }
+        return x
+    }
+
+    func number() throws -> Double {
+        guard let n = value as? NSNumber, !isJSONBool(value), n.doubleValue.isFinite else {
+            throw error("must be a number, got \(describe(value))")
+        }
+        return n.doubleValue
+    }
+
+    func string() throws -> String {
+        guard let s = value as? String else { throw error("must be a string, got \(describe(value))") }
+        return s
+    }
+
+    func bool() throws -> Bool {
+        guard isJSONBool(value), let b = value as? Bool else { throw error("must be true or false, got \(describe(value))") }
+        return b
+    }
+
+    func choice<T: RawRepresentable & CaseIterable>(_: T.Type) throws -> T where T.RawValue == String {
+        let s = try string()
+        guard let choice = T(rawValue: s) else {
+            throw error("must be one of \(T.allCases.map { "\"\($0.rawValue)\"" }), got \"\(s)\"")
+        }
+        return choice
+    }
+
+    func describe(_ value: Any) -> String {
+        if value is NSNull { return "null" }
+        if let s = value as? String { return "\"\(s)\"" }
+        if value is [Any] { return "a list" }
+        if value is [String: Any] { return "an object" }
+        return "\(value)"
+    }
+}
+
+/// Whether a decoded JSON value is `true`/`false`. Foundation on Linux lets any NSNumber cast to `Bool`, so the
+/// boolean is told apart by its type (`Bool` or Foundation's boxed boolean).
+func isJSONBool(_ value: Any) -> Bool {
+    type(of: value) == Bool.self || String(describing: type(of: value)).contains("Boolean")
+}

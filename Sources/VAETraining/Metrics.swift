@@ -1,0 +1,51 @@
+import Foundation
+
+/// `metrics.jsonl` in the run folder: one JSON object per logged step and per epoch.
+public final class MetricsLog {
+    public let path: String
+    private var handle: FileHandle?
+
+    public init(path: String) { self.path = path }
+
+    /// Keeps only records with `global_step ≤ step` (after a resume, the steps logged after the checkpoint
+    /// are replayed and would otherwise appear twice). Pass 0 on a fresh run to start an empty file.
+    public func open(keepingThrough step: Int) throws {
+        var kept = ""
+        if step > 0, let data = FileManager.default.contents(atPath: path) {
+            for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+                guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                      let recordStep = (object["global_step"] as? NSNumber)?.intValue else { continue }
+                if recordStep <= step { kept += line + "\n" }
+            }
+        }
+        try AtomicFile.write(Array(kept.utf8), to: path)
+        handle = FileHandle(forWritingAtPath: path)
+        handle?.seekToEndOfFile()
+    }
+
+    /// Appends one record; values are numbers, strings or booleans. Keys are written sorted.
+    public func write(_ record: [String: Any]) {
+        guard let handle else { return }
+        var line = "{"
+        line += record.keys.sorted().map { key -> String in
+            let value = record[key]!
+            let text: String
+            switch value {
+            case let x as Double: text = x.isFinite ? "\(x)" : "null"
+            case let x as Float: text = x.isFinite ? "\(x)" : "null"
+            case let x as Int: text = "\(x)"
+            case let x as Bool: text = "\(x)"
+            default: text = Safetensors.jsonString("\(value)")
+            }
+            return "\"\(key)\":\(text)"
+        }.joined(separator: ",")
+        line += "}\n"
+        handle.write(Data(line.utf8))
+    }
+
+    public func close() {
+        try? handle?.synchronize()
+        try? handle?.close()
+        handle = nil
+    }
+}

@@ -1,0 +1,315 @@
+import Foundation
+import Logging
+import VAEModel
+
+/// Where to resume from.
+public enum ResumeSource: Equatable, Sendable {
+    /// The checkpoint the run folder's `latest` pointer names.
+    case latest
+    /// A checkpoint file.
+    case path(String)
+
+    /// `latest` or a path.
+    public init(_ argument: String) { self = argument == "latest" ? .latest : .path(argument) }
+}
+
+/// A trainer error with what to do about it.
+public enum TrainerError: Error, CustomStringConvertible {
+    case nothingToResume(directory: String)
+    case dataTooSmall(samples: Int, batchSize: Int)
+    case inputSizeMismatch(data: Int, model: Int)
+    case nonFiniteLoss(step: Int, term: String)
+
+    public var description: String {
+        switch self {
+        case .nothingToResume(let directory):
+            return "--resume latest: \(directory) has no 'latest' checkpoint pointer. Train without --resume first, or pass a checkpoint path."
+        case .dataTooSmall(let samples, let batchSize):
+            return "the training set has \(samples) samples, fewer than one batch of \(batchSize) with drop_last; lower --batch-size."
+        case .inputSizeMismatch(let data, let model):
+            return "the data has \(data) pixels per image but model.input_size is \(model); set model.input_size to \(data)."
+        case .nonFiniteLoss(let step, let term):
+            return "step \(step): the \(term) is not finite; lower --learning-rate or check the data. No checkpoint was written for this step."
+        }
+    }
+}
+
+/// One finished epoch.
+public struct EpochSummary: Equatable, Sendable {
+    public var epoch: Int
+    public var train: LossTerms
+    public var test: LossTerms
+    public var seconds: Double
+}
+
+/// What a call to ``Trainer/run(resume:)`` did.
+public struct TrainingSummary: Sendable {
+    public var position: TrainingPosition
+    public var epochs: [EpochSummary]
+    /// Training samples per second over the whole run (all ranks, excluding test passes and checkpoints).
+    public var samplesPerSecond: Double
+    /// The last checkpoint written, if any.
+    public var lastCheckpoint: String?
+}
+
+/// Data-parallel VAE training over a ``Communicator``.
+///
+/// The configured batch is the *global* batch B of the shared epoch permutation; rank r of N computes rows
+/// [B·r/N, B·(r+1)/N) of each, gradients of the summed loss are summed over ranks, so N ranks take the same
+/// step as one. The last partial batch of an epoch is kept (split the same way) unless `drop_last`.
+/// Rank 0 alone logs, writes metrics and checkpoints.
+public final class Trainer {
+    public let configuration: TrainingConfiguration
+    public let data: DataSplits
+    public let communicator: Communicator
+    public var logger: Logger
+    public let model: VariationalAutoencoder
+    public let optimizer: Adam
+    public let store: CheckpointStore
+    public private(set) var position = TrainingPosition()
+    let filler: BatchFiller
+    let reduction: UnsafeMutableBufferPointer<Double>
+    let metrics: MetricsLog
+
+    public init(configuration: TrainingConfiguration, data: DataSplits, communicator: Communicator = SingleProcessCommunicator(),
+                logger: Logger = Logger(label: "vae-dist")) throws {
+        let architecture = configuration.architecture
+        guard data.train.pixelsPerImage == architecture.inputSize else {
+            throw TrainerError.inputSizeMismatch(data: data.train.pixelsPerImage, model: architecture.inputSize)
+        }
+        if configuration.dropLast && data.train.count < configuration.batchSize {
+            throw TrainerError.dataTooSmall(samples: data.train.count, batchSize: configuration.batchSize)
+        }
+        self.configuration = configuration
+        self.data = data
+        self.communicator = communicator
+        self.logger = logger
+        let layout = ParameterLayout(architecture)
+        let perRank = (configuration.batchSize + communicator.size - 1) / communicator.size
+        model = VariationalAutoencoder(layout: layout, batchCapacity: perRank, klWeight: Float(configuration.klWeight))
+        layout.initialize(model.parameters, seed: configuration.seed)
+        optimizer = Adam(parameterCount: layout.count, hyperparameters: configuration.adam)
+        store = CheckpointStore(directory: configuration.runDirectory, keep: configuration.keepCheckpoints)
+        filler = BatchFiller(seed: configuration.seed, binarization: configuration.binarization)
+        reduction = .allocate(capacity: 3)
+        metrics = MetricsLog(path: (configuration.runDirectory as NSString).appendingPathComponent("metrics.jsonl"))
+        if configuration.blasThreads > 0 { BLAS.setThreadCount(configuration.blasThreads) }
+    }
+
+    deinit { reduction.deallocate() }
+
+    /// Optimizer steps in one epoch.
+    public var stepsPerEpoch: Int {
+        let n = data.train.count, b = configuration.batchSize
+        return configuration.dropLast ? n / b : (n + b - 1) / b
+    }
+
+    /// This rank's rows of a global batch of `count` rows.
+    func slice(of count: Int) -> Range<Int> {
+        let r = communicator.rank, n = communicator.size
+        return (count * r / n)..<(count * (r + 1) / n)
+    }
+
+    /// Restores parameters, Adam state and position from a checkpoint after checking it fits this run.
+    public func restore(from source: ResumeSource) throws -> String {
+        let path: String
+        switch source {
+        case .path(let p): path = p
+        case .latest:
+            guard let p = try store.latest() else { throw TrainerError.nothingToResume(directory: store.directory) }
+            path = p
+        }
+        let metadata = try Checkpoint.load(path: path, layout: model.layout, parameters: model.parameters, adam: optimizer)
+        let differing = TrainingConfiguration.differingKeys(metadata.configurationJSON, configuration.trajectoryJSON)
+        guard differing.isEmpty else { throw CheckpointError.configurationMismatch(path: path, keys: differing) }
+        guard metadata.dataFingerprint == data.trainFingerprint else {
+            throw CheckpointError.dataMismatch(path: path, checkpoint: metadata.dataFingerprint, current: data.trainFingerprint)
+        }
+        position = metadata.position
+        return path
+    }
+
+    /// Writes a checkpoint of the current state (rank 0 only) and logs it once it is committed.
+    @discardableResult
+    public func saveCheckpoint() throws -> String? {
+        guard communicator.isLeader else { return nil }
+        let bytes = Checkpoint.encode(
+            layout: model.layout, parameters: model.parameters, adam: optimizer,
+            metadata: .init(position: position, adamStep: optimizer.step, configurationJSON: configuration.trajectoryJSON,
+                            dataFingerprint: data.trainFingerprint, worldSize: communicator.size))
+        let path = try store.save(bytes, step: position.globalStep)
+        logger.info("saved checkpoint \(path) (step \(position.globalStep))")
+        return path
+    }
+
+    /// One optimizer step on the global batch `indices` (this rank computes its slice). No allocation.
+    /// Returns the batch's loss sums over all ranks.
+    public func step(indices: UnsafeBufferPointer<Int32>, epoch: Int) -> LossTerms {
+        let rows = slice(of: indices.count)
+        var terms = LossTerms()
+        if rows.isEmpty {
+            model.gradients.zero()
+        } else {
+            let mine = UnsafeBufferPointer(rebasing: indices[rows])
+            filler.fill(input: model.input, epsilon: model.epsilon, latentSize: model.layout.architecture.latentSize,
+                        dataset: data.train, indices: mine, epoch: epoch, evaluation: false)
+            terms = model.forward(batch: mine.count)
+            model.backward(batch: mine.count)
+        }
+        communicator.allReduceSum(model.gradients.buffer)
+        optimizer.update(parameters: model.parameters, gradients: model.gradients)
+        return reduced(terms)
+    }
+
+    /// Sums loss terms over ranks.
+    func reduced(_ terms: LossTerms) -> LossTerms {
+        reduction[0] = terms.reconstruction
+        reduction[1] = terms.kl
+        reduction[2] = Double(terms.samples)
+        communicator.allReduceSum(reduction)
+        return LossTerms(reconstruction: reduction[0], kl: reduction[1], samples: Int(reduction[2]))
+    }
+
+    /// Loss sums of `dataset` under the current parameters, with fixed ε and binarization keys (so the
+    /// number is a pure function of the parameters), split across ranks and reduced.
+    public func evaluate(_ dataset: ImageDataset) -> LossTerms {
+        var terms = LossTerms()
+        let rows = slice(of: dataset.count)
+        let capacity = model.batchCapacity
+        var indices = [Int32](repeating: 0, count: capacity)
+        var start = rows.lowerBound
+        while start < rows.upperBound {
+            let count = min(capacity, rows.upperBound - start)
+            for i in 0..<count { indices[i] = Int32(start + i) }
+            indices.withUnsafeBufferPointer { buffer in
+                filler.fill(input: model.input, epsilon: model.epsilon, latentSize: model.layout.architecture.latentSize,
+                            dataset: dataset, indices: UnsafeBufferPointer(rebasing: buffer[0..<count]), epoch: 0,
+                            evaluation: true)
+            }
+            terms += model.forward(batch: count)
+            start += count
+        }
+        return reduced(terms)
+    }
+
+    /// Trains from the current position (or from `resume`) to the configured epochs or max steps.
+    public func run(resume: ResumeSource? = nil) throws -> TrainingSummary {
+        let leader = communicator.isLeader
+        if leader {
+            let removed = try store.prepare()
+            if !removed.isEmpty { logger.info("removed leftover temp files from an interrupted save: \(removed.joined(separator: ", "))") }
+        }
+        if let resume {
+            let path = try restore(from: resume)
+            if leader {
+                logger.info("resumed from \(path) at epoch \(position.epoch + 1), step \(position.stepInEpoch) of \(stepsPerEpoch) (global step \(position.globalStep))")
+            }
+        }
+        if leader { try metrics.open(keepingThrough: position.globalStep) }
+        defer { metrics.close() }
+
+        let config = configuration
+        let klWeight = config.klWeight
+        let total = stepsPerEpoch
+        let lastStep = min(config.epochs * total, config.maxSteps ?? .max)
+        if leader {
+            logger.info("training \(config.architecture.describe) on \(data.source): \(data.train.count) train / \(data.test.count) test samples, global batch \(config.batchSize), \(communicator.size) rank(s), BLAS threads \(BLAS.threadCount), \(model.layout.count) parameters")
+        }
+        var summaries: [EpochSummary] = []
+        var lastCheckpoint: String?
+        var trainSeconds = 0.0, trainSamples = 0
+        let clock = ContinuousClock()
+
+        epochLoop: while position.epoch < config.epochs && position.globalStep < lastStep {
+            let epoch = position.epoch
+            let order = epochPermutation(count: data.train.count, seed: config.seed, epoch: epoch)
+            let epochStart = clock.now
+            var windowStart = clock.now, windowSamples = 0
+            while position.stepInEpoch < total {
+                if position.globalStep >= lastStep { break }
+                let s = position.stepInEpoch
+                let lower = s * config.batchSize, upper = min(lower + config.batchSize, data.train.count)
+                let stepStart = clock.now
+                let terms = order.withUnsafeBufferPointer { step(indices: UnsafeBufferPointer(rebasing: $0[lower..<upper]), epoch: epoch) }
+                let elapsed = clock.now - stepStart
+                trainSeconds += elapsed.seconds
+                trainSamples += terms.samples
+                windowSamples += terms.samples
+                guard terms.reconstruction.isFinite else { throw TrainerError.nonFiniteLoss(step: position.globalStep + 1, term: "reconstruction loss") }
+                guard terms.kl.isFinite else { throw TrainerError.nonFiniteLoss(step: position.globalStep + 1, term: "KL term") }
+                position.globalStep += 1
+                position.stepInEpoch += 1
+                position.epochTerms += terms
+
+                if leader && (position.stepInEpoch % config.logEvery == 0 || position.stepInEpoch == total) {
+                    let window = (clock.now - windowStart).seconds
+                    let rate = Double(windowSamples) / max(window, 1e-9)
+                    let remainingSteps = lastStep - position.globalStep
+                    let eta = Double(remainingSteps) * Double(config.batchSize) / max(rate, 1e-9)
+                    let seen = min(position.stepInEpoch * config.batchSize, data.train.count)
+                    let perSample = terms.loss(klWeight: klWeight) / Double(terms.samples)
+                    logger.info("\(String(format: "Train Epoch: %d [%d/%d (%.0f%%)]  Loss: %.6f  (recon %.4f, KL %.4f)  %.0f samples/s  ETA %@", epoch + 1, seen, data.train.count, 100 * Double(position.stepInEpoch) / Double(total), perSample, terms.reconstruction / Double(terms.samples), terms.kl / Double(terms.samples), rate, formatDuration(eta)))")
+                    metrics.write(["type": "step", "epoch": epoch + 1, "step": position.stepInEpoch, "global_step": position.globalStep,
+                                   "loss": perSample, "reconstruction": terms.reconstruction / Double(terms.samples),
+                                   "kl": terms.kl / Double(terms.samples), "samples_per_second": rate])
+                    windowStart = clock.now
+                    windowSamples = 0
+                }
+                if config.checkpointEvery > 0 && position.globalStep % config.checkpointEvery == 0
+                    && position.stepInEpoch < total {
+                    lastCheckpoint = try saveCheckpoint() ?? lastCheckpoint
+                }
+            }
+            guard position.stepInEpoch == total else { break epochLoop }
+
+            // Epoch end: test pass, summary, checkpoint at the next epoch's start.
+            let train = position.epochTerms
+            let test = evaluate(data.test)
+            let seconds = (clock.now - epochStart).seconds
+            summaries.append(EpochSummary(epoch: epoch + 1, train: train, test: test, seconds: seconds))
+            if leader {
+                let trainLoss = train.loss(klWeight: klWeight) / Double(train.samples)
+                let testLoss = test.loss(klWeight: klWeight) / Double(test.samples)
+                logger.info("\(String(format: "====> Epoch: %d Average loss: %.4f", epoch + 1, trainLoss))")
+                logger.info("\(String(format: "====> Test set loss: %.4f  (recon %.4f, KL %.4f)  epoch %.1f s, %.0f train samples/s", testLoss, test.reconstruction / Double(test.samples), test.kl / Double(test.samples), seconds, Double(trainSamples) / max(trainSeconds, 1e-9)))")
+                metrics.write(["type": "epoch", "epoch": epoch + 1, "global_step": position.globalStep, "train_loss": trainLoss,
+                               "test_loss": testLoss, "test_reconstruction": test.reconstruction / Double(test.samples),
+                               "test_kl": test.kl / Double(test.samples), "seconds": seconds])
+            }
+            position.epoch += 1
+            position.stepInEpoch = 0
+            position.epochTerms = LossTerms()
+            lastCheckpoint = try saveCheckpoint() ?? lastCheckpoint
+        }
+        // A run that stops inside an epoch (max steps) saves where it stopped, unless that step is saved already.
+        if position.stepInEpoch > 0, lastCheckpoint.map({ !$0.hasSuffix(CheckpointStore.fileName(step: position.globalStep)) }) ?? true {
+            lastCheckpoint = try saveCheckpoint() ?? lastCheckpoint
+        }
+        return TrainingSummary(position: position, epochs: summaries,
+                               samplesPerSecond: Double(trainSamples) / max(trainSeconds, 1e-9), lastCheckpoint: lastCheckpoint)
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}
+
+func formatDuration(_ seconds: Double) -> String {
+    guard seconds.isFinite else { return "?" }
+    let s = Int(seconds.rounded())
+    return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
+}
+
+extension Architecture {
+    /// `784–400–20–400–784 relu bernoulli`.
+    public var describe: String {
+        let widths = [inputSize] + encoderHidden + [latentSize] + decoderHidden + [inputSize]
+        let likelihoodName: String
+        switch likelihood {
+        case .bernoulli: likelihoodName = "bernoulli"
+        case .gaussian(.learned): likelihoodName = "gaussian (learned variance)"
+        case .gaussian(.fixed(let v)): likelihoodName = "gaussian (variance \(v))"
+        }
+        return widths.map(String.init).joined(separator: "–") + " \(activation.rawValue) \(likelihoodName)"
+    }
+}
