@@ -252,7 +252,7 @@ struct ConfigValue {
     func choice<T: RawRepresentable & CaseIterable>(_: T.Type) throws -> T where T.RawValue == String {
         let s = try string()
         guard let choice = T(rawValue: s) else {
-            throw error("must be one of \(T.allCases.map { "\"\($0.rawValue)\"" }), got \"\(s)\"")
+            throw error("must be one of \(T.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")), got \"\(s)\"")
         }
         return choice
     }

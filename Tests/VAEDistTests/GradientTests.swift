@@ -1,0 +1,77 @@
+import Testing
+import VAEModel
+
+/// Finite differences against the hand-written backward, for every parameter of every tensor.
+@Suite struct GradientTests {
+    static let cases: [(String, Architecture)] = [
+        ("bernoulli relu", Architecture(inputSize: 6, encoderHidden: [5], latentSize: 3, decoderHidden: [4], activation: .relu, likelihood: .bernoulli)),
+        ("bernoulli tanh, two hidden layers", Architecture(inputSize: 6, encoderHidden: [5, 4], latentSize: 2, decoderHidden: [3, 5], activation: .tanh, likelihood: .bernoulli)),
+        ("gaussian learned tanh", Architecture(inputSize: 5, encoderHidden: [4], latentSize: 2, decoderHidden: [4], activation: .tanh, likelihood: .gaussian(.learned))),
+        ("gaussian fixed relu", Architecture(inputSize: 5, encoderHidden: [6], latentSize: 3, decoderHidden: [5], activation: .relu, likelihood: .gaussian(.fixed(0.5)))),
+        ("no hidden layers", Architecture(inputSize: 4, encoderHidden: [], latentSize: 2, decoderHidden: [], activation: .tanh, likelihood: .bernoulli)),
+    ]
+
+    /// A model with a fixed batch of 3 inputs in [0, 1] and fixed ε.
+    static func model(_ architecture: Architecture, klWeight: Float = 1) -> VariationalAutoencoder {
+        let layout = ParameterLayout(architecture)
+        let model = VariationalAutoencoder(layout: layout, batchCapacity: 3, klWeight: klWeight)
+        layout.initialize(model.parameters, seed: 7)
+        var stream = RandomStream(seed: 3, purpose: .syntheticData)
+        for i in 0..<(3 * architecture.inputSize) { model.input[i] = stream.nextUnitFloat() }
+        stream.fillStandardNormal(model.epsilon, count: 3 * architecture.latentSize)
+        return model
+    }
+
+    @Test(arguments: 0..<cases.count)
+    func backwardMatchesFiniteDifferences(caseIndex: Int) {
+        let (name, architecture) = GradientTests.cases[caseIndex]
+        let model = GradientTests.model(architecture, klWeight: 0.7)
+        model.forward(batch: 3)
+        model.backward(batch: 3)
+        let analytic = model.gradients.array
+        // ReLU's kink: a step of 1e-2 can carry a pre-activation across zero, so ReLU models use 1e-3
+        // (float rounding then still stays far below the tolerance).
+        let h: Float = architecture.activation == .relu ? 1e-3 : 1e-2
+        var checked = 0
+        for view in model.layout.tensors {
+            var worst: Float = 0
+            for i in 0..<view.count {
+                let index = view.offset + i
+                let saved = model.parameters.pointer[index]
+                model.parameters.pointer[index] = saved + h
+                let plus = model.forward(batch: 3).loss(klWeight: 0.7)
+                model.parameters.pointer[index] = saved - h
+                let minus = model.forward(batch: 3).loss(klWeight: 0.7)
+                model.parameters.pointer[index] = saved
+                let numeric = Float((plus - minus) / Double(2 * h))
+                let error = abs(numeric - analytic[index]) / (1e-2 + max(abs(numeric), abs(analytic[index])))
+                worst = max(worst, error)
+                checked += 1
+            }
+            #expect(worst < 2e-2, "\(name): \(view.name) relative gradient error \(worst)")
+        }
+        #expect(checked == model.layout.count)
+    }
+
+    @Test func gradientOfSumIsSumOfGradients() {
+        // The basis of data parallelism: the gradient of a summed loss over rows 0..<3 equals the sum of the
+        // gradients of row subsets, so ranks can each take a slice and add.
+        let architecture = GradientTests.cases[0].1
+        let whole = GradientTests.model(architecture)
+        whole.forward(batch: 3)
+        whole.backward(batch: 3)
+        let first = GradientTests.model(architecture)
+        first.forward(batch: 1)
+        first.backward(batch: 1)
+        let rest = GradientTests.model(architecture)
+        let width = architecture.inputSize, latent = architecture.latentSize
+        rest.input.update(from: whole.input + width, count: 2 * width)
+        rest.epsilon.update(from: whole.epsilon + latent, count: 2 * latent)
+        rest.forward(batch: 2)
+        rest.backward(batch: 2)
+        for i in 0..<whole.gradients.count {
+            let sum = first.gradients.pointer[i] + rest.gradients.pointer[i]
+            #expect(abs(sum - whole.gradients.pointer[i]) <= 1e-5 + 1e-5 * abs(sum))
+        }
+    }
+}

@@ -1,0 +1,47 @@
+import Foundation
+import Logging
+@testable import VAETraining
+import VAEModel
+
+/// Shared fixtures: a small synthetic data set (built once) and quiet loggers.
+enum Fixtures {
+    static let smallData = DataSplits.synthetic(trainCount: 300, testCount: 100)
+
+    static var quietLogger: Logger {
+        var logger = Logger(label: "vae-dist-test")
+        logger.logLevel = .critical
+        return logger
+    }
+
+    /// A fresh, empty temp folder.
+    static func temporaryFolder(_ name: String = #function) -> String {
+        let path = NSTemporaryDirectory() + "vae-dist-tests/\(name.filter { $0.isLetter || $0.isNumber })-\(UUID().uuidString.prefix(8))"
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// A small configuration over `smallData`: 784–32–4–32–784, batch 32 → 10 steps per epoch, the last one partial.
+    static func smallConfiguration(runDirectory: String) -> TrainingConfiguration {
+        var c = TrainingConfiguration()
+        c.architecture = Architecture(encoderHidden: [32], latentSize: 4, decoderHidden: [32])
+        c.batchSize = 32
+        c.epochs = 3
+        c.dataSource = "synthetic"
+        c.runDirectory = runDirectory
+        c.logEvery = 3
+        return c
+    }
+
+    static func trainer(_ configuration: TrainingConfiguration) throws -> Trainer {
+        try Trainer(configuration: configuration, data: smallData, logger: quietLogger)
+    }
+
+    /// metrics.jsonl without the wall-clock fields, which legitimately differ between runs.
+    static func deterministicMetrics(in folder: String) -> [String] {
+        let text = (try? String(contentsOfFile: folder + "/metrics.jsonl", encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").map { line in
+            line.replacingOccurrences(of: #""samples_per_second":[^,}]*,?"#, with: "", options: .regularExpression)
+                .replacingOccurrences(of: #""seconds":[^,}]*,?"#, with: "", options: .regularExpression)
+        }
+    }
+}
