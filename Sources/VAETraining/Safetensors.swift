@@ -48,10 +48,11 @@ public enum Safetensors {
         for i in 0..<8 { out.append(UInt8(truncatingIfNeeded: n >> (8 * UInt64(i)))) }
         out += headerBytes
         for tensor in tensors {
-            for value in tensor.data {
-                let bits = value.bitPattern.littleEndian
-                withUnsafeBytes(of: bits) { out.append(contentsOf: $0) }
-            }
+            #if _endian(little)
+            out.append(contentsOf: UnsafeRawBufferPointer(tensor.data))
+            #else
+            for value in tensor.data { withUnsafeBytes(of: value.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
+            #endif
         }
         return out
     }

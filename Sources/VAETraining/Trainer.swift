@@ -66,7 +66,7 @@ public final class Trainer {
     public let model: VariationalAutoencoder
     public let optimizer: Adam
     public let store: CheckpointStore
-    public private(set) var position = TrainingPosition()
+    public internal(set) var position = TrainingPosition()
     let filler: BatchFiller
     let reduction: UnsafeMutableBufferPointer<Double>
     let metrics: MetricsLog
