@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+
+/// The `vae-dist` binary end to end (built next to the test bundle by `swift build --build-tests`).
+@Suite struct CLITests {
+    static var binary: String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("vae-dist").path
+    }
+
+    /// Runs the binary; returns (status, stdout, stderr).
+    static func run(_ arguments: [String]) throws -> (Int32, String, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile(), stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    }
+
+    @Test func helpListsEveryTrainingFlag() throws {
+        let (status, out, _) = try CLITests.run(["train", "--help"])
+        #expect(status == 0)
+        for flag in ["--config", "--data", "--epochs", "--max-steps", "--batch-size", "--learning-rate", "--seed",
+                     "--run-dir", "--resume", "--checkpoint-every", "--binarization", "--blas-threads"] {
+            #expect(out.contains(flag), "train --help lacks \(flag)")
+        }
+        let (_, evalHelp, _) = try CLITests.run(["eval", "--help"])
+        #expect(evalHelp.contains("--checkpoint") && evalHelp.contains("--json"))
+    }
+
+    @Test func trainsThenEvaluatesWithoutASubcommand() throws {
+        let folder = NSTemporaryDirectory() + "vae-dist-cli-\(UUID().uuidString.prefix(8))"
+        let config = folder + ".json"
+        try #"{"model": {"encoder_hidden": [16], "latent_size": 2, "decoder_hidden": [16]}, "run": {"log_every": 2}}"#
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let (status, out, err) = try CLITests.run(["--config", config, "--data", "synthetic", "--max-steps", "4",
+                                                   "--batch-size", "16", "--run-dir", folder, "--seed", "3"])
+        #expect(status == 0, "stderr: \(err)")
+        #expect(out.contains("samples/s") && out.contains("ETA"), "\(out)")
+        #expect(out.contains("saved checkpoint"))
+        let checkpoint = folder + "/checkpoint-step-000000004.safetensors"
+        let (evalStatus, json, evalErr) = try CLITests.run(["eval", "--checkpoint", checkpoint, "--data", "synthetic", "--json"])
+        #expect(evalStatus == 0, "stderr: \(evalErr)")
+        let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+        for key in ["test_loss", "reconstruction", "kl"] { #expect(object?[key] is NSNumber, "eval --json lacks \(key): \(json)") }
+        let lines = try String(contentsOfFile: folder + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 2, "steps 2 and 4 logged")
+    }
+
+    @Test func errorsAreOneLineNamingTheFaultWithStatusOne() throws {
+        let config = NSTemporaryDirectory() + "vae-dist-bad-\(UUID().uuidString.prefix(8)).json"
+        try #"{"training": {"batch_size": "big"}}"#.write(toFile: config, atomically: true, encoding: .utf8)
+        let (status, _, err) = try CLITests.run(["train", "--config", config])
+        #expect(status == 1)
+        #expect(err.contains("error: configuration key 'training.batch_size': must be an integer"), "\(err)")
+        let (missing, _, missingErr) = try CLITests.run(["train", "--data", "/nonexistent"])
+        #expect(missing == 1 && missingErr.contains("fetch-mnist.sh"), "\(missingErr)")
+        let (flag, _, flagErr) = try CLITests.run(["train", "--batch-size", "0", "--data", "synthetic"])
+        #expect(flag == 1 && flagErr.contains("training.batch_size"), "\(flagErr)")
+    }
+}
