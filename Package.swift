@@ -24,19 +24,30 @@ let package = Package(
         // C shims.
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev", "pkg-config"])]),
+        .systemLibrary(name: "COpenMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev", "openmpi-bin", "pkg-config"])]),
+        // The thin C wrapper over OpenMPI: the only code that calls MPI.
+        .target(name: "CMPIShim", dependencies: ["COpenMPI"]),
         // Model math: tensors, ops (forward/backward pairs), the VAE, Adam, counter-based RNG. No I/O, no MPI.
         .target(name: "VAEModel", dependencies: ["CBLAS"], swiftSettings: kernelFlags),
         // Training machinery: data, config, checkpoints, the Communicator protocol, the trainer.
         .target(name: "VAETraining",
                 dependencies: ["VAEModel", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: kernelFlags),
+        // The MPI implementation of the Communicator protocol.
+        .target(name: "VAEMPI", dependencies: ["CMPIShim", "VAETraining"]),
         // The CLI: parses and dispatches, nothing else.
         .executableTarget(name: "VAEDistCLI",
-                          dependencies: ["VAETraining",
+                          dependencies: ["VAETraining", "VAEMPI",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")],
                           path: "Sources/vae-dist"),
-        .testTarget(name: "VAEDistTests", dependencies: ["VAEModel", "VAETraining"]),
+        // Multi-rank checks, run under mpirun by the MPI test suite.
+        .executableTarget(name: "vae-dist-mpi-check",
+                          dependencies: ["VAEMPI", "VAETraining", .product(name: "Logging", package: "swift-log")],
+                          path: "Tests/MPICheck"),
+        .testTarget(name: "VAEDistTests", dependencies: ["VAEModel", "VAETraining"],
+                    exclude: []),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -19,6 +19,7 @@ public enum TrainerError: Error, CustomStringConvertible {
     case dataTooSmall(samples: Int, batchSize: Int)
     case inputSizeMismatch(data: Int, model: Int)
     case nonFiniteLoss(step: Int, term: String)
+    case batchNotDivisible(batchSize: Int, ranks: Int)
 
     public var description: String {
         switch self {
@@ -30,6 +31,8 @@ public enum TrainerError: Error, CustomStringConvertible {
             return "the data has \(data) pixels per image but model.input_size is \(model); set model.input_size to \(data)."
         case .nonFiniteLoss(let step, let term):
             return "step \(step): the \(term) is not finite; lower --learning-rate or check the data. No checkpoint was written for this step."
+        case .batchNotDivisible(let batchSize, let ranks):
+            return "the global batch \(batchSize) does not divide among \(ranks) ranks; pick a --batch-size that is a multiple of \(ranks), or --batch-per-rank."
         }
     }
 }
@@ -77,6 +80,9 @@ public final class Trainer {
         guard data.train.pixelsPerImage == architecture.inputSize else {
             throw TrainerError.inputSizeMismatch(data: data.train.pixelsPerImage, model: architecture.inputSize)
         }
+        guard configuration.batchSize % communicator.size == 0 else {
+            throw TrainerError.batchNotDivisible(batchSize: configuration.batchSize, ranks: communicator.size)
+        }
         if configuration.dropLast && data.train.count < configuration.batchSize {
             throw TrainerError.dataTooSmall(samples: data.train.count, batchSize: configuration.batchSize)
         }
@@ -85,7 +91,7 @@ public final class Trainer {
         self.communicator = communicator
         self.logger = logger
         let layout = ParameterLayout(architecture)
-        let perRank = (configuration.batchSize + communicator.size - 1) / communicator.size
+        let perRank = configuration.batchSize / communicator.size
         model = VariationalAutoencoder(layout: layout, batchCapacity: perRank, klWeight: Float(configuration.klWeight))
         layout.initialize(model.parameters, seed: configuration.seed)
         optimizer = Adam(parameterCount: layout.count, hyperparameters: configuration.adam)
@@ -111,35 +117,64 @@ public final class Trainer {
     }
 
     /// Restores parameters, Adam state and position from a checkpoint after checking it fits this run.
+    /// Rank 0 reads the file and broadcasts its bytes; every rank decodes and checks the same bytes, so all
+    /// ranks agree on success or on the error.
     public func restore(from source: ResumeSource) throws -> String {
-        let path: String
-        switch source {
-        case .path(let p): path = p
-        case .latest:
-            guard let p = try store.latest() else { throw TrainerError.nothingToResume(directory: store.directory) }
-            path = p
+        let (path, bytes) = try communicator.agree { () throws -> (String, [UInt8]?) in
+            guard communicator.isLeader else { return ("", nil) }
+            let path: String
+            switch source {
+            case .path(let p): path = p
+            case .latest:
+                guard let p = try store.latest() else { throw TrainerError.nothingToResume(directory: store.directory) }
+                path = p
+            }
+            guard let data = FileManager.default.contents(atPath: path) else { throw CheckpointError.notFound(path: path) }
+            return (path, [UInt8](data))
         }
-        let metadata = try Checkpoint.load(path: path, layout: model.layout, parameters: model.parameters, adam: optimizer)
-        let differing = TrainingConfiguration.differingKeys(metadata.configurationJSON, configuration.trajectoryJSON)
-        guard differing.isEmpty else { throw CheckpointError.configurationMismatch(path: path, keys: differing) }
-        guard metadata.dataFingerprint == data.trainFingerprint else {
-            throw CheckpointError.dataMismatch(path: path, checkpoint: metadata.dataFingerprint, current: data.trainFingerprint)
+        let shared = communicator.broadcast(bytes: bytes)
+        let name = communicator.isLeader ? path : "the checkpoint rank 0 read"
+        let metadata = try communicator.agree {
+            let metadata = try Checkpoint.decode(shared, path: name, layout: model.layout, parameters: model.parameters, adam: optimizer)
+            let differing = TrainingConfiguration.differingKeys(metadata.configurationJSON, configuration.trajectoryJSON)
+            guard differing.isEmpty else { throw CheckpointError.configurationMismatch(path: name, keys: differing) }
+            guard metadata.dataFingerprint == data.trainFingerprint else {
+                throw CheckpointError.dataMismatch(path: name, checkpoint: metadata.dataFingerprint, current: data.trainFingerprint)
+            }
+            return metadata
         }
         position = metadata.position
         return path
     }
 
+    /// Start-up agreement: every rank must have the same configuration, parameter count and data (a mismatch
+    /// stops every rank with a message naming the ranks), then rank 0's parameters are broadcast.
+    public func synchronizeStart() throws {
+        guard communicator.size > 1 else { return }
+        func prefix(_ hex: String) -> Int64 { Int64(bitPattern: UInt64(hex.prefix(16), radix: 16) ?? 0) }
+        try communicator.requireSame(prefix(configuration.trajectoryHash), what: "the configuration hash",
+                                     hint: "Start every rank with the same --config and flags.")
+        try communicator.requireSame(Int64(model.layout.count), what: "the parameter count",
+                                     hint: "Start every rank with the same model settings.")
+        try communicator.requireSame(prefix(data.trainFingerprint), what: "the training data fingerprint",
+                                     hint: "Give every rank the same --data.")
+        communicator.broadcast(UnsafeMutableRawBufferPointer(start: model.parameters.pointer, count: model.parameters.count * 4), root: 0)
+    }
+
     /// Writes a checkpoint of the current state (rank 0 only) and logs it once it is committed.
+    /// Collective: every rank calls it, and every rank throws if rank 0's write failed.
     @discardableResult
     public func saveCheckpoint() throws -> String? {
-        guard communicator.isLeader else { return nil }
-        let bytes = Checkpoint.encode(
-            layout: model.layout, parameters: model.parameters, adam: optimizer,
-            metadata: .init(position: position, adamStep: optimizer.step, configurationJSON: configuration.trajectoryJSON,
-                            dataFingerprint: data.trainFingerprint, worldSize: communicator.size))
-        let path = try store.save(bytes, step: position.globalStep)
-        logger.info("saved checkpoint \(path) (step \(position.globalStep))")
-        return path
+        try communicator.agree {
+            guard communicator.isLeader else { return nil }
+            let bytes = Checkpoint.encode(
+                layout: model.layout, parameters: model.parameters, adam: optimizer,
+                metadata: .init(position: position, adamStep: optimizer.step, configurationJSON: configuration.trajectoryJSON,
+                                dataFingerprint: data.trainFingerprint, worldSize: communicator.size))
+            let path = try store.save(bytes, step: position.globalStep)
+            logger.info("saved checkpoint \(path) (step \(position.globalStep))")
+            return path
+        }
     }
 
     /// One optimizer step on the global batch `indices` (this rank computes its slice). No allocation.
@@ -195,7 +230,9 @@ public final class Trainer {
     /// Trains from the current position (or from `resume`) to the configured epochs or max steps.
     public func run(resume: ResumeSource? = nil) throws -> TrainingSummary {
         let leader = communicator.isLeader
-        if leader {
+        try synchronizeStart()
+        try communicator.agree {
+            guard leader else { return }
             let removed = try store.prepare()
             if !removed.isEmpty { logger.info("removed leftover temp files from an interrupted save: \(removed.joined(separator: ", "))") }
         }
@@ -205,7 +242,7 @@ public final class Trainer {
                 logger.info("resumed from \(path) at epoch \(position.epoch + 1), step \(position.stepInEpoch) of \(stepsPerEpoch) (global step \(position.globalStep))")
             }
         }
-        if leader { try metrics.open(keepingThrough: position.globalStep) }
+        try communicator.agree { if leader { try metrics.open(keepingThrough: position.globalStep) } }
         defer { metrics.close() }
 
         let config = configuration
@@ -235,8 +272,11 @@ public final class Trainer {
                 trainSeconds += elapsed.seconds
                 trainSamples += terms.samples
                 windowSamples += terms.samples
-                guard terms.reconstruction.isFinite else { throw TrainerError.nonFiniteLoss(step: position.globalStep + 1, term: "reconstruction loss") }
-                guard terms.kl.isFinite else { throw TrainerError.nonFiniteLoss(step: position.globalStep + 1, term: "KL term") }
+                // The terms are global sums, so every rank sees the same value and stops at the same step.
+                for (value, term) in [(terms.reconstruction, "reconstruction loss"), (terms.kl, "KL term")] where !value.isFinite {
+                    throw CollectiveFailure(failedRanks: Array(0..<communicator.size),
+                                            local: TrainerError.nonFiniteLoss(step: position.globalStep + 1, term: term), summary: nil)
+                }
                 position.globalStep += 1
                 position.stepInEpoch += 1
                 position.epochTerms += terms

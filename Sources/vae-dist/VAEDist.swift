@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import VAEMPI
 import VAETraining
 
 /// `vae-dist`: parses the command line and dispatches to VAETraining. No math lives here.
@@ -13,22 +14,54 @@ struct VAEDist: ParsableCommand {
         defaultSubcommand: Train.self)
 }
 
-/// Shared start-up: logging to standard output, and user-facing errors instead of traces.
+/// Shared start-up: the communicator (MPI only when launched by mpirun), logging, and user-facing errors.
 enum Console {
-    static func bootstrap() {
+    /// Runs `body` with a communicator. Under mpirun it is MPI's (initialized here, finalized at the end);
+    /// otherwise single-process, and MPI is never initialized. Errors become one `error: …` line on standard error
+    /// and exit status 1: an error every rank agreed on ends each rank cleanly; any other error under MPI aborts
+    /// the whole job so no rank is left waiting.
+    static func run(_ body: (Communicator, Logger) throws -> Void) throws {
+        let communicator: Communicator
+        var mpi: MPICommunicator?
+        if MPICommunicator.isLaunchedByMPI {
+            do { mpi = try MPICommunicator.start() } catch {
+                report("\(error)")
+                throw ExitCode.failure
+            }
+            communicator = mpi!
+        } else {
+            communicator = SingleProcessCommunicator()
+        }
+        let rank = communicator.rank
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardOutput(label: label)
-            handler.logLevel = .info
+            handler.logLevel = rank == 0 ? .info : .warning  // rank 0 logs; the others only warn
             return handler
+        }
+        let logger = Logger(label: "vae-dist")
+        do {
+            try body(communicator, logger)
+            mpi?.finish()
+        } catch let failure as CollectiveFailure {
+            // Agreed by every rank: the failed ranks print their own error, rank 0 the job-wide summary.
+            // An error every rank hit alike is printed once, by rank 0.
+            let unanimous = failure.failedRanks.count == communicator.size
+            if communicator.isLeader && (unanimous || failure.local == nil) {
+                report("\(failure)")
+            } else if failure.local != nil && !unanimous {
+                report("rank \(rank): \(failure)")
+            }
+            mpi?.finish()
+            throw ExitCode.failure
+        } catch {
+            report(communicator.size > 1 ? "rank \(rank): \(error)" : "\(error)")
+            if communicator.size > 1 { communicator.abort(code: 1) }
+            throw ExitCode.failure
         }
     }
 
-    /// Runs `body`, turning a thrown error into `error: …` on standard error and exit status 1.
-    static func run(_ body: () throws -> Void) throws {
-        do { try body() } catch let error as CustomStringConvertible {
-            FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
-            throw ExitCode.failure
-        }
+    static func report(_ message: String) {
+        FileHandle.standardError.write(Data("error: \(message)\n".utf8))
     }
 }
 
@@ -70,20 +103,29 @@ struct Train: ParsableCommand {
     @Option(help: "OpenBLAS threads (default: all cores).")
     var blasThreads: Int?
 
+    @Option(help: "Weak scaling: the batch per rank (the global batch becomes this × ranks).")
+    var batchPerRank: Int?
+
     func run() throws {
-        Console.bootstrap()
-        try Console.run {
-            var settings = try config.map(TrainingConfiguration.load(path:)) ?? TrainingConfiguration()
-            try settings.override(
-                data: data, epochs: epochs, maxSteps: maxSteps, batchSize: batchSize, learningRate: learningRate,
-                seed: seed, binarization: binarization, runDirectory: runDir, checkpointEvery: checkpointEvery,
-                keepCheckpoints: keepCheckpoints, logEvery: logEvery, blasThreads: blasThreads)
-            let splits = try DataSplits.load(settings.dataSource)
-            let trainer = try Trainer(configuration: settings, data: splits)
+        try Console.run { communicator, logger in
+            var settings = try communicator.agree { try config.map(TrainingConfiguration.load(path:)) ?? TrainingConfiguration() }
+            try communicator.agree {
+                try settings.override(
+                    data: data, epochs: epochs, maxSteps: maxSteps, batchSize: batchSize, learningRate: learningRate,
+                    seed: seed, binarization: binarization, runDirectory: runDir, checkpointEvery: checkpointEvery,
+                    keepCheckpoints: keepCheckpoints, logEvery: logEvery, blasThreads: blasThreads,
+                    batchPerRank: batchPerRank, worldSize: communicator.size)
+            }
+            let source = settings.dataSource
+            let splits = try communicator.agree { try DataSplits.load(source) }
+            let configuration = settings
+            let trainer = try communicator.agree {
+                try Trainer(configuration: configuration, data: splits, communicator: communicator, logger: logger)
+            }
             let summary = try trainer.run(resume: resume.map(ResumeSource.init))
             if let last = summary.epochs.last {
                 let loss = last.test.loss(klWeight: settings.klWeight) / Double(last.test.samples)
-                trainer.logger.info("\(String(format: "done: test loss %.4f after epoch %d; %.0f train samples/s", loss, last.epoch, summary.samplesPerSecond))")
+                logger.info("\(String(format: "done: test loss %.4f after epoch %d; %.0f train samples/s", loss, last.epoch, summary.samplesPerSecond))")
             }
         }
     }
@@ -103,10 +145,11 @@ struct Evaluate: ParsableCommand {
     var json = false
 
     func run() throws {
-        Console.bootstrap()
-        try Console.run {
-            let splits = try DataSplits.load(data)
-            let result = try Evaluation.evaluate(checkpoint: checkpoint, data: splits)
+        try Console.run { communicator, _ in
+            let source = data
+            let splits = try communicator.agree { try DataSplits.load(source) }
+            let result = try Evaluation.evaluate(checkpoint: checkpoint, data: splits, communicator: communicator)
+            guard communicator.isLeader else { return }
             if json {
                 print(String(format: "{\"test_loss\":%.6f,\"reconstruction\":%.6f,\"kl\":%.6f,\"samples\":%d,\"global_step\":%d}",
                              result.loss, result.reconstruction, result.kl, result.samples, result.globalStep))

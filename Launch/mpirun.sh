@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs vae-dist (or any command) under OpenMPI's mpirun with what these machines need.
+#
+#   Launch/mpirun.sh -n 8 [mpirun options] [-- COMMAND ARGS...]
+#   Launch/mpirun.sh -n 8 train --data Data/mnist          (no "--": runs .build/release/vae-dist ARGS)
+#
+# Sets: --allow-run-as-root when root; --oversubscribe (more ranks than cores is fine: idle ranks yield);
+# the shared-memory transport without single-copy (CMA fails in containers); one OpenBLAS thread per rank
+# (ranks >= cores; override with VAE_DIST_BLAS_THREADS); --bind-to none (see the README for the measurement);
+# and mpirun's --timeout when VAE_DIST_MPI_TIMEOUT is set, so a hang ends instead of waiting forever.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+mpi_args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -n|-np|--np|--timeout|--hostfile|--host|-H|--map-by|--bind-to|-x|--mca) mpi_args+=("$1" "$2"); shift 2 ;;
+    --) shift; break ;;
+    -*) mpi_args+=("$1"); shift ;;
+    *) set -- "$here/.build/release/vae-dist" "$@"; break ;;
+  esac
+done
+[ $# -gt 0 ] || set -- "$here/.build/release/vae-dist"
+[ "$(id -u)" = 0 ] && mpi_args+=(--allow-run-as-root)
+[ -n "${VAE_DIST_MPI_TIMEOUT:-}" ] && mpi_args+=(--timeout "$VAE_DIST_MPI_TIMEOUT")
+export OMPI_MCA_btl_vader_single_copy_mechanism=none
+export OPENBLAS_NUM_THREADS=${VAE_DIST_BLAS_THREADS:-1}
+exec mpirun --oversubscribe --bind-to "${VAE_DIST_BIND:-none}" -x OPENBLAS_NUM_THREADS \
+  -x OMPI_MCA_btl_vader_single_copy_mechanism "${mpi_args[@]}" "$@"

@@ -1,0 +1,54 @@
+// The thin C-interop wrapper over OpenMPI: the only place vae-dist calls MPI.
+//
+// Swift cannot import OpenMPI's handle macros (MPI_COMM_WORLD, MPI_FLOAT, MPI_SUM, MPI_IN_PLACE, ...:
+// addresses of global structs), so these functions take plain C types and pick the handles here.
+// Every function returns an MPI error code (MPI_SUCCESS = 0) unless it says otherwise; communication
+// errors abort the job (MPI_ERRORS_ARE_FATAL is left in place).
+#ifndef VAE_MPI_H
+#define VAE_MPI_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Element types of a reduction.
+typedef enum { VAE_MPI_FLOAT = 0, VAE_MPI_DOUBLE = 1, VAE_MPI_INT64 = 2 } vae_mpi_type;
+/// Reduction operators.
+typedef enum { VAE_MPI_SUM = 0, VAE_MPI_MIN = 1, VAE_MPI_MAX = 2 } vae_mpi_op;
+
+/// MPI_Init_thread with MPI_THREAD_FUNNELED (only the main thread calls MPI).
+int vae_mpi_init(void);
+/// MPI_Finalize.
+int vae_mpi_finalize(void);
+/// 1 if MPI_Init has run, else 0.
+int vae_mpi_initialized(void);
+/// 1 if MPI_Finalize has run, else 0.
+int vae_mpi_finalized(void);
+/// This process's rank in MPI_COMM_WORLD (-1 on error).
+int vae_mpi_rank(void);
+/// The number of ranks in MPI_COMM_WORLD (-1 on error).
+int vae_mpi_size(void);
+/// In-place all-reduce of `count` elements over MPI_COMM_WORLD (split into chunks below INT_MAX).
+int vae_mpi_allreduce(void *buffer, int64_t count, vae_mpi_type type, vae_mpi_op op);
+/// Non-blocking in-place float sum; `request_slot` receives an opaque request for vae_mpi_wait.
+int vae_mpi_iallreduce_float_sum(float *buffer, int count, void **request_slot);
+/// Waits for a request from vae_mpi_iallreduce_float_sum and frees it.
+int vae_mpi_wait(void *request);
+/// MPI_Bcast of `bytes` bytes from `root` (split into chunks below INT_MAX).
+int vae_mpi_broadcast(void *buffer, int64_t bytes, int root);
+/// MPI_Barrier.
+int vae_mpi_barrier(void);
+/// MPI_Abort of every rank with `code`; does not return.
+void vae_mpi_abort(int code);
+/// MPI_Wtime: seconds on a wall clock.
+double vae_mpi_wtime(void);
+/// The MPI library's version string into `buffer` (at most `capacity` bytes, NUL-terminated).
+int vae_mpi_library_version(char *buffer, int capacity);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,95 @@
+import CMPIShim
+import Foundation
+import VAETraining
+
+/// An MPI error: MPI could not start or a call failed.
+public struct MPIError: Error, CustomStringConvertible {
+    public let operation: String
+    public let code: Int32
+    public var description: String { "MPI \(operation) failed with error code \(code); check the mpirun command and the OpenMPI installation." }
+}
+
+/// ``Communicator`` over MPI_COMM_WORLD through the C shim (CMPIShim), the only code that calls MPI.
+/// MPI is initialized once per process, by ``start()``, and finalized by ``finish()``.
+public final class MPICommunicator: Communicator {
+    public let rank: Int
+    public let size: Int
+
+    /// Whether this process was started by mpirun (OpenMPI sets OMPI_COMM_WORLD_SIZE in each rank's
+    /// environment; PMI_SIZE and PMIX_RANK cover other launchers). Without it vae-dist never touches MPI.
+    public static var isLaunchedByMPI: Bool {
+        let environment = ProcessInfo.processInfo.environment
+        return environment["OMPI_COMM_WORLD_SIZE"] != nil || environment["PMI_SIZE"] != nil || environment["PMIX_RANK"] != nil
+    }
+
+    private init(rank: Int, size: Int) {
+        self.rank = rank
+        self.size = size
+    }
+
+    /// Initializes MPI (once per process) and returns the world communicator.
+    public static func start() throws -> MPICommunicator {
+        if vae_mpi_initialized() == 0 {
+            let code = vae_mpi_init()
+            guard code == 0 else { throw MPIError(operation: "MPI_Init_thread", code: code) }
+        }
+        let rank = Int(vae_mpi_rank()), size = Int(vae_mpi_size())
+        guard rank >= 0, size > 0 else { throw MPIError(operation: "MPI_Comm_rank/size", code: -1) }
+        return MPICommunicator(rank: rank, size: size)
+    }
+
+    /// MPI_Finalize: call once, after the last collective, on every rank.
+    public func finish() {
+        if vae_mpi_initialized() != 0 && vae_mpi_finalized() == 0 { _ = vae_mpi_finalize() }
+    }
+
+    /// The MPI library's version string.
+    public static var libraryVersion: String {
+        var buffer = [CChar](repeating: 0, count: 512)
+        _ = vae_mpi_library_version(&buffer, 512)
+        return String(cString: buffer)
+    }
+
+    @inline(__always) private func check(_ code: Int32, _ operation: String) {
+        // MPI_ERRORS_ARE_FATAL aborts before a failing call returns; a code here means a shim bug.
+        if code != 0 { fatalError("MPI \(operation) returned error \(code)") }
+    }
+
+    private func op(_ operation: ReductionOperation) -> vae_mpi_op {
+        switch operation {
+        case .sum: return VAE_MPI_SUM
+        case .min: return VAE_MPI_MIN
+        case .max: return VAE_MPI_MAX
+        }
+    }
+
+    public func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ operation: ReductionOperation) {
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return }
+        check(vae_mpi_allreduce(base, Int64(buffer.count), VAE_MPI_FLOAT, op(operation)), "MPI_Allreduce(float)")
+    }
+
+    public func allReduce(_ buffer: UnsafeMutableBufferPointer<Double>, _ operation: ReductionOperation) {
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return }
+        check(vae_mpi_allreduce(base, Int64(buffer.count), VAE_MPI_DOUBLE, op(operation)), "MPI_Allreduce(double)")
+    }
+
+    public func allReduce(_ buffer: UnsafeMutableBufferPointer<Int64>, _ operation: ReductionOperation) {
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return }
+        check(vae_mpi_allreduce(base, Int64(buffer.count), VAE_MPI_INT64, op(operation)), "MPI_Allreduce(int64)")
+    }
+
+    public func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        check(vae_mpi_broadcast(base, Int64(bytes.count), Int32(root)), "MPI_Bcast")
+    }
+
+    public func barrier() { check(vae_mpi_barrier(), "MPI_Barrier") }
+
+    public func abort(code: Int32) -> Never {
+        vae_mpi_abort(code)
+        exit(code)
+    }
+
+    /// Seconds on MPI's wall clock.
+    public var wallTime: Double { vae_mpi_wtime() }
+}

@@ -1,0 +1,274 @@
+import Foundation
+import Logging
+import VAEMPI
+import VAEModel
+import VAETraining
+
+/// `vae-dist-mpi-check CASE [--control NAME]`: multi-rank checks, run under `mpirun --timeout` by
+/// Tests/VAEDistTests/MPITests.swift. Every rank runs the same case; rank 0 prints `PASS CASE` or
+/// `FAIL CASE: why` and the job exits 0 only if every rank passed.
+@main
+struct MPICheck {
+    static func main() throws {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        guard let name = arguments.first else {
+            FileHandle.standardError.write(Data("usage: vae-dist-mpi-check CASE [--control average|local-only]\n".utf8))
+            exit(2)
+        }
+        let control = arguments.firstIndex(of: "--control").map { arguments[$0 + 1] }
+        let mpi = try MPICommunicator.start()
+        var communicator: Communicator = mpi
+        switch control {
+        case "average": communicator = AveragingCommunicator(base: mpi)
+        case "local-only": communicator = LocalOnlyCommunicator(base: mpi)
+        default: break
+        }
+        var failures: [String] = []
+        let check = Check(communicator: communicator, mpi: mpi) { failures.append($0) }
+        do {
+            switch name {
+            case "collectives": check.collectives()
+            case "gradient-equality": try check.gradientEquality()
+            case "n-equals-1": try check.nRanksEqualOneRank()
+            case "broadcast": try check.broadcastControl()
+            case "resume": try check.exactResume()
+            default: failures.append("unknown case \(name)")
+            }
+        } catch {
+            failures.append("threw \(error)")
+        }
+        // Agree: the job passes only if every rank passed.
+        let failed = mpi.gather(failures.isEmpty ? 0 : 1)
+        if !failures.isEmpty { print("rank \(mpi.rank): " + failures.prefix(5).joined(separator: "\n  ")) }
+        fflush(nil)
+        mpi.barrier()
+        if mpi.rank == 0 { print(failed.allSatisfy { $0 == 0 } ? "PASS \(name)" : "FAIL \(name) on ranks \(failed.indices.filter { failed[$0] != 0 })") }
+        fflush(nil)
+        mpi.finish()
+        exit(failed.allSatisfy { $0 == 0 } ? 0 : 3)
+    }
+}
+
+/// Sums, then divides by the rank count: the *wrong* reduction for a summed loss (negative control).
+final class AveragingCommunicator: Communicator {
+    let base: Communicator
+    init(base: Communicator) { self.base = base }
+    var rank: Int { base.rank }
+    var size: Int { base.size }
+    func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ operation: ReductionOperation) {
+        base.allReduce(buffer, operation)
+        if operation == .sum { for i in buffer.indices { buffer[i] /= Float(size) } }
+    }
+    func allReduce(_ buffer: UnsafeMutableBufferPointer<Double>, _ operation: ReductionOperation) { base.allReduce(buffer, operation) }
+    func allReduce(_ buffer: UnsafeMutableBufferPointer<Int64>, _ operation: ReductionOperation) { base.allReduce(buffer, operation) }
+    func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) { base.broadcast(bytes, root: root) }
+    func barrier() { base.barrier() }
+    func abort(code: Int32) -> Never { base.abort(code: code) }
+}
+
+/// Never sums gradients: each rank steps on its own slice only (negative control).
+final class LocalOnlyCommunicator: Communicator {
+    let base: Communicator
+    init(base: Communicator) { self.base = base }
+    var rank: Int { base.rank }
+    var size: Int { base.size }
+    func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ operation: ReductionOperation) {}
+    func allReduce(_ buffer: UnsafeMutableBufferPointer<Double>, _ operation: ReductionOperation) { base.allReduce(buffer, operation) }
+    func allReduce(_ buffer: UnsafeMutableBufferPointer<Int64>, _ operation: ReductionOperation) { base.allReduce(buffer, operation) }
+    func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) { base.broadcast(bytes, root: root) }
+    func barrier() { base.barrier() }
+    func abort(code: Int32) -> Never { base.abort(code: code) }
+}
+
+/// 64-bit FNV-1a over a float buffer's bytes (equal bits ⇔ equal hash, up to collisions).
+func fingerprint(_ buffer: FlatBuffer) -> Int64 {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    let words = UnsafeRawPointer(buffer.pointer).assumingMemoryBound(to: UInt32.self)
+    for i in 0..<buffer.count { hash = (hash ^ UInt64(words[i])) &* 0x100_0000_01b3 }
+    return Int64(bitPattern: hash)
+}
+
+struct Check {
+    let communicator: Communicator
+    let mpi: MPICommunicator
+    let fail: (String) -> Void
+
+    var quiet: Logger {
+        var logger = Logger(label: "mpi-check")
+        logger.logLevel = .critical
+        return logger
+    }
+
+    func expect(_ condition: Bool, _ message: @autoclosure () -> String) { if !condition { fail(message()) } }
+
+    /// Every rank's value equal (MIN == MAX over ranks).
+    func sameOnAllRanks(_ value: Int64) -> Bool {
+        var extremes: [Int64] = [value, value]
+        extremes.withUnsafeMutableBufferPointer { b in
+            mpi.allReduce(UnsafeMutableBufferPointer(rebasing: b[0..<1]), .min)
+            mpi.allReduce(UnsafeMutableBufferPointer(rebasing: b[1..<2]), .max)
+        }
+        return extremes[0] == extremes[1]
+    }
+
+    /// 784–48–6–48–784 on a small synthetic set; global batch 32 (divisible by 1, 2, 4, 8).
+    func configuration(_ folder: String) -> TrainingConfiguration {
+        var c = TrainingConfiguration()
+        c.architecture = Architecture(encoderHidden: [48], latentSize: 6, decoderHidden: [48])
+        c.batchSize = 32
+        c.epochs = 2
+        c.dataSource = "synthetic"
+        c.runDirectory = folder
+        c.logEvery = 2
+        return c
+    }
+
+    static let data = DataSplits.synthetic(trainCount: 200, testCount: 64)
+
+    /// A folder shared by all ranks (rank 0 names it).
+    func sharedFolder(_ name: String) -> String {
+        let local = mpi.rank == 0 ? Array((NSTemporaryDirectory() + "vae-dist-mpi-\(name)-\(UUID().uuidString.prefix(8))").utf8) : nil
+        return String(decoding: mpi.broadcast(bytes: local), as: UTF8.self)
+    }
+
+    // MARK: cases
+
+    /// Horovod's and mpi4py's manner: integer-valued sums exact, min/max exact, broadcast from every root exact,
+    /// and MPICH's: every rank's float all-reduce result bitwise identical.
+    func collectives() {
+        let n = communicator.size, r = communicator.rank
+        var stream = RandomStream(seed: 42, purpose: .prior)
+        let count = 1000
+        let base = (0..<count).map { _ in Float(stream.nextIndex(below: 201)) - 100 }  // same on every rank
+        var floats = base.map { $0 * Float(r + 1) }
+        floats.withUnsafeMutableBufferPointer { communicator.allReduce($0, .sum) }
+        let factor = Float(n * (n + 1) / 2)
+        expect(floats == base.map { $0 * factor }, "integer-valued float sum not exact")
+        var doubles = base.map { Double($0) * Double(r + 1) }
+        doubles.withUnsafeMutableBufferPointer { communicator.allReduce($0, .sum) }
+        expect(doubles == base.map { Double($0) * Double(factor) }, "double sum not exact")
+        var integers = (0..<count).map { Int64($0) * Int64(r + 1) + (Int64(1) << 40) }
+        integers.withUnsafeMutableBufferPointer { communicator.allReduce($0, .sum) }
+        expect(integers == (0..<count).map { Int64($0) * Int64(n * (n + 1) / 2) + Int64(n) << 40 }, "int64 sum not exact")
+        for (op, expected) in [(ReductionOperation.min, Float(0)), (.max, Float(n - 1))] {
+            var values = [Float](repeating: Float(r), count: 7)
+            values.withUnsafeMutableBufferPointer { communicator.allReduce($0, op) }
+            expect(values.allSatisfy { $0 == expected }, "float \(op) gave \(values[0])")
+            var d = [Double](repeating: Double(r) - 0.5, count: 3)
+            d.withUnsafeMutableBufferPointer { communicator.allReduce($0, op) }
+            expect(d.allSatisfy { $0 == Double(expected) - 0.5 }, "double \(op)")
+            var i = [Int64](repeating: Int64(r) * 1_000_000_007, count: 3)
+            i.withUnsafeMutableBufferPointer { communicator.allReduce($0, op) }
+            expect(i.allSatisfy { $0 == Int64(expected) * 1_000_000_007 }, "int64 \(op)")
+        }
+        for root in 0..<n {
+            var bytes = (0..<4099).map { UInt8(truncatingIfNeeded: $0 * 7 + r) }
+            let original = bytes
+            bytes.withUnsafeMutableBytes { communicator.broadcast($0, root: root) }
+            expect(bytes == (0..<4099).map { UInt8(truncatingIfNeeded: $0 * 7 + root) }, "broadcast from \(root) not exact")
+            if r == root { expect(bytes == original, "root \(root)'s source changed") }
+        }
+        // Values of very different magnitude expose reductions whose result depends on the rank.
+        var mixed = (0..<4096).map { i -> Float in
+            var s = RandomStream(seed: UInt64(r), purpose: .prior, index: UInt64(i))
+            return (s.nextUnitFloat() - 0.5) * (i % 3 == 0 ? 1e6 : 1e-2)
+        }
+        mixed.withUnsafeMutableBufferPointer { communicator.allReduce($0, .sum) }
+        let bits = mixed.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1.bitPattern)) &* 0x100_0000_01b3 }
+        expect(sameOnAllRanks(Int64(bitPattern: bits)), "float all-reduce results differ between ranks")
+    }
+
+    /// After each of 4 steps the gradient buffer, parameters and both Adam moments are bitwise equal on every rank.
+    func gradientEquality() throws {
+        let folder = sharedFolder("equality")
+        let trainer = try Trainer(configuration: configuration(folder), data: Check.data, communicator: communicator, logger: quiet)
+        try trainer.synchronizeStart()
+        let order = epochPermutation(count: Check.data.train.count, seed: 1, epoch: 0)
+        for step in 0..<4 {
+            _ = order.withUnsafeBufferPointer { trainer.step(indices: UnsafeBufferPointer(rebasing: $0[(step * 32)..<(step * 32 + 32)]), epoch: 0) }
+            for (name, buffer) in [("gradients", trainer.model.gradients), ("parameters", trainer.model.parameters),
+                                   ("exp_avg", trainer.optimizer.firstMoment), ("exp_avg_sq", trainer.optimizer.secondMoment)] {
+                expect(sameOnAllRanks(fingerprint(buffer)), "step \(step + 1): \(name) differ between ranks")
+            }
+        }
+    }
+
+    /// N ranks on global batch B take the same steps as one process on B: gradients after the all-reduce and
+    /// parameters after each step match within float32 tolerance (PyTorch's rtol 1.3e-6 / atol 1e-5 for the
+    /// parameters; gradients of a summed loss get atol scaled by the buffer's largest magnitude).
+    func nRanksEqualOneRank() throws {
+        let folder = sharedFolder("n-equals-1")
+        let distributed = try Trainer(configuration: configuration(folder), data: Check.data, communicator: communicator, logger: quiet)
+        var soloConfiguration = configuration(folder + "-solo-\(mpi.rank)")
+        soloConfiguration.blasThreads = 0
+        let solo = try Trainer(configuration: soloConfiguration, data: Check.data, logger: quiet)
+        try distributed.synchronizeStart()
+        expect(distributed.model.parameters.bytes == solo.model.parameters.bytes, "initial parameters differ")
+        var worstGradient: Float = 0, worstParameter: Float = 0
+        for epoch in 0..<2 {
+            let order = epochPermutation(count: Check.data.train.count, seed: 1, epoch: epoch)
+            for step in 0..<3 {
+                let range = (step * 32)..<(step * 32 + 32)
+                _ = order.withUnsafeBufferPointer { distributed.step(indices: UnsafeBufferPointer(rebasing: $0[range]), epoch: epoch) }
+                _ = order.withUnsafeBufferPointer { solo.step(indices: UnsafeBufferPointer(rebasing: $0[range]), epoch: epoch) }
+                let g = distributed.model.gradients.buffer, h = solo.model.gradients.buffer
+                let scale = h.reduce(Float(0)) { max($0, abs($1)) }
+                for i in g.indices {
+                    let error = abs(g[i] - h[i]) / (1e-5 * scale + 1.3e-6 * abs(h[i]) + .leastNormalMagnitude)
+                    worstGradient = max(worstGradient, error)
+                }
+                let p = distributed.model.parameters.buffer, q = solo.model.parameters.buffer
+                for i in p.indices { worstParameter = max(worstParameter, abs(p[i] - q[i]) / (1e-5 + 1.3e-6 * abs(q[i]))) }
+                expect(worstGradient <= 1, "epoch \(epoch) step \(step + 1): gradients differ from one process by \(worstGradient)× the tolerance")
+                expect(worstParameter <= 1, "epoch \(epoch) step \(step + 1): parameters differ from one process by \(worstParameter)× the tolerance")
+            }
+        }
+        if mpi.rank == 0 { print(String(format: "n-equals-1: worst gradient error %.3g, worst parameter error %.3g (1 = tolerance)", worstGradient, worstParameter)) }
+    }
+
+    /// Negative control for the start-up broadcast: ranks initialized differently differ before it, agree after.
+    func broadcastControl() throws {
+        let trainer = try Trainer(configuration: configuration(sharedFolder("broadcast")), data: Check.data, communicator: communicator, logger: quiet)
+        trainer.model.layout.initialize(trainer.model.parameters, seed: UInt64(100 + communicator.rank))
+        expect(!sameOnAllRanks(fingerprint(trainer.model.parameters)), "differently seeded ranks already agree")
+        try trainer.synchronizeStart()
+        expect(sameOnAllRanks(fingerprint(trainer.model.parameters)), "parameters differ after the broadcast")
+        var rank0 = trainer.model.layout.count
+        if communicator.rank == 0 {
+            let fresh = FlatBuffer(count: rank0)
+            trainer.model.layout.initialize(fresh, seed: 100)
+            expect(fresh.bytes == trainer.model.parameters.bytes, "rank 0's parameters were not the ones broadcast")
+            rank0 = 0
+        }
+    }
+
+    /// Interrupted-and-resumed equals uninterrupted, bit for bit, under mpirun.
+    func exactResume() throws {
+        let config = configuration(sharedFolder("resume-a"))
+        let reference = try Trainer(configuration: config, data: Check.data, communicator: communicator, logger: quiet)
+        _ = try reference.run()
+        var interrupted = configuration(sharedFolder("resume-b"))
+        interrupted.checkpointEvery = 3
+        var first = interrupted
+        first.maxSteps = 10  // 7 steps per epoch: stops mid-epoch 2
+        _ = try Trainer(configuration: first, data: Check.data, communicator: communicator, logger: quiet).run()
+        let resumed = try Trainer(configuration: interrupted, data: Check.data, communicator: communicator, logger: quiet)
+        _ = try resumed.run(resume: .latest)
+        expect(resumed.position == reference.position, "positions differ: \(resumed.position) vs \(reference.position)")
+        for (name, a, b) in [("parameters", resumed.model.parameters, reference.model.parameters),
+                             ("exp_avg", resumed.optimizer.firstMoment, reference.optimizer.firstMoment),
+                             ("exp_avg_sq", resumed.optimizer.secondMoment, reference.optimizer.secondMoment)] {
+            expect(a.bytes == b.bytes, "\(name) differ after resume")
+            expect(sameOnAllRanks(fingerprint(a)), "\(name) differ between ranks")
+        }
+        if communicator.rank == 0 {
+            func metrics(_ folder: String) -> [String] {
+                ((try? String(contentsOfFile: folder + "/metrics.jsonl", encoding: .utf8)) ?? "").split(separator: "\n").map {
+                    $0.replacingOccurrences(of: #""(samples_per_second|seconds)":[^,}]*,?"#, with: "", options: .regularExpression)
+                }
+            }
+            let a = metrics(interrupted.runDirectory), b = metrics(config.runDirectory)
+            expect(!b.isEmpty && a == b, "logged losses differ after resume (\(a.count) vs \(b.count) records)")
+        }
+    }
+}

@@ -1,0 +1,124 @@
+import Foundation
+import Testing
+
+/// Multi-rank tests: each runs `mpirun --timeout` (through Launch/mpirun.sh) over the `vae-dist-mpi-check`
+/// harness or the `vae-dist` binary, both built next to this test bundle. A hang ends at the timeout and fails.
+@Suite(.serialized) struct MPITests {
+    static let timeout = 150
+
+    static func binary(_ name: String) -> String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name).path
+    }
+
+    /// Runs `Launch/mpirun.sh ARGS`; returns (status, stdout + stderr, seconds).
+    static func mpirun(_ arguments: [String]) throws -> (Int32, String, Double) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "Launch/mpirun.sh")
+        process.arguments = arguments
+        // A parent that called MPI_Init leaves OMPI_*/PMIX_* variables that hang a child mpirun: drop them.
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") }
+        environment["VAE_DIST_MPI_TIMEOUT"] = "\(timeout)"
+        process.environment = environment
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        let start = Date()
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: output, as: UTF8.self), Date().timeIntervalSince(start))
+    }
+
+    static func check(_ name: String, ranks: Int = 4, control: String? = nil) throws -> (Int32, String) {
+        let (status, output, _) = try mpirun(["-n", "\(ranks)", "--", binary("vae-dist-mpi-check"), name]
+                                             + (control.map { ["--control", $0] } ?? []))
+        return (status, output)
+    }
+
+    @Test(arguments: [2, 3, 4])
+    func collectivesAreExactAndIdenticalOnEveryRank(ranks: Int) throws {
+        let (status, output) = try MPITests.check("collectives", ranks: ranks)
+        #expect(status == 0 && output.contains("PASS collectives"), "\(output)")
+    }
+
+    @Test func gradientsParametersAndAdamStateAreBitwiseEqualAcrossRanks() throws {
+        let (status, output) = try MPITests.check("gradient-equality")
+        #expect(status == 0 && output.contains("PASS gradient-equality"), "\(output)")
+    }
+
+    @Test func negativeControlRanksThatSkipTheAllReduceDiffer() throws {
+        let (status, output) = try MPITests.check("gradient-equality", control: "local-only")
+        #expect(status == 3 && output.contains("gradients differ between ranks"), "\(output)")
+    }
+
+    @Test func fourRanksTakeTheSameStepsAsOneProcess() throws {
+        let (status, output) = try MPITests.check("n-equals-1")
+        #expect(status == 0 && output.contains("PASS n-equals-1"), "\(output)")
+    }
+
+    @Test func negativeControlAveragingWhereSummingIsDueIsCaught() throws {
+        let (status, output) = try MPITests.check("n-equals-1", control: "average")
+        #expect(status == 3 && output.contains("gradients differ from one process"), "\(output)")
+    }
+
+    @Test func startupBroadcastMakesDifferentlySeededRanksEqual() throws {
+        let (status, output) = try MPITests.check("broadcast")
+        #expect(status == 0 && output.contains("PASS broadcast"), "\(output)")
+    }
+
+    @Test func resumeUnderFourRanksIsBitExact() throws {
+        let (status, output) = try MPITests.check("resume")
+        #expect(status == 0 && output.contains("PASS resume"), "\(output)")
+    }
+
+    @Test func aRankWithAnotherConfigurationStopsTheJobWithAMessage() throws {
+        let cli = MPITests.binary("vae-dist")
+        let common = ["--data", "synthetic", "--max-steps", "3", "--batch-size", "32",
+                      "--run-dir", NSTemporaryDirectory() + "vae-dist-mismatch-\(UUID().uuidString.prefix(8))"]
+        let (status, output, seconds) = try MPITests.mpirun(["-n", "3", "--", cli] + common + [":", "-n", "1", cli] + common + ["--learning-rate", "0.002"])
+        #expect(status == 1, "\(output)")
+        #expect(output.contains("error: the configuration hash differs across ranks") && output.contains("rank 3 ("), "\(output)")
+        #expect(seconds < Double(MPITests.timeout - 10), "took \(seconds) s: it hung until the timeout")
+    }
+
+    @Test func aRankThatCannotReadItsDataStopsEveryRank() throws {
+        let cli = MPITests.binary("vae-dist")
+        let common = ["--max-steps", "3", "--batch-size", "32", "--run-dir", NSTemporaryDirectory() + "vae-dist-baddata-\(UUID().uuidString.prefix(8))"]
+        let (status, output, seconds) = try MPITests.mpirun(["-n", "1", "--", cli, "--data", "/nonexistent/mnist"] + common
+                                                            + [":", "-n", "1", cli, "--data", "synthetic"] + common)
+        #expect(status == 1, "\(output)")
+        #expect(output.contains("error: rank 0: /nonexistent/mnist/train-images-idx3-ubyte: file not found"), "\(output)")
+        #expect(seconds < Double(MPITests.timeout - 10), "took \(seconds) s: it hung until the timeout")
+    }
+
+    @Test func indivisibleGlobalBatchIsAnErrorBeforeTraining() throws {
+        let (status, output, _) = try MPITests.mpirun(["-n", "3", "--", MPITests.binary("vae-dist"), "--data", "synthetic",
+                                                       "--batch-size", "64", "--run-dir", NSTemporaryDirectory() + "vae-dist-indiv"])
+        #expect(status == 1 && output.contains("does not divide among 3 ranks"), "\(output)")
+        #expect(output.components(separatedBy: "does not divide").count == 2, "printed once, by rank 0: \(output)")
+    }
+
+    @Test func theCLITrainsUnderMpirunLikeOneProcess() throws {
+        // The same 4 steps single-process and at -n 2: the logged losses agree to the printed digits' tolerance.
+        let cli = MPITests.binary("vae-dist")
+        let folder = NSTemporaryDirectory() + "vae-dist-cli-mpi-\(UUID().uuidString.prefix(8))"
+        let args = ["--data", "synthetic", "--max-steps", "4", "--batch-size", "32", "--log-every", "1", "--blas-threads", "1"]
+        let (status, output, _) = try MPITests.mpirun(["-n", "2", "--", cli] + args + ["--run-dir", folder + "-2"])
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("2 rank(s)"))
+        let solo = Process()
+        solo.executableURL = URL(fileURLWithPath: cli)
+        solo.arguments = args + ["--run-dir", folder + "-1"]
+        solo.standardOutput = FileHandle.nullDevice
+        try solo.run()
+        solo.waitUntilExit()
+        func losses(_ dir: String) throws -> [Double] {
+            try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").compactMap {
+                (try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["loss"] as? Double
+            }
+        }
+        let a = try losses(folder + "-2"), b = try losses(folder + "-1")
+        #expect(a.count == 4 && b.count == 4)
+        for (x, y) in zip(a, b) { #expect(abs(x - y) <= 1e-4 * abs(y), "\(a) vs \(b)") }
+    }
+}
