@@ -106,7 +106,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
             switch name {
             case "bernoulli": architecture.likelihood = .bernoulli
             case "gaussian":
-                if case .gaussian = architecture.likelihood {} else { architecture.likelihood = .gaussian(.learned) }
+                architecture.likelihood = .gaussian(gaussianVariance)  // keys come in any order
             default: throw v.error("must be one of [\"bernoulli\", \"gaussian\"], got \"\(name)\"")
             }
         case "model.gaussian_variance":

@@ -55,7 +55,10 @@ public enum Evaluation {
             var configuration = try TrainingConfiguration.parse(Data(json.utf8), source: "\(path) (stored config)")
             configuration.runDirectory = NSTemporaryDirectory()
             configuration.dataSource = data.source
-            configuration.batchSize = 256 * communicator.size  // evaluation batch: 256 rows per rank
+            // Evaluate in the training run's chunks (its per-rank batch), so the sums group as in the trainer's
+            // epoch-end test pass and the result is the same bits at the same rank count.
+            let n = communicator.size
+            configuration.batchSize = (configuration.batchSize + n - 1) / n * n
             let trainer = try Trainer(configuration: configuration, data: data, communicator: communicator)
             let stored = try Checkpoint.decode(bytes, path: path, layout: trainer.model.layout,
                                                parameters: trainer.model.parameters, adam: trainer.optimizer)
