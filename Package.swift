@@ -26,6 +26,8 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev", "pkg-config"])]),
         .systemLibrary(name: "COpenMPI", pkgConfig: "ompi-c",
                        providers: [.apt(["libopenmpi-dev", "openmpi-bin", "pkg-config"])]),
+        // Per-thread heap-allocation counting (replaces malloc in the executables that link it).
+        .target(name: "CAllocationCounter"),
         // The thin C wrapper over OpenMPI: the only code that calls MPI.
         .target(name: "CMPIShim", dependencies: ["COpenMPI"]),
         // Model math: tensors, ops (forward/backward pairs), the VAE, Adam, counter-based RNG. No I/O, no MPI.
@@ -38,7 +40,7 @@ let package = Package(
         .target(name: "VAEMPI", dependencies: ["CMPIShim", "VAETraining"]),
         // The CLI: parses and dispatches, nothing else.
         .executableTarget(name: "VAEDistCLI",
-                          dependencies: ["VAETraining", "VAEMPI",
+                          dependencies: ["VAETraining", "VAEMPI", "CAllocationCounter",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")],
                           path: "Sources/vae-dist"),
@@ -46,7 +48,7 @@ let package = Package(
         .executableTarget(name: "vae-dist-mpi-check",
                           dependencies: ["VAEMPI", "VAETraining", .product(name: "Logging", package: "swift-log")],
                           path: "Tests/MPICheck"),
-        .testTarget(name: "VAEDistTests", dependencies: ["VAEModel", "VAETraining"],
+        .testTarget(name: "VAEDistTests", dependencies: ["VAEModel", "VAETraining", "CAllocationCounter"],
                     exclude: []),
     ],
     swiftLanguageModes: [.v5]

@@ -1,4 +1,3 @@
-import CBLAS
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -17,8 +16,8 @@ public enum Linear {
     public static func forward(input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                                output: UnsafeMutablePointer<Float>, batch: Int, inputSize: Int, outputSize: Int) {
         for row in 0..<batch { (output + row * outputSize).update(from: bias, count: outputSize) }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(batch), Int32(outputSize), Int32(inputSize),
-                    1, input, Int32(inputSize), weight, Int32(inputSize), 1, output, Int32(outputSize))
+        gemm(transposeA: false, transposeB: true, m: batch, n: outputSize, k: inputSize,
+             a: input, lda: inputSize, b: weight, ldb: inputSize, beta: 1, c: output, ldc: outputSize)
     }
 
     /// dW = dyᵀ·x, db = Σ_b dy[b, ·], dx = dy·W (skipped when `inputGradient` is nil, e.g. for the first layer).
@@ -27,16 +26,16 @@ public enum Linear {
                                 outputGradient: UnsafePointer<Float>,
                                 weightGradient: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>,
                                 inputGradient: UnsafeMutablePointer<Float>?, batch: Int, inputSize: Int, outputSize: Int) {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(outputSize), Int32(inputSize), Int32(batch),
-                    1, outputGradient, Int32(outputSize), input, Int32(inputSize), 0, weightGradient, Int32(inputSize))
+        gemm(transposeA: true, transposeB: false, m: outputSize, n: inputSize, k: batch,
+             a: outputGradient, lda: outputSize, b: input, ldb: inputSize, beta: 0, c: weightGradient, ldc: inputSize)
         biasGradient.update(repeating: 0, count: outputSize)
         for row in 0..<batch {
             let dy = outputGradient + row * outputSize
             for o in 0..<outputSize { biasGradient[o] += dy[o] }
         }
         if let inputGradient {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(batch), Int32(inputSize), Int32(outputSize),
-                        1, outputGradient, Int32(outputSize), weight, Int32(inputSize), 0, inputGradient, Int32(inputSize))
+            gemm(transposeA: false, transposeB: false, m: batch, n: inputSize, k: outputSize,
+                 a: outputGradient, lda: outputSize, b: weight, ldb: inputSize, beta: 0, c: inputGradient, ldc: inputSize)
         }
     }
 }
@@ -89,91 +88,89 @@ public enum Reparameterization {
 }
 
 /// KL(N(μ, σ²) ‖ N(0, 1)) in closed form, summed: −½ Σ (1 + log σ² − μ² − σ²).
+/// Its gradient is ∂/∂μ = μ, ∂/∂log σ² = ½ (σ² − 1).
 public enum GaussianKL {
-    /// Returns the sum over all `count` elements (double accumulation). `standardDeviation` is σ from the
-    /// reparameterization's forward, so σ² costs no extra `exp`.
+    /// Returns the sum over `count` elements (double accumulation). `standardDeviation` is σ from the
+    /// reparameterization's forward, so σ² costs no extra `exp`. When `meanGradient` and `logVarianceGradient`
+    /// are given (training), the same pass *writes* β·∂KL/∂μ and β·∂KL/∂log σ² into them for backward.
     @inlinable
     public static func forward(mean: UnsafePointer<Float>, logVariance: UnsafePointer<Float>,
-                               standardDeviation: UnsafePointer<Float>, count: Int) -> Double {
+                               standardDeviation: UnsafePointer<Float>, count: Int, weight: Float = 1,
+                               meanGradient: UnsafeMutablePointer<Float>? = nil,
+                               logVarianceGradient: UnsafeMutablePointer<Float>? = nil) -> Double {
         var sum: Double = 0
-        for i in 0..<count {
-            let variance = standardDeviation[i] * standardDeviation[i]
-            sum += Double(-0.5 * (1 + logVariance[i] - mean[i] * mean[i] - variance))
+        if let meanGradient, let logVarianceGradient {
+            for i in 0..<count {
+                let variance = standardDeviation[i] * standardDeviation[i]
+                sum += Double(-0.5 * (1 + logVariance[i] - mean[i] * mean[i] - variance))
+                meanGradient[i] = weight * mean[i]
+                logVarianceGradient[i] = weight * 0.5 * (variance - 1)
+            }
+        } else {
+            for i in 0..<count {
+                let variance = standardDeviation[i] * standardDeviation[i]
+                sum += Double(-0.5 * (1 + logVariance[i] - mean[i] * mean[i] - variance))
+            }
         }
         return sum
-    }
-
-    /// ∂/∂μ = μ, ∂/∂log σ² = ½ (σ² − 1); scaled by `weight` (β) and *written* (not added).
-    @inlinable
-    public static func backward(mean: UnsafePointer<Float>, standardDeviation: UnsafePointer<Float>, weight: Float,
-                                meanGradient: UnsafeMutablePointer<Float>, logVarianceGradient: UnsafeMutablePointer<Float>,
-                                count: Int) {
-        for i in 0..<count {
-            meanGradient[i] = weight * mean[i]
-            logVarianceGradient[i] = weight * 0.5 * (standardDeviation[i] * standardDeviation[i] - 1)
-        }
     }
 }
 
 /// Bernoulli likelihood on logits ℓ, the stable binary cross-entropy for targets x ∈ [0, 1]:
-/// −log p(x|ℓ) = softplus(ℓ) − x·ℓ = max(ℓ, 0) − x·ℓ + log(1 + e^(−|ℓ|)).
+/// −log p(x|ℓ) = softplus(ℓ) − x·ℓ = max(ℓ, 0) − x·ℓ + log(1 + e^(−|ℓ|)), with ∂/∂ℓ = sigmoid(ℓ) − x.
 public enum BernoulliNLL {
-    /// The summed negative log-likelihood (double accumulation per row).
+    /// The summed negative log-likelihood. When `logitGradient` is given (training), the same pass writes
+    /// sigmoid(ℓ) − x into it for backward, reusing e^(−|ℓ|): one `exp` and one `log1p` per pixel.
+    /// Each row of `width` pixels is summed in float, the row sums in double.
     @inlinable
-    public static func forward(logits: UnsafePointer<Float>, targets: UnsafePointer<Float>, count: Int) -> Double {
+    public static func forward(logits: UnsafePointer<Float>, targets: UnsafePointer<Float>, rows: Int, width: Int,
+                               logitGradient: UnsafeMutablePointer<Float>? = nil) -> Double {
         var sum: Double = 0
-        for i in 0..<count {
-            let l = logits[i]
-            sum += Double(max(l, 0) - targets[i] * l + log1pf(expf(-abs(l))))
+        for row in 0..<rows {
+            let l = logits + row * width, x = targets + row * width
+            var rowSum: Float = 0
+            if let g = logitGradient.map({ $0 + row * width }) {
+                for j in 0..<width {
+                    let e = expf(-abs(l[j]))
+                    rowSum += max(l[j], 0) - x[j] * l[j] + log1pf(e)
+                    g[j] = (l[j] >= 0 ? 1 : e) / (1 + e) - x[j]
+                }
+            } else {
+                for j in 0..<width { rowSum += max(l[j], 0) - x[j] * l[j] + log1pf(expf(-abs(l[j]))) }
+            }
+            sum += Double(rowSum)
         }
         return sum
-    }
-
-    /// ∂/∂ℓ = sigmoid(ℓ) − x, written into `logitGradient`.
-    @inlinable
-    public static func backward(logits: UnsafePointer<Float>, targets: UnsafePointer<Float>,
-                                logitGradient: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0..<count {
-            logitGradient[i] = 1 / (1 + expf(-logits[i])) - targets[i]
-        }
     }
 }
 
 /// Gaussian likelihood with mean m (the decoder output) and per-pixel log-variance s:
-/// −log p(x|m, s) = ½ [log 2π + s + (x − m)² e^(−s)].
+/// −log p(x|m, s) = ½ [log 2π + s + (x − m)² e^(−s)], with ∂/∂m = (m − x) e^(−s) and ∂/∂s = ½ (1 − (x − m)² e^(−s)).
 public enum GaussianNLL {
     public static let logTwoPi: Float = 1.8378770664093453
 
-    /// `logVariance` has one entry per pixel (`inputSize`), shared by every row of the batch.
+    /// The summed negative log-likelihood; `logVariance` has one entry per pixel, shared by every row. When
+    /// `meanGradient` is given (training) the same pass writes ∂/∂m into it, and, when `logVarianceGradient` is
+    /// given (learned variance), ∂/∂s summed over rows.
     @inlinable
     public static func forward(means: UnsafePointer<Float>, targets: UnsafePointer<Float>,
-                               logVariance: UnsafePointer<Float>, batch: Int, inputSize: Int) -> Double {
+                               logVariance: UnsafePointer<Float>, rows: Int, width: Int,
+                               meanGradient: UnsafeMutablePointer<Float>? = nil,
+                               logVarianceGradient: UnsafeMutablePointer<Float>? = nil) -> Double {
         var sum: Double = 0
-        for row in 0..<batch {
-            let m = means + row * inputSize, x = targets + row * inputSize
-            for j in 0..<inputSize {
-                let d = x[j] - m[j]
-                sum += Double(0.5 * (logTwoPi + logVariance[j] + d * d * expf(-logVariance[j])))
-            }
-        }
-        return sum
-    }
-
-    /// ∂/∂m = (m − x) e^(−s) written into `meanGradient`; ∂/∂s = ½ Σ_b (1 − (x − m)² e^(−s)) written into
-    /// `logVarianceGradient` when given (learned variance).
-    @inlinable
-    public static func backward(means: UnsafePointer<Float>, targets: UnsafePointer<Float>,
-                                logVariance: UnsafePointer<Float>, meanGradient: UnsafeMutablePointer<Float>,
-                                logVarianceGradient: UnsafeMutablePointer<Float>?, batch: Int, inputSize: Int) {
-        logVarianceGradient?.update(repeating: 0, count: inputSize)
-        for row in 0..<batch {
-            let m = means + row * inputSize, x = targets + row * inputSize, dm = meanGradient + row * inputSize
-            for j in 0..<inputSize {
+        logVarianceGradient?.update(repeating: 0, count: width)
+        for row in 0..<rows {
+            let m = means + row * width, x = targets + row * width
+            var rowSum: Float = 0
+            for j in 0..<width {
                 let precision = expf(-logVariance[j])
                 let d = m[j] - x[j]
-                dm[j] = d * precision
+                rowSum += 0.5 * (logTwoPi + logVariance[j] + d * d * precision)
+                meanGradient?[row * width + j] = d * precision
                 logVarianceGradient?[j] += 0.5 * (1 - d * d * precision)
             }
+            sum += Double(rowSum)
         }
+        return sum
     }
 }

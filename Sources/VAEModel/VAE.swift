@@ -58,7 +58,8 @@ public final class VariationalAutoencoder {
     /// The decoder's last layer: Bernoulli logits or Gaussian means, `[batchCapacity, inputSize]`.
     public var output: UnsafeMutablePointer<Float> { decoderOutputs[decoderOutputs.count - 1] }
 
-    // Backward scratch.
+    // Backward scratch. gradientA doubles as the likelihood's gradient w.r.t. the decoder output.
+    var outputGradient: UnsafeMutablePointer<Float> { gradientA }
     let gradientA: UnsafeMutablePointer<Float>
     let gradientB: UnsafeMutablePointer<Float>
     let meanGradient: UnsafeMutablePointer<Float>
@@ -149,9 +150,10 @@ public final class VariationalAutoencoder {
     }
 
     /// Full forward pass for the first `batch` rows: encode, z = μ + σ ⊙ ε, decode, and the loss terms
-    /// against ``input`` as the target.
+    /// against ``input`` as the target. With `training`, the loss ops also write their gradients (fused into the
+    /// same pass) for ``backward(batch:)``.
     @discardableResult
-    public func forward(batch: Int) -> LossTerms {
+    public func forward(batch: Int, training: Bool = false) -> LossTerms {
         precondition(batch > 0 && batch <= batchCapacity, "batch \(batch) outside 1...\(batchCapacity)")
         let architecture = layout.architecture
         let latentCount = batch * architecture.latentSize
@@ -160,37 +162,31 @@ public final class VariationalAutoencoder {
                                    standardDeviation: standardDeviation, latent: latent, count: latentCount)
         decode(batch: batch)
         let kl = GaussianKL.forward(mean: mean, logVariance: logVariance, standardDeviation: standardDeviation,
-                                    count: latentCount)
+                                    count: latentCount, weight: klWeight,
+                                    meanGradient: training ? meanGradient : nil,
+                                    logVarianceGradient: training ? logVarianceGradient : nil)
         let reconstruction: Double
         switch architecture.likelihood {
         case .bernoulli:
-            reconstruction = BernoulliNLL.forward(logits: output, targets: input, count: batch * architecture.inputSize)
+            reconstruction = BernoulliNLL.forward(logits: output, targets: input, rows: batch, width: architecture.inputSize,
+                                                  logitGradient: training ? outputGradient : nil)
         case .gaussian:
-            reconstruction = GaussianNLL.forward(means: output, targets: input, logVariance: outputLogVariance,
-                                                 batch: batch, inputSize: architecture.inputSize)
+            reconstruction = GaussianNLL.forward(
+                means: output, targets: input, logVariance: outputLogVariance, rows: batch, width: architecture.inputSize,
+                meanGradient: training ? outputGradient : nil,
+                logVarianceGradient: training ? layout.outputLogVariance.map { gradients.pointer(to: $0) } : nil)
         }
         return LossTerms(reconstruction: reconstruction, kl: kl, samples: batch)
     }
 
-    /// Backward pass after ``forward(batch:)`` with the same `batch`: overwrites every entry of ``gradients``
-    /// with ∂/∂θ of Σ_batch [−log p(x|z) + β KL].
+    /// Backward pass after ``forward(batch:training:)`` with `training: true` and the same `batch`: overwrites
+    /// every entry of ``gradients`` with ∂/∂θ of Σ_batch [−log p(x|z) + β KL].
     public func backward(batch: Int) {
         let architecture = layout.architecture
         let activation = architecture.activation
         let latentCount = batch * architecture.latentSize
-
-        // Likelihood → gradient of the decoder's output.
+        // The likelihood's gradient w.r.t. the decoder output is already in outputGradient (= gradientA).
         var upstream = gradientA, spare = gradientB
-        switch architecture.likelihood {
-        case .bernoulli:
-            BernoulliNLL.backward(logits: output, targets: input, logitGradient: upstream,
-                                  count: batch * architecture.inputSize)
-        case .gaussian:
-            let learned = layout.outputLogVariance.map { gradients.pointer(to: $0) }
-            GaussianNLL.backward(means: output, targets: input, logVariance: outputLogVariance,
-                                 meanGradient: upstream, logVarianceGradient: learned,
-                                 batch: batch, inputSize: architecture.inputSize)
-        }
 
         // Decoder, last layer first.
         for index in stride(from: layout.decoder.count - 1, through: 0, by: -1) {
@@ -208,9 +204,7 @@ public final class VariationalAutoencoder {
             }
         }
 
-        // Latent: KL gradient, plus the path through z.
-        GaussianKL.backward(mean: mean, standardDeviation: standardDeviation, weight: klWeight,
-                            meanGradient: meanGradient, logVarianceGradient: logVarianceGradient, count: latentCount)
+        // Latent: the KL gradient (written by forward) plus the path through z.
         Reparameterization.backward(latentGradient: latentGradient, epsilon: epsilon,
                                     standardDeviation: standardDeviation, meanGradient: meanGradient,
                                     logVarianceGradient: logVarianceGradient, count: latentCount)

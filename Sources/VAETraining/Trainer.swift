@@ -73,6 +73,8 @@ public final class Trainer {
     let filler: BatchFiller
     let reduction: UnsafeMutableBufferPointer<Double>
     let metrics: MetricsLog
+    /// Per-phase step timings, recorded only when set (the benchmark).
+    public var profile: StepProfile?
 
     public init(configuration: TrainingConfiguration, data: DataSplits, communicator: Communicator = SingleProcessCommunicator(),
                 logger: Logger = Logger(label: "vae-dist")) throws {
@@ -180,6 +182,8 @@ public final class Trainer {
     /// One optimizer step on the global batch `indices` (this rank computes its slice). No allocation.
     /// Returns the batch's loss sums over all ranks.
     public func step(indices: UnsafeBufferPointer<Int32>, epoch: Int) -> LossTerms {
+        let profiling = profile != nil
+        let t0 = profiling ? monotonicNanoseconds() : 0
         let rows = slice(of: indices.count)
         var terms = LossTerms()
         if rows.isEmpty {
@@ -188,12 +192,25 @@ public final class Trainer {
             let mine = UnsafeBufferPointer(rebasing: indices[rows])
             filler.fill(input: model.input, epsilon: model.epsilon, latentSize: model.layout.architecture.latentSize,
                         dataset: data.train, indices: mine, epoch: epoch, evaluation: false)
-            terms = model.forward(batch: mine.count)
-            model.backward(batch: mine.count)
         }
+        let t1 = profiling ? monotonicNanoseconds() : 0
+        if profiling { GEMMClock.nanoseconds = 0 }
+        if !rows.isEmpty {
+            terms = model.forward(batch: rows.count, training: true)
+            model.backward(batch: rows.count)
+        }
+        let t2 = profiling ? monotonicNanoseconds() : 0
         communicator.allReduceSum(model.gradients.buffer)
+        let t3 = profiling ? monotonicNanoseconds() : 0
         optimizer.update(parameters: model.parameters, gradients: model.gradients)
-        return reduced(terms)
+        let t4 = profiling ? monotonicNanoseconds() : 0
+        let global = reduced(terms)
+        if let profile {
+            let t5 = monotonicNanoseconds()
+            profile.record(data: t1 - t0, gemm: GEMMClock.nanoseconds, elementwise: t2 - t1 - min(GEMMClock.nanoseconds, t2 - t1),
+                           allReduce: (t3 - t2) + (t5 - t4), optimizer: t4 - t3, samples: rows.count)
+        }
+        return global
     }
 
     /// Sums loss terms over ranks.

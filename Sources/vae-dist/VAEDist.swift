@@ -1,4 +1,5 @@
 import ArgumentParser
+import CAllocationCounter
 import Foundation
 import Logging
 import VAEMPI
@@ -10,7 +11,7 @@ struct VAEDist: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vae-dist",
         abstract: "Train and evaluate variational autoencoders (BLAS-backed, data-parallel over MPI).",
-        subcommands: [Train.self, Evaluate.self],
+        subcommands: [Train.self, Evaluate.self, Bench.self],
         defaultSubcommand: Train.self)
 }
 
@@ -157,6 +158,50 @@ struct Evaluate: ParsableCommand {
                 print(String(format: "====> Test set loss: %.4f  (reconstruction %.4f, KL %.4f; %d samples, step %d)",
                              result.loss, result.reconstruction, result.kl, result.samples, result.globalStep))
             }
+        }
+    }
+}
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure speed: the sgemm ceiling, samples/s, the step's time split, allocations and peak RSS.",
+        discussion: """
+        Measures, in one run, the single-thread sgemm rate on the model's own GEMM shapes and the GEMM-bound \
+        ceiling it implies, then times training steps. Runs under mpirun too: each rank trains on \
+        --batch-per-rank rows (weak scaling) and rank 0 prints per-rank and total figures and the all-reduce share.
+        """)
+
+    @Option(help: "A JSON training configuration (default: the PyTorch example's model).")
+    var config: String?
+    @Option(help: "A folder with MNIST IDX files, or 'synthetic' (the default; speed does not depend on the pixels).")
+    var data: String = "synthetic"
+    @Option(help: "Rows per rank per step.")
+    var batchPerRank: Int = 128
+    @Option(help: "Timed steps.")
+    var steps: Int = 300
+    @Option(help: "Untimed warm-up steps.")
+    var warmup: Int = 30
+    @Option(help: "OpenBLAS threads per rank.")
+    var blasThreads: Int = 1
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    func run() throws {
+        try Console.run { communicator, _ in
+            var settings = try communicator.agree { try config.map(TrainingConfiguration.load(path:)) ?? TrainingConfiguration() }
+            try communicator.agree {
+                try settings.override(data: data, blasThreads: blasThreads, batchPerRank: batchPerRank, worldSize: communicator.size)
+            }
+            settings.runDirectory = NSTemporaryDirectory()
+            let source = settings.dataSource
+            let splits = try communicator.agree { try DataSplits.load(source) }
+            let configuration = settings
+            let counter: (() -> UInt64)? = vae_allocation_counting_active() != 0 ? { vae_thread_allocation_count() } : nil
+            let report = try communicator.agree {
+                try Benchmark.run(configuration: configuration, data: splits, communicator: communicator,
+                                  steps: steps, warmup: warmup, allocationCount: counter)
+            }
+            if communicator.isLeader { print(json ? report.json : report.text) }
         }
     }
 }

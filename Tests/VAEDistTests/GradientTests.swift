@@ -26,7 +26,7 @@ import VAEModel
     func backwardMatchesFiniteDifferences(caseIndex: Int) {
         let (name, architecture) = GradientTests.cases[caseIndex]
         let model = GradientTests.model(architecture, klWeight: 0.7)
-        model.forward(batch: 3)
+        model.forward(batch: 3, training: true)
         model.backward(batch: 3)
         let analytic = model.gradients.array
         // ReLU's kink: a step of 1e-2 can carry a pre-activation across zero, so ReLU models use 1e-3
@@ -58,16 +58,16 @@ import VAEModel
         // gradients of row subsets, so ranks can each take a slice and add.
         let architecture = GradientTests.cases[0].1
         let whole = GradientTests.model(architecture)
-        whole.forward(batch: 3)
+        whole.forward(batch: 3, training: true)
         whole.backward(batch: 3)
         let first = GradientTests.model(architecture)
-        first.forward(batch: 1)
+        first.forward(batch: 1, training: true)
         first.backward(batch: 1)
         let rest = GradientTests.model(architecture)
         let width = architecture.inputSize, latent = architecture.latentSize
         rest.input.update(from: whole.input + width, count: 2 * width)
         rest.epsilon.update(from: whole.epsilon + latent, count: 2 * latent)
-        rest.forward(batch: 2)
+        rest.forward(batch: 2, training: true)
         rest.backward(batch: 2)
         for i in 0..<whole.gradients.count {
             let sum = first.gradients.pointer[i] + rest.gradients.pointer[i]

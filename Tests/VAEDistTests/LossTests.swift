@@ -36,7 +36,7 @@ import VAEModel
             let target = stream.nextUnitFloat()
             let p = 1 / (1 + exp(-Double(logit)))
             let naive = -(Double(target) * log(p) + (1 - Double(target)) * log(1 - p))
-            let stable = BernoulliNLL.forward(logits: [logit], targets: [target], count: 1)
+            let stable = BernoulliNLL.forward(logits: [logit], targets: [target], rows: 1, width: 1)
             #expect(abs(stable - naive) <= 1e-5 * max(1, abs(naive)), "logit \(logit) target \(target): \(stable) vs \(naive)")
         }
     }
@@ -45,14 +45,14 @@ import VAEModel
         // log(sigmoid(-200)) underflows to log(0) = -inf in float; the log-sum-exp form gives 200 exactly.
         let naive = -log(1 / (1 + expf(200)))
         #expect(!naive.isFinite)
-        #expect(BernoulliNLL.forward(logits: [-200], targets: [1], count: 1) == 200)
-        #expect(BernoulliNLL.forward(logits: [200], targets: [0], count: 1) == 200)
-        #expect(BernoulliNLL.forward(logits: [200], targets: [1], count: 1) == 0)
+        #expect(BernoulliNLL.forward(logits: [-200], targets: [1], rows: 1, width: 1) == 200)
+        #expect(BernoulliNLL.forward(logits: [200], targets: [0], rows: 1, width: 1) == 200)
+        #expect(BernoulliNLL.forward(logits: [200], targets: [1], rows: 1, width: 1) == 0)
     }
 
     @Test func gaussianNLLMatchesDensity() {
         // −log N(x; m, σ²) for x = 1, m = 0.5, σ² = 0.25: ½ log(2π·0.25) + 0.25/(2·0.25) = 0.2257913526…
-        let value = GaussianNLL.forward(means: [0.5], targets: [1], logVariance: [logf(0.25)], batch: 1, inputSize: 1)
+        let value = GaussianNLL.forward(means: [0.5], targets: [1], logVariance: [logf(0.25)], rows: 1, width: 1)
         #expect(abs(value - (0.5 * log(2 * Double.pi * 0.25) + 0.5)) < 1e-6)
     }
 }

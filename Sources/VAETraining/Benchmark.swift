@@ -1,0 +1,134 @@
+import Foundation
+import VAEModel
+
+/// What `vae-dist bench` measured, in one run (all ranks together under mpirun).
+public struct BenchmarkReport: Sendable {
+    public var ranks: Int
+    public var batchPerRank: Int
+    public var blasThreads: Int
+    public var architecture: String
+    /// sgemm rate on the model's own shapes, per rank (min and max over ranks), GFLOP/s.
+    public var gemmGigaflops: (min: Double, max: Double)
+    public var gemmPerShape: [(shape: String, gigaflops: Double)]
+    public var flopsPerSample: Double
+    /// The GEMM-bound ceiling in samples/s per rank (from the slowest rank's sgemm rate).
+    public var ceilingPerRank: Double
+    /// Training samples/s per rank (min and max over ranks) and over all ranks.
+    public var samplesPerSecondPerRank: (min: Double, max: Double)
+    public var samplesPerSecondTotal: Double
+    /// Milliseconds per step by phase (rank 0's), and the all-reduce share (max over ranks).
+    public var phaseMilliseconds: [(String, Double)]
+    public var allReduceShare: Double
+    public var allocationsPerStep: Double
+    public var allocationCounting: Bool
+    public var peakResidentMegabytes: Double
+    public var dataMegabytes: Double
+
+    public var fractionOfCeiling: Double { samplesPerSecondPerRank.min / ceilingPerRank }
+
+    /// Human-readable lines.
+    public var text: String {
+        var lines: [String] = []
+        lines.append("vae-dist bench: \(architecture), batch \(batchPerRank) per rank, \(ranks) rank(s), BLAS threads \(blasThreads)")
+        lines.append(String(format: "sgemm on the model's shapes: %.1f GFLOP/s per rank%@", gemmGigaflops.min,
+                            ranks > 1 ? String(format: " (slowest rank; fastest %.1f)", gemmGigaflops.max) : ""))
+        lines.append("  " + gemmPerShape.map { String(format: "%@ %.1f", $0.shape, $0.gigaflops) }.joined(separator: ", "))
+        lines.append(String(format: "GEMM FLOPs per training sample: %.3f MFLOP -> GEMM-bound ceiling %.0f samples/s per rank",
+                            flopsPerSample / 1e6, ceilingPerRank))
+        lines.append(String(format: "trainer: %.0f samples/s per rank (%.1f%% of the ceiling)%@; total %.0f samples/s",
+                            samplesPerSecondPerRank.min, 100 * fractionOfCeiling,
+                            ranks > 1 ? String(format: ", fastest rank %.0f", samplesPerSecondPerRank.max) : "",
+                            samplesPerSecondTotal))
+        let total = phaseMilliseconds.reduce(0) { $0 + $1.1 }
+        lines.append(String(format: "step %.3f ms: ", total) + phaseMilliseconds.map {
+            String(format: "%@ %.3f ms (%.1f%%)", $0.0, $0.1, 100 * $0.1 / total)
+        }.joined(separator: ", "))
+        if ranks > 1 { lines.append(String(format: "all-reduce share of the step: %.1f%% (largest over ranks)", 100 * allReduceShare)) }
+        lines.append(allocationCounting ? String(format: "heap allocations per step: %.2f", allocationsPerStep)
+                                        : "heap allocations per step: not counted in this build")
+        lines.append(String(format: "peak RSS: %.1f MB (data %.1f MB, beyond the data %.1f MB)", peakResidentMegabytes,
+                            dataMegabytes, peakResidentMegabytes - dataMegabytes))
+        return lines.joined(separator: "\n")
+    }
+
+    /// One JSON object (for scripts).
+    public var json: String {
+        let phases = phaseMilliseconds.map { "\"\($0.0)_ms\":\($0.1)" }.joined(separator: ",")
+        return "{\"ranks\":\(ranks),\"batch_per_rank\":\(batchPerRank),\"blas_threads\":\(blasThreads),"
+            + "\"sgemm_gflops\":\(gemmGigaflops.min),\"sgemm_gflops_max\":\(gemmGigaflops.max),"
+            + "\"flops_per_sample\":\(flopsPerSample),\"ceiling_samples_per_second\":\(ceilingPerRank),"
+            + "\"samples_per_second_per_rank\":\(samplesPerSecondPerRank.min),\"samples_per_second_per_rank_max\":\(samplesPerSecondPerRank.max),"
+            + "\"samples_per_second_total\":\(samplesPerSecondTotal),\"fraction_of_ceiling\":\(fractionOfCeiling),"
+            + "\"allreduce_share\":\(allReduceShare),\"allocations_per_step\":\(allocationsPerStep),"
+            + "\"peak_rss_mb\":\(peakResidentMegabytes),\"data_mb\":\(dataMegabytes),\(phases)}"
+    }
+}
+
+/// `vae-dist bench`: the sgemm ceiling and the trainer's speed measured in the same run.
+public enum Benchmark {
+    /// Runs `warmup` then `steps` training steps at `configuration.batchSize` (the global batch) on every rank.
+    /// `allocationCount` returns the calling thread's heap-allocation count (nil: not counted).
+    public static func run(configuration: TrainingConfiguration, data: DataSplits, communicator: Communicator,
+                           steps: Int, warmup: Int, allocationCount: (() -> UInt64)?) throws -> BenchmarkReport {
+        let trainer = try Trainer(configuration: configuration, data: data, communicator: communicator)
+        let layout = trainer.model.layout
+        let perRank = configuration.batchSize / communicator.size
+
+        communicator.barrier()
+        let ceiling = GEMMCeiling.measure(layout, batch: perRank)
+        var gemm = [ceiling.gigaflops, -ceiling.gigaflops]
+        gemm.withUnsafeMutableBufferPointer { b in
+            communicator.allReduce(UnsafeMutableBufferPointer(rebasing: b[0..<1]), .min)
+            communicator.allReduce(UnsafeMutableBufferPointer(rebasing: b[1..<2]), .min)
+        }
+
+        try trainer.synchronizeStart()
+        let order = epochPermutation(count: data.train.count, seed: configuration.seed, epoch: 0)
+        let batches = data.train.count / configuration.batchSize
+        precondition(batches > 0, "the benchmark needs at least one full global batch of data")
+        func run(_ count: Int, from start: Int) {
+            order.withUnsafeBufferPointer { all in
+                for s in start..<(start + count) {
+                    let b = s % batches
+                    _ = trainer.step(indices: UnsafeBufferPointer(rebasing: all[(b * configuration.batchSize)..<((b + 1) * configuration.batchSize)]), epoch: 0)
+                }
+            }
+        }
+        run(warmup, from: 0)
+        communicator.barrier()
+        let profile = StepProfile()
+        trainer.profile = profile
+        GEMMClock.isEnabled = true
+        let allocationsBefore = allocationCount?() ?? 0
+        let start = monotonicNanoseconds()
+        run(steps, from: warmup)
+        let elapsed = Double(monotonicNanoseconds() - start) / 1e9
+        let allocations = (allocationCount?() ?? 0) - allocationsBefore
+        GEMMClock.isEnabled = false
+        trainer.profile = nil
+
+        let mine = Double(steps * perRank) / elapsed
+        let share = Double(profile.allReduce) / Double(max(profile.total, 1))
+        var stats = [mine, -mine, mine, share, Double(allocations)]
+        stats.withUnsafeMutableBufferPointer { b in
+            communicator.allReduce(UnsafeMutableBufferPointer(rebasing: b[0..<2]), .min)
+            communicator.allReduce(UnsafeMutableBufferPointer(rebasing: b[2..<3]), .sum)
+            communicator.allReduce(UnsafeMutableBufferPointer(rebasing: b[3..<5]), .max)
+        }
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let dataBytes = Double(data.train.pixels.count + data.test.pixels.count + data.train.count + data.test.count)
+        let ms = { (ns: UInt64) in Double(ns) / 1e6 / Double(max(profile.steps, 1)) }
+        let ceilingPerRank = gemm[0] * 1e9 / ceiling.flopsPerSample
+        return BenchmarkReport(
+            ranks: communicator.size, batchPerRank: perRank, blasThreads: BLAS.threadCount,
+            architecture: configuration.architecture.describe,
+            gemmGigaflops: (gemm[0], -gemm[1]),
+            gemmPerShape: ceiling.perShape.map { ($0.shape.description, $0.gigaflops) },
+            flopsPerSample: ceiling.flopsPerSample, ceilingPerRank: ceilingPerRank,
+            samplesPerSecondPerRank: (stats[0], -stats[1]), samplesPerSecondTotal: stats[2],
+            phaseMilliseconds: profile.phases.map { ($0.0, ms($0.1)) }, allReduceShare: stats[3],
+            allocationsPerStep: stats[4] / Double(steps), allocationCounting: allocationCount != nil,
+            peakResidentMegabytes: Double(usage.ru_maxrss) / 1024, dataMegabytes: dataBytes / 1e6 * 1e6 / 1048576)
+    }
+}
