@@ -3,9 +3,10 @@ import PackageDescription
 
 /// Flags for the numeric kernels: `-fno-math-errno` lets `sqrtf`/`expf` loops vectorize,
 /// and release builds drop bounds checks in the hot loops (the kernels use unsafe pointers).
+/// Loops calling expf/log1pf/tanhf vectorize into glibc's libmvec (`-vector-library=LIBMVEC`).
 let kernelFlags: [SwiftSetting] = [
     .unsafeFlags(["-Xcc", "-fno-math-errno"]),
-    .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
+    .unsafeFlags(["-Ounchecked", "-Xllvm", "-vector-library=LIBMVEC"], .when(configuration: .release)),
 ]
 
 let package = Package(
@@ -31,7 +32,8 @@ let package = Package(
         // The thin C wrapper over OpenMPI: the only code that calls MPI.
         .target(name: "CMPIShim", dependencies: ["COpenMPI"]),
         // Model math: tensors, ops (forward/backward pairs), the VAE, Adam, counter-based RNG. No I/O, no MPI.
-        .target(name: "VAEModel", dependencies: ["CBLAS"], swiftSettings: kernelFlags),
+        .target(name: "VAEModel", dependencies: ["CBLAS"], swiftSettings: kernelFlags,
+                linkerSettings: [.linkedLibrary("mvec", .when(platforms: [.linux]))]),
         // Training machinery: data, config, checkpoints, the Communicator protocol, the trainer.
         .target(name: "VAETraining",
                 dependencies: ["VAEModel", .product(name: "Logging", package: "swift-log")],

@@ -28,10 +28,13 @@ public enum Linear {
                                 inputGradient: UnsafeMutablePointer<Float>?, batch: Int, inputSize: Int, outputSize: Int) {
         gemm(transposeA: true, transposeB: false, m: outputSize, n: inputSize, k: batch,
              a: outputGradient, lda: outputSize, b: input, ldb: inputSize, beta: 0, c: weightGradient, ldc: inputSize)
-        biasGradient.update(repeating: 0, count: outputSize)
-        for row in 0..<batch {
+        biasGradient.update(from: outputGradient, count: outputSize)
+        for row in 1..<max(batch, 1) {
             let dy = outputGradient + row * outputSize
-            for o in 0..<outputSize { biasGradient[o] += dy[o] }
+            for o in 0..<outputSize {
+                let g = dy[o]
+                biasGradient[o] += g
+            }
         }
         if let inputGradient {
             gemm(transposeA: false, transposeB: false, m: batch, n: inputSize, k: outputSize,
@@ -54,7 +57,11 @@ extension Activation {
     @inlinable
     public func backward(output: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>, count: Int) {
         switch self {
-        case .relu: for i in 0..<count where output[i] <= 0 { gradient[i] = 0 }
+        case .relu:
+            for i in 0..<count {
+                let g = gradient[i]  // loaded unconditionally so the select vectorizes
+                gradient[i] = output[i] > 0 ? g : 0
+            }
         case .tanh: for i in 0..<count { gradient[i] *= 1 - output[i] * output[i] }
         }
     }
@@ -119,29 +126,40 @@ public enum GaussianKL {
 /// Bernoulli likelihood on logits ℓ, the stable binary cross-entropy for targets x ∈ [0, 1]:
 /// −log p(x|ℓ) = softplus(ℓ) − x·ℓ = max(ℓ, 0) − x·ℓ + log(1 + e^(−|ℓ|)), with ∂/∂ℓ = sigmoid(ℓ) − x.
 public enum BernoulliNLL {
-    /// The summed negative log-likelihood. When `logitGradient` is given (training), the same pass writes
-    /// sigmoid(ℓ) − x into it for backward, reusing e^(−|ℓ|): one `exp` and one `log1p` per pixel.
-    /// Each row of `width` pixels is summed in float, the row sums in double.
+    /// The summed negative log-likelihood, and in the same pass sigmoid(ℓ) − x into `logitGradient` (what
+    /// backward needs), reusing e^(−|ℓ|): one `exp` and one `log` per pixel. The per-pixel loop vectorizes (it
+    /// writes each pixel's loss to `scratch`); each row is then summed in a fixed SIMD order in float, the row
+    /// sums in double. log(1 + e) is computed as log(u) − ((u − 1) − e)/u with u = 1 + e, which keeps log1p's
+    /// accuracy for tiny e with the vectorizable `log`.
     @inlinable
     public static func forward(logits: UnsafePointer<Float>, targets: UnsafePointer<Float>, rows: Int, width: Int,
-                               logitGradient: UnsafeMutablePointer<Float>? = nil) -> Double {
-        var sum: Double = 0
-        for row in 0..<rows {
-            let l = logits + row * width, x = targets + row * width
-            var rowSum: Float = 0
-            if let g = logitGradient.map({ $0 + row * width }) {
-                for j in 0..<width {
-                    let e = expf(-abs(l[j]))
-                    rowSum += max(l[j], 0) - x[j] * l[j] + log1pf(e)
-                    g[j] = (l[j] >= 0 ? 1 : e) / (1 + e) - x[j]
-                }
-            } else {
-                for j in 0..<width { rowSum += max(l[j], 0) - x[j] * l[j] + log1pf(expf(-abs(l[j]))) }
-            }
-            sum += Double(rowSum)
+                               logitGradient: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) -> Double {
+        let count = rows * width
+        for j in 0..<count {
+            let l = logits[j], x = targets[j]
+            let e = expf(-abs(l))
+            let u = 1 + e
+            scratch[j] = max(l, 0) - x * l + (logf(u) - ((u - 1) - e) / u)
+            logitGradient[j] = (l >= 0 ? 1 : e) / u - x
         }
+        var sum: Double = 0
+        for row in 0..<rows { sum += Double(simdSum(scratch + row * width, count: width)) }
         return sum
     }
+}
+
+/// Σ values[0..<count] in float, in a fixed order: eight lanes, then the lanes, then the tail.
+@inlinable
+public func simdSum(_ values: UnsafePointer<Float>, count: Int) -> Float {
+    var lanes = SIMD8<Float>()
+    var j = 0
+    while j + 8 <= count {
+        lanes += UnsafeRawPointer(values + j).loadUnaligned(as: SIMD8<Float>.self)
+        j += 8
+    }
+    var total = lanes.sum()
+    while j < count { total += values[j]; j += 1 }
+    return total
 }
 
 /// Gaussian likelihood with mean m (the decoder output) and per-pixel log-variance s:

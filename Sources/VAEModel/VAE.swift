@@ -168,8 +168,9 @@ public final class VariationalAutoencoder {
         let reconstruction: Double
         switch architecture.likelihood {
         case .bernoulli:
+            // gradientB is free until backward: it holds the per-pixel losses.
             reconstruction = BernoulliNLL.forward(logits: output, targets: input, rows: batch, width: architecture.inputSize,
-                                                  logitGradient: training ? outputGradient : nil)
+                                                  logitGradient: outputGradient, scratch: gradientB)
         case .gaussian:
             reconstruction = GaussianNLL.forward(
                 means: output, targets: input, logVariance: outputLogVariance, rows: batch, width: architecture.inputSize,

@@ -239,7 +239,7 @@ public struct BatchFiller {
                     let mode: Binarization = (evaluation && binarization == .dynamic) ? .static : binarization
                     switch mode {
                     case .none:
-                        for j in 0..<width { target[j] = grey[Int(source[j])] }
+                        for j in 0..<width { target[j] = Float(source[j]) / 255 }  // = greyLevels, vectorized
                     case .dynamic, .static:
                         var stream = mode == .dynamic
                             ? RandomStream(seed: seed, purpose: .dynamicBinarization, epoch: UInt64(epoch), index: UInt64(sample))
