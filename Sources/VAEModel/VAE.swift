@@ -122,25 +122,28 @@ public final class VariationalAutoencoder {
     public func encode(batch: Int) {
         let activation = layout.architecture.activation
         var x = UnsafePointer(input)
-        for (layer, y) in zip(layout.encoder, encoderOutputs) {
+        for index in 0..<layout.encoder.count {  // index loops: no iterator boxes, even in debug builds
+            let layer = layout.encoder[index], y = encoderOutputs[index]
             let (w, b) = weights(layer)
             Linear.forward(input: x, weight: w, bias: b, output: y, batch: batch,
                            inputSize: layer.inputSize, outputSize: layer.outputSize)
             activation.forward(y, count: batch * layer.outputSize)
             x = UnsafePointer(y)
         }
-        for (layer, y) in [(layout.mean, mean), (layout.logVariance, logVariance)] {
-            let (w, b) = weights(layer)
-            Linear.forward(input: x, weight: w, bias: b, output: y, batch: batch,
-                           inputSize: layer.inputSize, outputSize: layer.outputSize)
-        }
+        let (meanWeight, meanBias) = weights(layout.mean)
+        Linear.forward(input: x, weight: meanWeight, bias: meanBias, output: mean, batch: batch,
+                       inputSize: layout.mean.inputSize, outputSize: layout.mean.outputSize)
+        let (logVarianceWeight, logVarianceBias) = weights(layout.logVariance)
+        Linear.forward(input: x, weight: logVarianceWeight, bias: logVarianceBias, output: logVariance, batch: batch,
+                       inputSize: layout.logVariance.inputSize, outputSize: layout.logVariance.outputSize)
     }
 
     /// Decoder from ``latent`` to ``output`` (logits or means) for the first `batch` rows.
     public func decode(batch: Int) {
         let activation = layout.architecture.activation
         var x = UnsafePointer(latent)
-        for (index, (layer, y)) in zip(layout.decoder, decoderOutputs).enumerated() {
+        for index in 0..<layout.decoder.count {
+            let layer = layout.decoder[index], y = decoderOutputs[index]
             let (w, b) = weights(layer)
             Linear.forward(input: x, weight: w, bias: b, output: y, batch: batch,
                            inputSize: layer.inputSize, outputSize: layer.outputSize)

@@ -290,7 +290,8 @@ public final class Trainer {
                 trainSamples += terms.samples
                 windowSamples += terms.samples
                 // The terms are global sums, so every rank sees the same value and stops at the same step.
-                for (value, term) in [(terms.reconstruction, "reconstruction loss"), (terms.kl, "KL term")] where !value.isFinite {
+                if !terms.reconstruction.isFinite || !terms.kl.isFinite {
+                    let term = terms.reconstruction.isFinite ? "KL term" : "reconstruction loss"
                     throw CollectiveFailure(failedRanks: Array(0..<communicator.size),
                                             local: TrainerError.nonFiniteLoss(step: position.globalStep + 1, term: term), summary: nil)
                 }

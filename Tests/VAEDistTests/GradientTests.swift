@@ -44,11 +44,14 @@ import VAEModel
                 let minus = model.forward(batch: 3).loss(klWeight: 0.7)
                 model.parameters.pointer[index] = saved
                 let numeric = Float((plus - minus) / Double(2 * h))
-                let error = abs(numeric - analytic[index]) / (1e-2 + max(abs(numeric), abs(analytic[index])))
+                // Tolerance: 2 % relative plus 1e-3 absolute. The loss is summed in float per row, so a central
+                // difference over 2h = 2e-3 is quantized to ≈ 2.4e-4; a wrong formula is off by far more.
+                let allowed = 1e-3 + 2e-2 * max(abs(numeric), abs(analytic[index]))
+                let error = abs(numeric - analytic[index]) / allowed
                 worst = max(worst, error)
                 checked += 1
             }
-            #expect(worst < 2e-2, "\(name): \(view.name) relative gradient error \(worst)")
+            #expect(worst <= 1, "\(name): \(view.name) gradient error \(worst)× the tolerance")
         }
         #expect(checked == model.layout.count)
     }
