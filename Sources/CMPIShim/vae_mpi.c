@@ -1,7 +1,6 @@
 #include "vae_mpi.h"
 #include <mpi.h>
 #include <limits.h>
-#include <stdlib.h>
 #include <string.h>
 
 static MPI_Datatype datatype(vae_mpi_type type) {
@@ -65,19 +64,25 @@ int vae_mpi_allreduce(void *buffer, int64_t count, vae_mpi_type type, vae_mpi_op
     return MPI_SUCCESS;
 }
 
-int vae_mpi_iallreduce_float_sum(float *buffer, int count, void **request_slot) {
-    MPI_Request *request = malloc(sizeof(MPI_Request));
-    if (!request) return MPI_ERR_NO_MEM;
-    int rc = MPI_Iallreduce(MPI_IN_PLACE, buffer, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, request);
-    if (rc != MPI_SUCCESS) { free(request); return rc; }
-    *request_slot = request;
-    return MPI_SUCCESS;
+static MPI_Request requests[VAE_MPI_REQUEST_SLOTS] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL, MPI_REQUEST_NULL, MPI_REQUEST_NULL};
+
+int vae_mpi_iallreduce_float_sum(float *buffer, int count, int slot) {
+    if (slot < 0 || slot >= VAE_MPI_REQUEST_SLOTS) return MPI_ERR_ARG;
+    return MPI_Iallreduce(MPI_IN_PLACE, buffer, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &requests[slot]);
 }
 
-int vae_mpi_wait(void *request) {
-    int rc = MPI_Wait((MPI_Request *)request, MPI_STATUS_IGNORE);
-    free(request);
-    return rc;
+int vae_mpi_wait(int slot) {
+    if (slot < 0 || slot >= VAE_MPI_REQUEST_SLOTS) return MPI_ERR_ARG;
+    if (requests[slot] == MPI_REQUEST_NULL) return MPI_SUCCESS;
+    return MPI_Wait(&requests[slot], MPI_STATUS_IGNORE);
+}
+
+int vae_mpi_reduce_scatter_float_sum(const float *source, float *shard, const int *counts) {
+    return MPI_Reduce_scatter(source, shard, counts, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+}
+
+int vae_mpi_allgatherv_float(float *buffer, const int *counts, const int *displacements) {
+    return MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buffer, counts, displacements, MPI_FLOAT, MPI_COMM_WORLD);
 }
 
 int vae_mpi_broadcast(void *buffer, int64_t bytes, int root) {

@@ -83,6 +83,24 @@ public final class MPICommunicator: Communicator {
         check(vae_mpi_broadcast(base, Int64(bytes.count), Int32(root)), "MPI_Bcast")
     }
 
+    public func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>, slot: Int) {
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return }
+        check(vae_mpi_iallreduce_float_sum(base, Int32(buffer.count), Int32(slot)), "MPI_Iallreduce")
+    }
+
+    public func wait(slot: Int) { check(vae_mpi_wait(Int32(slot)), "MPI_Wait") }
+
+    public func reduceScatterSum(_ source: UnsafeBufferPointer<Float>, into shard: UnsafeMutableBufferPointer<Float>,
+                                 shards: ShardLayout) {
+        check(vae_mpi_reduce_scatter_float_sum(source.baseAddress!, shard.baseAddress!, shards.counts.baseAddress!),
+              "MPI_Reduce_scatter")
+    }
+
+    public func allGather(_ buffer: UnsafeMutableBufferPointer<Float>, shards: ShardLayout) {
+        check(vae_mpi_allgatherv_float(buffer.baseAddress!, shards.counts.baseAddress!, shards.offsets.baseAddress!),
+              "MPI_Allgatherv")
+    }
+
     public func barrier() { check(vae_mpi_barrier(), "MPI_Barrier") }
 
     public func abort(code: Int32) -> Never {

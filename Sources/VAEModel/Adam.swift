@@ -38,6 +38,18 @@ public final class Adam {
         precondition(parameters.count == firstMoment.count && gradients.count == firstMoment.count,
                      "Adam buffers differ in size")
         step += 1
+        apply(parameters: parameters, range: 0..<parameters.count, gradients: gradients.pointer)
+    }
+
+    /// One update of only `range` of the parameters and moments (a ZeRO-1 shard), from `shardGradients`, which
+    /// holds the gradient of `range` starting at its first element. The rest of the moments is left as it is.
+    public func update(parameters: FlatBuffer, range: Range<Int>, shardGradients: UnsafePointer<Float>) {
+        precondition(range.upperBound <= firstMoment.count, "shard outside the parameters")
+        step += 1
+        apply(parameters: parameters, range: range, gradients: shardGradients)
+    }
+
+    private func apply(parameters: FlatBuffer, range: Range<Int>, gradients: UnsafePointer<Float>) {
         let h = hyperparameters
         let t = Double(step)
         let biasCorrection1 = 1 - pow(Double(h.beta1), t)
@@ -46,8 +58,9 @@ public final class Adam {
         let inverseRootCorrection2 = Float(1 / biasCorrection2.squareRoot())
         let b1 = h.beta1, b2 = h.beta2, eps = h.epsilon
         let oneMinusB1 = 1 - b1, oneMinusB2 = 1 - b2
-        let p = parameters.pointer, g = gradients.pointer, m = firstMoment.pointer, v = secondMoment.pointer
-        for i in 0..<parameters.count {
+        let start = range.lowerBound
+        let p = parameters.pointer + start, g = gradients, m = firstMoment.pointer + start, v = secondMoment.pointer + start
+        for i in 0..<range.count {
             let gi = g[i]
             let mi = b1 * m[i] + oneMinusB1 * gi
             let vi = b2 * v[i] + oneMinusB2 * gi * gi

@@ -183,9 +183,14 @@ public final class VariationalAutoencoder {
         return LossTerms(reconstruction: reconstruction, kl: kl, samples: batch)
     }
 
+    /// The gradient buffer's range that is final once the decoder's backward is done (decoder layers and a
+    /// learned output variance sit after the encoder and heads in the layout).
+    public var decoderGradientRange: Range<Int> { layout.decoder[0].weight.offset..<layout.count }
+
     /// Backward pass after ``forward(batch:training:)`` with `training: true` and the same `batch`: overwrites
-    /// every entry of ``gradients`` with ∂/∂θ of Σ_batch [−log p(x|z) + β KL].
-    public func backward(batch: Int) {
+    /// every entry of ``gradients`` with ∂/∂θ of Σ_batch [−log p(x|z) + β KL]. `decoderDone`, when given, runs
+    /// as soon as ``decoderGradientRange`` is final (to start its all-reduce while the encoder's backward runs).
+    public func backward(batch: Int, decoderDone: (() -> Void)? = nil) {
         let architecture = layout.architecture
         let activation = architecture.activation
         let latentCount = batch * architecture.latentSize
@@ -207,6 +212,8 @@ public final class VariationalAutoencoder {
                 swap(&upstream, &spare)
             }
         }
+
+        decoderDone?()
 
         // Latent: the KL gradient (written by forward) plus the path through z.
         Reparameterization.backward(latentGradient: latentGradient, epsilon: epsilon,

@@ -20,6 +20,17 @@ public protocol Communicator: AnyObject {
     func allReduce(_ buffer: UnsafeMutableBufferPointer<Int64>, _ operation: ReductionOperation)
     /// Copies `bytes` from rank `root` to every rank.
     func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int)
+    /// Starts an in-place float sum of `buffer` in request `slot` (0..<4) and returns at once; ``wait(slot:)``
+    /// completes it. The buffer must not be touched until then.
+    func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>, slot: Int)
+    /// Completes the reduction started in `slot`.
+    func wait(slot: Int)
+    /// Reduce-scatter (sum): `source` is cut into `shards` (one range per rank, in rank order, covering it);
+    /// this rank's `shard` receives the sum over ranks of `source[shards[rank]]`.
+    func reduceScatterSum(_ source: UnsafeBufferPointer<Float>, into shard: UnsafeMutableBufferPointer<Float>,
+                          shards: ShardLayout)
+    /// In-place all-gather: each rank's range `shards[rank]` of `buffer` reaches every rank.
+    func allGather(_ buffer: UnsafeMutableBufferPointer<Float>, shards: ShardLayout)
     /// Waits until every rank has arrived.
     func barrier()
     /// Ends every rank of the job at once with `code` (for a local error the others cannot learn of).
@@ -103,6 +114,38 @@ extension Communicator {
     }
 }
 
+/// A flat buffer of `count` elements cut into one contiguous shard per rank (the first `count % ranks` shards
+/// one element longer), with the counts and offsets MPI needs preallocated.
+public final class ShardLayout {
+    public let count: Int
+    public let ranks: Int
+    public let counts: UnsafeMutableBufferPointer<Int32>
+    public let offsets: UnsafeMutableBufferPointer<Int32>
+
+    public init(count: Int, ranks: Int) {
+        precondition(count < Int(Int32.max), "shard layout over 2³¹ elements")
+        self.count = count
+        self.ranks = ranks
+        counts = .allocate(capacity: ranks)
+        offsets = .allocate(capacity: ranks)
+        var offset = 0
+        for r in 0..<ranks {
+            let n = count / ranks + (r < count % ranks ? 1 : 0)
+            counts[r] = Int32(n)
+            offsets[r] = Int32(offset)
+            offset += n
+        }
+    }
+
+    deinit {
+        counts.deallocate()
+        offsets.deallocate()
+    }
+
+    /// Rank `r`'s range of the buffer.
+    public func range(of r: Int) -> Range<Int> { Int(offsets[r])..<(Int(offsets[r]) + Int(counts[r])) }
+}
+
 /// One process, no MPI: every collective is the identity.
 public final class SingleProcessCommunicator: Communicator {
     public init() {}
@@ -112,6 +155,13 @@ public final class SingleProcessCommunicator: Communicator {
     public func allReduce(_ buffer: UnsafeMutableBufferPointer<Double>, _ operation: ReductionOperation) {}
     public func allReduce(_ buffer: UnsafeMutableBufferPointer<Int64>, _ operation: ReductionOperation) {}
     public func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) {}
+    public func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>, slot: Int) {}
+    public func wait(slot: Int) {}
+    public func reduceScatterSum(_ source: UnsafeBufferPointer<Float>, into shard: UnsafeMutableBufferPointer<Float>,
+                                 shards: ShardLayout) {
+        shard.baseAddress!.update(from: source.baseAddress!, count: shard.count)
+    }
+    public func allGather(_ buffer: UnsafeMutableBufferPointer<Float>, shards: ShardLayout) {}
     public func barrier() {}
     public func abort(code: Int32) -> Never { exit(code) }
 }

@@ -45,6 +45,11 @@ public struct TrainingConfiguration: Equatable, Sendable {
     public var logEvery = 10
     /// OpenBLAS threads (0: OpenBLAS's default, all cores).
     public var blasThreads = 0
+    /// ZeRO-1: reduce-scatter the gradients, each rank updates its 1/N of the parameters and Adam moments,
+    /// all-gather the parameters. Same math as the plain path (last-bit differences from the summation order).
+    public var shardedOptimizer = false
+    /// Start the decoder's gradient all-reduce (non-blocking) while the encoder's backward runs.
+    public var overlapAllReduce = false
 
     public init() {}
 
@@ -53,7 +58,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
         "model": ["input_size", "encoder_hidden", "latent_size", "decoder_hidden", "activation", "likelihood",
                   "gaussian_variance"],
         "training": ["epochs", "max_steps", "batch_size", "learning_rate", "beta1", "beta2", "adam_epsilon",
-                     "kl_weight", "seed", "drop_last"],
+                     "kl_weight", "seed", "drop_last", "sharded_optimizer", "overlap_allreduce"],
         "data": ["source", "binarization"],
         "run": ["run_dir", "checkpoint_every", "keep_checkpoints", "log_every", "blas_threads"],
     ]
@@ -128,6 +133,8 @@ public struct TrainingConfiguration: Equatable, Sendable {
         case "training.kl_weight": klWeight = try v.number(atLeast: 0)
         case "training.seed": seed = UInt64(try v.integer(min: 0))
         case "training.drop_last": dropLast = try v.bool()
+        case "training.sharded_optimizer": shardedOptimizer = try v.bool()
+        case "training.overlap_allreduce": overlapAllReduce = try v.bool()
         case "data.source": dataSource = try v.string()
         case "data.binarization": binarization = try v.choice(Binarization.self)
         case "run.run_dir": runDirectory = try v.string()

@@ -7,13 +7,14 @@ extension TrainingConfiguration {
                                   learningRate: Float? = nil, seed: UInt64? = nil, binarization: String? = nil,
                                   runDirectory: String? = nil, checkpointEvery: Int? = nil, keepCheckpoints: Int? = nil,
                                   logEvery: Int? = nil, blasThreads: Int? = nil, batchPerRank: Int? = nil,
-                                  worldSize: Int = 1) throws {
+                                  shardedOptimizer: Bool? = nil, overlapAllReduce: Bool? = nil, worldSize: Int = 1) throws {
         let pairs: [(String, Any?)] = [
             ("data.source", data), ("training.epochs", epochs), ("training.max_steps", maxSteps),
             ("training.batch_size", batchSize), ("training.learning_rate", learningRate.map { Double($0) }),
             ("training.seed", seed.map { NSNumber(value: $0) }), ("data.binarization", binarization),
             ("run.run_dir", runDirectory), ("run.checkpoint_every", checkpointEvery),
             ("run.keep_checkpoints", keepCheckpoints), ("run.log_every", logEvery), ("run.blas_threads", blasThreads),
+            ("training.sharded_optimizer", shardedOptimizer), ("training.overlap_allreduce", overlapAllReduce),
         ]
         // Weak scaling: a per-rank batch sets the global batch to per-rank × ranks.
         let perRank: [(String, Any?)] = [("training.batch_size", batchPerRank.map { $0 * worldSize })]

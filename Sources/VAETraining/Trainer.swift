@@ -75,6 +75,9 @@ public final class Trainer {
     let metrics: MetricsLog
     /// Per-phase step timings, recorded only when set (the benchmark).
     public var profile: StepProfile?
+    /// ZeRO-1 shards of the flat buffers and this rank's summed gradient shard (sharded optimizer only).
+    let shards: ShardLayout?
+    let shardGradients: FlatBuffer?
 
     public init(configuration: TrainingConfiguration, data: DataSplits, communicator: Communicator = SingleProcessCommunicator(),
                 logger: Logger = Logger(label: "vae-dist")) throws {
@@ -102,6 +105,14 @@ public final class Trainer {
         reduction = .allocate(capacity: 3)
         metrics = MetricsLog(path: (configuration.runDirectory as NSString).appendingPathComponent("metrics.jsonl"))
         if configuration.blasThreads > 0 { BLAS.setThreadCount(configuration.blasThreads) }
+        if configuration.shardedOptimizer {
+            let shards = ShardLayout(count: layout.count, ranks: communicator.size)
+            self.shards = shards
+            shardGradients = FlatBuffer(count: shards.range(of: communicator.rank).count)
+        } else {
+            shards = nil
+            shardGradients = nil
+        }
     }
 
     deinit { reduction.deallocate() }
@@ -164,10 +175,19 @@ public final class Trainer {
     }
 
     /// Writes a checkpoint of the current state (rank 0 only) and logs it once it is committed.
+    /// ZeRO-1 keeps each rank's Adam moments current only in its own shard; this collective gathers the full
+    /// moments on every rank (checkpoints call it). No-op without the sharded optimizer.
+    public func gatherOptimizerState() {
+        guard let shards else { return }
+        communicator.allGather(optimizer.firstMoment.buffer, shards: shards)
+        communicator.allGather(optimizer.secondMoment.buffer, shards: shards)
+    }
+
     /// Collective: every rank calls it, and every rank throws if rank 0's write failed.
     @discardableResult
     public func saveCheckpoint() throws -> String? {
-        try communicator.agree {
+        gatherOptimizerState()
+        return try communicator.agree {
             guard communicator.isLeader else { return nil }
             let bytes = Checkpoint.encode(
                 layout: model.layout, parameters: model.parameters, adam: optimizer,
@@ -195,15 +215,42 @@ public final class Trainer {
         }
         let t1 = profiling ? monotonicNanoseconds() : 0
         if profiling { GEMMClock.nanoseconds = 0 }
+        let overlap = configuration.overlapAllReduce && shards == nil
         if !rows.isEmpty {
             terms = model.forward(batch: rows.count, training: true)
-            model.backward(batch: rows.count)
+            if overlap {
+                let decoder = UnsafeMutableBufferPointer(rebasing: model.gradients.buffer[model.decoderGradientRange])
+                model.backward(batch: rows.count) { self.communicator.startAllReduceSum(decoder, slot: 0) }
+            } else {
+                model.backward(batch: rows.count)
+            }
+        } else if overlap {
+            communicator.startAllReduceSum(UnsafeMutableBufferPointer(rebasing: model.gradients.buffer[model.decoderGradientRange]), slot: 0)
         }
-        let t2 = profiling ? monotonicNanoseconds() : 0
-        communicator.allReduceSum(model.gradients.buffer)
-        let t3 = profiling ? monotonicNanoseconds() : 0
-        optimizer.update(parameters: model.parameters, gradients: model.gradients)
-        let t4 = profiling ? monotonicNanoseconds() : 0
+        var t2: UInt64 = 0, t3: UInt64 = 0, t4: UInt64 = 0
+        if let shards, let shardGradients {
+            // ZeRO-1: this rank gets the summed gradient of its shard, updates that shard, shares it.
+            t2 = profiling ? monotonicNanoseconds() : 0
+            communicator.reduceScatterSum(UnsafeBufferPointer(model.gradients.buffer), into: shardGradients.buffer, shards: shards)
+            t3 = profiling ? monotonicNanoseconds() : 0
+            optimizer.update(parameters: model.parameters, range: shards.range(of: communicator.rank),
+                             shardGradients: shardGradients.pointer)
+            t4 = profiling ? monotonicNanoseconds() : 0
+            communicator.allGather(model.parameters.buffer, shards: shards)
+            t3 += (profiling ? monotonicNanoseconds() : 0) - t4
+            t4 = profiling ? monotonicNanoseconds() : 0
+        } else {
+            t2 = profiling ? monotonicNanoseconds() : 0
+            if configuration.overlapAllReduce {
+                communicator.allReduceSum(UnsafeMutableBufferPointer(rebasing: model.gradients.buffer[0..<model.decoderGradientRange.lowerBound]))
+                communicator.wait(slot: 0)
+            } else {
+                communicator.allReduceSum(model.gradients.buffer)
+            }
+            t3 = profiling ? monotonicNanoseconds() : 0
+            optimizer.update(parameters: model.parameters, gradients: model.gradients)
+            t4 = profiling ? monotonicNanoseconds() : 0
+        }
         let global = reduced(terms)
         if let profile {
             let t5 = monotonicNanoseconds()

@@ -106,6 +106,10 @@ struct Train: ParsableCommand {
 
     @Option(help: "Weak scaling: the batch per rank (the global batch becomes this × ranks).")
     var batchPerRank: Int?
+    @Flag(help: "ZeRO-1: shard Adam's update and moments over the ranks (reduce-scatter, update 1/N, all-gather).")
+    var shardedOptimizer = false
+    @Flag(help: "Start the decoder's gradient all-reduce while the encoder's backward runs.")
+    var overlapAllreduce = false
 
     func run() throws {
         try Console.run { communicator, logger in
@@ -115,7 +119,8 @@ struct Train: ParsableCommand {
                     data: data, epochs: epochs, maxSteps: maxSteps, batchSize: batchSize, learningRate: learningRate,
                     seed: seed, binarization: binarization, runDirectory: runDir, checkpointEvery: checkpointEvery,
                     keepCheckpoints: keepCheckpoints, logEvery: logEvery, blasThreads: blasThreads,
-                    batchPerRank: batchPerRank, worldSize: communicator.size)
+                    batchPerRank: batchPerRank, shardedOptimizer: shardedOptimizer ? true : nil,
+                    overlapAllReduce: overlapAllreduce ? true : nil, worldSize: communicator.size)
             }
             let source = settings.dataSource
             let splits = try communicator.agree { try DataSplits.load(source) }
@@ -183,6 +188,10 @@ struct Bench: ParsableCommand {
     var warmup: Int = 30
     @Option(help: "OpenBLAS threads per rank.")
     var blasThreads: Int = 1
+    @Flag(help: "ZeRO-1 sharded optimizer (see train --help).")
+    var shardedOptimizer = false
+    @Flag(help: "Overlap the decoder's gradient all-reduce with the encoder's backward.")
+    var overlapAllreduce = false
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
@@ -190,7 +199,9 @@ struct Bench: ParsableCommand {
         try Console.run { communicator, _ in
             var settings = try communicator.agree { try config.map(TrainingConfiguration.load(path:)) ?? TrainingConfiguration() }
             try communicator.agree {
-                try settings.override(data: data, blasThreads: blasThreads, batchPerRank: batchPerRank, worldSize: communicator.size)
+                try settings.override(data: data, blasThreads: blasThreads, batchPerRank: batchPerRank,
+                                      shardedOptimizer: shardedOptimizer, overlapAllReduce: overlapAllreduce,
+                                      worldSize: communicator.size)
             }
             settings.runDirectory = NSTemporaryDirectory()
             let source = settings.dataSource

@@ -61,6 +61,16 @@ import Testing
         #expect(status == 3 && output.contains("gradients differ from one process"), "\(output)")
     }
 
+    @Test func shardedOptimizerMatchesThePlainPath() throws {
+        let (status, output) = try MPITests.check("zero1")
+        #expect(status == 0 && output.contains("PASS zero1"), "\(output)")
+    }
+
+    @Test func overlappedAllReduceMatchesThePlainPath() throws {
+        let (status, output) = try MPITests.check("overlap")
+        #expect(status == 0 && output.contains("PASS overlap"), "\(output)")
+    }
+
     @Test func startupBroadcastMakesDifferentlySeededRanksEqual() throws {
         let (status, output) = try MPITests.check("broadcast")
         #expect(status == 0 && output.contains("PASS broadcast"), "\(output)")

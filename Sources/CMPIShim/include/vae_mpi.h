@@ -32,10 +32,16 @@ int vae_mpi_rank(void);
 int vae_mpi_size(void);
 /// In-place all-reduce of `count` elements over MPI_COMM_WORLD (split into chunks below INT_MAX).
 int vae_mpi_allreduce(void *buffer, int64_t count, vae_mpi_type type, vae_mpi_op op);
-/// Non-blocking in-place float sum; `request_slot` receives an opaque request for vae_mpi_wait.
-int vae_mpi_iallreduce_float_sum(float *buffer, int count, void **request_slot);
-/// Waits for a request from vae_mpi_iallreduce_float_sum and frees it.
-int vae_mpi_wait(void *request);
+/// Non-blocking in-place float sum into request slot `slot` (0 ..< VAE_MPI_REQUEST_SLOTS, preallocated).
+int vae_mpi_iallreduce_float_sum(float *buffer, int count, int slot);
+/// Waits for the request in `slot` (no-op when none is pending).
+int vae_mpi_wait(int slot);
+/// Number of request slots.
+#define VAE_MPI_REQUEST_SLOTS 4
+/// MPI_Reduce_scatter (sum): rank r receives in `shard` the sum over ranks of `source[displ_r ..< displ_r + counts[r]]`.
+int vae_mpi_reduce_scatter_float_sum(const float *source, float *shard, const int *counts);
+/// In-place MPI_Allgatherv: rank r's `counts[r]` floats at `buffer + displacements[r]` reach every rank.
+int vae_mpi_allgatherv_float(float *buffer, const int *counts, const int *displacements);
 /// MPI_Bcast of `bytes` bytes from `root` (split into chunks below INT_MAX).
 int vae_mpi_broadcast(void *buffer, int64_t bytes, int root);
 /// MPI_Barrier.
