@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "VAEMPI", dependencies: ["CMPIShim", "VAETraining"]),
         // The CLI: parses and dispatches, nothing else.
         .executableTarget(name: "VAEDistCLI",
-                          dependencies: ["VAETraining", "VAEMPI", "CAllocationCounter",
+                          dependencies: ["VAEModel", "VAETraining", "VAEMPI", "CAllocationCounter",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")],
                           path: "Sources/vae-dist"),

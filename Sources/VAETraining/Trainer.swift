@@ -313,8 +313,9 @@ public final class Trainer {
         let klWeight = config.klWeight
         let total = stepsPerEpoch
         let lastStep = min(config.epochs * total, config.maxSteps ?? .max)
+        if leader, let warning = BLAS.kernelWarning { logger.warning("\(warning)") }
         if leader {
-            logger.info("training \(config.architecture.describe) on \(data.source): \(data.train.count) train / \(data.test.count) test samples, global batch \(config.batchSize), \(communicator.size) rank(s), BLAS threads \(BLAS.threadCount), \(model.layout.count) parameters")
+            logger.info("training \(config.architecture.describe) on \(data.source): \(data.train.count) train / \(data.test.count) test samples, global batch \(config.batchSize), \(communicator.size) rank(s), BLAS threads \(BLAS.threadCount) (\(BLAS.coreName) kernels), \(model.layout.count) parameters")
         }
         var summaries: [EpochSummary] = []
         var lastCheckpoint: String?

@@ -3,6 +3,7 @@ import CAllocationCounter
 import Foundation
 import Logging
 import VAEMPI
+import VAEModel
 import VAETraining
 
 /// `vae-dist`: parses the command line and dispatches to VAETraining. No math lives here.
@@ -212,7 +213,10 @@ struct Bench: ParsableCommand {
                 try Benchmark.run(configuration: configuration, data: splits, communicator: communicator,
                                   steps: steps, warmup: warmup, allocationCount: counter)
             }
-            if communicator.isLeader { print(json ? report.json : report.text) }
+            if communicator.isLeader {
+                if let warning = BLAS.kernelWarning { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
+                print(json ? report.json : report.text)
+            }
         }
     }
 }
