@@ -41,6 +41,11 @@ public final class VariationalAutoencoder {
     public var klWeight: Float
     public let parameters: FlatBuffer
     public let gradients: FlatBuffer
+    /// Where forward (the learned variance's gradient) and backward write: ``gradients`` unless redirected (the
+    /// exact reduction points it at one buffer per micro-batch, saving a copy). Same count as ``parameters``.
+    public var gradientTarget: FlatBuffer {
+        didSet { precondition(gradientTarget.count == parameters.count, "gradient target has the wrong size") }
+    }
 
     /// The batch, `[batchCapacity, inputSize]`, written by the caller.
     public let input: UnsafeMutablePointer<Float>
@@ -75,6 +80,7 @@ public final class VariationalAutoencoder {
         self.klWeight = klWeight
         parameters = FlatBuffer(count: layout.count)
         gradients = FlatBuffer(count: layout.count)
+        gradientTarget = gradients
         var allocations: [UnsafeMutablePointer<Float>] = []
         func buffer(_ width: Int) -> UnsafeMutablePointer<Float> {
             let p = UnsafeMutablePointer<Float>.allocate(capacity: batchCapacity * width)
@@ -178,7 +184,7 @@ public final class VariationalAutoencoder {
             reconstruction = GaussianNLL.forward(
                 means: output, targets: input, logVariance: outputLogVariance, rows: batch, width: architecture.inputSize,
                 meanGradient: training ? outputGradient : nil,
-                logVarianceGradient: training ? layout.outputLogVariance.map { gradients.pointer(to: $0) } : nil)
+                logVarianceGradient: training ? layout.outputLogVariance.map { gradientTarget.pointer(to: $0) } : nil)
         }
         return LossTerms(reconstruction: reconstruction, kl: kl, samples: batch)
     }
@@ -188,7 +194,7 @@ public final class VariationalAutoencoder {
     public var decoderGradientRange: Range<Int> { layout.decoder[0].weight.offset..<layout.count }
 
     /// Backward pass after ``forward(batch:training:)`` with `training: true` and the same `batch`: overwrites
-    /// every entry of ``gradients`` with ∂/∂θ of Σ_batch [−log p(x|z) + β KL]. `decoderDone`, when given, runs
+    /// every entry of ``gradientTarget`` (normally ``gradients``) with ∂/∂θ of Σ_batch [−log p(x|z) + β KL]. `decoderDone`, when given, runs
     /// as soon as ``decoderGradientRange`` is final (to start its all-reduce while the encoder's backward runs).
     public func backward(batch: Int, decoderDone: (() -> Void)? = nil) {
         let architecture = layout.architecture
@@ -203,8 +209,8 @@ public final class VariationalAutoencoder {
             let layerInput = index == 0 ? UnsafePointer(latent) : UnsafePointer(decoderOutputs[index - 1])
             let inputGradient = index == 0 ? latentGradient : spare
             Linear.backward(input: layerInput, weight: parameters.pointer(to: layer.weight), outputGradient: upstream,
-                            weightGradient: gradients.pointer(to: layer.weight),
-                            biasGradient: gradients.pointer(to: layer.bias),
+                            weightGradient: gradientTarget.pointer(to: layer.weight),
+                            biasGradient: gradientTarget.pointer(to: layer.bias),
                             inputGradient: inputGradient, batch: batch,
                             inputSize: layer.inputSize, outputSize: layer.outputSize)
             if index > 0 {
@@ -226,14 +232,14 @@ public final class VariationalAutoencoder {
         upstream = gradientA
         spare = gradientB
         Linear.backward(input: headInput, weight: parameters.pointer(to: layout.mean.weight), outputGradient: meanGradient,
-                        weightGradient: gradients.pointer(to: layout.mean.weight),
-                        biasGradient: gradients.pointer(to: layout.mean.bias),
+                        weightGradient: gradientTarget.pointer(to: layout.mean.weight),
+                        biasGradient: gradientTarget.pointer(to: layout.mean.bias),
                         inputGradient: needInputGradient ? upstream : nil, batch: batch,
                         inputSize: layout.mean.inputSize, outputSize: layout.mean.outputSize)
         Linear.backward(input: headInput, weight: parameters.pointer(to: layout.logVariance.weight),
                         outputGradient: logVarianceGradient,
-                        weightGradient: gradients.pointer(to: layout.logVariance.weight),
-                        biasGradient: gradients.pointer(to: layout.logVariance.bias),
+                        weightGradient: gradientTarget.pointer(to: layout.logVariance.weight),
+                        biasGradient: gradientTarget.pointer(to: layout.logVariance.bias),
                         inputGradient: needInputGradient ? spare : nil, batch: batch,
                         inputSize: layout.logVariance.inputSize, outputSize: layout.logVariance.outputSize)
         guard needInputGradient else { return }
@@ -246,8 +252,8 @@ public final class VariationalAutoencoder {
             activation.backward(output: encoderOutputs[index], gradient: upstream, count: batch * layer.outputSize)
             let layerInput = index == 0 ? UnsafePointer(input) : UnsafePointer(encoderOutputs[index - 1])
             Linear.backward(input: layerInput, weight: parameters.pointer(to: layer.weight), outputGradient: upstream,
-                            weightGradient: gradients.pointer(to: layer.weight),
-                            biasGradient: gradients.pointer(to: layer.bias),
+                            weightGradient: gradientTarget.pointer(to: layer.weight),
+                            biasGradient: gradientTarget.pointer(to: layer.bias),
                             inputGradient: index == 0 ? nil : spare, batch: batch,
                             inputSize: layer.inputSize, outputSize: layer.outputSize)
             swap(&upstream, &spare)

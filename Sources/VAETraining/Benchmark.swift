@@ -9,6 +9,8 @@ public struct BenchmarkReport: Sendable {
     public var architecture: String
     /// OpenBLAS's kernel family.
     public var blasCore: String
+    /// `fast` or `exact (M micro-batches)`.
+    public var reduction: String
     /// sgemm rate on the model's own shapes, per rank (min and max over ranks), GFLOP/s.
     public var gemmGigaflops: (min: Double, max: Double)
     public var gemmPerShape: [(shape: String, gigaflops: Double)]
@@ -31,7 +33,7 @@ public struct BenchmarkReport: Sendable {
     /// Human-readable lines.
     public var text: String {
         var lines: [String] = []
-        lines.append("vae-dist bench: \(architecture), batch \(batchPerRank) per rank, \(ranks) rank(s), BLAS threads \(blasThreads), OpenBLAS kernels \(blasCore)")
+        lines.append("vae-dist bench: \(architecture), batch \(batchPerRank) per rank, \(ranks) rank(s), BLAS threads \(blasThreads), OpenBLAS kernels \(blasCore), reduction \(reduction)")
         lines.append(String(format: "sgemm on the model's shapes: %.1f GFLOP/s per rank%@", gemmGigaflops.min,
                             ranks > 1 ? String(format: " (slowest rank; fastest %.1f)", gemmGigaflops.max) : ""))
         lines.append("  " + gemmPerShape.map { String(format: "%@ %.1f", $0.shape, $0.gigaflops) }.joined(separator: ", "))
@@ -56,7 +58,7 @@ public struct BenchmarkReport: Sendable {
     /// One JSON object (for scripts).
     public var json: String {
         let phases = phaseMilliseconds.map { "\"\($0.0)_ms\":\($0.1)" }.joined(separator: ",")
-        return "{\"ranks\":\(ranks),\"blas_core\":\"\(blasCore)\",\"batch_per_rank\":\(batchPerRank),\"blas_threads\":\(blasThreads),"
+        return "{\"ranks\":\(ranks),\"blas_core\":\"\(blasCore)\",\"reduction\":\"\(reduction)\",\"batch_per_rank\":\(batchPerRank),\"blas_threads\":\(blasThreads),"
             + "\"sgemm_gflops\":\(gemmGigaflops.min),\"sgemm_gflops_max\":\(gemmGigaflops.max),"
             + "\"flops_per_sample\":\(flopsPerSample),\"ceiling_samples_per_second\":\(ceilingPerRank),"
             + "\"samples_per_second_per_rank\":\(samplesPerSecondPerRank.min),\"samples_per_second_per_rank_max\":\(samplesPerSecondPerRank.max),"
@@ -137,6 +139,7 @@ public enum Benchmark {
         return BenchmarkReport(
             ranks: communicator.size, batchPerRank: perRank, blasThreads: BLAS.threadCount,
             architecture: configuration.architecture.describe, blasCore: BLAS.coreName,
+            reduction: configuration.reduction == .exact ? "exact (\(configuration.microBatches) micro-batches)" : "fast",
             gemmGigaflops: (gemm[0], -gemm[1]),
             gemmPerShape: ceiling.perShape.map { ($0.shape.description, $0.gigaflops) },
             flopsPerSample: ceiling.flopsPerSample, ceilingPerRank: ceilingPerRank,

@@ -50,6 +50,11 @@ public struct TrainingConfiguration: Equatable, Sendable {
     public var shardedOptimizer = false
     /// Start the decoder's gradient all-reduce (non-blocking) while the encoder's backward runs.
     public var overlapAllReduce = false
+    /// How gradients are summed across ranks: `fast` (one float all-reduce) or `exact` (fixed micro-batches and a
+    /// fixed-point integer all-reduce: the same bits at any rank count).
+    public var reduction = GradientReduction.fast
+    /// Micro-batches per global batch in `exact` mode (must divide the batch and be divisible by the rank count).
+    public var microBatches = 8
 
     public init() {}
 
@@ -58,7 +63,8 @@ public struct TrainingConfiguration: Equatable, Sendable {
         "model": ["input_size", "encoder_hidden", "latent_size", "decoder_hidden", "activation", "likelihood",
                   "gaussian_variance"],
         "training": ["epochs", "max_steps", "batch_size", "learning_rate", "beta1", "beta2", "adam_epsilon",
-                     "kl_weight", "seed", "drop_last", "sharded_optimizer", "overlap_allreduce"],
+                     "kl_weight", "seed", "drop_last", "sharded_optimizer", "overlap_allreduce", "reduction",
+                     "micro_batches"],
         "data": ["source", "binarization"],
         "run": ["run_dir", "checkpoint_every", "keep_checkpoints", "log_every", "blas_threads"],
     ]
@@ -135,6 +141,8 @@ public struct TrainingConfiguration: Equatable, Sendable {
         case "training.drop_last": dropLast = try v.bool()
         case "training.sharded_optimizer": shardedOptimizer = try v.bool()
         case "training.overlap_allreduce": overlapAllReduce = try v.bool()
+        case "training.reduction": reduction = try v.choice(GradientReduction.self)
+        case "training.micro_batches": microBatches = try v.integer(min: 1)
         case "data.source": dataSource = try v.string()
         case "data.binarization": binarization = try v.choice(Binarization.self)
         case "run.run_dir": runDirectory = try v.string()
@@ -179,8 +187,8 @@ public struct TrainingConfiguration: Equatable, Sendable {
         let training: [(String, String)] = [
             ("adam_epsilon", "\(adam.epsilon)"), ("batch_size", "\(batchSize)"), ("beta1", "\(adam.beta1)"),
             ("beta2", "\(adam.beta2)"), ("drop_last", "\(dropLast)"), ("kl_weight", "\(klWeight)"),
-            ("learning_rate", "\(adam.learningRate)"), ("seed", "\(seed)"),
-        ]
+            ("learning_rate", "\(adam.learningRate)"), ("seed", "\(seed)"), ("reduction", "\"\(reduction.rawValue)\""),
+        ] + (reduction == .exact ? [("micro_batches", "\(microBatches)")] : [])
         let data: [(String, String)] = [("binarization", "\"\(binarization.rawValue)\"")]
         func object(_ pairs: [(String, String)]) -> String {
             "{" + pairs.sorted { $0.0 < $1.0 }.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
@@ -204,6 +212,14 @@ public struct TrainingConfiguration: Equatable, Sendable {
         let x = flatten(a), y = flatten(b)
         return Set(x.keys).union(y.keys).filter { x[$0] != y[$0] }.sorted()
     }
+}
+
+/// How gradients are summed across ranks.
+public enum GradientReduction: String, CaseIterable, Sendable {
+    /// One float all-reduce: fastest; the last bits depend on the rank count.
+    case fast
+    /// Fixed micro-batches and an exact fixed-point sum: the same bits at any rank count.
+    case exact
 }
 
 /// One configuration value with its dotted key, for typed reads that name the key on failure.

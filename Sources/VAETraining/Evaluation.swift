@@ -7,7 +7,8 @@ extension TrainingConfiguration {
                                   learningRate: Float? = nil, seed: UInt64? = nil, binarization: String? = nil,
                                   runDirectory: String? = nil, checkpointEvery: Int? = nil, keepCheckpoints: Int? = nil,
                                   logEvery: Int? = nil, blasThreads: Int? = nil, batchPerRank: Int? = nil,
-                                  shardedOptimizer: Bool? = nil, overlapAllReduce: Bool? = nil, worldSize: Int = 1) throws {
+                                  shardedOptimizer: Bool? = nil, overlapAllReduce: Bool? = nil, reduction: String? = nil,
+                                  microBatches: Int? = nil, worldSize: Int = 1) throws {
         let pairs: [(String, Any?)] = [
             ("data.source", data), ("training.epochs", epochs), ("training.max_steps", maxSteps),
             ("training.batch_size", batchSize), ("training.learning_rate", learningRate.map { Double($0) }),
@@ -15,6 +16,7 @@ extension TrainingConfiguration {
             ("run.run_dir", runDirectory), ("run.checkpoint_every", checkpointEvery),
             ("run.keep_checkpoints", keepCheckpoints), ("run.log_every", logEvery), ("run.blas_threads", blasThreads),
             ("training.sharded_optimizer", shardedOptimizer), ("training.overlap_allreduce", overlapAllReduce),
+            ("training.reduction", reduction), ("training.micro_batches", microBatches),
         ]
         // Weak scaling: a per-rank batch sets the global batch to per-rank × ranks.
         let perRank: [(String, Any?)] = [("training.batch_size", batchPerRank.map { $0 * worldSize })]
@@ -59,7 +61,7 @@ public enum Evaluation {
             // Evaluate in the training run's chunks (its per-rank batch), so the sums group as in the trainer's
             // epoch-end test pass and the result is the same bits at the same rank count.
             let n = communicator.size
-            configuration.batchSize = (configuration.batchSize + n - 1) / n * n
+            if configuration.reduction == .fast { configuration.batchSize = (configuration.batchSize + n - 1) / n * n }
             let trainer = try Trainer(configuration: configuration, data: data, communicator: communicator)
             let stored = try Checkpoint.decode(bytes, path: path, layout: trainer.model.layout,
                                                parameters: trainer.model.parameters, adam: trainer.optimizer)

@@ -20,6 +20,7 @@ public enum TrainerError: Error, CustomStringConvertible {
     case inputSizeMismatch(data: Int, model: Int)
     case nonFiniteLoss(step: Int, term: String)
     case batchNotDivisible(batchSize: Int, ranks: Int)
+    case microBatchesNotDivisible(batchSize: Int, microBatches: Int, ranks: Int)
 
     public var description: String {
         switch self {
@@ -31,6 +32,8 @@ public enum TrainerError: Error, CustomStringConvertible {
             return "the data has \(data) pixels per image but model.input_size is \(model); set model.input_size to \(data)."
         case .nonFiniteLoss(let step, let term):
             return "step \(step): the \(term) is not finite; lower --learning-rate or check the data. No checkpoint was written for this step."
+        case .microBatchesNotDivisible(let batchSize, let microBatches, let ranks):
+            return "reduction exact: \(microBatches) micro-batches must divide the global batch \(batchSize) and be divisible by the \(ranks) ranks; set training.micro_batches (e.g. \(max(ranks, 1) * max(1, microBatches / max(ranks, 1))))."
         case .batchNotDivisible(let batchSize, let ranks):
             return "the global batch \(batchSize) does not divide among \(ranks) ranks; pick a --batch-size that is a multiple of \(ranks), or --batch-per-rank."
         }
@@ -78,6 +81,8 @@ public final class Trainer {
     /// ZeRO-1 shards of the flat buffers and this rank's summed gradient shard (sharded optimizer only).
     let shards: ShardLayout?
     let shardGradients: FlatBuffer?
+    /// Micro-batch buffers of the rank-count-independent reduction (`reduction: exact` only).
+    let exact: ExactReduction?
 
     public init(configuration: TrainingConfiguration, data: DataSplits, communicator: Communicator = SingleProcessCommunicator(),
                 logger: Logger = Logger(label: "vae-dist")) throws {
@@ -88,6 +93,13 @@ public final class Trainer {
         guard configuration.batchSize % communicator.size == 0 else {
             throw TrainerError.batchNotDivisible(batchSize: configuration.batchSize, ranks: communicator.size)
         }
+        if configuration.reduction == .exact {
+            guard configuration.batchSize % configuration.microBatches == 0,
+                  configuration.microBatches % communicator.size == 0 else {
+                throw TrainerError.microBatchesNotDivisible(batchSize: configuration.batchSize,
+                                                            microBatches: configuration.microBatches, ranks: communicator.size)
+            }
+        }
         if configuration.dropLast && data.train.count < configuration.batchSize {
             throw TrainerError.dataTooSmall(samples: data.train.count, batchSize: configuration.batchSize)
         }
@@ -96,7 +108,8 @@ public final class Trainer {
         self.communicator = communicator
         self.logger = logger
         let layout = ParameterLayout(architecture)
-        let perRank = configuration.batchSize / communicator.size
+        let perRank = configuration.reduction == .exact
+            ? configuration.batchSize / configuration.microBatches : configuration.batchSize / communicator.size
         model = VariationalAutoencoder(layout: layout, batchCapacity: perRank, klWeight: Float(configuration.klWeight))
         layout.initialize(model.parameters, seed: configuration.seed)
         optimizer = Adam(parameterCount: layout.count, hyperparameters: configuration.adam)
@@ -105,6 +118,10 @@ public final class Trainer {
         reduction = .allocate(capacity: 3)
         metrics = MetricsLog(path: (configuration.runDirectory as NSString).appendingPathComponent("metrics.jsonl"))
         if configuration.blasThreads > 0 { BLAS.setThreadCount(configuration.blasThreads) }
+        exact = configuration.reduction == .exact
+            ? ExactReduction(parameterCount: layout.count, batchSize: configuration.batchSize,
+                             microBatches: configuration.microBatches, ranks: communicator.size)
+            : nil
         if configuration.shardedOptimizer {
             let shards = ShardLayout(count: layout.count, ranks: communicator.size)
             self.shards = shards
@@ -202,6 +219,7 @@ public final class Trainer {
     /// One optimizer step on the global batch `indices` (this rank computes its slice). No allocation.
     /// Returns the batch's loss sums over all ranks.
     public func step(indices: UnsafeBufferPointer<Int32>, epoch: Int) -> LossTerms {
+        if let exact { return exactStep(indices: indices, epoch: epoch, exact: exact) }
         let profiling = profile != nil
         let t0 = profiling ? monotonicNanoseconds() : 0
         let rows = slice(of: indices.count)
@@ -272,6 +290,7 @@ public final class Trainer {
     /// Loss sums of `dataset` under the current parameters, with fixed ε and binarization keys (so the
     /// number is a pure function of the parameters), split across ranks and reduced.
     public func evaluate(_ dataset: ImageDataset) -> LossTerms {
+        if let exact { return exactEvaluate(dataset, chunk: exact.microBatchSize) }
         var terms = LossTerms()
         let rows = slice(of: dataset.count)
         let capacity = model.batchCapacity

@@ -111,6 +111,10 @@ struct Train: ParsableCommand {
     var shardedOptimizer = false
     @Flag(help: "Start the decoder's gradient all-reduce while the encoder's backward runs.")
     var overlapAllreduce = false
+    @Option(help: "Gradient reduction: fast (float all-reduce) or exact (the same bits at any rank count).")
+    var reduction: String?
+    @Option(help: "Micro-batches per global batch with --reduction exact.")
+    var microBatches: Int?
 
     func run() throws {
         try Console.run { communicator, logger in
@@ -121,7 +125,8 @@ struct Train: ParsableCommand {
                     seed: seed, binarization: binarization, runDirectory: runDir, checkpointEvery: checkpointEvery,
                     keepCheckpoints: keepCheckpoints, logEvery: logEvery, blasThreads: blasThreads,
                     batchPerRank: batchPerRank, shardedOptimizer: shardedOptimizer ? true : nil,
-                    overlapAllReduce: overlapAllreduce ? true : nil, worldSize: communicator.size)
+                    overlapAllReduce: overlapAllreduce ? true : nil, reduction: reduction, microBatches: microBatches,
+                    worldSize: communicator.size)
             }
             let source = settings.dataSource
             let splits = try communicator.agree { try DataSplits.load(source) }
@@ -193,7 +198,11 @@ struct Bench: ParsableCommand {
     var shardedOptimizer = false
     @Flag(help: "Overlap the decoder's gradient all-reduce with the encoder's backward.")
     var overlapAllreduce = false
-    @Flag(help: "Print one JSON object instead of text.")
+    @Option(help: "Gradient reduction: fast, exact, or both (two reports, side by side in one run).")
+    var reduction: String = "fast"
+    @Option(help: "Micro-batches per global batch for --reduction exact (default 8, or the config's).")
+    var microBatches: Int?
+    @Flag(help: "Print one JSON object per report instead of text.")
     var json = false
 
     func run() throws {
@@ -207,15 +216,22 @@ struct Bench: ParsableCommand {
             settings.runDirectory = NSTemporaryDirectory()
             let source = settings.dataSource
             let splits = try communicator.agree { try DataSplits.load(source) }
-            let configuration = settings
+            let modes = reduction == "both" ? ["fast", "exact"] : [reduction]
             let counter: (() -> UInt64)? = vae_allocation_counting_active() != 0 ? { vae_thread_allocation_count() } : nil
-            let report = try communicator.agree {
-                try Benchmark.run(configuration: configuration, data: splits, communicator: communicator,
-                                  steps: steps, warmup: warmup, allocationCount: counter)
+            if communicator.isLeader, let warning = BLAS.kernelWarning {
+                FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
             }
-            if communicator.isLeader {
-                if let warning = BLAS.kernelWarning { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
-                print(json ? report.json : report.text)
+            for mode in modes {
+                var configuration = settings
+                try communicator.agree { try configuration.override(reduction: mode, microBatches: microBatches) }
+                let report = try communicator.agree {
+                    try Benchmark.run(configuration: configuration, data: splits, communicator: communicator,
+                                      steps: steps, warmup: warmup, allocationCount: counter)
+                }
+                if communicator.isLeader {
+                    if !json && modes.count > 1 { print("== reduction \(mode)") }
+                    print(json ? report.json : report.text)
+                }
             }
         }
     }

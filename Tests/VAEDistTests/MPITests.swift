@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import VAETraining
 
 /// Multi-rank tests: each runs `mpirun --timeout` (through Launch/mpirun.sh) over the `vae-dist-mpi-check`
 /// harness or the `vae-dist` binary, both built next to this test bundle. A hang ends at the timeout and fails.
@@ -130,5 +131,69 @@ import Testing
         let a = try losses(folder + "-2"), b = try losses(folder + "-1")
         #expect(a.count == 4 && b.count == 4)
         for (x, y) in zip(a, b) { #expect(abs(x - y) <= 1e-4 * abs(y), "\(a) vs \(b)") }
+    }
+}
+
+/// `reduction: exact` makes training a pure function of (config, seed, data): the same bits at 1, 2 and 4 ranks,
+/// and across a resume at another rank count. Runs the `vae-dist` CLI (one BLAS thread per rank everywhere).
+@Suite(.serialized) struct ExactReductionTests {
+    static let config: String = {
+        let path = NSTemporaryDirectory() + "vae-dist-exact-\(UUID().uuidString.prefix(8)).json"
+        try! #"{"model": {"encoder_hidden": [32], "latent_size": 4, "decoder_hidden": [32]}, "training": {"batch_size": 32, "micro_batches": 4}, "run": {"log_every": 1}}"#
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }()
+
+    /// Trains to `steps` at `ranks` (nil: single process without mpirun) into `folder`; returns the final checkpoint's
+    /// data SHA-256 (parameters and Adam moments) and the logged losses.
+    static func train(ranks: Int?, reduction: String, steps: Int, folder: String, resume: Bool = false) throws -> (String, [String]) {
+        let args = ["--config", config, "--data", "synthetic", "--max-steps", "\(steps)", "--blas-threads", "1",
+                    "--reduction", reduction, "--run-dir", folder] + (resume ? ["--resume", "latest"] : [])
+        let cli = MPITests.binary("vae-dist")
+        if let ranks {
+            let (status, output, _) = try MPITests.mpirun(["-n", "\(ranks)", "--", cli] + args)
+            #expect(status == 0, "\(output)")
+        } else {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: cli)
+            process.arguments = args
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0)
+        }
+        let path = folder + "/" + CheckpointStore.fileName(step: steps)
+        let bytes = try #require(FileManager.default.contents(atPath: path), "no checkpoint at \(path)")
+        let (_, metadata, _) = try Safetensors.decode([UInt8](bytes), path: path)
+        let metrics = (try? String(contentsOfFile: folder + "/metrics.jsonl", encoding: .utf8)) ?? ""
+        let losses = metrics.split(separator: "\n").map {
+            $0.replacingOccurrences(of: #""samples_per_second":[^,}]*,?"#, with: "", options: .regularExpression)
+        }
+        return (metadata["data_sha256"] ?? "", losses)
+    }
+
+    static func folder(_ name: String) -> String { NSTemporaryDirectory() + "vae-dist-exact-\(name)-\(UUID().uuidString.prefix(8))" }
+
+    @Test func sameBitsAtOneTwoAndFourRanksAndAcrossAnElasticResume() throws {
+        let single = try ExactReductionTests.train(ranks: nil, reduction: "exact", steps: 6, folder: ExactReductionTests.folder("1"))
+        #expect(single.1.count == 6 && !single.0.isEmpty)
+        for ranks in [1, 2, 4] {
+            let run = try ExactReductionTests.train(ranks: ranks, reduction: "exact", steps: 6, folder: ExactReductionTests.folder("\(ranks)"))
+            #expect(run.0 == single.0, "-n \(ranks): parameters and Adam state differ from the single process")
+            #expect(run.1 == single.1, "-n \(ranks): logged losses differ")
+        }
+        // Elastic: 2 steps at -n 4, resume at -n 2 to step 4, resume single-process to step 6.
+        let elastic = ExactReductionTests.folder("elastic")
+        _ = try ExactReductionTests.train(ranks: 4, reduction: "exact", steps: 2, folder: elastic)
+        _ = try ExactReductionTests.train(ranks: 2, reduction: "exact", steps: 4, folder: elastic, resume: true)
+        let resumed = try ExactReductionTests.train(ranks: nil, reduction: "exact", steps: 6, folder: elastic, resume: true)
+        #expect(resumed.0 == single.0, "4 → 2 → 1 ranks: state differs from the uninterrupted run")
+        #expect(resumed.1 == single.1, "4 → 2 → 1 ranks: logged losses differ")
+    }
+
+    @Test func negativeControlFastReductionDiffersAcrossRankCounts() throws {
+        let one = try ExactReductionTests.train(ranks: nil, reduction: "fast", steps: 6, folder: ExactReductionTests.folder("fast1"))
+        let four = try ExactReductionTests.train(ranks: 4, reduction: "fast", steps: 6, folder: ExactReductionTests.folder("fast4"))
+        #expect(one.0 != four.0, "the float all-reduce gave the same bits at 1 and 4 ranks; the exact test would not be needed")
     }
 }
