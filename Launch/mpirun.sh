@@ -22,7 +22,7 @@ done
 [ $# -gt 0 ] || set -- "$here/.build/release/vae-dist"
 [ "$(id -u)" = 0 ] && mpi_args+=(--allow-run-as-root)
 [ -n "${VAE_DIST_MPI_TIMEOUT:-}" ] && mpi_args+=(--timeout "$VAE_DIST_MPI_TIMEOUT")
-export OMPI_MCA_btl_vader_single_copy_mechanism=none
+export OMPI_MCA_btl_vader_single_copy_mechanism=${OMPI_MCA_btl_vader_single_copy_mechanism:-none}  # keep a setting the caller made (cma is faster where it works)
 export OPENBLAS_NUM_THREADS=${VAE_DIST_BLAS_THREADS:-1}
 exec mpirun --oversubscribe --bind-to "${VAE_DIST_BIND:-none}" -x OPENBLAS_NUM_THREADS \
   -x OMPI_MCA_btl_vader_single_copy_mechanism "${mpi_args[@]}" "$@"
