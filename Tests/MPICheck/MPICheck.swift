@@ -51,16 +51,13 @@ struct MPICheck {
     }
 }
 
-/// Sums, then divides by the rank count: the *wrong* reduction for a summed loss (negative control).
-final class AveragingCommunicator: Communicator {
+/// A communicator that forwards every collective to `base`; the negative controls override one.
+class ForwardingCommunicator: Communicator {
     let base: Communicator
     init(base: Communicator) { self.base = base }
     var rank: Int { base.rank }
     var size: Int { base.size }
-    func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ operation: ReductionOperation) {
-        base.allReduce(buffer, operation)
-        if operation == .sum { for i in buffer.indices { buffer[i] /= Float(size) } }
-    }
+    func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ operation: ReductionOperation) { base.allReduce(buffer, operation) }
     func allReduce(_ buffer: UnsafeMutableBufferPointer<Double>, _ operation: ReductionOperation) { base.allReduce(buffer, operation) }
     func allReduce(_ buffer: UnsafeMutableBufferPointer<Int64>, _ operation: ReductionOperation) { base.allReduce(buffer, operation) }
     func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) { base.broadcast(bytes, root: root) }
@@ -74,24 +71,17 @@ final class AveragingCommunicator: Communicator {
     func abort(code: Int32) -> Never { base.abort(code: code) }
 }
 
-/// Never sums gradients: each rank steps on its own slice only (negative control).
-final class LocalOnlyCommunicator: Communicator {
-    let base: Communicator
-    init(base: Communicator) { self.base = base }
-    var rank: Int { base.rank }
-    var size: Int { base.size }
-    func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ operation: ReductionOperation) {}
-    func allReduce(_ buffer: UnsafeMutableBufferPointer<Double>, _ operation: ReductionOperation) { base.allReduce(buffer, operation) }
-    func allReduce(_ buffer: UnsafeMutableBufferPointer<Int64>, _ operation: ReductionOperation) { base.allReduce(buffer, operation) }
-    func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) { base.broadcast(bytes, root: root) }
-    func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>, slot: Int) { base.startAllReduceSum(buffer, slot: slot) }
-    func wait(slot: Int) { base.wait(slot: slot) }
-    func reduceScatterSum(_ source: UnsafeBufferPointer<Float>, into shard: UnsafeMutableBufferPointer<Float>, shards: ShardLayout) {
-        base.reduceScatterSum(source, into: shard, shards: shards)
+/// Sums, then divides by the rank count: the *wrong* reduction for a summed loss (negative control).
+final class AveragingCommunicator: ForwardingCommunicator {
+    override func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ operation: ReductionOperation) {
+        base.allReduce(buffer, operation)
+        if operation == .sum { for i in buffer.indices { buffer[i] /= Float(size) } }
     }
-    func allGather(_ buffer: UnsafeMutableBufferPointer<Float>, shards: ShardLayout) { base.allGather(buffer, shards: shards) }
-    func barrier() { base.barrier() }
-    func abort(code: Int32) -> Never { base.abort(code: code) }
+}
+
+/// Never sums float buffers: each rank steps on its own slice only (negative control).
+final class LocalOnlyCommunicator: ForwardingCommunicator {
+    override func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ operation: ReductionOperation) {}
 }
 
 /// 64-bit FNV-1a over a float buffer's bytes (equal bits ⇔ equal hash, up to collisions).
