@@ -129,7 +129,8 @@ public enum IDXReader {
         let dims = try header(bytes, path: path, magic: imageMagic, dimensions: 3)
         let expected = "[N, \(rows.map(String.init) ?? "rows"), \(columns.map(String.init) ?? "columns")]"
         guard dims[1] > 0, dims[2] > 0, rows == nil || dims[1] == rows, columns == nil || dims[2] == columns,
-              dims[0].multipliedReportingOverflow(by: dims[1] * dims[2]).overflow == false else {
+              dims[0].multipliedReportingOverflow(by: dims[1] * dims[2]).overflow == false,
+              dims[0] * dims[1] * dims[2] < Int.max - 16 else {
             throw DataError.wrongDimensions(path: path, found: dims, expected: expected)
         }
         try checkSize(bytes, path: path, expected: 16 + dims[0] * dims[1] * dims[2])
