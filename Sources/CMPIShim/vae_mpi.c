@@ -1,7 +1,64 @@
 #include "vae_mpi.h"
 #include <mpi.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+// The stall watchdog's shared state: which collective this rank is in and since when.
+static _Atomic(const char *) watched_operation = NULL;
+static _Atomic double watched_since = 0;
+static _Atomic int64_t watched_step = 0;
+static double watch_limit = 0;
+
+static double monotonic_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void enter(const char *operation) {
+    if (watch_limit <= 0) return;
+    atomic_store(&watched_since, monotonic_seconds());
+    atomic_store(&watched_operation, operation);
+}
+
+static void leave(void) {
+    if (watch_limit <= 0) return;
+    atomic_store(&watched_operation, (const char *)NULL);
+}
+
+static void *watch(void *unused) {
+    (void)unused;
+    for (;;) {
+        usleep(100000);
+        const char *operation = atomic_load(&watched_operation);
+        if (!operation) continue;
+        double waited = monotonic_seconds() - atomic_load(&watched_since);
+        if (waited > watch_limit && atomic_load(&watched_operation) == operation) {
+            int rank = -1;
+            MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+            fprintf(stderr, "error: rank %d: watchdog: %s has waited %.1f s (limit %.1f s) at step %lld; another rank is "
+                            "stalled or gone. Ending the job (raise run.collective_timeout if the wait is legitimate).\n",
+                    rank, operation, waited, watch_limit, (long long)atomic_load(&watched_step));
+            fflush(stderr);
+            _exit(3);  // a rank that exits non-zero makes mpirun end every rank
+        }
+    }
+    return NULL;
+}
+
+void vae_mpi_watchdog_start(double limit_seconds) {
+    if (limit_seconds <= 0 || watch_limit > 0) return;
+    watch_limit = limit_seconds;
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, watch, NULL) == 0) pthread_detach(thread);
+}
+
+void vae_mpi_watchdog_step(int64_t step) { atomic_store(&watched_step, step); }
 
 static MPI_Datatype datatype(vae_mpi_type type) {
     switch (type) {
@@ -56,8 +113,10 @@ int vae_mpi_allreduce(void *buffer, int64_t count, vae_mpi_type type, vae_mpi_op
     char *base = buffer;
     for (int64_t done = 0; done < count;) {
         int n = (int)(count - done < CHUNK ? count - done : CHUNK);
+        enter("MPI_Allreduce");
         int rc = MPI_Allreduce(MPI_IN_PLACE, base + done * element_size(type), n, datatype(type), operation(op),
                                MPI_COMM_WORLD);
+        leave();
         if (rc != MPI_SUCCESS) return rc;
         done += n;
     }
@@ -74,29 +133,45 @@ int vae_mpi_iallreduce_float_sum(float *buffer, int count, int slot) {
 int vae_mpi_wait(int slot) {
     if (slot < 0 || slot >= VAE_MPI_REQUEST_SLOTS) return MPI_ERR_ARG;
     if (requests[slot] == MPI_REQUEST_NULL) return MPI_SUCCESS;
-    return MPI_Wait(&requests[slot], MPI_STATUS_IGNORE);
+    enter("MPI_Wait (all-reduce)");
+    int rc = MPI_Wait(&requests[slot], MPI_STATUS_IGNORE);
+    leave();
+    return rc;
 }
 
 int vae_mpi_reduce_scatter_float_sum(const float *source, float *shard, const int *counts) {
-    return MPI_Reduce_scatter(source, shard, counts, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+    enter("MPI_Reduce_scatter");
+    int rc = MPI_Reduce_scatter(source, shard, counts, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+    leave();
+    return rc;
 }
 
 int vae_mpi_allgatherv_float(float *buffer, const int *counts, const int *displacements) {
-    return MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buffer, counts, displacements, MPI_FLOAT, MPI_COMM_WORLD);
+    enter("MPI_Allgatherv");
+    int rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buffer, counts, displacements, MPI_FLOAT, MPI_COMM_WORLD);
+    leave();
+    return rc;
 }
 
 int vae_mpi_broadcast(void *buffer, int64_t bytes, int root) {
     char *base = buffer;
     for (int64_t done = 0; done < bytes;) {
         int n = (int)(bytes - done < CHUNK ? bytes - done : CHUNK);
+        enter("MPI_Bcast");
         int rc = MPI_Bcast(base + done, n, MPI_BYTE, root, MPI_COMM_WORLD);
+        leave();
         if (rc != MPI_SUCCESS) return rc;
         done += n;
     }
     return MPI_SUCCESS;
 }
 
-int vae_mpi_barrier(void) { return MPI_Barrier(MPI_COMM_WORLD); }
+int vae_mpi_barrier(void) {
+    enter("MPI_Barrier");
+    int rc = MPI_Barrier(MPI_COMM_WORLD);
+    leave();
+    return rc;
+}
 
 void vae_mpi_abort(int code) { MPI_Abort(MPI_COMM_WORLD, code); }
 

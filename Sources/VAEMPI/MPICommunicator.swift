@@ -103,6 +103,10 @@ public final class MPICommunicator: Communicator {
 
     public func barrier() { check(vae_mpi_barrier(), "MPI_Barrier") }
 
+    public func startWatchdog(limitSeconds: Double) { vae_mpi_watchdog_start(limitSeconds) }
+
+    public func watch(step: Int) { vae_mpi_watchdog_step(Int64(step)) }
+
     public func abort(code: Int32) -> Never {
         vae_mpi_abort(code)
         exit(code)

@@ -35,6 +35,11 @@ public protocol Communicator: AnyObject {
     func barrier()
     /// Ends every rank of the job at once with `code` (for a local error the others cannot learn of).
     func abort(code: Int32) -> Never
+    /// Starts the stall watchdog: a collective that waits longer than `limitSeconds` ends the job with a message
+    /// naming the operation and the step (0: off).
+    func startWatchdog(limitSeconds: Double)
+    /// The training step now running, for the watchdog's message.
+    func watch(step: Int)
 }
 
 /// A failure that every rank has agreed on, so every rank can stop cleanly with no one left waiting.
@@ -164,6 +169,8 @@ public final class SingleProcessCommunicator: Communicator {
     public func allGather(_ buffer: UnsafeMutableBufferPointer<Float>, shards: ShardLayout) {}
     public func barrier() {}
     public func abort(code: Int32) -> Never { exit(code) }
+    public func startWatchdog(limitSeconds: Double) {}
+    public func watch(step: Int) {}
 }
 
 #if canImport(Glibc)

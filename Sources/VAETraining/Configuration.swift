@@ -45,6 +45,12 @@ public struct TrainingConfiguration: Equatable, Sendable {
     public var logEvery = 10
     /// OpenBLAS threads (0: OpenBLAS's default, all cores).
     public var blasThreads = 0
+    /// Under MPI: a collective waiting longer than this many seconds ends the job, naming the operation and the
+    /// step (0: no watchdog).
+    public var collectiveTimeout: Double = 300
+    /// Under MPI: every this many steps, compare a hash of the parameters across ranks and stop, naming the ranks
+    /// that differ (0: off).
+    public var divergenceCheckEvery = 0
     /// ZeRO-1: reduce-scatter the gradients, each rank updates its 1/N of the parameters and Adam moments,
     /// all-gather the parameters. Same math as the plain path (last-bit differences from the summation order).
     public var shardedOptimizer = false
@@ -66,7 +72,8 @@ public struct TrainingConfiguration: Equatable, Sendable {
                      "kl_weight", "seed", "drop_last", "sharded_optimizer", "overlap_allreduce", "reduction",
                      "micro_batches"],
         "data": ["source", "binarization"],
-        "run": ["run_dir", "checkpoint_every", "keep_checkpoints", "log_every", "blas_threads"],
+        "run": ["run_dir", "checkpoint_every", "keep_checkpoints", "log_every", "blas_threads", "collective_timeout",
+                "divergence_check_every"],
     ]
 
     /// Reads a JSON configuration file on top of the defaults.
@@ -150,6 +157,8 @@ public struct TrainingConfiguration: Equatable, Sendable {
         case "run.keep_checkpoints": keepCheckpoints = try v.integer(min: 1)
         case "run.log_every": logEvery = try v.integer(min: 1)
         case "run.blas_threads": blasThreads = try v.integer(min: 0)
+        case "run.collective_timeout": collectiveTimeout = try v.number(atLeast: 0)
+        case "run.divergence_check_every": divergenceCheckEvery = try v.integer(min: 0)
         default: throw v.error("unknown key")
         }
     }

@@ -8,7 +8,8 @@ extension TrainingConfiguration {
                                   runDirectory: String? = nil, checkpointEvery: Int? = nil, keepCheckpoints: Int? = nil,
                                   logEvery: Int? = nil, blasThreads: Int? = nil, batchPerRank: Int? = nil,
                                   shardedOptimizer: Bool? = nil, overlapAllReduce: Bool? = nil, reduction: String? = nil,
-                                  microBatches: Int? = nil, worldSize: Int = 1) throws {
+                                  microBatches: Int? = nil, collectiveTimeout: Double? = nil,
+                                  divergenceCheckEvery: Int? = nil, worldSize: Int = 1) throws {
         let pairs: [(String, Any?)] = [
             ("data.source", data), ("training.epochs", epochs), ("training.max_steps", maxSteps),
             ("training.batch_size", batchSize), ("training.learning_rate", learningRate.map { Double($0) }),
@@ -17,6 +18,7 @@ extension TrainingConfiguration {
             ("run.keep_checkpoints", keepCheckpoints), ("run.log_every", logEvery), ("run.blas_threads", blasThreads),
             ("training.sharded_optimizer", shardedOptimizer), ("training.overlap_allreduce", overlapAllReduce),
             ("training.reduction", reduction), ("training.micro_batches", microBatches),
+            ("run.collective_timeout", collectiveTimeout), ("run.divergence_check_every", divergenceCheckEvery),
         ]
         // Weak scaling: a per-rank batch sets the global batch to per-rank × ranks.
         let perRank: [(String, Any?)] = [("training.batch_size", batchPerRank.map { $0 * worldSize })]

@@ -83,6 +83,10 @@ public final class Trainer {
     let shardGradients: FlatBuffer?
     /// Micro-batch buffers of the rank-count-independent reduction (`reduction: exact` only).
     let exact: ExactReduction?
+    /// A fault to inject (tests only; from VAE_DIST_FAULT).
+    let fault: FaultInjection?
+    /// One double for the per-step stop-signal agreement.
+    let control: UnsafeMutableBufferPointer<Double>
 
     public init(configuration: TrainingConfiguration, data: DataSplits, communicator: Communicator = SingleProcessCommunicator(),
                 logger: Logger = Logger(label: "vae-dist")) throws {
@@ -116,6 +120,8 @@ public final class Trainer {
         store = CheckpointStore(directory: configuration.runDirectory, keep: configuration.keepCheckpoints)
         filler = BatchFiller(seed: configuration.seed, binarization: configuration.binarization)
         reduction = .allocate(capacity: 3)
+        control = .allocate(capacity: 1)
+        fault = FaultInjection.fromEnvironment()
         metrics = MetricsLog(path: (configuration.runDirectory as NSString).appendingPathComponent("metrics.jsonl"))
         if configuration.blasThreads > 0 { BLAS.setThreadCount(configuration.blasThreads) }
         exact = configuration.reduction == .exact
@@ -132,7 +138,10 @@ public final class Trainer {
         }
     }
 
-    deinit { reduction.deallocate() }
+    deinit {
+        reduction.deallocate()
+        control.deallocate()
+    }
 
     /// Optimizer steps in one epoch.
     public var stepsPerEpoch: Int {
@@ -310,10 +319,45 @@ public final class Trainer {
         return reduced(terms)
     }
 
+    /// Whether any rank received SIGTERM/SIGINT (agreed by a MAX all-reduce, so all ranks stop after the same step).
+    /// The signal number is left in `control[0]`.
+    func stopRequested() -> Bool {
+        control[0] = Double(StopSignal.signal)
+        if communicator.size > 1 { communicator.allReduce(control, .max) }
+        return control[0] != 0
+    }
+
+    /// Compares a hash of the parameters across ranks; stops every rank, naming the ones that differ from rank 0.
+    public func checkReplicasAgree() throws {
+        guard communicator.size > 1 else { return }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        let words = UnsafeRawPointer(model.parameters.pointer).assumingMemoryBound(to: UInt32.self)
+        for i in 0..<model.parameters.count { hash = (hash ^ UInt64(words[i])) &* 0x100_0000_01b3 }
+        let hashes = communicator.gather(Int64(bitPattern: hash))
+        let differing = hashes.indices.filter { hashes[$0] != hashes[0] }
+        guard differing.isEmpty else {
+            throw CollectiveFailure(failedRanks: differing, local: nil, summary:
+                "replicas diverged at step \(position.globalStep): the parameters of rank\(differing.count == 1 ? "" : "s") "
+                + "\(differing.map(String.init).joined(separator: ", ")) differ from rank 0's. Resume from the last checkpoint; "
+                + "if it recurs, check the machines (memory errors) and that every rank runs the same build.")
+        }
+    }
+
+    /// Tests only (VAE_DIST_FAULT): a stall or a NaN on one rank before a given step.
+    func injectFaultBeforeStep(_ step: Int) {
+        guard let fault, fault.rank == communicator.rank, fault.step == step else { return }
+        switch fault.kind {
+        case .stall: usleep(UInt32(min(fault.seconds, 4000) * 1_000_000))
+        case .nan: model.parameters.pointer[0] = .nan
+        case .perturb: break
+        }
+    }
+
     /// Trains from the current position (or from `resume`) to the configured epochs or max steps.
     public func run(resume: ResumeSource? = nil) throws -> TrainingSummary {
         let leader = communicator.isLeader
         try synchronizeStart()
+        if communicator.size > 1 { communicator.startWatchdog(limitSeconds: configuration.collectiveTimeout) }
         try communicator.agree {
             guard leader else { return }
             let removed = try store.prepare()
@@ -350,6 +394,8 @@ public final class Trainer {
                 if position.globalStep >= lastStep { break }
                 let s = position.stepInEpoch
                 let lower = s * config.batchSize, upper = min(lower + config.batchSize, data.train.count)
+                communicator.watch(step: position.globalStep + 1)
+                injectFaultBeforeStep(position.globalStep + 1)
                 let stepStart = clock.now
                 let terms = order.withUnsafeBufferPointer { step(indices: UnsafeBufferPointer(rebasing: $0[lower..<upper]), epoch: epoch) }
                 let elapsed = clock.now - stepStart
@@ -383,6 +429,18 @@ public final class Trainer {
                 if config.checkpointEvery > 0 && position.globalStep % config.checkpointEvery == 0
                     && position.stepInEpoch < total {
                     lastCheckpoint = try saveCheckpoint() ?? lastCheckpoint
+                }
+                if let fault, fault.kind == .perturb, fault.rank == communicator.rank, fault.step == position.globalStep {
+                    model.parameters.pointer[0] += 1e-3
+                }
+                if config.divergenceCheckEvery > 0 && position.globalStep % config.divergenceCheckEvery == 0 {
+                    try checkReplicasAgree()
+                }
+                if stopRequested() {
+                    if lastCheckpoint.map({ !$0.hasSuffix(CheckpointStore.fileName(step: position.globalStep)) }) ?? true {
+                        lastCheckpoint = try saveCheckpoint() ?? lastCheckpoint
+                    }
+                    throw Interrupted(signal: Int32(control[0]), step: position.globalStep, checkpoint: lastCheckpoint)
                 }
             }
             guard position.stepInEpoch == total else { break epochLoop }

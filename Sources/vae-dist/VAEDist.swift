@@ -41,9 +41,15 @@ enum Console {
             return handler
         }
         let logger = Logger(label: "vae-dist")
+        StopSignal.install()
         do {
             try body(communicator, logger)
             mpi?.finish()
+        } catch let stop as Interrupted {
+            // Every rank stopped after the same step and the checkpoint is written: a clean, distinct exit.
+            if communicator.isLeader { FileHandle.standardError.write(Data("vae-dist: \(stop)\n".utf8)) }
+            mpi?.finish()
+            throw ExitCode(Interrupted.exitCode)
         } catch let failure as CollectiveFailure {
             // Agreed by every rank: the failed ranks print their own error, rank 0 the job-wide summary.
             // An error every rank hit alike is printed once, by rank 0.
@@ -115,6 +121,10 @@ struct Train: ParsableCommand {
     var reduction: String?
     @Option(help: "Micro-batches per global batch with --reduction exact.")
     var microBatches: Int?
+    @Option(help: "Under MPI: end the job when a collective waits longer than this many seconds (0: off; default 300).")
+    var collectiveTimeout: Double?
+    @Option(help: "Under MPI: compare parameter hashes across ranks every this many steps (0: off).")
+    var divergenceCheckEvery: Int?
 
     func run() throws {
         try Console.run { communicator, logger in
@@ -126,6 +136,7 @@ struct Train: ParsableCommand {
                     keepCheckpoints: keepCheckpoints, logEvery: logEvery, blasThreads: blasThreads,
                     batchPerRank: batchPerRank, shardedOptimizer: shardedOptimizer ? true : nil,
                     overlapAllReduce: overlapAllreduce ? true : nil, reduction: reduction, microBatches: microBatches,
+                    collectiveTimeout: collectiveTimeout, divergenceCheckEvery: divergenceCheckEvery,
                     worldSize: communicator.size)
             }
             let source = settings.dataSource

@@ -69,6 +69,8 @@ class ForwardingCommunicator: Communicator {
     func allGather(_ buffer: UnsafeMutableBufferPointer<Float>, shards: ShardLayout) { base.allGather(buffer, shards: shards) }
     func barrier() { base.barrier() }
     func abort(code: Int32) -> Never { base.abort(code: code) }
+    func startWatchdog(limitSeconds: Double) { base.startWatchdog(limitSeconds: limitSeconds) }
+    func watch(step: Int) { base.watch(step: step) }
 }
 
 /// Sums, then divides by the rank count: the *wrong* reduction for a summed loss (negative control).

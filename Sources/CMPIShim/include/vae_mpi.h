@@ -53,6 +53,13 @@ double vae_mpi_wtime(void);
 /// The MPI library's version string into `buffer` (at most `capacity` bytes, NUL-terminated).
 int vae_mpi_library_version(char *buffer, int capacity);
 
+/// Starts the stall watchdog: a thread that ends this rank with exit status 3 (so mpirun ends the whole job)
+/// when one collective has waited more than `limit_seconds`, after printing the operation, the step and the wait.
+/// Call once, after vae_mpi_init; `limit_seconds` <= 0 leaves it off.
+void vae_mpi_watchdog_start(double limit_seconds);
+/// Tells the watchdog which training step is running (named in its message).
+void vae_mpi_watchdog_step(int64_t step);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,187 @@
+import Foundation
+import Testing
+@testable import VAETraining
+
+/// Faults end runs cleanly and the state on disk stays usable: signals, NaNs, a failing write, a stalled rank,
+/// diverged replicas, a dead rank. Runs the `vae-dist` CLI (and mpirun under `--timeout`).
+@Suite(.serialized) struct FaultToleranceTests {
+    static let config: String = {
+        let path = NSTemporaryDirectory() + "vae-dist-faults-\(UUID().uuidString.prefix(8)).json"
+        try! #"{"model": {"encoder_hidden": [32], "latent_size": 4, "decoder_hidden": [32]}, "training": {"batch_size": 32}, "data": {"source": "synthetic"}, "run": {"log_every": 1}}"#
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }()
+
+    static func folder(_ name: String) -> String { NSTemporaryDirectory() + "vae-dist-fault-\(name)-\(UUID().uuidString.prefix(8))" }
+
+    /// Starts the CLI; `environment` adds variables; `shellPrefix` runs it through `bash -c` (for ulimit).
+    static func start(_ arguments: [String], environment: [String: String] = [:], shellPrefix: String? = nil) throws -> (Process, Pipe, Pipe) {
+        let process = Process()
+        let cli = MPITests.binary("vae-dist")
+        if let shellPrefix {
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            process.arguments = ["-c", "\(shellPrefix); exec \"$0\" \"$@\"", cli] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: cli)
+            process.arguments = arguments
+        }
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        return (process, out, err)
+    }
+
+    static func finish(_ started: (Process, Pipe, Pipe)) -> (Int32, String, String) {
+        let (process, out, err) = started
+        let stdout = out.fileHandleForReading.readDataToEndOfFile(), stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    }
+
+    static func run(_ arguments: [String], environment: [String: String] = [:], shellPrefix: String? = nil) throws -> (Int32, String, String) {
+        finish(try start(arguments, environment: environment, shellPrefix: shellPrefix))
+    }
+
+    /// The data SHA-256 of a checkpoint (parameters and Adam moments).
+    static func stateHash(_ path: String) throws -> String {
+        let bytes = try #require(FileManager.default.contents(atPath: path), "missing \(path)")
+        return try Safetensors.decode([UInt8](bytes), path: path).metadata["data_sha256"] ?? ""
+    }
+
+    static func losses(_ folder: String) -> [String] {
+        ((try? String(contentsOfFile: folder + "/metrics.jsonl", encoding: .utf8)) ?? "").split(separator: "\n").map {
+            $0.replacingOccurrences(of: #""(samples_per_second|seconds)":[^,}]*,?"#, with: "", options: .regularExpression)
+        }
+    }
+
+    @Test func sigtermFinishesTheStepCheckpointsAndResumesExactly() throws {
+        let dir = FaultToleranceTests.folder("sigterm")
+        let base = ["--config", FaultToleranceTests.config, "--blas-threads", "1", "--run-dir", dir]
+        let started = try FaultToleranceTests.start(base + ["--max-steps", "100000"])
+        // Wait for some progress, then SIGTERM.
+        for _ in 0..<300 where FaultToleranceTests.losses(dir).count < 5 { usleep(50_000) }
+        kill(started.0.processIdentifier, SIGTERM)
+        let (status, _, err) = FaultToleranceTests.finish(started)
+        #expect(status == Interrupted.exitCode, "\(err)")
+        let match = try #require(err.firstMatch(of: #/after step (\d+); checkpoint (\S+) written/#), "\(err)")
+        let step = Int(match.1)!
+        #expect(try CheckpointStore(directory: dir, keep: 3).latest() == String(match.2))
+        // Resume to step + 6; an uninterrupted run to the same step has the same bits and losses.
+        let (resumed, _, resumeErr) = try FaultToleranceTests.run(base + ["--max-steps", "\(step + 6)", "--resume", "latest"])
+        #expect(resumed == 0, "\(resumeErr)")
+        let straight = FaultToleranceTests.folder("straight")
+        _ = try FaultToleranceTests.run(["--config", FaultToleranceTests.config, "--blas-threads", "1", "--run-dir", straight,
+                                         "--max-steps", "\(step + 6)"])
+        let name = "/" + CheckpointStore.fileName(step: step + 6)
+        #expect(try FaultToleranceTests.stateHash(dir + name) == FaultToleranceTests.stateHash(straight + name))
+        #expect(FaultToleranceTests.losses(dir) == FaultToleranceTests.losses(straight))
+    }
+
+    @Test func nonFiniteLossStopsWithStepAndTermAndWritesNoCheckpointForIt() throws {
+        let dir = FaultToleranceTests.folder("nan")
+        let (status, _, err) = try FaultToleranceTests.run(["--config", FaultToleranceTests.config, "--run-dir", dir,
+                                                            "--max-steps", "10", "--checkpoint-every", "2"],
+                                                           environment: ["VAE_DIST_FAULT": "nan@0:3"])
+        #expect(status == 1 && err.contains("step 3: the reconstruction loss is not finite"), "\(err)")
+        #expect(CheckpointStore(directory: dir, keep: 3).checkpoints() == [CheckpointStore.fileName(step: 2)])
+    }
+
+    @Test func aNaNOnOneRankStopsEveryRankAtTheSameStep() throws {
+        let dir = FaultToleranceTests.folder("nan-mpi")
+        let (status, output, _) = try MPITests.mpirun(["-n", "2", "-x", "VAE_DIST_FAULT=nan@1:3", "--", MPITests.binary("vae-dist"),
+                                                       "--config", FaultToleranceTests.config, "--run-dir", dir, "--max-steps", "10"])
+        #expect(status == 1, "\(output)")
+        #expect(output.components(separatedBy: "step 3: the reconstruction loss is not finite").count == 2, "once, by rank 0: \(output)")
+    }
+
+    @Test func aFailingWriteLeavesThePreviousCheckpointAndLogsNoSave() throws {
+        let dir = FaultToleranceTests.folder("fsize")
+        let base = ["--config", FaultToleranceTests.config, "--run-dir", dir]
+        #expect(try FaultToleranceTests.run(base + ["--max-steps", "2"]).0 == 0)
+        let first = try #require(try CheckpointStore(directory: dir, keep: 3).latest())
+        let before = try FaultToleranceTests.stateHash(first)
+        // A 100 KB file-size limit: the ≈ 600 KB checkpoint cannot be written (EFBIG, as on a full disk).
+        let (status, out, err) = try FaultToleranceTests.run(base + ["--max-steps", "4", "--resume", "latest"], shellPrefix: "ulimit -f 100")
+        #expect(status == 1, "\(err)")
+        #expect(err.contains("File too large") && err.contains("free space"), "\(err)")
+        #expect(!out.contains("(step 4)"), "a failed save was logged as saved: \(out)")
+        #expect(try CheckpointStore(directory: dir, keep: 3).latest() == first)
+        #expect(try FaultToleranceTests.stateHash(first) == before)
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir)
+        #expect(!names.contains { $0.hasPrefix(AtomicFile.temporaryPrefix) }, "temp file left: \(names)")
+        // Without the limit the run resumes and saves.
+        #expect(try FaultToleranceTests.run(base + ["--max-steps", "4", "--resume", "latest"]).0 == 0)
+    }
+
+    @Test func theWatchdogEndsAJobWhoseRankStalls() throws {
+        let dir = FaultToleranceTests.folder("stall")
+        let start = Date()
+        let (status, output, _) = try MPITests.mpirun(["-n", "2", "-x", "VAE_DIST_FAULT=stall@1:3:120", "--", MPITests.binary("vae-dist"),
+                                                       "--config", FaultToleranceTests.config, "--run-dir", dir, "--max-steps", "10",
+                                                       "--collective-timeout", "3"])
+        let seconds = Date().timeIntervalSince(start)
+        #expect(status != 0, "\(output)")
+        #expect(output.contains("watchdog: MPI_Allreduce has waited") && output.contains("at step 3"), "\(output)")
+        #expect(seconds < 60, "took \(seconds) s")
+        if let waited = output.firstMatch(of: #/has waited ([0-9.]+) s/#) { print("watchdog: fired after \(waited.1) s (limit 3 s); job ended \(String(format: "%.1f", seconds)) s after launch") }
+    }
+
+    @Test func divergedReplicasAreNamed() throws {
+        let dir = FaultToleranceTests.folder("diverge")
+        let (status, output, _) = try MPITests.mpirun(["-n", "2", "-x", "VAE_DIST_FAULT=perturb@1:2", "--", MPITests.binary("vae-dist"),
+                                                       "--config", FaultToleranceTests.config, "--run-dir", dir, "--max-steps", "10",
+                                                       "--divergence-check-every", "1"])
+        #expect(status == 1, "\(output)")
+        #expect(output.contains("replicas diverged at step 2: the parameters of rank 1 differ"), "\(output)")
+    }
+
+    @Test func aDeadRankEndsTheJobQuicklyAndTheCheckpointResumes() throws {
+        let dir = FaultToleranceTests.folder("dead")
+        let cli = MPITests.binary("vae-dist")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "Launch/mpirun.sh")
+        process.arguments = ["-n", "4", "--", cli, "--config", FaultToleranceTests.config, "--run-dir", dir,
+                             "--max-steps", "100000", "--checkpoint-every", "5"]
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") }
+        environment["VAE_DIST_MPI_TIMEOUT"] = "\(MPITests.timeout)"
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let store = CheckpointStore(directory: dir, keep: 3)
+        for _ in 0..<1200 where store.checkpoints().isEmpty { usleep(50_000) }
+        #expect(!store.checkpoints().isEmpty, "no checkpoint appeared")
+        // Kill one rank (the one whose parent is not this test) with SIGKILL.
+        let pgrep = Process()
+        pgrep.executableURL = URL(fileURLWithPath: "/usr/bin/pgrep")
+        pgrep.arguments = ["-f", "^\(cli) --config .* --run-dir \(dir)"]
+        let pipe = Pipe()
+        pgrep.standardOutput = pipe
+        try pgrep.run()
+        pgrep.waitUntilExit()
+        let ranks = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n").compactMap { Int32($0) }
+        #expect(ranks.count == 4, "ranks found: \(ranks)")
+        let killed = Date()
+        if let victim = ranks.last { kill(victim, SIGKILL) }
+        process.waitUntilExit()
+        let seconds = Date().timeIntervalSince(killed)
+        #expect(process.terminationStatus != 0)
+        #expect(seconds < 10, "the job took \(seconds) s to end after a rank died")
+        print(String(format: "dead rank: mpirun ended %.2f s after the SIGKILL", seconds))
+        // Every rank process is gone (or a zombie awaiting its reaper) within 10 s of the kill.
+        func alive(_ pid: Int32) -> Bool {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
+            return !(stat.split(separator: ")").last?.trimmingCharacters(in: .whitespaces).hasPrefix("Z") ?? true)
+        }
+        while ranks.contains(where: alive) && Date().timeIntervalSince(killed) < 10 { usleep(100_000) }
+        for rank in ranks { #expect(!alive(rank), "rank process \(rank) is left over") }
+        // The newest checkpoint is whole and the run resumes from it.
+        let latest = try #require(try store.latest())
+        let step = Int(latest.split(separator: "-").last!.prefix(9))!
+        let (status, _, err) = try FaultToleranceTests.run(["--config", FaultToleranceTests.config, "--run-dir", dir,
+                                                            "--max-steps", "\(step + 2)", "--resume", "latest"])
+        #expect(status == 0, "\(err)")
+    }
+}
