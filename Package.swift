@@ -50,6 +50,8 @@ let package = Package(
         .executableTarget(name: "vae-dist-mpi-check",
                           dependencies: ["VAEMPI", "VAETraining", .product(name: "Logging", package: "swift-log")],
                           path: "Tests/MPICheck"),
+        // The checkpoint reader's libFuzzer target (Launch/fuzz-checkpoint.sh); a replay tool in normal builds.
+        .executableTarget(name: "vae-dist-fuzz-checkpoint", dependencies: ["VAEModel", "VAETraining"], path: "Tests/Fuzz"),
         .testTarget(name: "VAEDistTests", dependencies: ["VAEModel", "VAETraining", "CAllocationCounter"],
                     exclude: []),
     ],

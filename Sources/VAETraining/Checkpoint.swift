@@ -72,6 +72,14 @@ public enum Checkpoint {
         public var configurationJSON: String
         public var dataFingerprint: String
         public var worldSize: Int
+
+        public init(position: TrainingPosition, adamStep: Int, configurationJSON: String, dataFingerprint: String, worldSize: Int) {
+            self.position = position
+            self.adamStep = adamStep
+            self.configurationJSON = configurationJSON
+            self.dataFingerprint = dataFingerprint
+            self.worldSize = worldSize
+        }
     }
 
     /// Encodes parameters, Adam moments and metadata into safetensors bytes.
