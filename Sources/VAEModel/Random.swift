@@ -16,6 +16,7 @@ public struct RandomStream: RandomNumberGenerator {
         case staticBinarization = 6
         case syntheticData = 7
         case prior = 8
+        case importanceSampling = 9
     }
 
     @usableFromInline var state: UInt64

@@ -31,6 +31,54 @@ extension TrainingConfiguration {
     }
 }
 
+/// Importance-weighted NLL of a test set: −log p(x) per image, with its mean and standard error.
+public struct ImportanceWeightedNLL: Sendable {
+    /// Mean over images of −log p̂(x), in nats.
+    public var nll: Double
+    /// Standard error of that mean (sample standard deviation over images / √n).
+    public var standardError: Double
+    public var images: Int
+    public var samples: Int
+}
+
+extension Trainer {
+    /// −log p(x) for the first `images` test images by importance sampling with K = `samples` (ε keyed by
+    /// (seed, image, k), so the estimate is the same at any rank count up to the float sum of per-image values);
+    /// images are dealt round-robin to the ranks and the sums reduced.
+    public func importanceWeightedNLL(_ dataset: ImageDataset, samples: Int, images: Int? = nil) -> ImportanceWeightedNLL {
+        let n = min(images ?? dataset.count, dataset.count)
+        let width = dataset.pixelsPerImage
+        var x = [Float](repeating: 0, count: width)
+        var scratchNoise = [Float](repeating: 0, count: model.layout.architecture.latentSize)
+        var sums = [0.0, 0.0]
+        let seed = configuration.seed
+        for i in stride(from: communicator.rank, to: n, by: communicator.size) {
+            // The image as the test pass sees it (grey levels or the fixed binarization).
+            let index = [Int32(i)]
+            x.withUnsafeMutableBufferPointer { xb in
+                scratchNoise.withUnsafeMutableBufferPointer { nb in
+                    index.withUnsafeBufferPointer { ib in
+                        filler.fill(input: xb.baseAddress!, epsilon: nb.baseAddress!, latentSize: nb.count, dataset: dataset,
+                                    indices: ib, epoch: 0, evaluation: true)
+                    }
+                }
+            }
+            let logLikelihood = x.withUnsafeBufferPointer { xb in
+                model.importanceWeightedLogLikelihood(of: xb.baseAddress!, samples: samples) { k, destination in
+                    var stream = RandomStream(seed: seed, purpose: .importanceSampling, epoch: UInt64(i), index: UInt64(k))
+                    stream.fillStandardNormal(destination, count: model.layout.architecture.latentSize)
+                }
+            }
+            sums[0] += -logLikelihood
+            sums[1] += logLikelihood * logLikelihood
+        }
+        sums.withUnsafeMutableBufferPointer { communicator.allReduce($0, .sum) }
+        let mean = sums[0] / Double(n)
+        let variance = max(0, sums[1] / Double(n) - mean * mean) * Double(n) / Double(max(n - 1, 1))
+        return ImportanceWeightedNLL(nll: mean, standardError: (variance / Double(n)).squareRoot(), images: n, samples: samples)
+    }
+}
+
 /// Test-set evaluation of a checkpoint file.
 public enum Evaluation {
     public struct Result: Sendable {
@@ -39,12 +87,15 @@ public enum Evaluation {
         public var kl: Double
         public var samples: Int
         public var globalStep: Int
+        /// With `importanceSamples`: the importance-weighted NLL.
+        public var importanceWeighted: ImportanceWeightedNLL?
     }
 
     /// Rebuilds the model the checkpoint describes and returns its per-sample test −ELBO with the same fixed
     /// ε and binarization keys the trainer's epoch-end test pass uses, so the numbers agree exactly.
     public static func evaluate(checkpoint path: String, data: DataSplits,
-                                communicator: Communicator = SingleProcessCommunicator()) throws -> Result {
+                                communicator: Communicator = SingleProcessCommunicator(),
+                                importanceSamples: Int? = nil, images: Int? = nil) throws -> Result {
         // Rank 0 reads; every rank decodes the same bytes, so all agree on any error.
         let read = try communicator.agree { () throws -> [UInt8]? in
             guard communicator.isLeader else { return nil }
@@ -72,7 +123,9 @@ public enum Evaluation {
         let configuration = trainer.configuration
         let terms = trainer.evaluate(data.test)
         let n = Double(terms.samples)
+        let weighted = importanceSamples.map { trainer.importanceWeightedNLL(data.test, samples: $0, images: images) }
         return Result(loss: terms.loss(klWeight: configuration.klWeight) / n, reconstruction: terms.reconstruction / n,
-                      kl: terms.kl / n, samples: terms.samples, globalStep: stored.position.globalStep)
+                      kl: terms.kl / n, samples: terms.samples, globalStep: stored.position.globalStep,
+                      importanceWeighted: weighted)
     }
 }

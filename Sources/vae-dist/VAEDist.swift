@@ -164,21 +164,34 @@ struct Evaluate: ParsableCommand {
     var checkpoint: String
     @Option(help: "A folder with the four MNIST IDX files, or 'synthetic'.")
     var data: String = "Data/mnist"
-    @Flag(help: "Print one JSON object: test_loss, reconstruction, kl, samples.")
+    @Flag(help: "Print one JSON object: test_loss, reconstruction, kl, samples (and nll, nll_standard_error).")
     var json = false
+    @Option(help: "Also estimate −log p(x) by importance sampling with K samples per image (the papers use 5000).")
+    var importanceSamples: Int?
+    @Option(help: "With --importance-samples: only the first N test images.")
+    var images: Int?
 
     func run() throws {
         try Console.run { communicator, _ in
             let source = data
             let splits = try communicator.agree { try DataSplits.load(source) }
-            let result = try Evaluation.evaluate(checkpoint: checkpoint, data: splits, communicator: communicator)
+            if let k = importanceSamples, k < 1 { throw ValidationError("--importance-samples must be at least 1") }
+            let result = try Evaluation.evaluate(checkpoint: checkpoint, data: splits, communicator: communicator,
+                                                 importanceSamples: importanceSamples, images: images)
             guard communicator.isLeader else { return }
+            let weighted = result.importanceWeighted
             if json {
-                print(String(format: "{\"test_loss\":%.6f,\"reconstruction\":%.6f,\"kl\":%.6f,\"samples\":%d,\"global_step\":%d}",
-                             result.loss, result.reconstruction, result.kl, result.samples, result.globalStep))
+                let extra = weighted.map { String(format: ",\"nll\":%.6f,\"nll_standard_error\":%.6f,\"importance_samples\":%d,\"nll_images\":%d",
+                                                  $0.nll, $0.standardError, $0.samples, $0.images) } ?? ""
+                print(String(format: "{\"test_loss\":%.6f,\"reconstruction\":%.6f,\"kl\":%.6f,\"samples\":%d,\"global_step\":%d",
+                             result.loss, result.reconstruction, result.kl, result.samples, result.globalStep) + extra + "}")
             } else {
                 print(String(format: "====> Test set loss: %.4f  (reconstruction %.4f, KL %.4f; %d samples, step %d)",
                              result.loss, result.reconstruction, result.kl, result.samples, result.globalStep))
+                if let weighted {
+                    print(String(format: "====> Test NLL (importance-weighted, K = %d, %d images): %.4f ± %.4f",
+                                 weighted.samples, weighted.images, weighted.nll, weighted.standardError))
+                }
             }
         }
     }

@@ -47,6 +47,15 @@ import Testing
         #expect(evalStatus == 0, "stderr: \(evalErr)")
         let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
         for key in ["test_loss", "reconstruction", "kl"] { #expect(object?[key] is NSNumber, "eval --json lacks \(key): \(json)") }
+        // Importance-weighted NLL on 5 images with K = 50: present, finite, and a tighter bound than the ELBO.
+        let (nllStatus, nllJSON, nllErr) = try CLITests.run(["eval", "--checkpoint", checkpoint, "--data", "synthetic", "--json",
+                                                             "--importance-samples", "50", "--images", "5"])
+        #expect(nllStatus == 0, "stderr: \(nllErr)")
+        let weighted = try JSONSerialization.jsonObject(with: Data(nllJSON.utf8)) as? [String: Any]
+        let nll = (weighted?["nll"] as? NSNumber)?.doubleValue ?? .nan
+        #expect(nll.isFinite && (weighted?["nll_standard_error"] as? NSNumber) != nil && (weighted?["nll_images"] as? NSNumber)?.intValue == 5,
+                "\(nllJSON)")
+        #expect(nll < ((object?["test_loss"] as? NSNumber)?.doubleValue ?? 0) + 5, "\(nllJSON) vs \(json)")
         let lines = try String(contentsOfFile: folder + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(lines.count == 2, "steps 2 and 4 logged")
     }

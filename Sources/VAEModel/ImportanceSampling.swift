@@ -1,0 +1,66 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension VariationalAutoencoder {
+    /// log p(x) estimated by importance sampling with the encoder as proposal (Burda et al. 2015):
+    ///
+    ///     log p(x) ≈ log (1/K) Σₖ p(x|zₖ) p(zₖ) / q(zₖ|x),   zₖ = μ + σ ⊙ εₖ ~ q(z|x)
+    ///
+    /// computed with a streaming log-sum-exp, ``batchCapacity`` samples at a time, so any K fits in memory.
+    /// `x` is one image (`inputSize` values); `fillNoise(k, destination)` writes εₖ (`latentSize` normals) — the
+    /// caller keys it by (seed, image, k) so the estimate does not depend on chunking or ranks.
+    public func importanceWeightedLogLikelihood(of x: UnsafePointer<Float>, samples: Int,
+                                                fillNoise: (Int, UnsafeMutablePointer<Float>) -> Void) -> Double {
+        let architecture = layout.architecture
+        let width = architecture.inputSize, latentSize = architecture.latentSize
+        input.update(from: x, count: width)
+        encode(batch: 1)
+        // q's parameters for this x, kept in double.
+        var mu = [Double](repeating: 0, count: latentSize), logVar = [Double](repeating: 0, count: latentSize)
+        for d in 0..<latentSize { mu[d] = Double(mean[d]); logVar[d] = Double(logVariance[d]) }
+        var logWeights = [Double](repeating: 0, count: batchCapacity)
+        var runningMax = -Double.infinity, runningSum = 0.0
+        var done = 0
+        while done < samples {
+            let count = min(batchCapacity, samples - done)
+            for r in 0..<count {
+                let e = epsilon + r * latentSize, z = latent + r * latentSize
+                fillNoise(done + r, e)
+                var logQMinusLogP = 0.0
+                for d in 0..<latentSize {
+                    let sigma = exp(0.5 * logVar[d])
+                    let zd = mu[d] + sigma * Double(e[d])
+                    z[d] = Float(zd)
+                    // log q(z|x) − log p(z) per dimension (the ½ log 2π terms cancel).
+                    logQMinusLogP += -0.5 * Double(e[d]) * Double(e[d]) - 0.5 * logVar[d] + 0.5 * zd * zd
+                }
+                logWeights[r] = -logQMinusLogP
+                if r > 0 { (input + r * width).update(from: x, count: width) }
+            }
+            decode(batch: count)
+            for r in 0..<count {
+                let negativeLogLikelihood: Double
+                switch architecture.likelihood {
+                case .bernoulli:
+                    negativeLogLikelihood = BernoulliNLL.forward(logits: output + r * width, targets: input + r * width, rows: 1,
+                                                                 width: width, logitGradient: gradientA, scratch: gradientB)
+                case .gaussian:
+                    negativeLogLikelihood = GaussianNLL.forward(means: output + r * width, targets: input + r * width,
+                                                                logVariance: outputLogVariance, rows: 1, width: width)
+                }
+                let logWeight = logWeights[r] - negativeLogLikelihood
+                if logWeight > runningMax {
+                    runningSum = runningSum * exp(runningMax - logWeight) + 1
+                    runningMax = logWeight
+                } else {
+                    runningSum += exp(logWeight - runningMax)
+                }
+            }
+            done += count
+        }
+        return runningMax + log(runningSum) - log(Double(samples))
+    }
+}
