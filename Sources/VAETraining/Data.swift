@@ -237,8 +237,6 @@ public enum Binarization: String, CaseIterable, Sendable {
 public struct BatchFiller {
     public let seed: UInt64
     public let binarization: Binarization
-    /// bytes → grey level, byte / 255 (torchvision's `ToTensor()`).
-    let greyLevels: [Float] = (0..<256).map { Float($0) / 255 }
 
     public init(seed: UInt64, binarization: Binarization) {
         self.seed = seed
@@ -252,26 +250,25 @@ public struct BatchFiller {
                      dataset: ImageDataset, indices: UnsafeBufferPointer<Int32>, epoch: Int, evaluation: Bool) {
         let width = dataset.pixelsPerImage
         dataset.pixels.withUnsafeBufferPointer { pixels in
-            greyLevels.withUnsafeBufferPointer { grey in
-                for (row, index) in indices.enumerated() {
-                    let sample = Int(index)
-                    let source = pixels.baseAddress! + sample * width
-                    let target = input + row * width
-                    let mode: Binarization = (evaluation && binarization == .dynamic) ? .static : binarization
-                    switch mode {
-                    case .none:
-                        for j in 0..<width { target[j] = Float(source[j]) / 255 }  // = greyLevels, vectorized
-                    case .dynamic, .static:
-                        var stream = mode == .dynamic
-                            ? RandomStream(seed: seed, purpose: .dynamicBinarization, epoch: UInt64(epoch), index: UInt64(sample))
-                            : RandomStream(seed: seed, purpose: .staticBinarization, epoch: evaluation ? 1 : 0, index: UInt64(sample))
-                        for j in 0..<width { target[j] = stream.nextUnitFloat() < grey[Int(source[j])] ? 1 : 0 }
-                    }
-                    var noise = evaluation
-                        ? RandomStream(seed: seed, purpose: .evaluationEpsilon, index: UInt64(sample))
-                        : RandomStream(seed: seed, purpose: .epsilon, epoch: UInt64(epoch), index: UInt64(sample))
-                    noise.fillStandardNormal(epsilon + row * latentSize, count: latentSize)
+            for (row, index) in indices.enumerated() {
+                let sample = Int(index)
+                let source = pixels.baseAddress! + sample * width
+                let target = input + row * width
+                let mode: Binarization = (evaluation && binarization == .dynamic) ? .static : binarization
+                switch mode {
+                case .none:
+                    // Grey levels byte / 255, as torchvision's ToTensor() gives the PyTorch example (vectorizes).
+                    for j in 0..<width { target[j] = Float(source[j]) / 255 }
+                case .dynamic, .static:
+                    var stream = mode == .dynamic
+                        ? RandomStream(seed: seed, purpose: .dynamicBinarization, epoch: UInt64(epoch), index: UInt64(sample))
+                        : RandomStream(seed: seed, purpose: .staticBinarization, epoch: evaluation ? 1 : 0, index: UInt64(sample))
+                    for j in 0..<width { target[j] = stream.nextUnitFloat() < Float(source[j]) / 255 ? 1 : 0 }
                 }
+                var noise = evaluation
+                    ? RandomStream(seed: seed, purpose: .evaluationEpsilon, index: UInt64(sample))
+                    : RandomStream(seed: seed, purpose: .epsilon, epoch: UInt64(epoch), index: UInt64(sample))
+                noise.fillStandardNormal(epsilon + row * latentSize, count: latentSize)
             }
         }
     }

@@ -1,36 +1,6 @@
 import Foundation
 import VAEModel
 
-extension TrainingConfiguration {
-    /// Applies command-line overrides on top of a configuration, validating each as the file reader does.
-    public mutating func override(data: String? = nil, epochs: Int? = nil, maxSteps: Int? = nil, batchSize: Int? = nil,
-                                  learningRate: Float? = nil, seed: UInt64? = nil, binarization: String? = nil,
-                                  runDirectory: String? = nil, checkpointEvery: Int? = nil, keepCheckpoints: Int? = nil,
-                                  logEvery: Int? = nil, blasThreads: Int? = nil, batchPerRank: Int? = nil,
-                                  shardedOptimizer: Bool? = nil, overlapAllReduce: Bool? = nil, reduction: String? = nil,
-                                  microBatches: Int? = nil, collectiveTimeout: Double? = nil,
-                                  divergenceCheckEvery: Int? = nil, worldSize: Int = 1) throws {
-        let pairs: [(String, Any?)] = [
-            ("data.source", data), ("training.epochs", epochs), ("training.max_steps", maxSteps),
-            ("training.batch_size", batchSize), ("training.learning_rate", learningRate.map { Double($0) }),
-            ("training.seed", seed.map { NSNumber(value: $0) }), ("data.binarization", binarization),
-            ("run.run_dir", runDirectory), ("run.checkpoint_every", checkpointEvery),
-            ("run.keep_checkpoints", keepCheckpoints), ("run.log_every", logEvery), ("run.blas_threads", blasThreads),
-            ("training.sharded_optimizer", shardedOptimizer), ("training.overlap_allreduce", overlapAllReduce),
-            ("training.reduction", reduction), ("training.micro_batches", microBatches),
-            ("run.collective_timeout", collectiveTimeout), ("run.divergence_check_every", divergenceCheckEvery),
-        ]
-        // Weak scaling: a per-rank batch sets the global batch to per-rank × ranks.
-        let perRank: [(String, Any?)] = [("training.batch_size", batchPerRank.map { $0 * worldSize })]
-        for (key, value) in pairs + perRank {
-            guard let value else { continue }
-            let wrapped: Any = (value as? Int).map { NSNumber(value: $0) } ?? (value as? Double).map { NSNumber(value: $0) } ?? value
-            try set(ConfigValue(key: key, value: wrapped))
-        }
-        try validate()
-    }
-}
-
 /// Importance-weighted NLL of a test set: −log p(x) per image, with its mean and standard error.
 public struct ImportanceWeightedNLL: Sendable {
     /// Mean over images of −log p̂(x), in nats.
