@@ -27,6 +27,7 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev", "pkg-config"])]),
         .systemLibrary(name: "COpenMPI", pkgConfig: "ompi-c",
                        providers: [.apt(["libopenmpi-dev", "openmpi-bin", "pkg-config"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev", "pkg-config"])]),
         // Per-thread heap-allocation counting (replaces malloc in the executables that link it).
         .target(name: "CAllocationCounter"),
         // The thin C wrapper over OpenMPI: the only code that calls MPI.
@@ -36,7 +37,7 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("mvec", .when(platforms: [.linux]))]),
         // Training machinery: data, config, checkpoints, the Communicator protocol, the trainer.
         .target(name: "VAETraining",
-                dependencies: ["VAEModel", .product(name: "Logging", package: "swift-log")],
+                dependencies: ["VAEModel", "CPNG", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: kernelFlags),
         // The MPI implementation of the Communicator protocol.
         .target(name: "VAEMPI", dependencies: ["CMPIShim", "VAETraining"]),

@@ -63,9 +63,32 @@ public enum Evaluation {
 
     /// Rebuilds the model the checkpoint describes and returns its per-sample test −ELBO with the same fixed
     /// ε and binarization keys the trainer's epoch-end test pass uses, so the numbers agree exactly.
+    /// Writes an image grid of `count` decodes of z ~ N(0, I) (keyed by `seed`) of a checkpoint's model to `out`.
+    public static func sample(checkpoint path: String, count: Int, seed: UInt64, out: String) throws {
+        let (trainer, _) = try load(checkpoint: path, data: DataSplits.synthetic(trainCount: 1, testCount: 1),
+                                    communicator: SingleProcessCommunicator())
+        let latentSize = trainer.model.layout.architecture.latentSize
+        let images = trainer.model.decodeMeans(Trainer.priorSamples(count: count, latentSize: latentSize, seed: seed))
+        let columns = Int(Double(count).squareRoot().rounded(.up))
+        let grid = ImageGrid.tile(images, side: 28, columns: columns)
+        try PNGFile.write(path: out, width: grid.0, height: grid.1, pixels: grid.2)
+    }
+
     public static func evaluate(checkpoint path: String, data: DataSplits,
                                 communicator: Communicator = SingleProcessCommunicator(),
                                 importanceSamples: Int? = nil, images: Int? = nil) throws -> Result {
+        let (trainer, stored) = try load(checkpoint: path, data: data, communicator: communicator)
+        let configuration = trainer.configuration
+        let terms = trainer.evaluate(data.test)
+        let n = Double(terms.samples)
+        let weighted = importanceSamples.map { trainer.importanceWeightedNLL(data.test, samples: $0, images: images) }
+        return Result(loss: terms.loss(klWeight: configuration.klWeight) / n, reconstruction: terms.reconstruction / n,
+                      kl: terms.kl / n, samples: terms.samples, globalStep: stored.position.globalStep,
+                      importanceWeighted: weighted)
+    }
+
+    /// The model a checkpoint describes, loaded (rank 0 reads, every rank decodes the same bytes).
+    static func load(checkpoint path: String, data: DataSplits, communicator: Communicator) throws -> (Trainer, Checkpoint.Metadata) {
         // Rank 0 reads; every rank decodes the same bytes, so all agree on any error.
         let read = try communicator.agree { () throws -> [UInt8]? in
             guard communicator.isLeader else { return nil }
@@ -90,12 +113,6 @@ public enum Evaluation {
                                                parameters: trainer.model.parameters, adam: trainer.optimizer)
             return (trainer, stored)
         }
-        let configuration = trainer.configuration
-        let terms = trainer.evaluate(data.test)
-        let n = Double(terms.samples)
-        let weighted = importanceSamples.map { trainer.importanceWeightedNLL(data.test, samples: $0, images: images) }
-        return Result(loss: terms.loss(klWeight: configuration.klWeight) / n, reconstruction: terms.reconstruction / n,
-                      kl: terms.kl / n, samples: terms.samples, globalStep: stored.position.globalStep,
-                      importanceWeighted: weighted)
+        return (trainer, stored)
     }
 }

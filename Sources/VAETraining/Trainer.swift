@@ -459,6 +459,7 @@ public final class Trainer {
                                "test_loss": testLoss, "test_reconstruction": test.reconstruction / Double(test.samples),
                                "test_kl": test.kl / Double(test.samples), "seconds": seconds])
             }
+            try communicator.agree { try writeImages(epoch: epoch + 1) }
             position.epoch += 1
             position.stepInEpoch = 0
             position.epochTerms = LossTerms()

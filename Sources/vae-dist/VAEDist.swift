@@ -12,7 +12,7 @@ struct VAEDist: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vae-dist",
         abstract: "Train and evaluate variational autoencoders (BLAS-backed, data-parallel over MPI).",
-        subcommands: [Train.self, Evaluate.self, Bench.self],
+        subcommands: [Train.self, Evaluate.self, Sample.self, Bench.self],
         defaultSubcommand: Train.self)
 }
 
@@ -257,6 +257,27 @@ struct Bench: ParsableCommand {
                     print(json ? report.json : report.text)
                 }
             }
+        }
+    }
+}
+
+struct Sample: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a PNG grid of decodes of z ~ N(0, I) from a checkpoint's model.")
+
+    @Option(help: "A checkpoint (.safetensors) written by vae-dist train.")
+    var checkpoint: String
+    @Option(help: "How many samples (tiled into a square grid).")
+    var count: Int = 64
+    @Option(help: "The PNG file to write.")
+    var out: String
+    @Option(help: "Seed of the z draws.")
+    var seed: UInt64 = 1
+
+    func run() throws {
+        try Console.run { _, _ in
+            guard count >= 1 else { throw ValidationError("--count must be at least 1") }
+            try Evaluation.sample(checkpoint: checkpoint, count: count, seed: seed, out: out)
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VAETraining
 
 /// The `vae-dist` binary end to end (built next to the test bundle by `swift build --build-tests`).
 @Suite struct CLITests {
@@ -56,6 +57,11 @@ import Testing
         #expect(nll.isFinite && (weighted?["nll_standard_error"] as? NSNumber) != nil && (weighted?["nll_images"] as? NSNumber)?.intValue == 5,
                 "\(nllJSON)")
         #expect(nll < ((object?["test_loss"] as? NSNumber)?.doubleValue ?? 0) + 5, "\(nllJSON) vs \(json)")
+        // `sample`: 10 decodes tile into a 4 × 3 grid of 28-pixel cells.
+        let (sampleStatus, _, sampleErr) = try CLITests.run(["sample", "--checkpoint", checkpoint, "--count", "10", "--out", folder + "/s.png"])
+        #expect(sampleStatus == 0, "stderr: \(sampleErr)")
+        let png = try PNGFile.read(path: folder + "/s.png")
+        #expect(png.width == 112 && png.height == 84)
         let lines = try String(contentsOfFile: folder + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(lines.count == 2, "steps 2 and 4 logged")
     }

@@ -1,0 +1,135 @@
+import CPNG
+import Foundation
+import VAEModel
+
+/// A PNG error naming the file.
+public struct ImageError: Error, CustomStringConvertible {
+    public let path: String
+    public let reason: String
+    public var description: String { "\(path): \(reason)" }
+}
+
+/// Greyscale PNG files through libpng's simplified API.
+public enum PNGFile {
+    /// Writes `pixels` (row-major, `width × height` bytes) as an 8-bit greyscale PNG, atomically.
+    public static func write(path: String, width: Int, height: Int, pixels: [UInt8]) throws {
+        precondition(pixels.count == width * height, "pixel count does not match the size")
+        var image = png_image()
+        image.version = UInt32(PNG_IMAGE_VERSION)
+        image.width = UInt32(width)
+        image.height = UInt32(height)
+        image.format = UInt32(PNG_FORMAT_GRAY)
+        var size: Int = 0
+        // First pass sizes the memory buffer, second pass writes into it; then an atomic file write.
+        guard png_image_write_to_memory(&image, nil, &size, 0, pixels, Int32(width), nil) != 0 || size > 0 else {
+            throw ImageError(path: path, reason: "libpng: \(message(&image))")
+        }
+        var bytes = [UInt8](repeating: 0, count: size)
+        let ok = bytes.withUnsafeMutableBytes { png_image_write_to_memory(&image, $0.baseAddress, &size, 0, pixels, Int32(width), nil) }
+        guard ok != 0 else { throw ImageError(path: path, reason: "libpng: \(message(&image))") }
+        try AtomicFile.write(Array(bytes.prefix(size)), to: path)
+    }
+
+    /// Reads an 8-bit greyscale PNG: (width, height, pixels).
+    public static func read(path: String) throws -> (width: Int, height: Int, pixels: [UInt8]) {
+        var image = png_image()
+        image.version = UInt32(PNG_IMAGE_VERSION)
+        guard png_image_begin_read_from_file(&image, path) != 0 else {
+            throw ImageError(path: path, reason: "not a PNG libpng can read: \(message(&image))")
+        }
+        image.format = UInt32(PNG_FORMAT_GRAY)
+        var pixels = [UInt8](repeating: 0, count: Int(image.width) * Int(image.height))
+        guard png_image_finish_read(&image, nil, &pixels, 0, nil) != 0 else {
+            throw ImageError(path: path, reason: "libpng: \(message(&image))")
+        }
+        return (Int(image.width), Int(image.height), pixels)
+    }
+
+    static func message(_ image: inout png_image) -> String {
+        withUnsafeBytes(of: &image.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    }
+}
+
+/// Grids of 28×28 images, as the PyTorch example writes each epoch.
+public enum ImageGrid {
+    /// Tiles `images` (each `side × side` values in [0, 1]) into `columns` columns; returns (width, height, bytes).
+    public static func tile(_ images: [[Float]], side: Int, columns: Int) -> (Int, Int, [UInt8]) {
+        let rows = (images.count + columns - 1) / columns
+        let width = columns * side, height = rows * side
+        var pixels = [UInt8](repeating: 0, count: width * height)
+        for (n, image) in images.enumerated() {
+            let top = (n / columns) * side, left = (n % columns) * side
+            for y in 0..<side {
+                for x in 0..<side {
+                    pixels[(top + y) * width + left + x] = UInt8((min(max(image[y * side + x], 0), 1) * 255).rounded())
+                }
+            }
+        }
+        return (width, height, pixels)
+    }
+}
+
+extension VariationalAutoencoder {
+    /// The decoder's mean image for each latent row in `latents` (`latentSize` values each): sigmoid of the
+    /// logits for a Bernoulli likelihood, the mean for a Gaussian. Decodes in chunks of ``batchCapacity``.
+    public func decodeMeans(_ latents: [Float]) -> [[Float]] {
+        let latentSize = layout.architecture.latentSize, width = layout.architecture.inputSize
+        let count = latents.count / latentSize
+        var images: [[Float]] = []
+        var start = 0
+        while start < count {
+            let n = min(batchCapacity, count - start)
+            for i in 0..<(n * latentSize) { latent[i] = latents[start * latentSize + i] }
+            decode(batch: n)
+            for r in 0..<n {
+                let o = output + r * width
+                switch layout.architecture.likelihood {
+                case .bernoulli: images.append((0..<width).map { 1 / (1 + exp(-o[$0])) })
+                case .gaussian: images.append((0..<width).map { o[$0] })
+                }
+            }
+            start += n
+        }
+        return images
+    }
+}
+
+extension Trainer {
+    /// Rank 0 only: `reconstructions-E.png` (8 test images above their reconstructions, with fixed ε) and
+    /// `samples-E.png` (an 8×8 grid of decodes of 64 fixed z ~ N(0, I)) in the run folder, as the example does.
+    public func writeImages(epoch: Int) throws {
+        guard communicator.isLeader, data.test.pixelsPerImage == 784 else { return }
+        let latentSize = model.layout.architecture.latentSize
+        // Reconstructions: encode 8 test images, decode z = μ + σ ε with the test pass's fixed ε.
+        var originals: [[Float]] = [], latents: [Float] = []
+        let count = min(8, data.test.count, model.batchCapacity)
+        let indices = (0..<count).map { Int32($0) }
+        indices.withUnsafeBufferPointer { buffer in
+            filler.fill(input: model.input, epsilon: model.epsilon, latentSize: latentSize, dataset: data.test,
+                        indices: buffer, epoch: 0, evaluation: true)
+        }
+        for r in 0..<count { originals.append(Array(UnsafeBufferPointer(start: model.input + r * 784, count: 784))) }
+        model.encode(batch: count)
+        for i in 0..<(count * latentSize) {
+            latents.append(model.mean[i] + expf(0.5 * model.logVariance[i]) * model.epsilon[i])
+        }
+        let reconstructions = model.decodeMeans(latents)
+        let grid = ImageGrid.tile(originals + reconstructions, side: 28, columns: count)
+        try PNGFile.write(path: store.path("reconstructions-\(epoch).png"), width: grid.0, height: grid.1, pixels: grid.2)
+        let samples = model.decodeMeans(Trainer.priorSamples(count: 64, latentSize: latentSize, seed: configuration.seed))
+        let sampleGrid = ImageGrid.tile(samples, side: 28, columns: 8)
+        try PNGFile.write(path: store.path("samples-\(epoch).png"), width: sampleGrid.0, height: sampleGrid.1, pixels: sampleGrid.2)
+    }
+
+    /// `count` draws of z ~ N(0, I), keyed by (seed, k): the same z every epoch, so the grids show progress.
+    public static func priorSamples(count: Int, latentSize: Int, seed: UInt64) -> [Float] {
+        var z = [Float](repeating: 0, count: count * latentSize)
+        z.withUnsafeMutableBufferPointer { buffer in
+            for k in 0..<count {
+                var stream = RandomStream(seed: seed, purpose: .prior, index: UInt64(k))
+                stream.fillStandardNormal(buffer.baseAddress! + k * latentSize, count: latentSize)
+            }
+        }
+        return z
+    }
+}
