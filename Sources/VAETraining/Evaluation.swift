@@ -63,15 +63,31 @@ public enum Evaluation {
 
     /// Rebuilds the model the checkpoint describes and returns its per-sample test −ELBO with the same fixed
     /// ε and binarization keys the trainer's epoch-end test pass uses, so the numbers agree exactly.
-    /// Writes an image grid of `count` decodes of z ~ N(0, I) (keyed by `seed`) of a checkpoint's model to `out`.
-    public static func sample(checkpoint path: String, count: Int, seed: UInt64, out: String) throws {
+    /// Decodes `count` z of a checkpoint's model — z ~ N(0, I) keyed by `seed`, or the little-endian float32 rows of
+    /// `latentFile` — and writes them as a PNG grid to `out` and/or as float32 means (`count × 784`) to `rawOut`.
+    public static func sample(checkpoint path: String, count: Int, seed: UInt64, out: String?,
+                              latentFile: String? = nil, rawOut: String? = nil) throws {
         let (trainer, _) = try load(checkpoint: path, data: DataSplits.synthetic(trainCount: 1, testCount: 1),
                                     communicator: SingleProcessCommunicator())
         let latentSize = trainer.model.layout.architecture.latentSize
-        let images = trainer.model.decodeMeans(Trainer.priorSamples(count: count, latentSize: latentSize, seed: seed))
-        let columns = Int(Double(count).squareRoot().rounded(.up))
-        let grid = ImageGrid.tile(images, side: 28, columns: columns)
-        try PNGFile.write(path: out, width: grid.0, height: grid.1, pixels: grid.2)
+        var latents = Trainer.priorSamples(count: count, latentSize: latentSize, seed: seed)
+        if let latentFile {
+            guard let data = FileManager.default.contents(atPath: latentFile), data.count == count * latentSize * 4 else {
+                throw ImageError(path: latentFile, reason: "expected \(count) × \(latentSize) little-endian float32 values (\(count * latentSize * 4) bytes)")
+            }
+            latents = data.withUnsafeBytes { raw in (0..<(count * latentSize)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) } }
+        }
+        let images = trainer.model.decodeMeans(latents)
+        if let out {
+            let columns = Int(Double(count).squareRoot().rounded(.up))
+            let grid = ImageGrid.tile(images, side: 28, columns: columns)
+            try PNGFile.write(path: out, width: grid.0, height: grid.1, pixels: grid.2)
+        }
+        if let rawOut {
+            var bytes: [UInt8] = []
+            for image in images { for value in image { withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes += $0 } } }
+            try AtomicFile.write(bytes, to: rawOut)
+        }
     }
 
     public static func evaluate(checkpoint path: String, data: DataSplits,

@@ -270,14 +270,19 @@ struct Sample: ParsableCommand {
     @Option(help: "How many samples (tiled into a square grid).")
     var count: Int = 64
     @Option(help: "The PNG file to write.")
-    var out: String
+    var out: String?
     @Option(help: "Seed of the z draws.")
     var seed: UInt64 = 1
+    @Option(help: "Decode these z instead: --count rows of latent_size little-endian float32 values.")
+    var latentFile: String?
+    @Option(help: "Also write the decoded means as little-endian float32 (count × 784).")
+    var rawOut: String?
 
     func run() throws {
         try Console.run { _, _ in
             guard count >= 1 else { throw ValidationError("--count must be at least 1") }
-            try Evaluation.sample(checkpoint: checkpoint, count: count, seed: seed, out: out)
+            guard out != nil || rawOut != nil else { throw ValidationError("give --out FILE.png and/or --raw-out FILE") }
+            try Evaluation.sample(checkpoint: checkpoint, count: count, seed: seed, out: out, latentFile: latentFile, rawOut: rawOut)
         }
     }
 }

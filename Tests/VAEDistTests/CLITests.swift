@@ -78,3 +78,23 @@ import VAETraining
         #expect(flag == 1 && flagErr.contains("training.batch_size"), "\(flagErr)")
     }
 }
+
+/// Python interop (Tests/python/interop.py): Python's safetensors loads a checkpoint into the PyTorch example's
+/// names and shapes, and a numpy decode of fixed z matches `vae-dist sample` for the same z.
+@Suite struct PythonInteropTests {
+    @Test func safetensorsInPythonReadsTheCheckpointAndNumpyDecodesLikeVaeDist() throws {
+        let folder = NSTemporaryDirectory() + "vae-dist-interop-\(UUID().uuidString.prefix(8))"
+        let (status, _, err) = try CLITests.run(["--data", "synthetic", "--max-steps", "3", "--batch-size", "16", "--run-dir", folder])
+        #expect(status == 0, "\(err)")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "Tests/python/interop.py", CLITests.binary, folder + "/checkpoint-step-000000003.safetensors", folder]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0 && output.contains("interop ok"), "\(output)")
+    }
+}
