@@ -18,7 +18,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "missing packages: ${missing[*]} — run: sudo apt-get install -y ${missing[*]}" >&2; exit 1
   fi
 fi
-# Python's safetensors (PyPI), for the interop test; numpy comes with the machine's Python.
+# Python's safetensors and tensorboard (PyPI), for the interop and event-file tests; numpy comes with the machine's Python.
 python3 -c "import safetensors, numpy" 2>/dev/null || python3 -m pip install --quiet "safetensors==0.8.0" numpy
+python3 -c "import tensorboard" 2>/dev/null || python3 -m pip install --quiet "tensorboard==2.21.0"
 [ "${1:-}" = "--deps" ] && exit 0
 swift build -c release

@@ -11,8 +11,16 @@ public struct ImageError: Error, CustomStringConvertible {
 
 /// Greyscale PNG files through libpng's simplified API.
 public enum PNGFile {
-    /// Writes `pixels` (row-major, `width × height` bytes) as an 8-bit greyscale PNG, atomically.
-    public static func write(path: String, width: Int, height: Int, pixels: [UInt8]) throws {
+    /// Writes `pixels` (row-major, `width × height` bytes) as an 8-bit greyscale PNG, atomically. Returns the bytes.
+    @discardableResult
+    public static func write(path: String, width: Int, height: Int, pixels: [UInt8]) throws -> [UInt8] {
+        let bytes = try encode(width: width, height: height, pixels: pixels, path: path)
+        try AtomicFile.write(bytes, to: path)
+        return bytes
+    }
+
+    /// `pixels` as 8-bit greyscale PNG bytes (`path` only names the target in errors).
+    public static func encode(width: Int, height: Int, pixels: [UInt8], path: String = "image") throws -> [UInt8] {
         precondition(pixels.count == width * height, "pixel count does not match the size")
         var image = png_image()
         image.version = UInt32(PNG_IMAGE_VERSION)
@@ -27,7 +35,7 @@ public enum PNGFile {
         var bytes = [UInt8](repeating: 0, count: size)
         let ok = bytes.withUnsafeMutableBytes { png_image_write_to_memory(&image, $0.baseAddress, &size, 0, pixels, Int32(width), nil) }
         guard ok != 0 else { throw ImageError(path: path, reason: "libpng: \(message(&image))") }
-        try AtomicFile.write(Array(bytes.prefix(size)), to: path)
+        return Array(bytes.prefix(size))
     }
 
     /// Reads an 8-bit greyscale PNG: (width, height, pixels).
@@ -115,10 +123,12 @@ extension Trainer {
         }
         let reconstructions = model.decodeMeans(latents)
         let grid = ImageGrid.tile(originals + reconstructions, side: 28, columns: count)
-        try PNGFile.write(path: store.path("reconstructions-\(epoch).png"), width: grid.0, height: grid.1, pixels: grid.2)
+        let reconstructionPNG = try PNGFile.write(path: store.path("reconstructions-\(epoch).png"), width: grid.0, height: grid.1, pixels: grid.2)
         let samples = model.decodeMeans(Trainer.priorSamples(count: 64, latentSize: latentSize, seed: configuration.seed))
         let sampleGrid = ImageGrid.tile(samples, side: 28, columns: 8)
-        try PNGFile.write(path: store.path("samples-\(epoch).png"), width: sampleGrid.0, height: sampleGrid.1, pixels: sampleGrid.2)
+        let samplePNG = try PNGFile.write(path: store.path("samples-\(epoch).png"), width: sampleGrid.0, height: sampleGrid.1, pixels: sampleGrid.2)
+        tensorboard?.image("reconstructions", png: reconstructionPNG, width: grid.0, height: grid.1, step: position.globalStep)
+        tensorboard?.image("samples", png: samplePNG, width: sampleGrid.0, height: sampleGrid.1, step: position.globalStep)
     }
 
     /// `count` draws of z ~ N(0, I), keyed by (seed, k): the same z every epoch, so the grids show progress.

@@ -78,6 +78,8 @@ public final class Trainer {
     let metrics: MetricsLog
     /// Per-phase step timings, recorded only when set (the benchmark).
     public var profile: StepProfile?
+    /// Rank 0's TensorBoard event file for this run (opened by ``run(resume:)``).
+    var tensorboard: TensorBoardWriter?
     /// ZeRO-1 shards of the flat buffers and this rank's summed gradient shard (sharded optimizer only).
     let shards: ShardLayout?
     let shardGradients: FlatBuffer?
@@ -369,7 +371,12 @@ public final class Trainer {
                 logger.info("resumed from \(path) at epoch \(position.epoch + 1), step \(position.stepInEpoch) of \(stepsPerEpoch) (global step \(position.globalStep))")
             }
         }
-        try communicator.agree { if leader { try metrics.open(keepingThrough: position.globalStep) } }
+        try communicator.agree {
+            guard leader else { return }
+            try metrics.open(keepingThrough: position.globalStep)
+            tensorboard = try TensorBoardWriter(directory: store.directory)
+        }
+        defer { tensorboard = nil }
         defer { metrics.close() }
 
         let config = configuration
@@ -423,6 +430,14 @@ public final class Trainer {
                     metrics.write(["type": "step", "epoch": epoch + 1, "step": position.stepInEpoch, "global_step": position.globalStep,
                                    "loss": perSample, "reconstruction": terms.reconstruction / Double(terms.samples),
                                    "kl": terms.kl / Double(terms.samples), "samples_per_second": rate])
+                    if let tensorboard {
+                        let step = position.globalStep
+                        tensorboard.scalar("train/loss", perSample, step: step)
+                        tensorboard.scalar("train/reconstruction", terms.reconstruction / Double(terms.samples), step: step)
+                        tensorboard.scalar("train/kl", terms.kl / Double(terms.samples), step: step)
+                        tensorboard.scalar("train/learning_rate", Double(optimizer.hyperparameters.learningRate), step: step)
+                        tensorboard.scalar("train/samples_per_second", rate, step: step)
+                    }
                     windowStart = clock.now
                     windowSamples = 0
                 }
@@ -458,6 +473,12 @@ public final class Trainer {
                 metrics.write(["type": "epoch", "epoch": epoch + 1, "global_step": position.globalStep, "train_loss": trainLoss,
                                "test_loss": testLoss, "test_reconstruction": test.reconstruction / Double(test.samples),
                                "test_kl": test.kl / Double(test.samples), "seconds": seconds])
+                if let tensorboard {
+                    tensorboard.scalar("epoch/train_loss", trainLoss, step: position.globalStep)
+                    tensorboard.scalar("test/loss", testLoss, step: position.globalStep)
+                    tensorboard.scalar("test/reconstruction", test.reconstruction / Double(test.samples), step: position.globalStep)
+                    tensorboard.scalar("test/kl", test.kl / Double(test.samples), step: position.globalStep)
+                }
             }
             try communicator.agree { try writeImages(epoch: epoch + 1) }
             position.epoch += 1

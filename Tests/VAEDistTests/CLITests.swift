@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import VAETraining
+@testable import VAETraining
 
 /// The `vae-dist` binary end to end (built next to the test bundle by `swift build --build-tests`).
 @Suite struct CLITests {
@@ -96,5 +96,31 @@ import VAETraining
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         #expect(process.terminationStatus == 0 && output.contains("interop ok"), "\(output)")
+    }
+}
+
+/// TensorBoard: the run folder's event file, read back by the Python `tensorboard` package, holds the scalars
+/// metrics.jsonl holds and an image grid per epoch (Tests/python/tensorboard_check.py).
+@Suite struct TensorBoardTests {
+    @Test func tensorboardReadsTheScalarsAndImagesBack() throws {
+        let folder = NSTemporaryDirectory() + "vae-dist-tb-\(UUID().uuidString.prefix(8))"
+        let (status, _, err) = try CLITests.run(["--data", "synthetic", "--epochs", "2", "--batch-size", "64",
+                                                 "--log-every", "40", "--run-dir", folder])
+        #expect(status == 0, "\(err)")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "Tests/python/tensorboard_check.py", folder]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0 && output.contains("tensorboard ok"), "\(output)")
+    }
+
+    @Test func crc32cMatchesTheStandardCheckValue() {
+        // CRC-32C of "123456789" is 0xE3069283 (RFC 3720's check value).
+        #expect(TensorBoardWriter.crc32c(Array("123456789".utf8)) == 0xE306_9283)
     }
 }

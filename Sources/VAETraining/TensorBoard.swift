@@ -1,0 +1,117 @@
+import Foundation
+
+/// TensorBoard event files: TFRecord framing (length, masked CRC-32C, data, masked CRC-32C) around `Event` protocol
+/// buffers. The four messages involved (Event, Summary, Summary.Value, Summary.Image) are encoded by hand here —
+/// about forty lines — rather than with swift-protobuf, whose code generator and runtime would outweigh them.
+/// `tensorboard --logdir RUN_DIR` shows the scalars and the image grids.
+public final class TensorBoardWriter {
+    public let path: String
+    private let handle: FileHandle
+
+    /// Creates `events.out.tfevents.TIME.HOST.PID` in `directory` and writes the file-version event.
+    public init(directory: String) throws {
+        let name = "events.out.tfevents.\(Int(Date().timeIntervalSince1970)).\(ProcessInfo.processInfo.hostName).\(getpid()).vae-dist"
+        path = (directory as NSString).appendingPathComponent(name)
+        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
+            throw FileError(path: path, operation: "creating", code: errno == 0 ? EIO : errno)
+        }
+        self.handle = handle
+        var event = Protobuf()
+        event.double(1, Date().timeIntervalSince1970)
+        event.bytes(3, Array("brain.Event:2".utf8))
+        write(event.bytes)
+    }
+
+    deinit { try? handle.close() }
+
+    /// A scalar at `step`.
+    public func scalar(_ tag: String, _ value: Double, step: Int) {
+        var item = Protobuf()
+        item.bytes(1, Array(tag.utf8))
+        item.float(2, Float(value))
+        summary(item, step: step)
+    }
+
+    /// A PNG image at `step`.
+    public func image(_ tag: String, png: [UInt8], width: Int, height: Int, step: Int) {
+        var image = Protobuf()
+        image.varint(1, UInt64(height))
+        image.varint(2, UInt64(width))
+        image.varint(3, 1)  // colorspace: grayscale
+        image.bytes(4, png)
+        var item = Protobuf()
+        item.bytes(1, Array(tag.utf8))
+        item.bytes(4, image.bytes)
+        summary(item, step: step)
+    }
+
+    private func summary(_ value: Protobuf, step: Int) {
+        var summary = Protobuf()
+        summary.bytes(1, value.bytes)
+        var event = Protobuf()
+        event.double(1, Date().timeIntervalSince1970)
+        event.varint(2, UInt64(bitPattern: Int64(step)))
+        event.bytes(5, summary.bytes)
+        write(event.bytes)
+    }
+
+    /// One TFRecord: u64 length, masked CRC-32C of the length, the data, masked CRC-32C of the data.
+    private func write(_ data: [UInt8]) {
+        var record: [UInt8] = []
+        let length = (0..<8).map { UInt8(truncatingIfNeeded: UInt64(data.count) >> (8 * UInt64($0))) }
+        record += length
+        record += TensorBoardWriter.littleEndian(TensorBoardWriter.maskedCRC(length))
+        record += data
+        record += TensorBoardWriter.littleEndian(TensorBoardWriter.maskedCRC(data))
+        handle.write(Data(record))
+    }
+
+    static func littleEndian(_ value: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: value >> (8 * UInt32($0))) } }
+
+    static let crcTable: [UInt32] = (0..<256).map { n -> UInt32 in
+        var c = UInt32(n)
+        for _ in 0..<8 { c = c & 1 != 0 ? (c >> 1) ^ 0x82F6_3B78 : c >> 1 }
+        return c
+    }
+
+    /// CRC-32C (Castagnoli), as TFRecord uses.
+    static func crc32c(_ bytes: [UInt8]) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for byte in bytes { crc = crcTable[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
+        return crc ^ 0xFFFF_FFFF
+    }
+
+    /// TFRecord's mask: rotate right by 15 and add a constant.
+    static func maskedCRC(_ bytes: [UInt8]) -> UInt32 {
+        let crc = crc32c(bytes)
+        return ((crc >> 15) | (crc << 17)) &+ 0xA282_EAD8
+    }
+}
+
+/// A minimal protocol-buffer encoder: the wire types the event messages need.
+struct Protobuf {
+    var bytes: [UInt8] = []
+
+    mutating func key(_ field: Int, _ wireType: Int) { appendVarint(UInt64(field << 3 | wireType)) }
+
+    mutating func appendVarint(_ value: UInt64) {
+        var v = value
+        while v >= 0x80 { bytes.append(UInt8(v & 0x7F) | 0x80); v >>= 7 }
+        bytes.append(UInt8(v))
+    }
+
+    mutating func varint(_ field: Int, _ value: UInt64) { key(field, 0); appendVarint(value) }
+    mutating func double(_ field: Int, _ value: Double) {
+        key(field, 1)
+        bytes += (0..<8).map { UInt8(truncatingIfNeeded: value.bitPattern >> (8 * UInt64($0))) }
+    }
+    mutating func float(_ field: Int, _ value: Float) {
+        key(field, 5)
+        bytes += (0..<4).map { UInt8(truncatingIfNeeded: value.bitPattern >> (8 * UInt32($0))) }
+    }
+    mutating func bytes(_ field: Int, _ value: [UInt8]) {
+        key(field, 2)
+        appendVarint(UInt64(value.count))
+        bytes += value
+    }
+}
