@@ -51,6 +51,10 @@ public struct TrainingConfiguration: Equatable, Sendable {
     /// Under MPI: every this many steps, compare a hash of the parameters across ranks and stop, naming the ranks
     /// that differ (0: off).
     public var divergenceCheckEvery = 0
+    /// After each epoch, the importance-weighted test NLL with this many samples per image (0: off)…
+    public var nllImportanceSamples = 0
+    /// …on the first this many test images.
+    public var nllImages = 1000
     /// ZeRO-1: reduce-scatter the gradients, each rank updates its 1/N of the parameters and Adam moments,
     /// all-gather the parameters. Same math as the plain path (last-bit differences from the summation order).
     public var shardedOptimizer = false
@@ -73,7 +77,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
                      "micro_batches"],
         "data": ["source", "binarization"],
         "run": ["run_dir", "checkpoint_every", "keep_checkpoints", "log_every", "blas_threads", "collective_timeout",
-                "divergence_check_every"],
+                "divergence_check_every", "nll_importance_samples", "nll_images"],
     ]
 
     /// Reads a JSON configuration file on top of the defaults.
@@ -159,6 +163,8 @@ public struct TrainingConfiguration: Equatable, Sendable {
         case "run.blas_threads": blasThreads = try v.integer(min: 0)
         case "run.collective_timeout": collectiveTimeout = try v.number(atLeast: 0)
         case "run.divergence_check_every": divergenceCheckEvery = try v.integer(min: 0)
+        case "run.nll_importance_samples": nllImportanceSamples = try v.integer(min: 0)
+        case "run.nll_images": nllImages = try v.integer(min: 1)
         default: throw v.error("unknown key")
         }
     }

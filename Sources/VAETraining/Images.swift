@@ -131,6 +131,25 @@ extension Trainer {
         tensorboard?.image("samples", png: samplePNG, width: sampleGrid.0, height: sampleGrid.1, step: position.globalStep)
     }
 
+    /// For a 2-D latent: the manifold of Kingma & Welling's figure 4 — decodes over a 20 × 20 grid of the prior's
+    /// quantiles, z = (Φ⁻¹(u), Φ⁻¹(v)) with u, v evenly spaced in (0, 1) — as `manifold-E.png`.
+    public func writeManifold(epoch: Int) throws -> [UInt8]? {
+        guard communicator.isLeader, model.layout.architecture.latentSize == 2, data.test.pixelsPerImage == 784 else { return nil }
+        let side = 20
+        var latents: [Float] = []
+        for row in 0..<side {
+            for column in 0..<side {
+                // Rows go down the second coordinate from high to low, as in the paper's figure.
+                latents.append(Float(inverseNormalCDF((Double(column) + 0.5) / Double(side))))
+                latents.append(Float(inverseNormalCDF(1 - (Double(row) + 0.5) / Double(side))))
+            }
+        }
+        let grid = ImageGrid.tile(model.decodeMeans(latents), side: 28, columns: side)
+        let png = try PNGFile.write(path: store.path("manifold-\(epoch).png"), width: grid.0, height: grid.1, pixels: grid.2)
+        tensorboard?.image("manifold", png: png, width: grid.0, height: grid.1, step: position.globalStep)
+        return png
+    }
+
     /// `count` draws of z ~ N(0, I), keyed by (seed, k): the same z every epoch, so the grids show progress.
     public static func priorSamples(count: Int, latentSize: Int, seed: UInt64) -> [Float] {
         var z = [Float](repeating: 0, count: count * latentSize)
@@ -142,4 +161,15 @@ extension Trainer {
         }
         return z
     }
+}
+
+/// Φ⁻¹(p), the standard normal quantile, by bisection on Φ(x) = ½ erfc(−x/√2) (to 1e-12; only for image grids).
+public func inverseNormalCDF(_ p: Double) -> Double {
+    precondition(p > 0 && p < 1, "quantile of \(p)")
+    var low = -40.0, high = 40.0
+    while high - low > 1e-12 {
+        let middle = (low + high) / 2
+        if 0.5 * erfc(-middle / 2.0.squareRoot()) < p { low = middle } else { high = middle }
+    }
+    return (low + high) / 2
 }

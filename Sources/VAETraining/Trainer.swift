@@ -480,7 +480,20 @@ public final class Trainer {
                     tensorboard.scalar("test/kl", test.kl / Double(test.samples), step: position.globalStep)
                 }
             }
-            try communicator.agree { try writeImages(epoch: epoch + 1) }
+            try communicator.agree {
+                try writeImages(epoch: epoch + 1)
+                _ = try writeManifold(epoch: epoch + 1)
+            }
+            if config.nllImportanceSamples > 0 {
+                // The importance-weighted NLL on the first test images, split across ranks (a collective).
+                let nll = importanceWeightedNLL(data.test, samples: config.nllImportanceSamples, images: config.nllImages)
+                if leader {
+                    logger.info("\(String(format: "====> Test NLL (K = %d, %d images): %.4f ± %.4f", nll.samples, nll.images, nll.nll, nll.standardError))")
+                    metrics.write(["type": "nll", "epoch": epoch + 1, "global_step": position.globalStep, "nll": nll.nll,
+                                   "nll_standard_error": nll.standardError, "importance_samples": nll.samples, "images": nll.images])
+                    tensorboard?.scalar("test/nll", nll.nll, step: position.globalStep)
+                }
+            }
             position.epoch += 1
             position.stepInEpoch = 0
             position.epochTerms = LossTerms()

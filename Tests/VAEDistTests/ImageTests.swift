@@ -26,6 +26,22 @@ import VAEModel
         #expect(Set(samples.pixels).count > 16, "the sample grid is nearly uniform")
     }
 
+    @Test func aTwoDimensionalLatentGetsTheManifoldGridAndEpochNLL() throws {
+        var config = Fixtures.smallConfiguration(runDirectory: Fixtures.temporaryFolder())
+        config.epochs = 1
+        config.architecture.latentSize = 2
+        config.nllImportanceSamples = 20
+        config.nllImages = 10
+        _ = try Fixtures.trainer(config).run()
+        let manifold = try PNGFile.read(path: config.runDirectory + "/manifold-1.png")
+        #expect(manifold.width == 560 && manifold.height == 560)
+        #expect(Set(manifold.pixels).count > 16, "the manifold grid is nearly uniform")
+        let metrics = try String(contentsOfFile: config.runDirectory + "/metrics.jsonl", encoding: .utf8)
+        #expect(metrics.contains(#""type":"nll""#) && metrics.contains(#""importance_samples":20"#), "\(metrics)")
+        // Quantiles: Φ⁻¹(0.5) = 0, Φ⁻¹(0.975) ≈ 1.959964.
+        #expect(abs(inverseNormalCDF(0.5)) < 1e-9 && abs(inverseNormalCDF(0.975) - 1.959963985) < 1e-6)
+    }
+
     @Test func pngRoundTripAndRejection() throws {
         let path = Fixtures.temporaryFolder() + "/grid.png"
         let pixels = (0..<(30 * 20)).map { UInt8($0 % 251) }
