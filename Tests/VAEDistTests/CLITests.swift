@@ -8,6 +8,20 @@ import Testing
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("vae-dist").path
     }
 
+    /// Runs `python3 ARGS` from the package root; returns (status, stdout and stderr together).
+    static func python(_ arguments: [String]) throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3"] + arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
+
     /// Runs the binary; returns (status, stdout, stderr).
     static func run(_ arguments: [String]) throws -> (Int32, String, String) {
         let process = Process()
@@ -86,16 +100,9 @@ import Testing
         let folder = NSTemporaryDirectory() + "vae-dist-interop-\(UUID().uuidString.prefix(8))"
         let (status, _, err) = try CLITests.run(["--data", "synthetic", "--max-steps", "3", "--batch-size", "16", "--run-dir", folder])
         #expect(status == 0, "\(err)")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "Tests/python/interop.py", CLITests.binary, folder + "/checkpoint-step-000000003.safetensors", folder]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0 && output.contains("interop ok"), "\(output)")
+        let (code, output) = try CLITests.python(["Tests/python/interop.py", CLITests.binary,
+                                                  folder + "/checkpoint-step-000000003.safetensors", folder])
+        #expect(code == 0 && output.contains("interop ok"), "\(output)")
     }
 }
 
@@ -107,16 +114,8 @@ import Testing
         let (status, _, err) = try CLITests.run(["--data", "synthetic", "--epochs", "2", "--batch-size", "64",
                                                  "--log-every", "40", "--run-dir", folder])
         #expect(status == 0, "\(err)")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "Tests/python/tensorboard_check.py", folder]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0 && output.contains("tensorboard ok"), "\(output)")
+        let (code, output) = try CLITests.python(["Tests/python/tensorboard_check.py", folder])
+        #expect(code == 0 && output.contains("tensorboard ok"), "\(output)")
     }
 
     @Test func crc32cMatchesTheStandardCheckValue() {
