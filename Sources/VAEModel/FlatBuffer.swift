@@ -39,6 +39,14 @@ public final class FlatBuffer {
         Array(UnsafeRawBufferPointer(start: pointer, count: count * MemoryLayout<Float>.size))
     }
 
+    /// 64-bit FNV-1a over the elements' bit patterns: equal contents give equal values (replica checks, tests).
+    public var fingerprint: UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        let words = UnsafeRawPointer(pointer).assumingMemoryBound(to: UInt32.self)
+        for i in 0..<count { hash = (hash ^ UInt64(words[i])) &* 0x100_0000_01b3 }
+        return hash
+    }
+
     /// The named view `view` of this buffer.
     public func pointer(to view: TensorView) -> UnsafeMutablePointer<Float> { pointer + view.offset }
 }

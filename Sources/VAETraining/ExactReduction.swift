@@ -88,13 +88,20 @@ final class ExactReduction {
         }
     }
 
-    /// The slots' loss terms added in micro-batch order.
-    func orderedTerms(count: Int) -> LossTerms {
+    /// Loss terms kept as (reconstruction, kl, samples) triples in `slots`, added in slot order.
+    static func orderedTerms(_ slots: UnsafeMutableBufferPointer<Double>, count: Int) -> LossTerms {
         var terms = LossTerms()
         for k in 0..<count {
             terms += LossTerms(reconstruction: slots[3 * k], kl: slots[3 * k + 1], samples: Int(slots[3 * k + 2]))
         }
         return terms
+    }
+
+    /// Stores `terms` in slot `k`.
+    static func store(_ terms: LossTerms, in slots: UnsafeMutableBufferPointer<Double>, at k: Int) {
+        slots[3 * k] = terms.reconstruction
+        slots[3 * k + 1] = terms.kl
+        slots[3 * k + 2] = Double(terms.samples)
     }
 }
 
@@ -114,9 +121,8 @@ extension Trainer {
             let buffer = exact.local[j]
             guard lower < upper else { buffer.zero(); continue }
             let t0 = profiling ? monotonicNanoseconds() : 0
-            filler.fill(input: model.input, epsilon: model.epsilon, latentSize: model.layout.architecture.latentSize,
-                        dataset: data.train, indices: UnsafeBufferPointer(rebasing: indices[lower..<upper]), epoch: epoch,
-                        evaluation: false)
+            fillBatch(from: data.train, indices: UnsafeBufferPointer(rebasing: indices[lower..<upper]), epoch: epoch,
+                      evaluation: false)
             let t1 = profiling ? monotonicNanoseconds() : 0
             if profiling { GEMMClock.nanoseconds = 0 }
             model.gradientTarget = buffer
@@ -129,9 +135,7 @@ extension Trainer {
             computeTime += t2 - t1
             gemmTime += GEMMClock.nanoseconds
             samples += upper - lower
-            exact.slots[3 * k] = terms.reconstruction
-            exact.slots[3 * k + 1] = terms.kl
-            exact.slots[3 * k + 2] = Double(terms.samples)
+            ExactReduction.store(terms, in: exact.slots, at: k)
         }
         let t3 = profiling ? monotonicNanoseconds() : 0
         exact.maximum[0] = Double(largest)
@@ -154,7 +158,7 @@ extension Trainer {
             profile.record(data: dataTime, gemm: gemmTime, elementwise: computeTime - min(gemmTime, computeTime),
                            allReduce: t4 - t3, optimizer: t5 - t4, samples: samples)
         }
-        return exact.orderedTerms(count: exact.microBatches)
+        return ExactReduction.orderedTerms(exact.slots, count: exact.microBatches)
     }
 
     /// The `exact` test pass: fixed chunks of one micro-batch each, dealt round-robin to the ranks, per-chunk
@@ -168,21 +172,12 @@ extension Trainer {
         for c in stride(from: communicator.rank, to: chunks, by: communicator.size) {
             let lower = c * m, upper = min(lower + m, dataset.count)
             for i in lower..<upper { indices[i - lower] = Int32(i) }
-            indices.withUnsafeBufferPointer { buffer in
-                filler.fill(input: model.input, epsilon: model.epsilon, latentSize: model.layout.architecture.latentSize,
-                            dataset: dataset, indices: UnsafeBufferPointer(rebasing: buffer[0..<(upper - lower)]), epoch: 0,
-                            evaluation: true)
+            indices.withUnsafeBufferPointer {
+                fillBatch(from: dataset, indices: UnsafeBufferPointer(rebasing: $0[0..<(upper - lower)]), epoch: 0, evaluation: true)
             }
-            let terms = model.forward(batch: upper - lower)
-            slots[3 * c] = terms.reconstruction
-            slots[3 * c + 1] = terms.kl
-            slots[3 * c + 2] = Double(terms.samples)
+            ExactReduction.store(model.forward(batch: upper - lower), in: slots, at: c)
         }
         communicator.allReduce(slots, .sum)
-        var total = LossTerms()
-        for c in 0..<chunks {
-            total += LossTerms(reconstruction: slots[3 * c], kl: slots[3 * c + 1], samples: Int(slots[3 * c + 2]))
-        }
-        return total
+        return ExactReduction.orderedTerms(slots, count: chunks)
     }
 }

@@ -112,10 +112,7 @@ extension Trainer {
         var originals: [[Float]] = [], latents: [Float] = []
         let count = min(8, data.test.count, model.batchCapacity)
         let indices = (0..<count).map { Int32($0) }
-        indices.withUnsafeBufferPointer { buffer in
-            filler.fill(input: model.input, epsilon: model.epsilon, latentSize: latentSize, dataset: data.test,
-                        indices: buffer, epoch: 0, evaluation: true)
-        }
+        indices.withUnsafeBufferPointer { fillBatch(from: data.test, indices: $0, epoch: 0, evaluation: true) }
         for r in 0..<count { originals.append(Array(UnsafeBufferPointer(start: model.input + r * 784, count: 784))) }
         model.encode(batch: count)
         for i in 0..<(count * latentSize) {

@@ -238,9 +238,7 @@ public final class Trainer {
         if rows.isEmpty {
             model.gradients.zero()
         } else {
-            let mine = UnsafeBufferPointer(rebasing: indices[rows])
-            filler.fill(input: model.input, epsilon: model.epsilon, latentSize: model.layout.architecture.latentSize,
-                        dataset: data.train, indices: mine, epoch: epoch, evaluation: false)
+            fillBatch(from: data.train, indices: UnsafeBufferPointer(rebasing: indices[rows]), epoch: epoch, evaluation: false)
         }
         let t1 = profiling ? monotonicNanoseconds() : 0
         if profiling { GEMMClock.nanoseconds = 0 }
@@ -256,35 +254,13 @@ public final class Trainer {
         } else if overlap {
             communicator.startAllReduceSum(UnsafeMutableBufferPointer(rebasing: model.gradients.buffer[model.decoderGradientRange]), slot: 0)
         }
-        var t2: UInt64 = 0, t3: UInt64 = 0, t4: UInt64 = 0
-        if let shards, let shardGradients {
-            // ZeRO-1: this rank gets the summed gradient of its shard, updates that shard, shares it.
-            t2 = profiling ? monotonicNanoseconds() : 0
-            communicator.reduceScatterSum(UnsafeBufferPointer(model.gradients.buffer), into: shardGradients.buffer, shards: shards)
-            t3 = profiling ? monotonicNanoseconds() : 0
-            optimizer.update(parameters: model.parameters, range: shards.range(of: communicator.rank),
-                             shardGradients: shardGradients.pointer)
-            t4 = profiling ? monotonicNanoseconds() : 0
-            communicator.allGather(model.parameters.buffer, shards: shards)
-            t3 += (profiling ? monotonicNanoseconds() : 0) - t4
-            t4 = profiling ? monotonicNanoseconds() : 0
-        } else {
-            t2 = profiling ? monotonicNanoseconds() : 0
-            if configuration.overlapAllReduce {
-                communicator.allReduceSum(UnsafeMutableBufferPointer(rebasing: model.gradients.buffer[0..<model.decoderGradientRange.lowerBound]))
-                communicator.wait(slot: 0)
-            } else {
-                communicator.allReduceSum(model.gradients.buffer)
-            }
-            t3 = profiling ? monotonicNanoseconds() : 0
-            optimizer.update(parameters: model.parameters, gradients: model.gradients)
-            t4 = profiling ? monotonicNanoseconds() : 0
-        }
+        let t2 = profiling ? monotonicNanoseconds() : 0
+        let optimizerTime = sumGradientsAndUpdate(timing: profiling)
         let global = reduced(terms)
         if let profile {
-            let t5 = monotonicNanoseconds()
+            let communication = monotonicNanoseconds() - t2 - optimizerTime
             profile.record(data: t1 - t0, gemm: GEMMClock.nanoseconds, elementwise: t2 - t1 - min(GEMMClock.nanoseconds, t2 - t1),
-                           allReduce: (t3 - t2) + (t5 - t4), optimizer: t4 - t3, samples: rows.count)
+                           allReduce: communication, optimizer: optimizerTime, samples: rows.count)
         }
         return global
     }
@@ -296,6 +272,38 @@ public final class Trainer {
         reduction[2] = Double(terms.samples)
         communicator.allReduceSum(reduction)
         return LossTerms(reconstruction: reduction[0], kl: reduction[1], samples: Int(reduction[2]))
+    }
+
+    /// Sums the gradients over ranks and takes the Adam step: one all-reduce (its encoder part last when the decoder's
+    /// was started during backward), or ZeRO-1's reduce-scatter, shard update and all-gather. Returns the
+    /// nanoseconds Adam took when `timing`, else 0.
+    func sumGradientsAndUpdate(timing: Bool) -> UInt64 {
+        let start: UInt64, end: UInt64
+        if let shards, let shardGradients {
+            communicator.reduceScatterSum(UnsafeBufferPointer(model.gradients.buffer), into: shardGradients.buffer, shards: shards)
+            start = timing ? monotonicNanoseconds() : 0
+            optimizer.update(parameters: model.parameters, range: shards.range(of: communicator.rank),
+                             shardGradients: shardGradients.pointer)
+            end = timing ? monotonicNanoseconds() : 0
+            communicator.allGather(model.parameters.buffer, shards: shards)
+        } else {
+            if configuration.overlapAllReduce {
+                communicator.allReduceSum(UnsafeMutableBufferPointer(rebasing: model.gradients.buffer[0..<model.decoderGradientRange.lowerBound]))
+                communicator.wait(slot: 0)
+            } else {
+                communicator.allReduceSum(model.gradients.buffer)
+            }
+            start = timing ? monotonicNanoseconds() : 0
+            optimizer.update(parameters: model.parameters, gradients: model.gradients)
+            end = timing ? monotonicNanoseconds() : 0
+        }
+        return end - start
+    }
+
+    /// Writes samples `indices` of `dataset` and their ε into the model's input and ε rows (see ``BatchFiller``).
+    func fillBatch(from dataset: ImageDataset, indices: UnsafeBufferPointer<Int32>, epoch: Int, evaluation: Bool) {
+        filler.fill(input: model.input, epsilon: model.epsilon, latentSize: model.layout.architecture.latentSize,
+                    dataset: dataset, indices: indices, epoch: epoch, evaluation: evaluation)
     }
 
     /// Loss sums of `dataset` under the current parameters, with fixed ε and binarization keys (so the
@@ -310,10 +318,8 @@ public final class Trainer {
         while start < rows.upperBound {
             let count = min(capacity, rows.upperBound - start)
             for i in 0..<count { indices[i] = Int32(start + i) }
-            indices.withUnsafeBufferPointer { buffer in
-                filler.fill(input: model.input, epsilon: model.epsilon, latentSize: model.layout.architecture.latentSize,
-                            dataset: dataset, indices: UnsafeBufferPointer(rebasing: buffer[0..<count]), epoch: 0,
-                            evaluation: true)
+            indices.withUnsafeBufferPointer {
+                fillBatch(from: dataset, indices: UnsafeBufferPointer(rebasing: $0[0..<count]), epoch: 0, evaluation: true)
             }
             terms += model.forward(batch: count)
             start += count
@@ -332,10 +338,7 @@ public final class Trainer {
     /// Compares a hash of the parameters across ranks; stops every rank, naming the ones that differ from rank 0.
     public func checkReplicasAgree() throws {
         guard communicator.size > 1 else { return }
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        let words = UnsafeRawPointer(model.parameters.pointer).assumingMemoryBound(to: UInt32.self)
-        for i in 0..<model.parameters.count { hash = (hash ^ UInt64(words[i])) &* 0x100_0000_01b3 }
-        let hashes = communicator.gather(Int64(bitPattern: hash))
+        let hashes = communicator.gather(Int64(bitPattern: model.parameters.fingerprint))
         let differing = hashes.indices.filter { hashes[$0] != hashes[0] }
         guard differing.isEmpty else {
             throw CollectiveFailure(failedRanks: differing, local: nil, summary:
@@ -389,6 +392,11 @@ public final class Trainer {
         }
         var summaries: [EpochSummary] = []
         var lastCheckpoint: String?
+        var savedStep: Int?  // the same on every rank, so every rank makes the same (collective) save calls
+        func save() throws {
+            lastCheckpoint = try saveCheckpoint() ?? lastCheckpoint
+            savedStep = position.globalStep
+        }
         var trainSeconds = 0.0, trainSamples = 0
         let clock = ContinuousClock()
 
@@ -443,7 +451,7 @@ public final class Trainer {
                 }
                 if config.checkpointEvery > 0 && position.globalStep % config.checkpointEvery == 0
                     && position.stepInEpoch < total {
-                    lastCheckpoint = try saveCheckpoint() ?? lastCheckpoint
+                    try save()
                 }
                 if let fault, fault.kind == .perturb, fault.rank == communicator.rank, fault.step == position.globalStep {
                     model.parameters.pointer[0] += 1e-3
@@ -452,9 +460,7 @@ public final class Trainer {
                     try checkReplicasAgree()
                 }
                 if stopRequested() {
-                    if lastCheckpoint.map({ !$0.hasSuffix(CheckpointStore.fileName(step: position.globalStep)) }) ?? true {
-                        lastCheckpoint = try saveCheckpoint() ?? lastCheckpoint
-                    }
+                    if savedStep != position.globalStep { try save() }
                     throw Interrupted(signal: Int32(control[0]), step: position.globalStep, checkpoint: lastCheckpoint)
                 }
             }
@@ -497,12 +503,10 @@ public final class Trainer {
             position.epoch += 1
             position.stepInEpoch = 0
             position.epochTerms = LossTerms()
-            lastCheckpoint = try saveCheckpoint() ?? lastCheckpoint
+            try save()
         }
         // A run that stops inside an epoch (max steps) saves where it stopped, unless that step is saved already.
-        if position.stepInEpoch > 0, lastCheckpoint.map({ !$0.hasSuffix(CheckpointStore.fileName(step: position.globalStep)) }) ?? true {
-            lastCheckpoint = try saveCheckpoint() ?? lastCheckpoint
-        }
+        if position.stepInEpoch > 0 && savedStep != position.globalStep { try save() }
         return TrainingSummary(position: position, epochs: summaries,
                                samplesPerSecond: Double(trainSamples) / max(trainSeconds, 1e-9), lastCheckpoint: lastCheckpoint)
     }
