@@ -133,6 +133,21 @@ struct Check {
         return String(decoding: mpi.broadcast(bytes: local), as: UTF8.self)
     }
 
+    /// Two trainers take the same 6 steps (3 global batches in each of 2 epochs) side by side; `check` runs after each.
+    func lockstep(_ a: Trainer, _ b: Trainer, check: (_ epoch: Int, _ step: Int) -> Void) {
+        for epoch in 0..<2 {
+            let order = epochPermutation(count: Check.data.train.count, seed: 1, epoch: epoch)
+            for step in 0..<3 {
+                order.withUnsafeBufferPointer { all in
+                    let batch = UnsafeBufferPointer(rebasing: all[(step * 32)..<(step * 32 + 32)])
+                    _ = a.step(indices: batch, epoch: epoch)
+                    _ = b.step(indices: batch, epoch: epoch)
+                }
+                check(epoch, step)
+            }
+        }
+    }
+
     // MARK: cases
 
     /// Horovod's and mpi4py's manner: integer-valued sums exact, min/max exact, broadcast from every root exact,
@@ -207,23 +222,17 @@ struct Check {
         try distributed.synchronizeStart()
         expect(distributed.model.parameters.bytes == solo.model.parameters.bytes, "initial parameters differ")
         var worstGradient: Float = 0, worstParameter: Float = 0
-        for epoch in 0..<2 {
-            let order = epochPermutation(count: Check.data.train.count, seed: 1, epoch: epoch)
-            for step in 0..<3 {
-                let range = (step * 32)..<(step * 32 + 32)
-                _ = order.withUnsafeBufferPointer { distributed.step(indices: UnsafeBufferPointer(rebasing: $0[range]), epoch: epoch) }
-                _ = order.withUnsafeBufferPointer { solo.step(indices: UnsafeBufferPointer(rebasing: $0[range]), epoch: epoch) }
-                let g = distributed.model.gradients.buffer, h = solo.model.gradients.buffer
-                let scale = h.reduce(Float(0)) { max($0, abs($1)) }
-                for i in g.indices {
-                    let error = abs(g[i] - h[i]) / (1e-5 * scale + 1.3e-6 * abs(h[i]) + .leastNormalMagnitude)
-                    worstGradient = max(worstGradient, error)
-                }
-                let p = distributed.model.parameters.buffer, q = solo.model.parameters.buffer
-                for i in p.indices { worstParameter = max(worstParameter, abs(p[i] - q[i]) / (1e-5 + 1.3e-6 * abs(q[i]))) }
-                expect(worstGradient <= 1, "epoch \(epoch) step \(step + 1): gradients differ from one process by \(worstGradient)× the tolerance")
-                expect(worstParameter <= 1, "epoch \(epoch) step \(step + 1): parameters differ from one process by \(worstParameter)× the tolerance")
+        lockstep(distributed, solo) { epoch, step in
+            let g = distributed.model.gradients.buffer, h = solo.model.gradients.buffer
+            let scale = h.reduce(Float(0)) { max($0, abs($1)) }
+            for i in g.indices {
+                let error = abs(g[i] - h[i]) / (1e-5 * scale + 1.3e-6 * abs(h[i]) + .leastNormalMagnitude)
+                worstGradient = max(worstGradient, error)
             }
+            let p = distributed.model.parameters.buffer, q = solo.model.parameters.buffer
+            for i in p.indices { worstParameter = max(worstParameter, abs(p[i] - q[i]) / (1e-5 + 1.3e-6 * abs(q[i]))) }
+            expect(worstGradient <= 1, "epoch \(epoch) step \(step + 1): gradients differ from one process by \(worstGradient)× the tolerance")
+            expect(worstParameter <= 1, "epoch \(epoch) step \(step + 1): parameters differ from one process by \(worstParameter)× the tolerance")
         }
         if mpi.rank == 0 { print(String(format: "n-equals-1: worst gradient error %.3g, worst parameter error %.3g (1 = tolerance)", worstGradient, worstParameter)) }
     }
@@ -254,16 +263,10 @@ struct Check {
         try plain.synchronizeStart()
         try other.synchronizeStart()
         var worst: Float = 0
-        for epoch in 0..<2 {
-            let order = epochPermutation(count: Check.data.train.count, seed: 1, epoch: epoch)
-            for step in 0..<3 {
-                let range = (step * 32)..<(step * 32 + 32)
-                _ = order.withUnsafeBufferPointer { plain.step(indices: UnsafeBufferPointer(rebasing: $0[range]), epoch: epoch) }
-                _ = order.withUnsafeBufferPointer { other.step(indices: UnsafeBufferPointer(rebasing: $0[range]), epoch: epoch) }
-                let p = other.model.parameters.buffer, q = plain.model.parameters.buffer
-                for i in p.indices { worst = max(worst, abs(p[i] - q[i]) / (1e-5 + 1.3e-6 * abs(q[i]))) }
-                expect(sameOnAllRanks(fingerprint(other.model.parameters)), "parameters differ between ranks")
-            }
+        lockstep(plain, other) { _, _ in
+            let p = other.model.parameters.buffer, q = plain.model.parameters.buffer
+            for i in p.indices { worst = max(worst, abs(p[i] - q[i]) / (1e-5 + 1.3e-6 * abs(q[i]))) }
+            expect(sameOnAllRanks(fingerprint(other.model.parameters)), "parameters differ between ranks")
         }
         expect(worst <= 1, "parameters differ from the plain path by \(worst)× the tolerance")
         other.gatherOptimizerState()

@@ -44,24 +44,12 @@ import Testing
         finish(try start(arguments, environment: environment, shellPrefix: shellPrefix))
     }
 
-    /// The data SHA-256 of a checkpoint (parameters and Adam moments).
-    static func stateHash(_ path: String) throws -> String {
-        let bytes = try #require(FileManager.default.contents(atPath: path), "missing \(path)")
-        return try Safetensors.decode([UInt8](bytes), path: path).metadata["data_sha256"] ?? ""
-    }
-
-    static func losses(_ folder: String) -> [String] {
-        ((try? String(contentsOfFile: folder + "/metrics.jsonl", encoding: .utf8)) ?? "").split(separator: "\n").map {
-            $0.replacingOccurrences(of: #""(samples_per_second|seconds)":[^,}]*,?"#, with: "", options: .regularExpression)
-        }
-    }
-
     @Test func sigtermFinishesTheStepCheckpointsAndResumesExactly() throws {
         let dir = FaultToleranceTests.folder("sigterm")
         let base = ["--config", FaultToleranceTests.config, "--blas-threads", "1", "--run-dir", dir]
         let started = try FaultToleranceTests.start(base + ["--max-steps", "100000"])
         // Wait for some progress, then SIGTERM.
-        for _ in 0..<300 where FaultToleranceTests.losses(dir).count < 5 { usleep(50_000) }
+        for _ in 0..<300 where Fixtures.deterministicMetrics(in: dir).count < 5 { usleep(50_000) }
         kill(started.0.processIdentifier, SIGTERM)
         let (status, _, err) = FaultToleranceTests.finish(started)
         #expect(status == Interrupted.exitCode, "\(err)")
@@ -75,8 +63,8 @@ import Testing
         _ = try FaultToleranceTests.run(["--config", FaultToleranceTests.config, "--blas-threads", "1", "--run-dir", straight,
                                          "--max-steps", "\(step + 6)"])
         let name = "/" + CheckpointStore.fileName(step: step + 6)
-        #expect(try FaultToleranceTests.stateHash(dir + name) == FaultToleranceTests.stateHash(straight + name))
-        #expect(FaultToleranceTests.losses(dir) == FaultToleranceTests.losses(straight))
+        #expect(try Fixtures.stateHash(dir + name) == Fixtures.stateHash(straight + name))
+        #expect(Fixtures.deterministicMetrics(in: dir) == Fixtures.deterministicMetrics(in: straight))
     }
 
     @Test func nonFiniteLossStopsWithStepAndTermAndWritesNoCheckpointForIt() throws {
@@ -101,14 +89,14 @@ import Testing
         let base = ["--config", FaultToleranceTests.config, "--run-dir", dir]
         #expect(try FaultToleranceTests.run(base + ["--max-steps", "2"]).0 == 0)
         let first = try #require(try CheckpointStore(directory: dir, keep: 3).latest())
-        let before = try FaultToleranceTests.stateHash(first)
+        let before = try Fixtures.stateHash(first)
         // A 100 KB file-size limit: the ≈ 600 KB checkpoint cannot be written (EFBIG, as on a full disk).
         let (status, out, err) = try FaultToleranceTests.run(base + ["--max-steps", "4", "--resume", "latest"], shellPrefix: "ulimit -f 100")
         #expect(status == 1, "\(err)")
         #expect(err.contains("File too large") && err.contains("free space"), "\(err)")
         #expect(!out.contains("(step 4)"), "a failed save was logged as saved: \(out)")
         #expect(try CheckpointStore(directory: dir, keep: 3).latest() == first)
-        #expect(try FaultToleranceTests.stateHash(first) == before)
+        #expect(try Fixtures.stateHash(first) == before)
         let names = try FileManager.default.contentsOfDirectory(atPath: dir)
         #expect(!names.contains { $0.hasPrefix(AtomicFile.temporaryPrefix) }, "temp file left: \(names)")
         // Without the limit the run resumes and saves.

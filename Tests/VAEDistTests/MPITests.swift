@@ -162,14 +162,7 @@ import Testing
             process.waitUntilExit()
             #expect(process.terminationStatus == 0)
         }
-        let path = folder + "/" + CheckpointStore.fileName(step: steps)
-        let bytes = try #require(FileManager.default.contents(atPath: path), "no checkpoint at \(path)")
-        let (_, metadata, _) = try Safetensors.decode([UInt8](bytes), path: path)
-        let metrics = (try? String(contentsOfFile: folder + "/metrics.jsonl", encoding: .utf8)) ?? ""
-        let losses = metrics.split(separator: "\n").map {
-            $0.replacingOccurrences(of: #""samples_per_second":[^,}]*,?"#, with: "", options: .regularExpression)
-        }
-        return (metadata["data_sha256"] ?? "", losses)
+        return (try Fixtures.stateHash(folder + "/" + CheckpointStore.fileName(step: steps)), Fixtures.deterministicMetrics(in: folder))
     }
 
     static func folder(_ name: String) -> String { NSTemporaryDirectory() + "vae-dist-exact-\(name)-\(UUID().uuidString.prefix(8))" }

@@ -36,6 +36,12 @@ enum Fixtures {
         try Trainer(configuration: configuration, data: smallData, logger: quietLogger)
     }
 
+    /// A checkpoint's `data_sha256`: the SHA-256 of its parameters and Adam moments.
+    static func stateHash(_ path: String) throws -> String {
+        guard let bytes = FileManager.default.contents(atPath: path) else { throw CheckpointError.notFound(path: path) }
+        return try Safetensors.decode([UInt8](bytes), path: path).metadata["data_sha256"] ?? ""
+    }
+
     /// metrics.jsonl without the wall-clock fields, which legitimately differ between runs.
     static func deterministicMetrics(in folder: String) -> [String] {
         let text = (try? String(contentsOfFile: folder + "/metrics.jsonl", encoding: .utf8)) ?? ""
