@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -184,5 +185,108 @@ int vae_mpi_library_version(char *buffer, int capacity) {
     if (rc != MPI_SUCCESS || capacity <= 0) return rc;
     strncpy(buffer, version, (size_t)capacity - 1);
     buffer[capacity - 1] = 0;
+    return MPI_SUCCESS;
+}
+
+// ---- Node-shared memory ----
+
+static MPI_Comm node_comm = MPI_COMM_NULL, cross_comm = MPI_COMM_NULL;
+static int topology_local_rank, topology_local_size, topology_node_count, topology_uniform, topology_split = -1;
+
+struct vae_mpi_node_memory {
+    MPI_Win window;
+};
+
+int vae_mpi_node_topology(int ranks_per_node, int *local_rank, int *local_size, int *node_count, int *uniform) {
+    if (node_comm == MPI_COMM_NULL) {
+        int rank = 0, rc;
+        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+        if (ranks_per_node > 0) {
+            rc = MPI_Comm_split(MPI_COMM_WORLD, rank / ranks_per_node, rank, &node_comm);
+        } else {
+            rc = MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node_comm);
+        }
+        if (rc != MPI_SUCCESS) return rc;
+        MPI_Comm_rank(node_comm, &topology_local_rank);
+        MPI_Comm_size(node_comm, &topology_local_size);
+        rc = MPI_Comm_split(MPI_COMM_WORLD, topology_local_rank, rank, &cross_comm);
+        if (rc != MPI_SUCCESS) return rc;
+        int facts[3] = {topology_local_rank == 0 ? 1 : 0, topology_local_size, -topology_local_size};
+        int sums[1], extremes[2];
+        rc = MPI_Allreduce(facts, sums, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+        if (rc != MPI_SUCCESS) return rc;
+        rc = MPI_Allreduce(facts + 1, extremes, 2, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+        if (rc != MPI_SUCCESS) return rc;
+        topology_node_count = sums[0];
+        topology_uniform = extremes[0] == -extremes[1];
+        topology_split = ranks_per_node;
+    } else if (topology_split != ranks_per_node) {
+        return MPI_ERR_ARG;
+    }
+    *local_rank = topology_local_rank;
+    *local_size = topology_local_size;
+    *node_count = topology_node_count;
+    *uniform = topology_uniform;
+    return MPI_SUCCESS;
+}
+
+int vae_mpi_node_allocate(int64_t bytes, void **segments, vae_mpi_node_memory **memory) {
+    if (node_comm == MPI_COMM_NULL || bytes < 0) return MPI_ERR_ARG;
+    vae_mpi_node_memory *m = calloc(1, sizeof *m);
+    if (!m) return MPI_ERR_NO_MEM;
+    MPI_Info info;
+    MPI_Info_create(&info);
+    MPI_Info_set(info, "alloc_shared_noncontig", "true");  // each segment on its own pages (and NUMA node)
+    void *own = NULL;
+    enter("MPI_Win_allocate_shared");
+    int rc = MPI_Win_allocate_shared((MPI_Aint)bytes, 1, info, node_comm, &own, &m->window);
+    leave();
+    MPI_Info_free(&info);
+    if (rc != MPI_SUCCESS) { free(m); return rc; }
+    for (int r = 0; r < topology_local_size; r++) {
+        MPI_Aint size = 0;
+        int unit = 0;
+        rc = MPI_Win_shared_query(m->window, r, &size, &unit, &segments[r]);
+        if (rc != MPI_SUCCESS) return rc;
+    }
+    // One passive-target epoch for the window's lifetime: MPI_Win_sync is then the memory fence.
+    rc = MPI_Win_lock_all(MPI_MODE_NOCHECK, m->window);
+    if (rc != MPI_SUCCESS) return rc;
+    *memory = m;
+    return MPI_SUCCESS;
+}
+
+int vae_mpi_node_synchronize(vae_mpi_node_memory *memory) {
+    MPI_Win_sync(memory->window);
+    enter("MPI_Barrier (node)");
+    int rc = MPI_Barrier(node_comm);
+    leave();
+    MPI_Win_sync(memory->window);
+    return rc;
+}
+
+int vae_mpi_node_free(vae_mpi_node_memory *memory) {
+    if (!memory) return MPI_SUCCESS;
+    int rc = MPI_SUCCESS;
+    if (!vae_mpi_finalized()) {
+        MPI_Win_unlock_all(memory->window);
+        enter("MPI_Win_free");
+        rc = MPI_Win_free(&memory->window);
+        leave();
+    }
+    free(memory);
+    return rc;
+}
+
+int vae_mpi_cross_node_allreduce_float_sum(float *buffer, int64_t count) {
+    if (topology_node_count <= 1) return MPI_SUCCESS;
+    for (int64_t done = 0; done < count;) {
+        int n = (int)(count - done < CHUNK ? count - done : CHUNK);
+        enter("MPI_Allreduce (across nodes)");
+        int rc = MPI_Allreduce(MPI_IN_PLACE, buffer + done, n, MPI_FLOAT, MPI_SUM, cross_comm);
+        leave();
+        if (rc != MPI_SUCCESS) return rc;
+        done += n;
+    }
     return MPI_SUCCESS;
 }

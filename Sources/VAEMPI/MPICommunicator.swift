@@ -103,6 +103,25 @@ public final class MPICommunicator: Communicator {
 
     public func barrier() { check(vae_mpi_barrier(), "MPI_Barrier") }
 
+    /// The node split: MPI_COMM_TYPE_SHARED, or with `VAE_DIST_RANKS_PER_NODE=k` in the environment (tests),
+    /// consecutive groups of k ranks, so one machine can stand in for several nodes.
+    public func nodeTopology() -> NodeTopology {
+        let override = ProcessInfo.processInfo.environment["VAE_DIST_RANKS_PER_NODE"].flatMap { Int32($0) } ?? 0
+        var localRank: Int32 = 0, localSize: Int32 = 1, nodeCount: Int32 = 1, uniform: Int32 = 1
+        check(vae_mpi_node_topology(max(override, 0), &localRank, &localSize, &nodeCount, &uniform), "node topology (MPI_Comm_split_type)")
+        return NodeTopology(localRank: Int(localRank), localSize: Int(localSize), nodeCount: Int(nodeCount), uniform: uniform != 0)
+    }
+
+    public func allocateNodeSharedMemory(bytes: Int) throws -> NodeSharedMemory {
+        let localSize = nodeTopology().localSize
+        let segments = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: localSize)
+        defer { segments.deallocate() }
+        var handle: OpaquePointer?
+        let code = vae_mpi_node_allocate(Int64(bytes), segments, &handle)
+        guard code == 0, let handle else { throw MPIError(operation: "MPI_Win_allocate_shared", code: code) }
+        return MPINodeMemory(handle: handle, segments: (0..<localSize).map { segments[$0]! })
+    }
+
     public func startWatchdog(limitSeconds: Double) { vae_mpi_watchdog_start(limitSeconds) }
 
     public func watch(step: Int) { vae_mpi_watchdog_step(Int64(step)) }
@@ -114,4 +133,30 @@ public final class MPICommunicator: Communicator {
 
     /// Seconds on MPI's wall clock.
     public var wallTime: Double { vae_mpi_wtime() }
+}
+
+/// An MPI-3 shared window over one node's ranks (CMPIShim's `vae_mpi_node_*`).
+final class MPINodeMemory: NodeSharedMemory {
+    let handle: OpaquePointer
+    let segments: [UnsafeMutableRawPointer]
+
+    init(handle: OpaquePointer, segments: [UnsafeMutableRawPointer]) {
+        self.handle = handle
+        self.segments = segments
+    }
+
+    deinit { _ = vae_mpi_node_free(handle) }
+
+    func segment(of localRank: Int) -> UnsafeMutableRawPointer { segments[localRank] }
+
+    func synchronizeNode() {
+        let code = vae_mpi_node_synchronize(handle)
+        if code != 0 { fatalError("MPI node barrier returned error \(code)") }
+    }
+
+    func allReduceAcrossNodes(_ buffer: UnsafeMutableBufferPointer<Float>) {
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return }
+        let code = vae_mpi_cross_node_allreduce_float_sum(base, Int64(buffer.count))
+        if code != 0 { fatalError("MPI_Allreduce across nodes returned error \(code)") }
+    }
 }

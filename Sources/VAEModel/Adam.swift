@@ -27,10 +27,15 @@ public final class Adam {
     /// Steps taken, t (the bias corrections depend on it).
     public var step: Int = 0
 
-    public init(parameterCount: Int, hyperparameters: Hyperparameters = .init()) {
+    /// Adam over `parameterCount` parameters, its moments zero. The moments are allocated here unless given
+    /// (node-shared memory, which the caller zeroes); given buffers must have `parameterCount` elements.
+    public init(parameterCount: Int, hyperparameters: Hyperparameters = .init(),
+                firstMoment: FlatBuffer? = nil, secondMoment: FlatBuffer? = nil) {
+        precondition((firstMoment?.count ?? parameterCount) == parameterCount && (secondMoment?.count ?? parameterCount) == parameterCount,
+                     "Adam moment buffer has the wrong size")
         self.hyperparameters = hyperparameters
-        firstMoment = FlatBuffer(count: parameterCount)
-        secondMoment = FlatBuffer(count: parameterCount)
+        self.firstMoment = firstMoment ?? FlatBuffer(count: parameterCount)
+        self.secondMoment = secondMoment ?? FlatBuffer(count: parameterCount)
     }
 
     /// One update of `parameters` from `gradients` (all buffers the same count).

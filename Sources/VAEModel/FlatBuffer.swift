@@ -9,15 +9,28 @@ public final class FlatBuffer {
     /// The number of `Float` elements.
     public let count: Int
 
+    /// Keeps the memory a borrowing buffer lives in alive (nil: this buffer allocated its own).
+    private let owner: AnyObject?
+
     /// Allocates `count` floats set to zero.
     public init(count: Int) {
         precondition(count >= 0, "FlatBuffer count must be non-negative")
         self.count = count
         pointer = .allocate(capacity: max(count, 1))
         pointer.initialize(repeating: 0, count: max(count, 1))
+        owner = nil
     }
 
-    deinit { pointer.deallocate() }
+    /// A buffer over `count` floats of memory that `owner` manages (node-shared memory): not copied, not
+    /// zeroed, not freed by this buffer, and kept alive as long as it is.
+    public init(borrowing pointer: UnsafeMutablePointer<Float>, count: Int, owner: AnyObject) {
+        precondition(count >= 0, "FlatBuffer count must be non-negative")
+        self.pointer = pointer
+        self.count = count
+        self.owner = owner
+    }
+
+    deinit { if owner == nil { pointer.deallocate() } }
 
     /// The elements as a buffer pointer.
     public var buffer: UnsafeMutableBufferPointer<Float> { .init(start: pointer, count: count) }

@@ -73,14 +73,19 @@ public final class VariationalAutoencoder {
     let fixedLogVariance: UnsafeMutablePointer<Float>
     private var allocations: [UnsafeMutablePointer<Float>] = []
 
-    public init(layout: ParameterLayout, batchCapacity: Int, klWeight: Float = 1) {
+    /// A model for batches of up to `batchCapacity` rows. Parameters and gradients are allocated here unless
+    /// given (node-shared memory); given buffers must have `layout.count` elements.
+    public init(layout: ParameterLayout, batchCapacity: Int, klWeight: Float = 1,
+                parameters: FlatBuffer? = nil, gradients: FlatBuffer? = nil) {
         precondition(batchCapacity > 0, "batch capacity must be positive")
+        precondition((parameters?.count ?? layout.count) == layout.count && (gradients?.count ?? layout.count) == layout.count,
+                     "parameter or gradient buffer has the wrong size")
         self.layout = layout
         self.batchCapacity = batchCapacity
         self.klWeight = klWeight
-        parameters = FlatBuffer(count: layout.count)
-        gradients = FlatBuffer(count: layout.count)
-        gradientTarget = gradients
+        self.parameters = parameters ?? FlatBuffer(count: layout.count)
+        self.gradients = gradients ?? FlatBuffer(count: layout.count)
+        gradientTarget = self.gradients
         var allocations: [UnsafeMutablePointer<Float>] = []
         func buffer(_ width: Int) -> UnsafeMutablePointer<Float> {
             let p = UnsafeMutablePointer<Float>.allocate(capacity: batchCapacity * width)

@@ -11,6 +11,8 @@ public struct BenchmarkReport: Sendable {
     public var blasCore: String
     /// `fast` or `exact (M micro-batches)`.
     public var reduction: String
+    /// How the gradients travelled: `single process`, `all-reduce`, `all-reduce, ZeRO-1`, `node-shared, …`.
+    public var exchange: String
     /// sgemm rate on the model's own shapes, per rank (min and max over ranks), GFLOP/s.
     public var gemmGigaflops: (min: Double, max: Double)
     public var gemmPerShape: [(shape: String, gigaflops: Double)]
@@ -33,7 +35,7 @@ public struct BenchmarkReport: Sendable {
     /// Human-readable lines.
     public var text: String {
         var lines: [String] = []
-        lines.append("vae-dist bench: \(architecture), batch \(batchPerRank) per rank, \(ranks) rank(s), BLAS threads \(blasThreads), OpenBLAS kernels \(blasCore), reduction \(reduction)")
+        lines.append("vae-dist bench: \(architecture), batch \(batchPerRank) per rank, \(ranks) rank(s), BLAS threads \(blasThreads), OpenBLAS kernels \(blasCore), reduction \(reduction), exchange \(exchange)")
         lines.append(String(format: "sgemm on the model's shapes: %.1f GFLOP/s per rank%@", gemmGigaflops.min,
                             ranks > 1 ? String(format: " (slowest rank; fastest %.1f)", gemmGigaflops.max) : ""))
         lines.append("  " + gemmPerShape.map { String(format: "%@ %.1f", $0.shape, $0.gigaflops) }.joined(separator: ", "))
@@ -58,7 +60,7 @@ public struct BenchmarkReport: Sendable {
     /// One JSON object (for scripts).
     public var json: String {
         let phases = phaseMilliseconds.map { "\"\($0.0)_ms\":\($0.1)" }.joined(separator: ",")
-        return "{\"ranks\":\(ranks),\"blas_core\":\"\(blasCore)\",\"reduction\":\"\(reduction)\",\"batch_per_rank\":\(batchPerRank),\"blas_threads\":\(blasThreads),"
+        return "{\"ranks\":\(ranks),\"blas_core\":\"\(blasCore)\",\"reduction\":\"\(reduction)\",\"exchange\":\"\(exchange)\",\"batch_per_rank\":\(batchPerRank),\"blas_threads\":\(blasThreads),"
             + "\"sgemm_gflops\":\(gemmGigaflops.min),\"sgemm_gflops_max\":\(gemmGigaflops.max),"
             + "\"flops_per_sample\":\(flopsPerSample),\"ceiling_samples_per_second\":\(ceilingPerRank),"
             + "\"samples_per_second_per_rank\":\(samplesPerSecondPerRank.min),\"samples_per_second_per_rank_max\":\(samplesPerSecondPerRank.max),"
@@ -66,6 +68,18 @@ public struct BenchmarkReport: Sendable {
             + "\"allreduce_share\":\(allReduceShare),\"allocations_per_step\":\(allocationsPerStep),"
             + "\"peak_rss_mb\":\(peakResidentMegabytes),\"data_mb\":\(dataMegabytes),\(phases)}"
     }
+}
+
+/// How `trainer` sums its gradients, in words.
+func describeExchange(_ trainer: Trainer) -> String {
+    if let topology = trainer.exchange?.topology {
+        return "node-shared (\(topology.localSize) rank(s) per node, \(topology.nodeCount) node(s))"
+    }
+    let configuration = trainer.configuration
+    if trainer.communicator.size == 1 { return "none (single process)" }
+    if configuration.reduction == .exact { return "all-reduce (int64, exact)" }
+    if configuration.shardedOptimizer { return "reduce-scatter + all-gather (ZeRO-1)" }
+    return configuration.overlapAllReduce ? "all-reduce (overlapped)" : "all-reduce"
 }
 
 /// `vae-dist bench`: the sgemm ceiling and the trainer's speed measured in the same run, in three alternating
@@ -140,6 +154,7 @@ public enum Benchmark {
             ranks: communicator.size, batchPerRank: perRank, blasThreads: BLAS.threadCount,
             architecture: configuration.architecture.describe, blasCore: BLAS.coreName,
             reduction: configuration.reduction == .exact ? "exact (\(configuration.microBatches) micro-batches)" : "fast",
+            exchange: describeExchange(trainer),
             gemmGigaflops: (gemm[0], -gemm[1]),
             gemmPerShape: ceiling.perShape.map { ($0.shape.description, $0.gigaflops) },
             flopsPerSample: ceiling.flopsPerSample, ceilingPerRank: ceilingPerRank,

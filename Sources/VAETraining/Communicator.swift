@@ -35,11 +35,46 @@ public protocol Communicator: AnyObject {
     func barrier()
     /// Ends every rank of the job at once with `code` (for a local error the others cannot learn of).
     func abort(code: Int32) -> Never
+    /// Where this rank sits: its node (the ranks that can share memory), its rank there, the node count.
+    func nodeTopology() -> NodeTopology
+    /// Collective over this rank's node: `bytes` of memory for this rank that every rank of the node can read and
+    /// write (each rank may ask a different size). Throws when the node cannot share memory.
+    func allocateNodeSharedMemory(bytes: Int) throws -> NodeSharedMemory
     /// Starts the stall watchdog: a collective that waits longer than `limitSeconds` ends the job with a message
     /// naming the operation and the step (0: off).
     func startWatchdog(limitSeconds: Double)
     /// The training step now running, for the watchdog's message.
     func watch(step: Int)
+}
+
+/// How a job's ranks sit on nodes (machines, or the groups of ranks that share memory).
+public struct NodeTopology: Equatable, Sendable {
+    /// This rank's index among its node's ranks.
+    public var localRank: Int
+    /// The number of ranks on this rank's node.
+    public var localSize: Int
+    /// The number of nodes.
+    public var nodeCount: Int
+    /// Whether every node has the same number of ranks.
+    public var uniform: Bool
+
+    public init(localRank: Int, localSize: Int, nodeCount: Int, uniform: Bool) {
+        self.localRank = localRank
+        self.localSize = localSize
+        self.nodeCount = nodeCount
+        self.uniform = uniform
+    }
+}
+
+/// Memory that every rank of one node reads and writes (an MPI-3 shared window): one segment per local rank,
+/// held until the object is released (which is collective over the node, like its allocation).
+public protocol NodeSharedMemory: AnyObject {
+    /// Local rank `localRank`'s segment, of the size that rank asked for.
+    func segment(of localRank: Int) -> UnsafeMutableRawPointer
+    /// Memory fence and barrier over the node: writes before it, by any local rank, are visible to all after it.
+    func synchronizeNode()
+    /// In-place float sum over the ranks that have this rank's local rank, one per node (nothing with one node).
+    func allReduceAcrossNodes(_ buffer: UnsafeMutableBufferPointer<Float>)
 }
 
 /// A failure that every rank has agreed on, so every rank can stop cleanly with no one left waiting.
@@ -168,6 +203,8 @@ public final class SingleProcessCommunicator: Communicator {
     }
     public func allGather(_ buffer: UnsafeMutableBufferPointer<Float>, shards: ShardLayout) {}
     public func barrier() {}
+    public func nodeTopology() -> NodeTopology { NodeTopology(localRank: 0, localSize: 1, nodeCount: 1, uniform: true) }
+    public func allocateNodeSharedMemory(bytes: Int) throws -> NodeSharedMemory { ProcessMemory(bytes: bytes) }
     public func abort(code: Int32) -> Never { exit(code) }
     public func startWatchdog(limitSeconds: Double) {}
     public func watch(step: Int) {}
@@ -178,3 +215,23 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+
+/// One process's "node memory": a page-aligned heap block, nothing to synchronize.
+final class ProcessMemory: NodeSharedMemory {
+    let base: UnsafeMutableRawPointer
+
+    init(bytes: Int) {
+        base = .allocate(byteCount: max(bytes, 1), alignment: 4096)
+        base.initializeMemory(as: UInt8.self, repeating: 0, count: max(bytes, 1))
+    }
+
+    deinit { base.deallocate() }
+
+    func segment(of localRank: Int) -> UnsafeMutableRawPointer {
+        precondition(localRank == 0, "one process has one segment")
+        return base
+    }
+
+    func synchronizeNode() {}
+    func allReduceAcrossNodes(_ buffer: UnsafeMutableBufferPointer<Float>) {}
+}

@@ -60,6 +60,9 @@ public struct TrainingConfiguration: Equatable, Sendable {
     public var shardedOptimizer = false
     /// Start the decoder's gradient all-reduce (non-blocking) while the encoder's backward runs.
     public var overlapAllReduce = false
+    /// How gradients travel between ranks: `node-shared` memory (one copy of the parameters and moments per
+    /// node, each rank sums and updates its shard), one MPI `allreduce`, or `auto` (node-shared where it applies).
+    public var gradientExchange = GradientExchange.auto
     /// How gradients are summed across ranks: `fast` (one float all-reduce) or `exact` (fixed micro-batches and a
     /// fixed-point integer all-reduce: the same bits at any rank count).
     public var reduction = GradientReduction.fast
@@ -73,7 +76,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
         "model": ["input_size", "encoder_hidden", "latent_size", "decoder_hidden", "activation", "likelihood",
                   "gaussian_variance"],
         "training": ["epochs", "max_steps", "batch_size", "learning_rate", "beta1", "beta2", "adam_epsilon",
-                     "kl_weight", "seed", "drop_last", "sharded_optimizer", "overlap_allreduce", "reduction",
+                     "kl_weight", "seed", "drop_last", "sharded_optimizer", "overlap_allreduce", "gradient_exchange", "reduction",
                      "micro_batches"],
         "data": ["source", "binarization"],
         "run": ["run_dir", "checkpoint_every", "keep_checkpoints", "log_every", "blas_threads", "collective_timeout",
@@ -152,6 +155,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
         case "training.drop_last": dropLast = try v.bool()
         case "training.sharded_optimizer": shardedOptimizer = try v.bool()
         case "training.overlap_allreduce": overlapAllReduce = try v.bool()
+        case "training.gradient_exchange": gradientExchange = try v.choice(GradientExchange.self)
         case "training.reduction": reduction = try v.choice(GradientReduction.self)
         case "training.micro_batches": microBatches = try v.integer(min: 1)
         case "data.source": dataSource = try v.string()
@@ -235,7 +239,8 @@ extension TrainingConfiguration {
                                   learningRate: Float? = nil, seed: UInt64? = nil, binarization: String? = nil,
                                   runDirectory: String? = nil, checkpointEvery: Int? = nil, keepCheckpoints: Int? = nil,
                                   logEvery: Int? = nil, blasThreads: Int? = nil, batchPerRank: Int? = nil,
-                                  shardedOptimizer: Bool? = nil, overlapAllReduce: Bool? = nil, reduction: String? = nil,
+                                  shardedOptimizer: Bool? = nil, overlapAllReduce: Bool? = nil, gradientExchange: String? = nil,
+                                  reduction: String? = nil,
                                   microBatches: Int? = nil, collectiveTimeout: Double? = nil,
                                   divergenceCheckEvery: Int? = nil, worldSize: Int = 1) throws {
         let pairs: [(String, Any?)] = [
@@ -245,6 +250,7 @@ extension TrainingConfiguration {
             ("run.run_dir", runDirectory), ("run.checkpoint_every", checkpointEvery),
             ("run.keep_checkpoints", keepCheckpoints), ("run.log_every", logEvery), ("run.blas_threads", blasThreads),
             ("training.sharded_optimizer", shardedOptimizer), ("training.overlap_allreduce", overlapAllReduce),
+            ("training.gradient_exchange", gradientExchange),
             ("training.reduction", reduction), ("training.micro_batches", microBatches),
             ("run.collective_timeout", collectiveTimeout), ("run.divergence_check_every", divergenceCheckEvery),
         ]
@@ -257,6 +263,18 @@ extension TrainingConfiguration {
         }
         try validate()
     }
+}
+
+/// How gradients travel between ranks (``GradientReduction`` is how they are added).
+public enum GradientExchange: String, CaseIterable, Sendable {
+    /// `node-shared` when it applies (several ranks on every node, the same number on each, `fast` reduction,
+    /// neither the sharded optimizer nor the overlapped all-reduce), else `allreduce`.
+    case auto
+    /// One MPI all-reduce of the flat gradient buffer per step; every rank keeps its own parameters and moments.
+    case allreduce
+    /// Node-shared memory (``NodeSharedExchange``): the ranks of a node read each other's gradients, each sums
+    /// and updates its shard of one shared copy of the parameters and moments; one all-reduce per shard across nodes.
+    case nodeShared = "node-shared"
 }
 
 /// How gradients are summed across ranks.

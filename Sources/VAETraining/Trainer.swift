@@ -21,6 +21,7 @@ public enum TrainerError: Error, CustomStringConvertible {
     case nonFiniteLoss(step: Int, term: String)
     case batchNotDivisible(batchSize: Int, ranks: Int)
     case microBatchesNotDivisible(batchSize: Int, microBatches: Int, ranks: Int)
+    case nodeSharedUnavailable(reason: String)
 
     public var description: String {
         switch self {
@@ -34,6 +35,8 @@ public enum TrainerError: Error, CustomStringConvertible {
             return "step \(step): the \(term) is not finite; lower --learning-rate or check the data. No checkpoint was written for this step."
         case .microBatchesNotDivisible(let batchSize, let microBatches, let ranks):
             return "reduction exact: \(microBatches) micro-batches must divide the global batch \(batchSize) and be divisible by the \(ranks) ranks; set training.micro_batches (e.g. \(max(ranks, 1) * max(1, microBatches / max(ranks, 1))))."
+        case .nodeSharedUnavailable(let reason):
+            return "gradient_exchange node-shared: \(reason); use --gradient-exchange allreduce or auto."
         case .batchNotDivisible(let batchSize, let ranks):
             return "the global batch \(batchSize) does not divide among \(ranks) ranks; pick a --batch-size that is a multiple of \(ranks), or --batch-per-rank."
         }
@@ -83,6 +86,8 @@ public final class Trainer {
     /// ZeRO-1 shards of the flat buffers and this rank's summed gradient shard (sharded optimizer only).
     let shards: ShardLayout?
     let shardGradients: FlatBuffer?
+    /// The node-shared gradient exchange, when in use (it then owns the parameters, moments and gradients).
+    public let exchange: NodeSharedExchange?
     /// Micro-batch buffers of the rank-count-independent reduction (`reduction: exact` only).
     let exact: ExactReduction?
     /// A fault to inject (tests only; from VAE_DIST_FAULT).
@@ -116,9 +121,14 @@ public final class Trainer {
         let layout = ParameterLayout(architecture)
         let perRank = configuration.reduction == .exact
             ? configuration.batchSize / configuration.microBatches : configuration.batchSize / communicator.size
-        model = VariationalAutoencoder(layout: layout, batchCapacity: perRank, klWeight: Float(configuration.klWeight))
-        layout.initialize(model.parameters, seed: configuration.seed)
-        optimizer = Adam(parameterCount: layout.count, hyperparameters: configuration.adam)
+        let exchange = try Trainer.makeNodeSharedExchange(configuration, communicator: communicator, parameterCount: layout.count)
+        self.exchange = exchange
+        model = VariationalAutoencoder(layout: layout, batchCapacity: perRank, klWeight: Float(configuration.klWeight),
+                                       parameters: exchange?.parameters, gradients: exchange?.gradients)
+        if exchange?.isNodeLeader ?? true { layout.initialize(model.parameters, seed: configuration.seed) }
+        exchange?.synchronize()
+        optimizer = Adam(parameterCount: layout.count, hyperparameters: configuration.adam,
+                         firstMoment: exchange?.firstMoment, secondMoment: exchange?.secondMoment)
         store = CheckpointStore(directory: configuration.runDirectory, keep: configuration.keepCheckpoints)
         filler = BatchFiller(seed: configuration.seed, binarization: configuration.binarization)
         reduction = .allocate(capacity: 3)
@@ -138,6 +148,28 @@ public final class Trainer {
             shards = nil
             shardGradients = nil
         }
+    }
+
+    /// The node-shared exchange when the configuration asks for it (or `auto` finds it applies), else nil.
+    static func makeNodeSharedExchange(_ configuration: TrainingConfiguration, communicator: Communicator,
+                                       parameterCount: Int) throws -> NodeSharedExchange? {
+        let conflict = configuration.reduction == .exact ? "reduction exact has its own exchange"
+            : configuration.shardedOptimizer ? "the sharded optimizer (ZeRO-1) needs the all-reduce path"
+            : configuration.overlapAllReduce ? "the overlapped all-reduce needs the all-reduce path" : nil
+        switch configuration.gradientExchange {
+        case .allreduce:
+            return nil
+        case .auto:
+            guard communicator.size > 1, conflict == nil else { return nil }
+            let topology = communicator.nodeTopology()
+            guard topology.uniform, topology.localSize > 1 else { return nil }
+        case .nodeShared:
+            if let conflict { throw TrainerError.nodeSharedUnavailable(reason: conflict) }
+            guard communicator.nodeTopology().uniform else {
+                throw TrainerError.nodeSharedUnavailable(reason: "the nodes have different numbers of ranks")
+            }
+        }
+        return try NodeSharedExchange(communicator: communicator, parameterCount: parameterCount)
     }
 
     deinit {
@@ -175,8 +207,13 @@ public final class Trainer {
         }
         let shared = communicator.broadcast(bytes: bytes)
         let name = communicator.isLeader ? path : "the checkpoint rank 0 read"
+        // With node-shared memory only the node's leader writes the shared state; the others decode (and check)
+        // into scratch buffers.
+        let writer = exchange?.isNodeLeader ?? true
+        let parameters = writer ? model.parameters : FlatBuffer(count: model.layout.count)
+        let adam = writer ? optimizer : Adam(parameterCount: model.layout.count, hyperparameters: configuration.adam)
         let metadata = try communicator.agree {
-            let metadata = try Checkpoint.decode(shared, path: name, layout: model.layout, parameters: model.parameters, adam: optimizer)
+            let metadata = try Checkpoint.decode(shared, path: name, layout: model.layout, parameters: parameters, adam: adam)
             let differing = TrainingConfiguration.differingKeys(metadata.configurationJSON, configuration.trajectoryJSON)
             guard differing.isEmpty else { throw CheckpointError.configurationMismatch(path: name, keys: differing) }
             guard metadata.dataFingerprint == data.trainFingerprint else {
@@ -184,6 +221,8 @@ public final class Trainer {
             }
             return metadata
         }
+        optimizer.step = adam.step
+        exchange?.synchronize()
         position = metadata.position
         return path
     }
@@ -199,7 +238,17 @@ public final class Trainer {
                                      hint: "Start every rank with the same model settings.")
         try communicator.requireSame(prefix(data.trainFingerprint), what: "the training data fingerprint",
                                      hint: "Give every rank the same --data.")
-        communicator.broadcast(UnsafeMutableRawBufferPointer(start: model.parameters.pointer, count: model.parameters.count * 4), root: 0)
+        if let exchange {
+            // One copy per node: rank 0's parameters reach the other nodes' leaders through a private buffer.
+            guard exchange.topology.nodeCount > 1 else { return }
+            let copy = FlatBuffer(count: model.parameters.count)
+            if communicator.isLeader { copy.copy(from: model.parameters) }
+            communicator.broadcast(UnsafeMutableRawBufferPointer(start: copy.pointer, count: copy.count * 4), root: 0)
+            if exchange.isNodeLeader { model.parameters.copy(from: copy) }
+            exchange.synchronize()
+        } else {
+            communicator.broadcast(UnsafeMutableRawBufferPointer(start: model.parameters.pointer, count: model.parameters.count * 4), root: 0)
+        }
     }
 
     /// Writes a checkpoint of the current state (rank 0 only) and logs it once it is committed.
@@ -242,7 +291,7 @@ public final class Trainer {
         }
         let t1 = profiling ? monotonicNanoseconds() : 0
         if profiling { GEMMClock.nanoseconds = 0 }
-        let overlap = configuration.overlapAllReduce && shards == nil
+        let overlap = configuration.overlapAllReduce && shards == nil && exchange == nil
         if !rows.isEmpty {
             terms = model.forward(batch: rows.count, training: true)
             if overlap {
@@ -274,10 +323,12 @@ public final class Trainer {
         return LossTerms(reconstruction: reduction[0], kl: reduction[1], samples: Int(reduction[2]))
     }
 
-    /// Sums the gradients over ranks and takes the Adam step: one all-reduce (its encoder part last when the decoder's
-    /// was started during backward), or ZeRO-1's reduce-scatter, shard update and all-gather. Returns the
+    /// Sums the gradients over ranks and takes the Adam step: the node-shared exchange, one all-reduce (its encoder
+    /// part last when the decoder's was started during backward), or ZeRO-1's reduce-scatter, shard update and
+    /// all-gather. Returns the
     /// nanoseconds Adam took when `timing`, else 0.
     func sumGradientsAndUpdate(timing: Bool) -> UInt64 {
+        if let exchange { return exchange.sumAndUpdate(optimizer: optimizer, timing: timing) }
         let start: UInt64, end: UInt64
         if let shards, let shardGradients {
             communicator.reduceScatterSum(UnsafeBufferPointer(model.gradients.buffer), into: shardGradients.buffer, shards: shards)
@@ -453,8 +504,9 @@ public final class Trainer {
                     && position.stepInEpoch < total {
                     try save()
                 }
-                if let fault, fault.kind == .perturb, fault.rank == communicator.rank, fault.step == position.globalStep {
-                    model.parameters.pointer[0] += 1e-3
+                if let fault, fault.kind == .perturb, fault.step == position.globalStep {
+                    if fault.rank == communicator.rank { model.parameters.pointer[0] += 1e-3 }
+                    exchange?.synchronize()  // node-shared: the whole node's copy now differs, seen alike by its ranks
                 }
                 if config.divergenceCheckEvery > 0 && position.globalStep % config.divergenceCheckEvery == 0 {
                     try checkReplicasAgree()

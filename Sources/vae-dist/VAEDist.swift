@@ -117,6 +117,8 @@ struct Train: ParsableCommand {
     var shardedOptimizer = false
     @Flag(help: "Start the decoder's gradient all-reduce while the encoder's backward runs.")
     var overlapAllreduce = false
+    @Option(help: "Under MPI, how gradients travel: node-shared (ranks of a node read each other's gradients, one shared copy of the parameters and Adam moments, each rank updates its shard), allreduce (one MPI all-reduce), or auto (node-shared where it applies; the default).")
+    var gradientExchange: String?
     @Option(help: "Gradient reduction: fast (float all-reduce) or exact (the same bits at any rank count).")
     var reduction: String?
     @Option(help: "Micro-batches per global batch with --reduction exact.")
@@ -135,7 +137,8 @@ struct Train: ParsableCommand {
                     seed: seed, binarization: binarization, runDirectory: runDir, checkpointEvery: checkpointEvery,
                     keepCheckpoints: keepCheckpoints, logEvery: logEvery, blasThreads: blasThreads,
                     batchPerRank: batchPerRank, shardedOptimizer: shardedOptimizer ? true : nil,
-                    overlapAllReduce: overlapAllreduce ? true : nil, reduction: reduction, microBatches: microBatches,
+                    overlapAllReduce: overlapAllreduce ? true : nil, gradientExchange: gradientExchange,
+                    reduction: reduction, microBatches: microBatches,
                     collectiveTimeout: collectiveTimeout, divergenceCheckEvery: divergenceCheckEvery,
                     worldSize: communicator.size)
             }
@@ -224,6 +227,8 @@ struct Bench: ParsableCommand {
     var overlapAllreduce = false
     @Option(help: "Gradient reduction: fast, exact, or both (two reports, side by side in one run).")
     var reduction: String = "fast"
+    @Option(help: "Gradient exchange: auto, allreduce, node-shared, or both (allreduce and node-shared side by side in one run).")
+    var gradientExchange: String = "auto"
     @Option(help: "Micro-batches per global batch for --reduction exact (default 8, or the config's).")
     var microBatches: Int?
     @Flag(help: "Print one JSON object per report instead of text.")
@@ -240,20 +245,25 @@ struct Bench: ParsableCommand {
             settings.runDirectory = NSTemporaryDirectory()
             let source = settings.dataSource
             let splits = try communicator.agree { try DataSplits.load(source) }
-            let modes = reduction == "both" ? ["fast", "exact"] : [reduction]
+            let reductions = reduction == "both" ? ["fast", "exact"] : [reduction]
+            let exchanges = gradientExchange == "both" ? ["allreduce", "node-shared"] : [gradientExchange]
+            // Exact reduction has its own exchange: one report for it.
+            let modes = reductions.flatMap { r in r == "exact" ? [(r, "auto")] : exchanges.map { (r, $0) } }
             let counter: (() -> UInt64)? = vae_allocation_counting_active() != 0 ? { vae_thread_allocation_count() } : nil
             if communicator.isLeader, let warning = BLAS.kernelWarning {
                 FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
             }
-            for mode in modes {
+            for (mode, exchange) in modes {
                 var configuration = settings
-                try communicator.agree { try configuration.override(reduction: mode, microBatches: microBatches) }
+                try communicator.agree {
+                    try configuration.override(gradientExchange: exchange, reduction: mode, microBatches: microBatches)
+                }
                 let report = try communicator.agree {
                     try Benchmark.run(configuration: configuration, data: splits, communicator: communicator,
                                       steps: steps, warmup: warmup, allocationCount: counter)
                 }
                 if communicator.isLeader {
-                    if !json && modes.count > 1 { print("== reduction \(mode)") }
+                    if !json && modes.count > 1 { print("== reduction \(mode), gradient exchange \(exchange)") }
                     print(json ? report.json : report.text)
                 }
             }

@@ -12,10 +12,14 @@ struct MPICheck {
     static func main() throws {
         let arguments = Array(CommandLine.arguments.dropFirst())
         guard let name = arguments.first else {
-            FileHandle.standardError.write(Data("usage: vae-dist-mpi-check CASE [--control average|local-only]\n".utf8))
+            FileHandle.standardError.write(Data("usage: vae-dist-mpi-check CASE [--control average|local-only|no-peer-sum] [--exchange allreduce|node-shared]\n".utf8))
             exit(2)
         }
         let control = arguments.firstIndex(of: "--control").map { arguments[$0 + 1] }
+        let exchange = try arguments.firstIndex(of: "--exchange").map { index -> GradientExchange in
+            guard let value = GradientExchange(rawValue: arguments[index + 1]) else { throw ValidationFailure("--exchange \(arguments[index + 1])") }
+            return value
+        } ?? .allreduce
         let mpi = try MPICommunicator.start()
         var communicator: Communicator = mpi
         switch control {
@@ -24,7 +28,7 @@ struct MPICheck {
         default: break
         }
         var failures: [String] = []
-        let check = Check(communicator: communicator, mpi: mpi) { failures.append($0) }
+        let check = Check(communicator: communicator, mpi: mpi, exchange: exchange, sumsOverPeers: control != "no-peer-sum") { failures.append($0) }
         do {
             switch name {
             case "collectives": check.collectives()
@@ -32,8 +36,7 @@ struct MPICheck {
             case "n-equals-1": try check.nRanksEqualOneRank()
             case "broadcast": try check.broadcastControl()
             case "resume": try check.exactResume()
-            case "zero1": try check.shardedOptimizerMatchesPlain(overlap: false)
-            case "overlap": try check.shardedOptimizerMatchesPlain(overlap: true)
+            case "zero1", "overlap", "node-shared": try check.variantMatchesPlain(name)
             default: failures.append("unknown case \(name)")
             }
         } catch {
@@ -68,6 +71,8 @@ class ForwardingCommunicator: Communicator {
     }
     func allGather(_ buffer: UnsafeMutableBufferPointer<Float>, shards: ShardLayout) { base.allGather(buffer, shards: shards) }
     func barrier() { base.barrier() }
+    func nodeTopology() -> NodeTopology { base.nodeTopology() }
+    func allocateNodeSharedMemory(bytes: Int) throws -> NodeSharedMemory { try base.allocateNodeSharedMemory(bytes: bytes) }
     func abort(code: Int32) -> Never { base.abort(code: code) }
     func startWatchdog(limitSeconds: Double) { base.startWatchdog(limitSeconds: limitSeconds) }
     func watch(step: Int) { base.watch(step: step) }
@@ -86,13 +91,33 @@ final class LocalOnlyCommunicator: ForwardingCommunicator {
     override func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ operation: ReductionOperation) {}
 }
 
+struct ValidationFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ what: String) { description = "unknown value: \(what)" }
+}
+
 /// A buffer's fingerprint as the Int64 the collectives carry.
 func fingerprint(_ buffer: FlatBuffer) -> Int64 { Int64(bitPattern: buffer.fingerprint) }
 
 struct Check {
     let communicator: Communicator
     let mpi: MPICommunicator
+    /// The gradient exchange of the distributed trainers (`--exchange`; all-reduce unless given).
+    let exchange: GradientExchange
+    /// False for the node-shared negative control: each rank "sums" only its own gradient.
+    let sumsOverPeers: Bool
     let fail: (String) -> Void
+
+    /// A trainer on this job's ranks with the checked exchange (and the negative control, if any).
+    func distributedTrainer(_ configuration: TrainingConfiguration) throws -> Trainer {
+        let trainer = try Trainer(configuration: configuration, data: Check.data, communicator: communicator, logger: quiet)
+        trainer.exchange?.sumsOverRanks = sumsOverPeers
+        return trainer
+    }
+
+    /// The part of `trainer`'s gradient buffer that holds the sum over ranks after a step: all of it with the
+    /// all-reduce, this rank's shard with the node-shared exchange.
+    func summedRange(_ trainer: Trainer) -> Range<Int> { trainer.exchange?.shard ?? 0..<trainer.model.gradients.count }
 
     var quiet: Logger {
         var logger = Logger(label: "mpi-check")
@@ -122,6 +147,7 @@ struct Check {
         c.dataSource = "synthetic"
         c.runDirectory = folder
         c.logEvery = 2
+        c.gradientExchange = exchange
         return c
     }
 
@@ -198,13 +224,16 @@ struct Check {
     /// After each of 4 steps the gradient buffer, parameters and both Adam moments are bitwise equal on every rank.
     func gradientEquality() throws {
         let folder = sharedFolder("equality")
-        let trainer = try Trainer(configuration: configuration(folder), data: Check.data, communicator: communicator, logger: quiet)
+        let trainer = try distributedTrainer(configuration(folder))
         try trainer.synchronizeStart()
         let order = epochPermutation(count: Check.data.train.count, seed: 1, epoch: 0)
         for step in 0..<4 {
             _ = order.withUnsafeBufferPointer { trainer.step(indices: UnsafeBufferPointer(rebasing: $0[(step * 32)..<(step * 32 + 32)]), epoch: 0) }
-            for (name, buffer) in [("gradients", trainer.model.gradients), ("parameters", trainer.model.parameters),
-                                   ("exp_avg", trainer.optimizer.firstMoment), ("exp_avg_sq", trainer.optimizer.secondMoment)] {
+            // Node-shared ranks hold summed gradients only in their own shard; the parameters and moments are
+            // one copy per node, so equality across ranks is checked between nodes.
+            let checked = trainer.exchange == nil ? [("gradients", trainer.model.gradients)] : []
+            for (name, buffer) in checked + [("parameters", trainer.model.parameters),
+                                             ("exp_avg", trainer.optimizer.firstMoment), ("exp_avg_sq", trainer.optimizer.secondMoment)] {
                 expect(sameOnAllRanks(fingerprint(buffer)), "step \(step + 1): \(name) differ between ranks")
             }
         }
@@ -215,9 +244,10 @@ struct Check {
     /// parameters; gradients of a summed loss get atol scaled by the buffer's largest magnitude).
     func nRanksEqualOneRank() throws {
         let folder = sharedFolder("n-equals-1")
-        let distributed = try Trainer(configuration: configuration(folder), data: Check.data, communicator: communicator, logger: quiet)
+        let distributed = try distributedTrainer(configuration(folder))
         var soloConfiguration = configuration(folder + "-solo-\(mpi.rank)")
         soloConfiguration.blasThreads = 0
+        soloConfiguration.gradientExchange = .allreduce
         let solo = try Trainer(configuration: soloConfiguration, data: Check.data, logger: quiet)
         try distributed.synchronizeStart()
         expect(distributed.model.parameters.bytes == solo.model.parameters.bytes, "initial parameters differ")
@@ -225,7 +255,7 @@ struct Check {
         lockstep(distributed, solo) { epoch, step in
             let g = distributed.model.gradients.buffer, h = solo.model.gradients.buffer
             let scale = h.reduce(Float(0)) { max($0, abs($1)) }
-            for i in g.indices {
+            for i in summedRange(distributed) {
                 let error = abs(g[i] - h[i]) / (1e-5 * scale + 1.3e-6 * abs(h[i]) + .leastNormalMagnitude)
                 worstGradient = max(worstGradient, error)
             }
@@ -253,13 +283,20 @@ struct Check {
         }
     }
 
-    /// ZeRO-1 (or, with `overlap`, the overlapped all-reduce) against the plain path on the same global batches:
-    /// parameters after each step and the gathered Adam moments within float32 tolerance (rtol 1.3e-6, atol 1e-5).
-    func shardedOptimizerMatchesPlain(overlap: Bool) throws {
-        let plain = try Trainer(configuration: configuration(sharedFolder("plain")), data: Check.data, communicator: communicator, logger: quiet)
-        var variant = configuration(sharedFolder(overlap ? "overlap" : "zero1"))
-        if overlap { variant.overlapAllReduce = true } else { variant.shardedOptimizer = true }
-        let other = try Trainer(configuration: variant, data: Check.data, communicator: communicator, logger: quiet)
+    /// ZeRO-1 (`zero1`), the overlapped all-reduce (`overlap`) or the node-shared exchange (`node-shared`) against
+    /// the plain all-reduce path on the same global batches: parameters after each step and the (gathered) Adam
+    /// moments within float32 tolerance (rtol 1.3e-6, atol 1e-5).
+    func variantMatchesPlain(_ name: String) throws {
+        var plainConfiguration = configuration(sharedFolder("plain"))
+        plainConfiguration.gradientExchange = .allreduce
+        let plain = try Trainer(configuration: plainConfiguration, data: Check.data, communicator: communicator, logger: quiet)
+        var variant = configuration(sharedFolder(name))
+        switch name {
+        case "overlap": variant.overlapAllReduce = true
+        case "zero1": variant.shardedOptimizer = true
+        default: variant.gradientExchange = .nodeShared
+        }
+        let other = try distributedTrainer(variant)
         try plain.synchronizeStart()
         try other.synchronizeStart()
         var worst: Float = 0
@@ -277,7 +314,7 @@ struct Check {
             expect(worstMoment <= 1, "\(name) differs from the plain path by \(worstMoment)× the tolerance")
         }
         expect(other.optimizer.step == plain.optimizer.step, "Adam step counts differ")
-        if mpi.rank == 0 { print(String(format: "%@: worst parameter difference %.3g of the tolerance", overlap ? "overlap" : "zero1", worst)) }
+        if mpi.rank == 0 { print(String(format: "%@: worst parameter difference %.3g of the tolerance", name, worst)) }
     }
 
     /// Interrupted-and-resumed equals uninterrupted, bit for bit, under mpirun.

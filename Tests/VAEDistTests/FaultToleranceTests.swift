@@ -103,15 +103,17 @@ import Testing
         #expect(try FaultToleranceTests.run(base + ["--max-steps", "4", "--resume", "latest"]).0 == 0)
     }
 
-    @Test func theWatchdogEndsAJobWhoseRankStalls() throws {
+    /// The waiting rank sits in the step's first collective: the all-reduce, or the node barrier of node-shared memory.
+    @Test(arguments: [("allreduce", "MPI_Allreduce"), ("node-shared", "MPI_Barrier (node)")])
+    func theWatchdogEndsAJobWhoseRankStalls(exchange: String, collective: String) throws {
         let dir = FaultToleranceTests.folder("stall")
         let start = Date()
         let (status, output, _) = try MPITests.mpirun(["-n", "2", "-x", "VAE_DIST_FAULT=stall@1:3:120", "--", MPITests.binary("vae-dist"),
                                                        "--config", FaultToleranceTests.config, "--run-dir", dir, "--max-steps", "10",
-                                                       "--collective-timeout", "3"])
+                                                       "--collective-timeout", "3", "--gradient-exchange", exchange])
         let seconds = Date().timeIntervalSince(start)
         #expect(status != 0, "\(output)")
-        #expect(output.contains("watchdog: MPI_Allreduce has waited") && output.contains("at step 3"), "\(output)")
+        #expect(output.contains("watchdog: \(collective) has waited") && output.contains("at step 3"), "\(output)")
         #expect(seconds < 60, "took \(seconds) s")
         if let waited = output.firstMatch(of: #/has waited ([0-9.]+) s/#) { print("watchdog: fired after \(waited.1) s (limit 3 s); job ended \(String(format: "%.1f", seconds)) s after launch") }
     }
@@ -120,9 +122,21 @@ import Testing
         let dir = FaultToleranceTests.folder("diverge")
         let (status, output, _) = try MPITests.mpirun(["-n", "2", "-x", "VAE_DIST_FAULT=perturb@1:2", "--", MPITests.binary("vae-dist"),
                                                        "--config", FaultToleranceTests.config, "--run-dir", dir, "--max-steps", "10",
-                                                       "--divergence-check-every", "1"])
+                                                       "--divergence-check-every", "1", "--gradient-exchange", "allreduce"])
         #expect(status == 1, "\(output)")
         #expect(output.contains("replicas diverged at step 2: the parameters of rank 1 differ"), "\(output)")
+    }
+
+    /// Node-shared memory keeps one replica per node: a perturbed node (2 simulated nodes of 2 ranks) is named
+    /// by both of its ranks.
+    @Test func divergedNodeSharedReplicasAreNamed() throws {
+        let dir = FaultToleranceTests.folder("diverge-node")
+        let (status, output, _) = try MPITests.mpirun(["-n", "4", "-x", "VAE_DIST_FAULT=perturb@3:2", "--", MPITests.binary("vae-dist"),
+                                                       "--config", FaultToleranceTests.config, "--run-dir", dir, "--max-steps", "10",
+                                                       "--divergence-check-every", "1", "--gradient-exchange", "node-shared"],
+                                                      environment: ["VAE_DIST_RANKS_PER_NODE": "2"])
+        #expect(status == 1, "\(output)")
+        #expect(output.contains("replicas diverged at step 2: the parameters of ranks 2, 3 differ"), "\(output)")
     }
 
     @Test func aDeadRankEndsTheJobQuicklyAndTheCheckpointResumes() throws {

@@ -12,13 +12,14 @@ import Testing
     }
 
     /// Runs `Launch/mpirun.sh ARGS`; returns (status, stdout + stderr, seconds).
-    static func mpirun(_ arguments: [String]) throws -> (Int32, String, Double) {
+    static func mpirun(_ arguments: [String], environment extra: [String: String] = [:]) throws -> (Int32, String, Double) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "Launch/mpirun.sh")
         process.arguments = arguments
         // A parent that called MPI_Init leaves OMPI_*/PMIX_* variables that hang a child mpirun: drop them.
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") }
         environment["VAE_DIST_MPI_TIMEOUT"] = "\(timeout)"
+        environment.merge(extra) { $1 }
         process.environment = environment
         let pipe = Pipe()
         process.standardOutput = pipe
@@ -30,9 +31,12 @@ import Testing
         return (process.terminationStatus, String(decoding: output, as: UTF8.self), Date().timeIntervalSince(start))
     }
 
-    static func check(_ name: String, ranks: Int = 4, control: String? = nil) throws -> (Int32, String) {
+    /// Runs one `vae-dist-mpi-check` case; `ranksPerNode` splits the ranks into that many per simulated node.
+    static func check(_ name: String, ranks: Int = 4, control: String? = nil, exchange: String? = nil,
+                      ranksPerNode: Int? = nil) throws -> (Int32, String) {
         let (status, output, _) = try mpirun(["-n", "\(ranks)", "--", binary("vae-dist-mpi-check"), name]
-                                             + (control.map { ["--control", $0] } ?? []))
+                                             + (control.map { ["--control", $0] } ?? []) + (exchange.map { ["--exchange", $0] } ?? []),
+                                             environment: ranksPerNode.map { ["VAE_DIST_RANKS_PER_NODE": "\($0)"] } ?? [:])
         return (status, output)
     }
 
@@ -70,6 +74,34 @@ import Testing
     @Test func overlappedAllReduceMatchesThePlainPath() throws {
         let (status, output) = try MPITests.check("overlap")
         #expect(status == 0 && output.contains("PASS overlap"), "\(output)")
+    }
+
+    /// One node of 4, and 2 simulated nodes of 2 (shared memory inside each, an all-reduce per shard across).
+    @Test(arguments: [nil, 2] as [Int?])
+    func nodeSharedExchangeMatchesTheAllReducePath(ranksPerNode: Int?) throws {
+        let (status, output) = try MPITests.check("node-shared", ranksPerNode: ranksPerNode)
+        #expect(status == 0 && output.contains("PASS node-shared"), "\(output)")
+    }
+
+    @Test(arguments: [nil, 2] as [Int?])
+    func nodeSharedFourRanksTakeTheSameStepsAsOneProcess(ranksPerNode: Int?) throws {
+        let (status, output) = try MPITests.check("n-equals-1", exchange: "node-shared", ranksPerNode: ranksPerNode)
+        #expect(status == 0 && output.contains("PASS n-equals-1"), "\(output)")
+    }
+
+    @Test func negativeControlNodeSharedRanksThatSumOnlyTheirOwnGradientAreCaught() throws {
+        let (status, output) = try MPITests.check("n-equals-1", control: "no-peer-sum", exchange: "node-shared")
+        #expect(status == 3 && output.contains("gradients differ from one process"), "\(output)")
+    }
+
+    @Test func nodeSharedParametersAndMomentsAreEqualAcrossNodes() throws {
+        let (status, output) = try MPITests.check("gradient-equality", exchange: "node-shared", ranksPerNode: 2)
+        #expect(status == 0 && output.contains("PASS gradient-equality"), "\(output)")
+    }
+
+    @Test func nodeSharedResumeAcrossTwoNodesIsBitExact() throws {
+        let (status, output) = try MPITests.check("resume", exchange: "node-shared", ranksPerNode: 2)
+        #expect(status == 0 && output.contains("PASS resume"), "\(output)")
     }
 
     @Test func startupBroadcastMakesDifferentlySeededRanksEqual() throws {

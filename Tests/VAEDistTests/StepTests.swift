@@ -8,14 +8,18 @@ import VAEModel
     /// The default model at batch 128 with one BLAS thread, as `vae-dist bench` measures it. (OpenBLAS 0.3.21
     /// allocates inside sgemm in its threaded path and in its small-matrix kernels, so a tiny model or several
     /// BLAS threads would count OpenBLAS's allocations, not ours.)
-    @Test func aTrainingStepAllocatesNothing() throws {
+    /// Also through the node-shared exchange (one process: its memory is a heap block, the same code path).
+    @Test(arguments: [GradientExchange.allreduce, .nodeShared])
+    func aTrainingStepAllocatesNothing(exchange: GradientExchange) throws {
         #expect(vae_allocation_counting_active() == 1, "this test bundle links the counting allocator")
         var config = TrainingConfiguration()
+        config.gradientExchange = exchange
         config.dataSource = "synthetic"
         config.runDirectory = Fixtures.temporaryFolder()
         config.binarization = .dynamic
         config.blasThreads = 1
         let trainer = try Fixtures.trainer(config)
+        #expect((trainer.exchange != nil) == (exchange == .nodeShared))
         let order = epochPermutation(count: Fixtures.smallData.train.count, seed: 1, epoch: 0)
         order.withUnsafeBufferPointer { all in
             _ = trainer.step(indices: UnsafeBufferPointer(rebasing: all[0..<128]), epoch: 0)  // warm-up
@@ -28,5 +32,36 @@ import VAEModel
         let before = vae_thread_allocation_count()
         let probe = [Int](repeating: 1, count: Int.random(in: 100...200))
         #expect(vae_thread_allocation_count() > before && probe.count >= 100)
+    }
+
+    /// One process through the node-shared exchange takes bit-identical steps to the plain path: the sum over one
+    /// rank is the identity and its shard is the whole buffer, so parameters and moments live in the exchange's
+    /// memory but get the same arithmetic. (One BLAS thread: with two, OpenBLAS's sgemm gave last-bit differences
+    /// here between operands at different addresses.)
+    @Test func nodeSharedExchangeInOneProcessMatchesThePlainPathBitForBit() throws {
+        var config = TrainingConfiguration()
+        config.architecture = Architecture(encoderHidden: [48], latentSize: 5, decoderHidden: [48])
+        config.dataSource = "synthetic"
+        config.batchSize = 32
+        config.blasThreads = 1
+        config.runDirectory = Fixtures.temporaryFolder()
+        let plain = try Fixtures.trainer(config)
+        config.gradientExchange = .nodeShared
+        let shared = try Fixtures.trainer(config)
+        let exchange = try #require(shared.exchange)
+        #expect(exchange.shard == 0..<plain.model.layout.count)
+        #expect(shared.model.parameters.pointer == exchange.parameters.pointer
+                && shared.optimizer.firstMoment.pointer == exchange.firstMoment.pointer)
+        #expect(shared.model.parameters.bytes == plain.model.parameters.bytes, "initial parameters differ")
+        let order = epochPermutation(count: Fixtures.smallData.train.count, seed: 1, epoch: 0)
+        order.withUnsafeBufferPointer { all in
+            for s in 0..<4 {
+                let batch = UnsafeBufferPointer(rebasing: all[(s * 32)..<(s * 32 + 32)])
+                #expect(plain.step(indices: batch, epoch: 0) == shared.step(indices: batch, epoch: 0))
+            }
+        }
+        #expect(shared.model.parameters.bytes == plain.model.parameters.bytes)
+        #expect(shared.optimizer.secondMoment.bytes == plain.optimizer.secondMoment.bytes)
+        #expect(shared.optimizer.step == 4)
     }
 }

@@ -53,6 +53,25 @@ double vae_mpi_wtime(void);
 /// The MPI library's version string into `buffer` (at most `capacity` bytes, NUL-terminated).
 int vae_mpi_library_version(char *buffer, int capacity);
 
+/// Node-shared memory (an MPI-3 shared window over the ranks of one node), for the gradient exchange that sums
+/// gradients by reading the other ranks' memory instead of sending it.
+typedef struct vae_mpi_node_memory vae_mpi_node_memory;
+/// The node split of MPI_COMM_WORLD: the ranks that can share memory (MPI_COMM_TYPE_SHARED), or with
+/// `ranks_per_node` > 0 consecutive groups of that many ranks (tests: several "nodes" on one machine); and,
+/// across nodes, the ranks with the same local rank. Collective the first time; later calls return the same split.
+/// `uniform` is 1 when every node has the same number of ranks.
+int vae_mpi_node_topology(int ranks_per_node, int *local_rank, int *local_size, int *node_count, int *uniform);
+/// Collective over the node: allocates `bytes` of shared memory for this rank (each rank may ask a different
+/// size; every segment page-aligned) and writes every local rank's segment address into `segments[local_size]`.
+int vae_mpi_node_allocate(int64_t bytes, void **segments, vae_mpi_node_memory **memory);
+/// Memory fence and barrier over the node: every local rank's writes before it are visible to all after it.
+int vae_mpi_node_synchronize(vae_mpi_node_memory *memory);
+/// Collective over the node: frees the memory (a no-op after MPI_Finalize).
+int vae_mpi_node_free(vae_mpi_node_memory *memory);
+/// In-place float sum of `count` elements over the ranks with this rank's local rank, one per node
+/// (returns at once with one node).
+int vae_mpi_cross_node_allreduce_float_sum(float *buffer, int64_t count);
+
 /// Starts the stall watchdog: a thread that ends this rank with exit status 3 (so mpirun ends the whole job)
 /// when one collective has waited more than `limit_seconds`, after printing the operation, the step and the wait.
 /// Call once, after vae_mpi_init; `limit_seconds` <= 0 leaves it off.

@@ -1,0 +1,114 @@
+import VAEModel
+
+/// The step's gradient sum and Adam update through node-shared memory, in place of an all-reduce
+/// (`training.gradient_exchange: node-shared`).
+///
+/// One copy of the parameters and of both Adam moments per node lives in local rank 0's segment; each rank's
+/// gradient buffer is its own segment. After backward and a node barrier, local rank r sums its shard of every
+/// local rank's gradient, in local-rank order (so the bits do not depend on timing or on which rank sums), sums
+/// that shard across nodes (an all-reduce among one rank per node; nothing on one node) and takes the Adam step
+/// on its shard of the shared parameters and moments; a second barrier makes the new parameters visible to the
+/// next forward. Per step a rank reads P gradient floats and updates P/n parameters, where an all-reduce
+/// moves ≈ 2P floats through MPI's buffers and then every rank updates all P.
+public final class NodeSharedExchange {
+    /// Where this rank sits.
+    public let topology: NodeTopology
+    let memory: NodeSharedMemory
+    /// The node's parameters (one copy per node).
+    public let parameters: FlatBuffer
+    /// The node's Adam first moment.
+    public let firstMoment: FlatBuffer
+    /// The node's Adam second moment.
+    public let secondMoment: FlatBuffer
+    /// This rank's gradient segment: backward writes it; after ``sumAndUpdate(optimizer:timing:)`` its
+    /// ``shard`` holds the gradient summed over all ranks and the rest this rank's own.
+    public let gradients: FlatBuffer
+    /// The part of the flat buffers this rank sums and updates (whole 64-byte lines; empty when there are more
+    /// ranks than lines).
+    public let shard: Range<Int>
+    /// Every local rank's gradient segment, by local rank.
+    let peers: UnsafeMutableBufferPointer<UnsafePointer<Float>>
+    /// One block of the sum, kept in L1.
+    let accumulator: UnsafeMutablePointer<Float>
+    static let blockSize = 1024
+    /// Negative control for tests: when false, a rank "sums" only its own gradient.
+    public var sumsOverRanks = true
+
+    /// Collective over the node: allocates the shared memory for `parameterCount` parameters and zeroes it.
+    public init(communicator: Communicator, parameterCount: Int) throws {
+        topology = communicator.nodeTopology()
+        let stride = (parameterCount + 15) / 16 * 16
+        let leader = topology.localRank == 0
+        let bytes = (leader ? 4 : 1) * stride * MemoryLayout<Float>.stride
+        let memory = try communicator.allocateNodeSharedMemory(bytes: bytes)
+        self.memory = memory
+        func floats(_ localRank: Int, count: Int) -> UnsafeMutablePointer<Float> {
+            memory.segment(of: localRank).bindMemory(to: Float.self, capacity: count)
+        }
+        let node = floats(0, count: 4 * stride)
+        parameters = FlatBuffer(borrowing: node, count: parameterCount, owner: memory)
+        firstMoment = FlatBuffer(borrowing: node + stride, count: parameterCount, owner: memory)
+        secondMoment = FlatBuffer(borrowing: node + 2 * stride, count: parameterCount, owner: memory)
+        peers = .allocate(capacity: topology.localSize)
+        for r in 0..<topology.localSize {
+            peers[r] = UnsafePointer(r == 0 ? node + 3 * stride : floats(r, count: stride))
+        }
+        gradients = FlatBuffer(borrowing: UnsafeMutablePointer(mutating: peers[topology.localRank]), count: parameterCount, owner: memory)
+        let lines = stride / 16, r = topology.localRank, n = topology.localSize
+        shard = min(lines * r / n * 16, parameterCount)..<min(lines * (r + 1) / n * 16, parameterCount)
+        accumulator = .allocate(capacity: Self.blockSize)
+        accumulator.initialize(repeating: 0, count: Self.blockSize)
+        gradients.zero()
+        if leader {
+            parameters.zero()
+            firstMoment.zero()
+            secondMoment.zero()
+        }
+        memory.synchronizeNode()
+    }
+
+    deinit {
+        peers.deallocate()
+        accumulator.deallocate()
+    }
+
+    /// Whether this rank writes the node's parameters and moments outside the step (initialization, restore).
+    public var isNodeLeader: Bool { topology.localRank == 0 }
+
+    /// Memory fence and barrier over the node.
+    public func synchronize() { memory.synchronizeNode() }
+
+    /// The exchange and the update: a node barrier (every gradient written), this rank's shard summed over the
+    /// node's ranks and then across nodes, Adam on that shard, a node barrier (every parameter written).
+    /// No allocation. Returns the nanoseconds Adam took when `timing`, else 0.
+    public func sumAndUpdate(optimizer: Adam, timing: Bool) -> UInt64 {
+        memory.synchronizeNode()
+        sumShard()
+        let start = timing ? monotonicNanoseconds() : 0
+        optimizer.update(parameters: parameters, range: shard, shardGradients: gradients.pointer + shard.lowerBound)
+        let end = timing ? monotonicNanoseconds() : 0
+        memory.synchronizeNode()
+        return end - start
+    }
+
+    /// g[shard] = ((g₀ + g₁) + g₂) + … over local ranks, written into this rank's gradient, then summed across
+    /// nodes. Each block is summed in the accumulator first, since this rank's own segment is one of the inputs.
+    func sumShard() {
+        let out = gradients.pointer
+        if sumsOverRanks && peers.count > 1 {
+            let accumulator = self.accumulator
+            var start = shard.lowerBound
+            while start < shard.upperBound {
+                let count = min(Self.blockSize, shard.upperBound - start)
+                accumulator.update(from: peers[0] + start, count: count)
+                for r in 1..<peers.count {
+                    let g = peers[r] + start
+                    for i in 0..<count { accumulator[i] += g[i] }
+                }
+                (out + start).update(from: accumulator, count: count)
+                start += count
+            }
+        }
+        memory.allReduceAcrossNodes(UnsafeMutableBufferPointer(start: out + shard.lowerBound, count: shard.count))
+    }
+}
