@@ -40,6 +40,7 @@ import VAEModel
         (#"{"model": {"activation": "gelu"}}"#, "model.activation", "\"relu\""),
         (#"{"model": {"encoder_hidden": [400, -1]}}"#, "model.encoder_hidden", "≥ 1"),
         (#"{"model": {"likelihood": "poisson"}}"#, "model.likelihood", "bernoulli"),
+        (#"{"training": {"gradient_exchange": "ring"}}"#, "training.gradient_exchange", "\"node-shared\""),
         (#"{"data": {"binarization": "yes"}}"#, "data.binarization", "dynamic"),
         (#"{"model": {"likelihood": "gaussian"}, "data": {"binarization": "dynamic"}}"#, "data.binarization", "grey levels"),
         (#"[1, 2]"#, "configuration", "JSON object"),

@@ -64,4 +64,24 @@ import VAEModel
         #expect(shared.optimizer.secondMoment.bytes == plain.optimizer.secondMoment.bytes)
         #expect(shared.optimizer.step == 4)
     }
+
+    /// Asking for node-shared memory with an option that needs the all-reduce path is an error that says what to do.
+    @Test(arguments: ["exact", "sharded", "overlap"])
+    func nodeSharedWithAnAllReduceOptionIsAnError(option: String) throws {
+        var config = Fixtures.smallConfiguration(runDirectory: Fixtures.temporaryFolder())
+        config.gradientExchange = .nodeShared
+        switch option {
+        case "exact": config.reduction = .exact
+        case "sharded": config.shardedOptimizer = true
+        default: config.overlapAllReduce = true
+        }
+        do {
+            _ = try Fixtures.trainer(config)
+            Issue.record("node-shared with \(option) was accepted")
+        } catch let error as TrainerError {
+            #expect("\(error)".hasPrefix("gradient_exchange node-shared: ") && "\(error)".contains("use --gradient-exchange allreduce"), "\(error)")
+        }
+        config.gradientExchange = .auto
+        #expect(try Fixtures.trainer(config).exchange == nil, "auto falls back to the all-reduce path with \(option)")
+    }
 }
