@@ -70,18 +70,6 @@ public struct BenchmarkReport: Sendable {
     }
 }
 
-/// How `trainer` sums its gradients, in words.
-func describeExchange(_ trainer: Trainer) -> String {
-    if let topology = trainer.exchange?.topology {
-        return "node-shared (\(topology.localSize) rank(s) per node, \(topology.nodeCount) node(s))"
-    }
-    let configuration = trainer.configuration
-    if trainer.communicator.size == 1 { return "none (single process)" }
-    if configuration.reduction == .exact { return "all-reduce (int64, exact)" }
-    if configuration.shardedOptimizer { return "reduce-scatter + all-gather (ZeRO-1)" }
-    return configuration.overlapAllReduce ? "all-reduce (overlapped)" : "all-reduce"
-}
-
 /// `vae-dist bench`: the sgemm ceiling and the trainer's speed measured in the same run, in three alternating
 /// rounds; each figure is its best round (the step split and allocations cover all rounds).
 public enum Benchmark {
@@ -154,7 +142,7 @@ public enum Benchmark {
             ranks: communicator.size, batchPerRank: perRank, blasThreads: BLAS.threadCount,
             architecture: configuration.architecture.describe, blasCore: BLAS.coreName,
             reduction: configuration.reduction == .exact ? "exact (\(configuration.microBatches) micro-batches)" : "fast",
-            exchange: describeExchange(trainer),
+            exchange: trainer.exchangeDescription,
             gemmGigaflops: (gemm[0], -gemm[1]),
             gemmPerShape: ceiling.perShape.map { ($0.shape.description, $0.gigaflops) },
             flopsPerSample: ceiling.flopsPerSample, ceilingPerRank: ceilingPerRank,

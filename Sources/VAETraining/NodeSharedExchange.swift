@@ -38,8 +38,7 @@ public final class NodeSharedExchange {
     public init(communicator: Communicator, parameterCount: Int) throws {
         topology = communicator.nodeTopology()
         let stride = (parameterCount + 15) / 16 * 16
-        let leader = topology.localRank == 0
-        let bytes = (leader ? 4 : 1) * stride * MemoryLayout<Float>.stride
+        let bytes = (topology.localRank == 0 ? 4 : 1) * stride * MemoryLayout<Float>.stride
         let memory = try communicator.allocateNodeSharedMemory(bytes: bytes)
         self.memory = memory
         func floats(_ localRank: Int, count: Int) -> UnsafeMutablePointer<Float> {
@@ -58,11 +57,11 @@ public final class NodeSharedExchange {
         shard = min(lines * r / n * 16, parameterCount)..<min(lines * (r + 1) / n * 16, parameterCount)
         accumulator = .allocate(capacity: Self.blockSize)
         accumulator.initialize(repeating: 0, count: Self.blockSize)
+        // Each rank touches first what it will write in every step (its gradient segment and its shard of the
+        // parameters and moments), so on a multi-socket node the kernel places those pages near it.
         gradients.zero()
-        if leader {
-            parameters.zero()
-            firstMoment.zero()
-            secondMoment.zero()
+        for buffer in [parameters, firstMoment, secondMoment] {
+            (buffer.pointer + shard.lowerBound).update(repeating: 0, count: shard.count)
         }
         memory.synchronizeNode()
     }

@@ -314,6 +314,17 @@ public final class Trainer {
         return global
     }
 
+    /// How this trainer sums its gradients, in words (logs and `bench`).
+    public var exchangeDescription: String {
+        if let topology = exchange?.topology {
+            return "node-shared, \(topology.localSize) rank(s) per node, \(topology.nodeCount) node(s)"
+        }
+        if communicator.size == 1 { return "none (single process)" }
+        if configuration.reduction == .exact { return "all-reduce (int64, exact)" }
+        if configuration.shardedOptimizer { return "reduce-scatter + all-gather (ZeRO-1)" }
+        return configuration.overlapAllReduce ? "all-reduce (overlapped)" : "all-reduce"
+    }
+
     /// Sums loss terms over ranks.
     func reduced(_ terms: LossTerms) -> LossTerms {
         reduction[0] = terms.reconstruction
@@ -439,7 +450,7 @@ public final class Trainer {
         let lastStep = min(config.epochs * total, config.maxSteps ?? .max)
         if leader, let warning = BLAS.kernelWarning { logger.warning("\(warning)") }
         if leader {
-            logger.info("training \(config.architecture.describe) on \(data.source): \(data.train.count) train / \(data.test.count) test samples, global batch \(config.batchSize), \(communicator.size) rank(s), BLAS threads \(BLAS.threadCount) (\(BLAS.coreName) kernels), \(model.layout.count) parameters")
+            logger.info("training \(config.architecture.describe) on \(data.source): \(data.train.count) train / \(data.test.count) test samples, global batch \(config.batchSize), \(communicator.size) rank(s)\(communicator.size > 1 ? " (gradient exchange: \(exchangeDescription))" : ""), BLAS threads \(BLAS.threadCount) (\(BLAS.coreName) kernels), \(model.layout.count) parameters")
         }
         var summaries: [EpochSummary] = []
         var lastCheckpoint: String?
