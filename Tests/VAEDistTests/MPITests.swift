@@ -104,6 +104,19 @@ import Testing
         #expect(status == 0 && output.contains("PASS resume"), "\(output)")
     }
 
+    /// Nodes of 2 and 1 ranks: `auto` falls back to the all-reduce (and says so); node-shared is an error before training.
+    @Test func unevenNodesFallBackToTheAllReduceOrStopWithAMessage() throws {
+        let common = ["--", MPITests.binary("vae-dist"), "--data", "synthetic", "--max-steps", "2", "--batch-size", "33"]
+        let uneven = ["VAE_DIST_RANKS_PER_NODE": "2"]
+        let (status, output, _) = try MPITests.mpirun(["-n", "3"] + common + ["--run-dir", NSTemporaryDirectory() + "vae-dist-uneven-\(UUID().uuidString.prefix(8))"],
+                                                      environment: uneven)
+        #expect(status == 0 && output.contains("3 rank(s) (gradient exchange: all-reduce)"), "\(output)")
+        let (failed, message, _) = try MPITests.mpirun(["-n", "3"] + common + ["--gradient-exchange", "node-shared",
+                                                        "--run-dir", NSTemporaryDirectory() + "vae-dist-uneven-\(UUID().uuidString.prefix(8))"],
+                                                       environment: uneven)
+        #expect(failed == 1 && message.contains("gradient_exchange node-shared: the nodes have different numbers of ranks"), "\(message)")
+    }
+
     @Test func startupBroadcastMakesDifferentlySeededRanksEqual() throws {
         let (status, output) = try MPITests.check("broadcast")
         #expect(status == 0 && output.contains("PASS broadcast"), "\(output)")
