@@ -28,6 +28,9 @@ public final class NodeSharedExchange {
     public let shard: Range<Int>
     /// Every local rank's gradient segment, by local rank.
     let peers: UnsafeMutableBufferPointer<UnsafePointer<Float>>
+    /// Every local rank's loss sums (reconstruction, KL, samples as doubles), on a 64-byte line after its gradient.
+    let lossLines: UnsafeMutableBufferPointer<UnsafeMutablePointer<Double>>
+    static let lossLineFloats = 16
     /// One block of the sum, kept in L1.
     let accumulator: UnsafeMutablePointer<Float>
     static let blockSize = 1024
@@ -38,19 +41,24 @@ public final class NodeSharedExchange {
     public init(communicator: Communicator, parameterCount: Int) throws {
         topology = communicator.nodeTopology()
         let stride = (parameterCount + 15) / 16 * 16
-        let bytes = (topology.localRank == 0 ? 4 : 1) * stride * MemoryLayout<Float>.stride
+        // Leader: parameters, moments, gradient, loss line; the others: gradient, loss line.
+        let bytes = ((topology.localRank == 0 ? 4 : 1) * stride + Self.lossLineFloats) * MemoryLayout<Float>.stride
         let memory = try communicator.allocateNodeSharedMemory(bytes: bytes)
         self.memory = memory
         func floats(_ localRank: Int, count: Int) -> UnsafeMutablePointer<Float> {
             memory.segment(of: localRank).bindMemory(to: Float.self, capacity: count)
         }
-        let node = floats(0, count: 4 * stride)
+        let node = floats(0, count: 4 * stride + Self.lossLineFloats)
         parameters = FlatBuffer(borrowing: node, count: parameterCount, owner: memory)
         firstMoment = FlatBuffer(borrowing: node + stride, count: parameterCount, owner: memory)
         secondMoment = FlatBuffer(borrowing: node + 2 * stride, count: parameterCount, owner: memory)
         peers = .allocate(capacity: topology.localSize)
         for r in 0..<topology.localSize {
-            peers[r] = UnsafePointer(r == 0 ? node + 3 * stride : floats(r, count: stride))
+            peers[r] = UnsafePointer(r == 0 ? node + 3 * stride : floats(r, count: stride + Self.lossLineFloats))
+        }
+        lossLines = .allocate(capacity: topology.localSize)
+        for r in 0..<topology.localSize {
+            lossLines[r] = UnsafeMutableRawPointer(mutating: peers[r] + stride).bindMemory(to: Double.self, capacity: 3)
         }
         gradients = FlatBuffer(borrowing: UnsafeMutablePointer(mutating: peers[topology.localRank]), count: parameterCount, owner: memory)
         let lines = stride / 16, r = topology.localRank, n = topology.localSize
@@ -60,6 +68,7 @@ public final class NodeSharedExchange {
         // Each rank touches first what it will write in every step (its gradient segment and its shard of the
         // parameters and moments), so on a multi-socket node the kernel places those pages near it.
         gradients.zero()
+        lossLines[topology.localRank].update(repeating: 0, count: 3)
         for buffer in [parameters, firstMoment, secondMoment] {
             (buffer.pointer + shard.lowerBound).update(repeating: 0, count: shard.count)
         }
@@ -68,6 +77,7 @@ public final class NodeSharedExchange {
 
     deinit {
         peers.deallocate()
+        lossLines.deallocate()
         accumulator.deallocate()
     }
 
@@ -79,15 +89,30 @@ public final class NodeSharedExchange {
 
     /// The exchange and the update: a node barrier (every gradient written), this rank's shard summed over the
     /// node's ranks and then across nodes, Adam on that shard, a node barrier (every parameter written).
-    /// No allocation. Returns the nanoseconds Adam took when `timing`, else 0.
-    public func sumAndUpdate(optimizer: Adam, timing: Bool) -> UInt64 {
+    /// `terms` are this rank's loss sums: on one node they travel with the gradients and their sum over ranks (in
+    /// local-rank order, the same on every rank) is returned as `global`; with several nodes `global` is nil and
+    /// the caller all-reduces them. No allocation; `adamNanoseconds` is Adam's time when `timing`, else 0.
+    public func sumAndUpdate(optimizer: Adam, terms: LossTerms, timing: Bool) -> (global: LossTerms?, adamNanoseconds: UInt64) {
+        let own = lossLines[topology.localRank]
+        own[0] = terms.reconstruction
+        own[1] = terms.kl
+        own[2] = Double(terms.samples)
         memory.synchronizeNode()
+        var global: LossTerms?
+        if topology.nodeCount == 1 {
+            var sums = (0.0, 0.0, 0.0)
+            for r in 0..<lossLines.count {
+                let line = lossLines[r]
+                sums = (sums.0 + line[0], sums.1 + line[1], sums.2 + line[2])
+            }
+            global = LossTerms(reconstruction: sums.0, kl: sums.1, samples: Int(sums.2))
+        }
         sumShard()
         let start = timing ? monotonicNanoseconds() : 0
         optimizer.update(parameters: parameters, range: shard, shardGradients: gradients.pointer + shard.lowerBound)
         let end = timing ? monotonicNanoseconds() : 0
         memory.synchronizeNode()
-        return end - start
+        return (global, end - start)
     }
 
     /// g[shard] = ((g₀ + g₁) + g₂) + … over local ranks, written into this rank's gradient, then summed across

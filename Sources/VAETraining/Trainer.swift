@@ -304,8 +304,15 @@ public final class Trainer {
             communicator.startAllReduceSum(UnsafeMutableBufferPointer(rebasing: model.gradients.buffer[model.decoderGradientRange]), slot: 0)
         }
         let t2 = profiling ? monotonicNanoseconds() : 0
-        let optimizerTime = sumGradientsAndUpdate(timing: profiling)
-        let global = reduced(terms)
+        let optimizerTime: UInt64, global: LossTerms
+        if let exchange {
+            let result = exchange.sumAndUpdate(optimizer: optimizer, terms: terms, timing: profiling)
+            optimizerTime = result.adamNanoseconds
+            global = result.global ?? reduced(terms)
+        } else {
+            optimizerTime = sumGradientsAndUpdate(timing: profiling)
+            global = reduced(terms)
+        }
         if let profile {
             let communication = monotonicNanoseconds() - t2 - optimizerTime
             profile.record(data: t1 - t0, gemm: GEMMClock.nanoseconds, elementwise: t2 - t1 - min(GEMMClock.nanoseconds, t2 - t1),
@@ -334,12 +341,11 @@ public final class Trainer {
         return LossTerms(reconstruction: reduction[0], kl: reduction[1], samples: Int(reduction[2]))
     }
 
-    /// Sums the gradients over ranks and takes the Adam step: the node-shared exchange, one all-reduce (its encoder
+    /// Sums the gradients over ranks and takes the Adam step without node-shared memory: one all-reduce (its encoder
     /// part last when the decoder's was started during backward), or ZeRO-1's reduce-scatter, shard update and
     /// all-gather. Returns the
     /// nanoseconds Adam took when `timing`, else 0.
     func sumGradientsAndUpdate(timing: Bool) -> UInt64 {
-        if let exchange { return exchange.sumAndUpdate(optimizer: optimizer, timing: timing) }
         let start: UInt64, end: UInt64
         if let shards, let shardGradients {
             communicator.reduceScatterSum(UnsafeBufferPointer(model.gradients.buffer), into: shardGradients.buffer, shards: shards)

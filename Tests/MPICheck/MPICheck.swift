@@ -159,19 +159,25 @@ struct Check {
         return String(decoding: mpi.broadcast(bytes: local), as: UTF8.self)
     }
 
-    /// Two trainers take the same 6 steps (3 global batches in each of 2 epochs) side by side; `check` runs after each.
-    func lockstep(_ a: Trainer, _ b: Trainer, check: (_ epoch: Int, _ step: Int) -> Void) {
+    /// Two trainers take the same 6 steps (3 global batches in each of 2 epochs) side by side; `check` runs after
+    /// each with the loss sums each step returned.
+    func lockstep(_ a: Trainer, _ b: Trainer, check: (_ epoch: Int, _ step: Int, _ a: LossTerms, _ b: LossTerms) -> Void) {
         for epoch in 0..<2 {
             let order = epochPermutation(count: Check.data.train.count, seed: 1, epoch: epoch)
             for step in 0..<3 {
-                order.withUnsafeBufferPointer { all in
+                let (termsA, termsB) = order.withUnsafeBufferPointer { all in
                     let batch = UnsafeBufferPointer(rebasing: all[(step * 32)..<(step * 32 + 32)])
-                    _ = a.step(indices: batch, epoch: epoch)
-                    _ = b.step(indices: batch, epoch: epoch)
+                    return (a.step(indices: batch, epoch: epoch), b.step(indices: batch, epoch: epoch))
                 }
-                check(epoch, step)
+                check(epoch, step, termsA, termsB)
             }
         }
+    }
+
+    /// Loss sums equal within float32 tolerance (rtol 1.3e-6), the sample count exactly.
+    func sameLoss(_ a: LossTerms, _ b: LossTerms) -> Bool {
+        func close(_ x: Double, _ y: Double) -> Bool { abs(x - y) <= 1.3e-6 * abs(y) + 1e-5 }
+        return close(a.reconstruction, b.reconstruction) && close(a.kl, b.kl) && a.samples == b.samples
     }
 
     // MARK: cases
@@ -252,7 +258,8 @@ struct Check {
         try distributed.synchronizeStart()
         expect(distributed.model.parameters.bytes == solo.model.parameters.bytes, "initial parameters differ")
         var worstGradient: Float = 0, worstParameter: Float = 0
-        lockstep(distributed, solo) { epoch, step in
+        lockstep(distributed, solo) { epoch, step, terms, soloTerms in
+            expect(sameLoss(terms, soloTerms), "epoch \(epoch) step \(step + 1): loss sums \(terms) differ from one process's \(soloTerms)")
             let g = distributed.model.gradients.buffer, h = solo.model.gradients.buffer
             let scale = h.reduce(Float(0)) { max($0, abs($1)) }
             for i in summedRange(distributed) {
@@ -300,7 +307,8 @@ struct Check {
         try plain.synchronizeStart()
         try other.synchronizeStart()
         var worst: Float = 0
-        lockstep(plain, other) { _, _ in
+        lockstep(plain, other) { epoch, step, plainTerms, terms in
+            expect(sameLoss(terms, plainTerms), "epoch \(epoch) step \(step + 1): loss sums \(terms) differ from the plain path's \(plainTerms)")
             let p = other.model.parameters.buffer, q = plain.model.parameters.buffer
             for i in p.indices { worst = max(worst, abs(p[i] - q[i]) / (1e-5 + 1.3e-6 * abs(q[i]))) }
             expect(sameOnAllRanks(fingerprint(other.model.parameters)), "parameters differ between ranks")
