@@ -109,7 +109,13 @@ public final class MPICommunicator: Communicator {
         let override = ProcessInfo.processInfo.environment["VAE_DIST_RANKS_PER_NODE"].flatMap { Int32($0) } ?? 0
         var localRank: Int32 = 0, localSize: Int32 = 1, nodeCount: Int32 = 1, uniform: Int32 = 1
         check(vae_mpi_node_topology(max(override, 0), &localRank, &localSize, &nodeCount, &uniform), "node topology (MPI_Comm_split_type)")
-        return NodeTopology(localRank: Int(localRank), localSize: Int(localSize), nodeCount: Int(nodeCount), uniform: uniform != 0)
+        // OpenMPI backs shared windows with files in osc_sm_backing_directory (/dev/shm on Linux), a tmpfs whose
+        // size limit (64 MB in a default Docker container) is reached only when pages are touched: check it first.
+        let directory = ProcessInfo.processInfo.environment["OMPI_MCA_osc_sm_backing_directory"] ?? "/dev/shm"
+        var stats = statvfs()
+        let free = statvfs(directory, &stats) == 0 ? Int(stats.f_bavail) * Int(stats.f_frsize) : nil
+        return NodeTopology(localRank: Int(localRank), localSize: Int(localSize), nodeCount: Int(nodeCount), uniform: uniform != 0,
+                            sharedMemoryDirectory: free == nil ? nil : directory, sharedMemoryFreeBytes: free)
     }
 
     public func allocateNodeSharedMemory(bytes: Int) throws -> NodeSharedMemory {

@@ -57,12 +57,19 @@ public struct NodeTopology: Equatable, Sendable {
     public var nodeCount: Int
     /// Whether every node has the same number of ranks.
     public var uniform: Bool
+    /// Where MPI keeps node-shared memory (a tmpfs such as /dev/shm), when that is a folder.
+    public var sharedMemoryDirectory: String?
+    /// Free bytes there now (nil: unknown or not limited).
+    public var sharedMemoryFreeBytes: Int?
 
-    public init(localRank: Int, localSize: Int, nodeCount: Int, uniform: Bool) {
+    public init(localRank: Int, localSize: Int, nodeCount: Int, uniform: Bool,
+                sharedMemoryDirectory: String? = nil, sharedMemoryFreeBytes: Int? = nil) {
         self.localRank = localRank
         self.localSize = localSize
         self.nodeCount = nodeCount
         self.uniform = uniform
+        self.sharedMemoryDirectory = sharedMemoryDirectory
+        self.sharedMemoryFreeBytes = sharedMemoryFreeBytes
     }
 }
 

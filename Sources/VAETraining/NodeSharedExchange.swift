@@ -37,6 +37,14 @@ public final class NodeSharedExchange {
     /// Negative control for tests: when false, a rank "sums" only its own gradient.
     public var sumsOverRanks = true
 
+    /// The shared memory one node needs for `parameterCount` parameters over `localSize` ranks (each segment
+    /// rounded up to whole pages).
+    public static func bytesPerNode(parameterCount: Int, localSize: Int) -> Int {
+        let stride = (parameterCount + 15) / 16 * 16
+        let floats = (4 + localSize) * stride + localSize * lossLineFloats
+        return floats * MemoryLayout<Float>.stride + localSize * 4096
+    }
+
     /// Collective over the node: allocates the shared memory for `parameterCount` parameters and zeroes it.
     public init(communicator: Communicator, parameterCount: Int) throws {
         topology = communicator.nodeTopology()

@@ -121,7 +121,8 @@ public final class Trainer {
         let layout = ParameterLayout(architecture)
         let perRank = configuration.reduction == .exact
             ? configuration.batchSize / configuration.microBatches : configuration.batchSize / communicator.size
-        let exchange = try Trainer.makeNodeSharedExchange(configuration, communicator: communicator, parameterCount: layout.count)
+        let exchange = try Trainer.makeNodeSharedExchange(configuration, communicator: communicator, parameterCount: layout.count,
+                                                          logger: logger)
         self.exchange = exchange
         model = VariationalAutoencoder(layout: layout, batchCapacity: perRank, klWeight: Float(configuration.klWeight),
                                        parameters: exchange?.parameters, gradients: exchange?.gradients)
@@ -152,7 +153,7 @@ public final class Trainer {
 
     /// The node-shared exchange when the configuration asks for it (or `auto` finds it applies), else nil.
     static func makeNodeSharedExchange(_ configuration: TrainingConfiguration, communicator: Communicator,
-                                       parameterCount: Int) throws -> NodeSharedExchange? {
+                                       parameterCount: Int, logger: Logger) throws -> NodeSharedExchange? {
         let conflict = configuration.reduction == .exact ? "reduction exact has its own exchange"
             : configuration.shardedOptimizer ? "the sharded optimizer (ZeRO-1) needs the all-reduce path"
             : configuration.overlapAllReduce ? "the overlapped all-reduce needs the all-reduce path" : nil
@@ -168,6 +169,22 @@ public final class Trainer {
             guard communicator.nodeTopology().uniform else {
                 throw TrainerError.nodeSharedUnavailable(reason: "the nodes have different numbers of ranks")
             }
+        }
+        // Room in the shared-memory folder on every node (a full tmpfs would end the job with SIGBUS later).
+        let topology = communicator.nodeTopology()
+        let needed = NodeSharedExchange.bytesPerNode(parameterCount: parameterCount, localSize: topology.localSize)
+        let short = communicator.gather(Int64((topology.sharedMemoryFreeBytes ?? .max) < needed ? 1 : 0))
+        let shortRanks = short.indices.filter { short[$0] != 0 }
+        if !shortRanks.isEmpty {
+            let megabytes = { (bytes: Int) in String(format: "%.1f MB", Double(bytes) / 1_048_576) }
+            let reason = "it needs \(megabytes(needed)) of shared memory per node in \(topology.sharedMemoryDirectory ?? "/dev/shm"), "
+                + "and rank\(shortRanks.count == 1 ? "" : "s") \(shortRanks.map(String.init).joined(separator: ", ")) "
+                + "\(shortRanks.count == 1 ? "has" : "have") less free"
+                + (topology.sharedMemoryFreeBytes.map { " (this rank: \(megabytes($0)))" } ?? "")
+                + "; enlarge it (docker run --shm-size=1g)"
+            if configuration.gradientExchange == .nodeShared { throw TrainerError.nodeSharedUnavailable(reason: reason) }
+            if communicator.isLeader { logger.warning("gradient exchange: not node-shared memory: \(reason). Using the all-reduce.") }
+            return nil
         }
         return try NodeSharedExchange(communicator: communicator, parameterCount: parameterCount)
     }

@@ -84,4 +84,50 @@ import VAEModel
         config.gradientExchange = .auto
         #expect(try Fixtures.trainer(config).exchange == nil, "auto falls back to the all-reduce path with \(option)")
     }
+
+    /// A node whose shared-memory folder is nearly full: node-shared is refused before anything is allocated (a
+    /// full tmpfs would end the job with SIGBUS later), with the sizes and what to do.
+    @Test func nodeSharedWithoutRoomInSharedMemoryIsAnError() throws {
+        var config = Fixtures.smallConfiguration(runDirectory: Fixtures.temporaryFolder())
+        config.gradientExchange = .nodeShared
+        let needed = NodeSharedExchange.bytesPerNode(parameterCount: ParameterLayout(config.architecture).count, localSize: 1)
+        #expect(try Trainer(configuration: config, data: Fixtures.smallData, communicator: TightSharedMemory(free: needed),
+                            logger: Fixtures.quietLogger).exchange != nil, "exactly enough room is enough")
+        do {
+            _ = try Trainer(configuration: config, data: Fixtures.smallData, communicator: TightSharedMemory(free: needed - 1),
+                            logger: Fixtures.quietLogger)
+            Issue.record("node-shared without room was accepted")
+        } catch let error as TrainerError {
+            let text = "\(error)"
+            #expect(text.contains("of shared memory per node in /dev/shm") && text.contains("rank 0 has less free")
+                    && text.contains("--shm-size") && text.contains("use --gradient-exchange allreduce"), "\(text)")
+        }
+    }
+}
+
+/// One process whose node topology reports `free` bytes free in /dev/shm.
+final class TightSharedMemory: Communicator {
+    let base = SingleProcessCommunicator()
+    let free: Int
+    init(free: Int) { self.free = free }
+    var rank: Int { 0 }
+    var size: Int { 1 }
+    func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ operation: ReductionOperation) {}
+    func allReduce(_ buffer: UnsafeMutableBufferPointer<Double>, _ operation: ReductionOperation) {}
+    func allReduce(_ buffer: UnsafeMutableBufferPointer<Int64>, _ operation: ReductionOperation) {}
+    func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) {}
+    func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>, slot: Int) {}
+    func wait(slot: Int) {}
+    func reduceScatterSum(_ source: UnsafeBufferPointer<Float>, into shard: UnsafeMutableBufferPointer<Float>, shards: ShardLayout) {
+        base.reduceScatterSum(source, into: shard, shards: shards)
+    }
+    func allGather(_ buffer: UnsafeMutableBufferPointer<Float>, shards: ShardLayout) {}
+    func barrier() {}
+    func nodeTopology() -> NodeTopology {
+        NodeTopology(localRank: 0, localSize: 1, nodeCount: 1, uniform: true, sharedMemoryDirectory: "/dev/shm", sharedMemoryFreeBytes: free)
+    }
+    func allocateNodeSharedMemory(bytes: Int) throws -> NodeSharedMemory { try base.allocateNodeSharedMemory(bytes: bytes) }
+    func abort(code: Int32) -> Never { base.abort(code: code) }
+    func startWatchdog(limitSeconds: Double) {}
+    func watch(step: Int) {}
 }
