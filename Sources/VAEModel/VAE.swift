@@ -22,6 +22,12 @@ public struct LossTerms: Equatable, Sendable {
     /// −ELBO summed: reconstruction + β·KL.
     public func loss(klWeight: Double) -> Double { reconstruction + klWeight * kl }
 
+    /// Means per sample: −ELBO (with β), reconstruction and KL, as the logs and metrics report them.
+    public func perSample(klWeight: Double) -> (loss: Double, reconstruction: Double, kl: Double) {
+        let n = Double(samples)
+        return (loss(klWeight: klWeight) / n, reconstruction / n, kl / n)
+    }
+
     public static func += (lhs: inout LossTerms, rhs: LossTerms) {
         lhs.reconstruction += rhs.reconstruction
         lhs.kl += rhs.kl

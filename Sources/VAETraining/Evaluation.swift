@@ -96,11 +96,10 @@ public enum Evaluation {
         let (trainer, stored) = try load(checkpoint: path, data: data, communicator: communicator)
         let configuration = trainer.configuration
         let terms = trainer.evaluate(data.test)
-        let n = Double(terms.samples)
+        let mean = terms.perSample(klWeight: configuration.klWeight)
         let weighted = importanceSamples.map { trainer.importanceWeightedNLL(data.test, samples: $0, images: images) }
-        return Result(loss: terms.loss(klWeight: configuration.klWeight) / n, reconstruction: terms.reconstruction / n,
-                      kl: terms.kl / n, samples: terms.samples, globalStep: stored.position.globalStep,
-                      importanceWeighted: weighted)
+        return Result(loss: mean.loss, reconstruction: mean.reconstruction, kl: mean.kl, samples: terms.samples,
+                      globalStep: stored.position.globalStep, importanceWeighted: weighted)
     }
 
     /// The model a checkpoint describes, loaded (rank 0 reads, every rank decodes the same bytes).

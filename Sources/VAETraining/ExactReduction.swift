@@ -22,7 +22,7 @@ final class ExactReduction {
     /// This rank's micro-batch gradients.
     let local: [FlatBuffer]
     let accumulator: UnsafeMutableBufferPointer<Int64>
-    /// (reconstruction, kl, samples) per micro-batch.
+    /// Loss terms per micro-batch (``LossTerms/write(to:)``).
     let slots: UnsafeMutableBufferPointer<Double>
     let maximum: UnsafeMutableBufferPointer<Double>
 
@@ -32,7 +32,7 @@ final class ExactReduction {
         perRank = microBatches / ranks
         local = (0..<perRank).map { _ in FlatBuffer(count: parameterCount) }
         accumulator = .allocate(capacity: parameterCount)
-        slots = .allocate(capacity: 3 * microBatches)
+        slots = .allocate(capacity: LossTerms.slotWidth * microBatches)
         maximum = .allocate(capacity: 1)
     }
 
@@ -88,20 +88,11 @@ final class ExactReduction {
         }
     }
 
-    /// Loss terms kept as (reconstruction, kl, samples) triples in `slots`, added in slot order.
+    /// Loss terms kept in consecutive slots (``LossTerms/write(to:)``), added in slot order.
     static func orderedTerms(_ slots: UnsafeMutableBufferPointer<Double>, count: Int) -> LossTerms {
         var terms = LossTerms()
-        for k in 0..<count {
-            terms += LossTerms(reconstruction: slots[3 * k], kl: slots[3 * k + 1], samples: Int(slots[3 * k + 2]))
-        }
+        for k in 0..<count { terms += LossTerms(slot: slots.baseAddress! + LossTerms.slotWidth * k) }
         return terms
-    }
-
-    /// Stores `terms` in slot `k`.
-    static func store(_ terms: LossTerms, in slots: UnsafeMutableBufferPointer<Double>, at k: Int) {
-        slots[3 * k] = terms.reconstruction
-        slots[3 * k + 1] = terms.kl
-        slots[3 * k + 2] = Double(terms.samples)
     }
 }
 
@@ -135,7 +126,7 @@ extension Trainer {
             computeTime += t2 - t1
             gemmTime += GEMMClock.nanoseconds
             samples += upper - lower
-            ExactReduction.store(terms, in: exact.slots, at: k)
+            terms.write(to: exact.slots.baseAddress! + LossTerms.slotWidth * k)
         }
         let t3 = profiling ? monotonicNanoseconds() : 0
         exact.maximum[0] = Double(largest)
@@ -165,7 +156,7 @@ extension Trainer {
     /// sums in slots, added in chunk order — the same bits at any rank count.
     func exactEvaluate(_ dataset: ImageDataset, chunk m: Int) -> LossTerms {
         let chunks = (dataset.count + m - 1) / m
-        let slots = UnsafeMutableBufferPointer<Double>.allocate(capacity: 3 * chunks)
+        let slots = UnsafeMutableBufferPointer<Double>.allocate(capacity: LossTerms.slotWidth * chunks)
         defer { slots.deallocate() }
         slots.update(repeating: 0)
         var indices = [Int32](repeating: 0, count: m)
@@ -175,7 +166,7 @@ extension Trainer {
             indices.withUnsafeBufferPointer {
                 fillBatch(from: dataset, indices: UnsafeBufferPointer(rebasing: $0[0..<(upper - lower)]), epoch: 0, evaluation: true)
             }
-            ExactReduction.store(model.forward(batch: upper - lower), in: slots, at: c)
+            model.forward(batch: upper - lower).write(to: slots.baseAddress! + LossTerms.slotWidth * c)
         }
         communicator.allReduce(slots, .sum)
         return ExactReduction.orderedTerms(slots, count: chunks)

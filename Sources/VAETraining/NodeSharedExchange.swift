@@ -28,7 +28,7 @@ public final class NodeSharedExchange {
     public let shard: Range<Int>
     /// Every local rank's gradient segment, by local rank.
     let peers: UnsafeMutableBufferPointer<UnsafePointer<Float>>
-    /// Every local rank's loss sums (reconstruction, KL, samples as doubles), on a 64-byte line after its gradient.
+    /// Every local rank's loss sums (``LossTerms/write(to:)``), on a 64-byte line after its gradient.
     let lossLines: UnsafeMutableBufferPointer<UnsafeMutablePointer<Double>>
     static let lossLineFloats = 16
     /// One block of the sum, kept in L1.
@@ -66,7 +66,7 @@ public final class NodeSharedExchange {
         }
         lossLines = .allocate(capacity: topology.localSize)
         for r in 0..<topology.localSize {
-            lossLines[r] = UnsafeMutableRawPointer(mutating: peers[r] + stride).bindMemory(to: Double.self, capacity: 3)
+            lossLines[r] = UnsafeMutableRawPointer(mutating: peers[r] + stride).bindMemory(to: Double.self, capacity: LossTerms.slotWidth)
         }
         gradients = FlatBuffer(borrowing: UnsafeMutablePointer(mutating: peers[topology.localRank]), count: parameterCount, owner: memory)
         let lines = stride / 16, r = topology.localRank, n = topology.localSize
@@ -76,7 +76,7 @@ public final class NodeSharedExchange {
         // Each rank touches first what it will write in every step (its gradient segment and its shard of the
         // parameters and moments), so on a multi-socket node the kernel places those pages near it.
         gradients.zero()
-        lossLines[topology.localRank].update(repeating: 0, count: 3)
+        LossTerms().write(to: lossLines[topology.localRank])
         for buffer in [parameters, firstMoment, secondMoment] {
             (buffer.pointer + shard.lowerBound).update(repeating: 0, count: shard.count)
         }
@@ -101,19 +101,13 @@ public final class NodeSharedExchange {
     /// local-rank order, the same on every rank) is returned as `global`; with several nodes `global` is nil and
     /// the caller all-reduces them. No allocation; `adamNanoseconds` is Adam's time when `timing`, else 0.
     public func sumAndUpdate(optimizer: Adam, terms: LossTerms, timing: Bool) -> (global: LossTerms?, adamNanoseconds: UInt64) {
-        let own = lossLines[topology.localRank]
-        own[0] = terms.reconstruction
-        own[1] = terms.kl
-        own[2] = Double(terms.samples)
+        terms.write(to: lossLines[topology.localRank])
         memory.synchronizeNode()
         var global: LossTerms?
         if topology.nodeCount == 1 {
-            var sums = (0.0, 0.0, 0.0)
-            for r in 0..<lossLines.count {
-                let line = lossLines[r]
-                sums = (sums.0 + line[0], sums.1 + line[1], sums.2 + line[2])
-            }
-            global = LossTerms(reconstruction: sums.0, kl: sums.1, samples: Int(sums.2))
+            var sum = LossTerms()
+            for line in lossLines { sum += LossTerms(slot: line) }
+            global = sum
         }
         sumShard()
         let start = timing ? monotonicNanoseconds() : 0

@@ -132,7 +132,7 @@ public final class Trainer {
                          firstMoment: exchange?.firstMoment, secondMoment: exchange?.secondMoment)
         store = CheckpointStore(directory: configuration.runDirectory, keep: configuration.keepCheckpoints)
         filler = BatchFiller(seed: configuration.seed, binarization: configuration.binarization)
-        reduction = .allocate(capacity: 3)
+        reduction = .allocate(capacity: LossTerms.slotWidth)
         control = .allocate(capacity: 1)
         fault = FaultInjection.fromEnvironment()
         metrics = MetricsLog(path: (configuration.runDirectory as NSString).appendingPathComponent("metrics.jsonl"))
@@ -351,11 +351,9 @@ public final class Trainer {
 
     /// Sums loss terms over ranks.
     func reduced(_ terms: LossTerms) -> LossTerms {
-        reduction[0] = terms.reconstruction
-        reduction[1] = terms.kl
-        reduction[2] = Double(terms.samples)
+        terms.write(to: reduction.baseAddress!)
         communicator.allReduceSum(reduction)
-        return LossTerms(reconstruction: reduction[0], kl: reduction[1], samples: Int(reduction[2]))
+        return LossTerms(slot: reduction.baseAddress!)
     }
 
     /// Sums the gradients over ranks and takes the Adam step without node-shared memory: one all-reduce (its encoder
@@ -518,16 +516,16 @@ public final class Trainer {
                     let remainingSteps = lastStep - position.globalStep
                     let eta = Double(remainingSteps) * Double(config.batchSize) / max(rate, 1e-9)
                     let seen = min(position.stepInEpoch * config.batchSize, data.train.count)
-                    let perSample = terms.loss(klWeight: klWeight) / Double(terms.samples)
-                    logger.info("\(String(format: "Train Epoch: %d [%d/%d (%.0f%%)]  Loss: %.6f  (recon %.4f, KL %.4f)  %.0f samples/s  ETA %@", epoch + 1, seen, data.train.count, 100 * Double(position.stepInEpoch) / Double(total), perSample, terms.reconstruction / Double(terms.samples), terms.kl / Double(terms.samples), rate, formatDuration(eta)))")
+                    let mean = terms.perSample(klWeight: klWeight)
+                    logger.info("\(String(format: "Train Epoch: %d [%d/%d (%.0f%%)]  Loss: %.6f  (recon %.4f, KL %.4f)  %.0f samples/s  ETA %@", epoch + 1, seen, data.train.count, 100 * Double(position.stepInEpoch) / Double(total), mean.loss, mean.reconstruction, mean.kl, rate, formatDuration(eta)))")
                     metrics.write(["type": "step", "epoch": epoch + 1, "step": position.stepInEpoch, "global_step": position.globalStep,
-                                   "loss": perSample, "reconstruction": terms.reconstruction / Double(terms.samples),
-                                   "kl": terms.kl / Double(terms.samples), "samples_per_second": rate])
+                                   "loss": mean.loss, "reconstruction": mean.reconstruction, "kl": mean.kl,
+                                   "samples_per_second": rate])
                     if let tensorboard {
                         let step = position.globalStep
-                        tensorboard.scalar("train/loss", perSample, step: step)
-                        tensorboard.scalar("train/reconstruction", terms.reconstruction / Double(terms.samples), step: step)
-                        tensorboard.scalar("train/kl", terms.kl / Double(terms.samples), step: step)
+                        tensorboard.scalar("train/loss", mean.loss, step: step)
+                        tensorboard.scalar("train/reconstruction", mean.reconstruction, step: step)
+                        tensorboard.scalar("train/kl", mean.kl, step: step)
                         tensorboard.scalar("train/learning_rate", Double(optimizer.hyperparameters.learningRate), step: step)
                         tensorboard.scalar("train/samples_per_second", rate, step: step)
                     }
@@ -558,18 +556,18 @@ public final class Trainer {
             let seconds = (clock.now - epochStart).seconds
             summaries.append(EpochSummary(epoch: epoch + 1, train: train, test: test, seconds: seconds))
             if leader {
-                let trainLoss = train.loss(klWeight: klWeight) / Double(train.samples)
-                let testLoss = test.loss(klWeight: klWeight) / Double(test.samples)
+                let trainLoss = train.perSample(klWeight: klWeight).loss
+                let testMean = test.perSample(klWeight: klWeight), testLoss = testMean.loss
                 logger.info("\(String(format: "====> Epoch: %d Average loss: %.4f", epoch + 1, trainLoss))")
-                logger.info("\(String(format: "====> Test set loss: %.4f  (recon %.4f, KL %.4f)  epoch %.1f s, %.0f train samples/s", testLoss, test.reconstruction / Double(test.samples), test.kl / Double(test.samples), seconds, Double(trainSamples) / max(trainSeconds, 1e-9)))")
+                logger.info("\(String(format: "====> Test set loss: %.4f  (recon %.4f, KL %.4f)  epoch %.1f s, %.0f train samples/s", testLoss, testMean.reconstruction, testMean.kl, seconds, Double(trainSamples) / max(trainSeconds, 1e-9)))")
                 metrics.write(["type": "epoch", "epoch": epoch + 1, "global_step": position.globalStep, "train_loss": trainLoss,
-                               "test_loss": testLoss, "test_reconstruction": test.reconstruction / Double(test.samples),
-                               "test_kl": test.kl / Double(test.samples), "seconds": seconds])
+                               "test_loss": testLoss, "test_reconstruction": testMean.reconstruction,
+                               "test_kl": testMean.kl, "seconds": seconds])
                 if let tensorboard {
                     tensorboard.scalar("epoch/train_loss", trainLoss, step: position.globalStep)
                     tensorboard.scalar("test/loss", testLoss, step: position.globalStep)
-                    tensorboard.scalar("test/reconstruction", test.reconstruction / Double(test.samples), step: position.globalStep)
-                    tensorboard.scalar("test/kl", test.kl / Double(test.samples), step: position.globalStep)
+                    tensorboard.scalar("test/reconstruction", testMean.reconstruction, step: position.globalStep)
+                    tensorboard.scalar("test/kl", testMean.kl, step: position.globalStep)
                 }
             }
             try communicator.agree {
@@ -595,6 +593,23 @@ public final class Trainer {
         if position.stepInEpoch > 0 && savedStep != position.globalStep { try save() }
         return TrainingSummary(position: position, epochs: summaries,
                                samplesPerSecond: Double(trainSamples) / max(trainSeconds, 1e-9), lastCheckpoint: lastCheckpoint)
+    }
+}
+
+extension LossTerms {
+    /// The doubles (reconstruction, KL, samples) loss terms travel as between ranks.
+    static let slotWidth = 3
+
+    /// Writes the terms into the ``slotWidth`` doubles at `slot`.
+    func write(to slot: UnsafeMutablePointer<Double>) {
+        slot[0] = reconstruction
+        slot[1] = kl
+        slot[2] = Double(samples)
+    }
+
+    /// The terms ``write(to:)`` stored at `slot`.
+    init(slot: UnsafePointer<Double>) {
+        self.init(reconstruction: slot[0], kl: slot[1], samples: Int(slot[2]))
     }
 }
 

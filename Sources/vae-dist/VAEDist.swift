@@ -150,7 +150,7 @@ struct Train: ParsableCommand {
             }
             let summary = try trainer.run(resume: resume.map(ResumeSource.init))
             if let last = summary.epochs.last {
-                let loss = last.test.loss(klWeight: settings.klWeight) / Double(last.test.samples)
+                let loss = last.test.perSample(klWeight: settings.klWeight).loss
                 logger.info("\(String(format: "done: test loss %.4f after epoch %d; %.0f train samples/s", loss, last.epoch, summary.samplesPerSecond))")
             }
         }
