@@ -124,10 +124,9 @@ public enum Evaluation {
             let n = communicator.size
             if configuration.reduction == .fast { configuration.batchSize = (configuration.batchSize + n - 1) / n * n }
             let trainer = try Trainer(configuration: configuration, data: data, communicator: communicator)
-            let stored = try Checkpoint.decode(bytes, path: path, layout: trainer.model.layout,
-                                               parameters: trainer.model.parameters, adam: trainer.optimizer)
-            return (trainer, stored)
+            return (trainer, try trainer.decodeState(bytes, path: path))
         }
+        trainer.exchange?.synchronize()
         return (trainer, stored)
     }
 }

@@ -224,13 +224,8 @@ public final class Trainer {
         }
         let shared = communicator.broadcast(bytes: bytes)
         let name = communicator.isLeader ? path : "the checkpoint rank 0 read"
-        // With node-shared memory only the node's leader writes the shared state; the others decode (and check)
-        // into scratch buffers.
-        let writer = exchange?.isNodeLeader ?? true
-        let parameters = writer ? model.parameters : FlatBuffer(count: model.layout.count)
-        let adam = writer ? optimizer : Adam(parameterCount: model.layout.count, hyperparameters: configuration.adam)
         let metadata = try communicator.agree {
-            let metadata = try Checkpoint.decode(shared, path: name, layout: model.layout, parameters: parameters, adam: adam)
+            let metadata = try decodeState(shared, path: name)
             let differing = TrainingConfiguration.differingKeys(metadata.configurationJSON, configuration.trajectoryJSON)
             guard differing.isEmpty else { throw CheckpointError.configurationMismatch(path: name, keys: differing) }
             guard metadata.dataFingerprint == data.trainFingerprint else {
@@ -238,10 +233,22 @@ public final class Trainer {
             }
             return metadata
         }
-        optimizer.step = adam.step
         exchange?.synchronize()
         position = metadata.position
         return path
+    }
+
+    /// Decodes a checkpoint's parameters and Adam state into this trainer. With node-shared memory only the
+    /// node's leader writes the node's copy; the other ranks decode the same bytes into scratch buffers, so every
+    /// rank checks them alike. Not collective: after every rank has succeeded, `exchange?.synchronize()` makes the
+    /// leader's writes visible.
+    func decodeState(_ bytes: [UInt8], path: String) throws -> Checkpoint.Metadata {
+        let writer = exchange?.isNodeLeader ?? true
+        let parameters = writer ? model.parameters : FlatBuffer(count: model.layout.count)
+        let adam = writer ? optimizer : Adam(parameterCount: model.layout.count, hyperparameters: configuration.adam)
+        let metadata = try Checkpoint.decode(bytes, path: path, layout: model.layout, parameters: parameters, adam: adam)
+        optimizer.step = adam.step
+        return metadata
     }
 
     /// Start-up agreement: every rank must have the same configuration, parameter count and data (a mismatch

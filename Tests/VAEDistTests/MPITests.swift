@@ -154,6 +154,26 @@ import Testing
         #expect(output.components(separatedBy: "does not divide").count == 2, "printed once, by rank 0: \(output)")
     }
 
+    /// `eval` at the rank count of the run (node-shared there: only each node's leader writes the loaded state)
+    /// prints the trainer's epoch-end test loss.
+    @Test func evalUnderMpirunReproducesTheEpochEndTestLoss() throws {
+        let cli = MPITests.binary("vae-dist")
+        let folder = NSTemporaryDirectory() + "vae-dist-eval-mpi-\(UUID().uuidString.prefix(8))"
+        let (status, output, _) = try MPITests.mpirun(["-n", "2", "--", cli, "--config", FaultToleranceTests.config,
+                                                       "--epochs", "1", "--run-dir", folder])
+        #expect(status == 0 && output.contains("gradient exchange: node-shared"), "\(output)")
+        let epoch = try String(contentsOfFile: folder + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").compactMap {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }.first { $0["type"] as? String == "epoch" }
+        let trained = try #require(epoch?["test_loss"] as? Double)
+        let checkpoint = folder + "/" + (try String(contentsOfFile: folder + "/latest", encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)
+        let (evalStatus, json, _) = try MPITests.mpirun(["-n", "2", "--", cli, "eval", "--checkpoint", checkpoint,
+                                                         "--data", "synthetic", "--json"])
+        let line = json.split(separator: "\n").first { $0.hasPrefix("{") } ?? ""
+        let evaluated = (try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["test_loss"] as? Double
+        #expect(evalStatus == 0 && evaluated.map { abs($0 - trained) <= 1e-6 } == true, "\(trained) vs \(json)")
+    }
+
     @Test func theCLITrainsUnderMpirunLikeOneProcess() throws {
         // The same 4 steps single-process and at -n 2: the logged losses agree to the printed digits' tolerance.
         let cli = MPITests.binary("vae-dist")
