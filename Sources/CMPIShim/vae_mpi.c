@@ -247,11 +247,15 @@ int vae_mpi_node_allocate(int64_t bytes, void **segments, vae_mpi_node_memory **
         MPI_Aint size = 0;
         int unit = 0;
         rc = MPI_Win_shared_query(m->window, r, &size, &unit, &segments[r]);
-        if (rc != MPI_SUCCESS) return rc;
+        if (rc != MPI_SUCCESS) break;
     }
     // One passive-target epoch for the window's lifetime: MPI_Win_sync is then the memory fence.
-    rc = MPI_Win_lock_all(MPI_MODE_NOCHECK, m->window);
-    if (rc != MPI_SUCCESS) return rc;
+    if (rc == MPI_SUCCESS) rc = MPI_Win_lock_all(MPI_MODE_NOCHECK, m->window);
+    if (rc != MPI_SUCCESS) {
+        MPI_Win_free(&m->window);
+        free(m);
+        return rc;
+    }
     *memory = m;
     return MPI_SUCCESS;
 }

@@ -106,20 +106,26 @@ public final class MPICommunicator: Communicator {
     /// The node split: MPI_COMM_TYPE_SHARED, or with `VAE_DIST_RANKS_PER_NODE=k` in the environment (tests),
     /// consecutive groups of k ranks, so one machine can stand in for several nodes.
     public func nodeTopology() -> NodeTopology {
-        let override = ProcessInfo.processInfo.environment["VAE_DIST_RANKS_PER_NODE"].flatMap { Int32($0) } ?? 0
-        var localRank: Int32 = 0, localSize: Int32 = 1, nodeCount: Int32 = 1, uniform: Int32 = 1
-        check(vae_mpi_node_topology(max(override, 0), &localRank, &localSize, &nodeCount, &uniform), "node topology (MPI_Comm_split_type)")
+        let (localRank, localSize, nodeCount, uniform) = nodeSplit()
         // OpenMPI backs shared windows with files in osc_sm_backing_directory (/dev/shm on Linux), a tmpfs whose
         // size limit (64 MB in a default Docker container) is reached only when pages are touched: check it first.
         let directory = ProcessInfo.processInfo.environment["OMPI_MCA_osc_sm_backing_directory"] ?? "/dev/shm"
         var stats = statvfs()
         let free = statvfs(directory, &stats) == 0 ? Int(stats.f_bavail) * Int(stats.f_frsize) : nil
-        return NodeTopology(localRank: Int(localRank), localSize: Int(localSize), nodeCount: Int(nodeCount), uniform: uniform != 0,
+        return NodeTopology(localRank: localRank, localSize: localSize, nodeCount: nodeCount, uniform: uniform,
                             sharedMemoryDirectory: free == nil ? nil : directory, sharedMemoryFreeBytes: free)
     }
 
+    /// The node split (collective the first time; the shim keeps it).
+    private func nodeSplit() -> (localRank: Int, localSize: Int, nodeCount: Int, uniform: Bool) {
+        let override = ProcessInfo.processInfo.environment["VAE_DIST_RANKS_PER_NODE"].flatMap { Int32($0) } ?? 0
+        var localRank: Int32 = 0, localSize: Int32 = 1, nodeCount: Int32 = 1, uniform: Int32 = 1
+        check(vae_mpi_node_topology(max(override, 0), &localRank, &localSize, &nodeCount, &uniform), "node topology (MPI_Comm_split_type)")
+        return (Int(localRank), Int(localSize), Int(nodeCount), uniform != 0)
+    }
+
     public func allocateNodeSharedMemory(bytes: Int) throws -> NodeSharedMemory {
-        let localSize = nodeTopology().localSize
+        let localSize = nodeSplit().localSize
         let segments = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: localSize)
         defer { segments.deallocate() }
         var handle: OpaquePointer?

@@ -37,32 +37,41 @@ public final class NodeSharedExchange {
     /// Negative control for tests: when false, a rank "sums" only its own gradient.
     public var sumsOverRanks = true
 
+    /// One flat buffer's length in the segments: whole 64-byte lines.
+    static func stride(_ parameterCount: Int) -> Int { (parameterCount + 15) / 16 * 16 }
+
+    /// Floats in local rank `localRank`'s segment: the leader's holds the parameters, both moments and its
+    /// gradient, the others' their gradient; each ends with its loss line.
+    static func segmentFloats(parameterCount: Int, localRank: Int) -> Int {
+        (localRank == 0 ? 4 : 1) * stride(parameterCount) + lossLineFloats
+    }
+
     /// The shared memory one node needs for `parameterCount` parameters over `localSize` ranks (each segment
     /// rounded up to whole pages).
     public static func bytesPerNode(parameterCount: Int, localSize: Int) -> Int {
-        let stride = (parameterCount + 15) / 16 * 16
-        let floats = (4 + localSize) * stride + localSize * lossLineFloats
-        return floats * MemoryLayout<Float>.stride + localSize * 4096
+        (0..<localSize).reduce(0) { total, r in
+            total + segmentFloats(parameterCount: parameterCount, localRank: r) * MemoryLayout<Float>.stride + 4096
+        }
     }
 
     /// Collective over the node: allocates the shared memory for `parameterCount` parameters and zeroes it.
-    public init(communicator: Communicator, parameterCount: Int) throws {
-        topology = communicator.nodeTopology()
-        let stride = (parameterCount + 15) / 16 * 16
-        // Leader: parameters, moments, gradient, loss line; the others: gradient, loss line.
-        let bytes = ((topology.localRank == 0 ? 4 : 1) * stride + Self.lossLineFloats) * MemoryLayout<Float>.stride
-        let memory = try communicator.allocateNodeSharedMemory(bytes: bytes)
+    /// `topology` is `communicator.nodeTopology()`.
+    public init(communicator: Communicator, topology: NodeTopology, parameterCount: Int) throws {
+        self.topology = topology
+        let stride = Self.stride(parameterCount)
+        let segmentFloats = Self.segmentFloats(parameterCount: parameterCount, localRank: topology.localRank)
+        let memory = try communicator.allocateNodeSharedMemory(bytes: segmentFloats * MemoryLayout<Float>.stride)
         self.memory = memory
         func floats(_ localRank: Int, count: Int) -> UnsafeMutablePointer<Float> {
             memory.segment(of: localRank).bindMemory(to: Float.self, capacity: count)
         }
-        let node = floats(0, count: 4 * stride + Self.lossLineFloats)
+        let node = floats(0, count: Self.segmentFloats(parameterCount: parameterCount, localRank: 0))
         parameters = FlatBuffer(borrowing: node, count: parameterCount, owner: memory)
         firstMoment = FlatBuffer(borrowing: node + stride, count: parameterCount, owner: memory)
         secondMoment = FlatBuffer(borrowing: node + 2 * stride, count: parameterCount, owner: memory)
         peers = .allocate(capacity: topology.localSize)
         for r in 0..<topology.localSize {
-            peers[r] = UnsafePointer(r == 0 ? node + 3 * stride : floats(r, count: stride + Self.lossLineFloats))
+            peers[r] = UnsafePointer(r == 0 ? node + 3 * stride : floats(r, count: Self.segmentFloats(parameterCount: parameterCount, localRank: r)))
         }
         lossLines = .allocate(capacity: topology.localSize)
         for r in 0..<topology.localSize {

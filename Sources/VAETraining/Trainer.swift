@@ -157,21 +157,19 @@ public final class Trainer {
         let conflict = configuration.reduction == .exact ? "reduction exact has its own exchange"
             : configuration.shardedOptimizer ? "the sharded optimizer (ZeRO-1) needs the all-reduce path"
             : configuration.overlapAllReduce ? "the overlapped all-reduce needs the all-reduce path" : nil
+        let required = configuration.gradientExchange == .nodeShared
         switch configuration.gradientExchange {
-        case .allreduce:
-            return nil
-        case .auto:
-            guard communicator.size > 1, conflict == nil else { return nil }
-            let topology = communicator.nodeTopology()
-            guard topology.uniform, topology.localSize > 1 else { return nil }
-        case .nodeShared:
-            if let conflict { throw TrainerError.nodeSharedUnavailable(reason: conflict) }
-            guard communicator.nodeTopology().uniform else {
-                throw TrainerError.nodeSharedUnavailable(reason: "the nodes have different numbers of ranks")
-            }
+        case .allreduce: return nil
+        case .auto: guard communicator.size > 1, conflict == nil else { return nil }
+        case .nodeShared: if let conflict { throw TrainerError.nodeSharedUnavailable(reason: conflict) }
         }
-        // Room in the shared-memory folder on every node (a full tmpfs would end the job with SIGBUS later).
         let topology = communicator.nodeTopology()
+        guard topology.uniform else {
+            if required { throw TrainerError.nodeSharedUnavailable(reason: "the nodes have different numbers of ranks") }
+            return nil
+        }
+        if !required && topology.localSize == 1 { return nil }
+        // Room in the shared-memory folder on every node (a full tmpfs would end the job with SIGBUS later).
         let needed = NodeSharedExchange.bytesPerNode(parameterCount: parameterCount, localSize: topology.localSize)
         let short = communicator.gather(Int64((topology.sharedMemoryFreeBytes ?? .max) < needed ? 1 : 0))
         let shortRanks = short.indices.filter { short[$0] != 0 }
@@ -182,11 +180,11 @@ public final class Trainer {
                 + "\(shortRanks.count == 1 ? "has" : "have") less free"
                 + (topology.sharedMemoryFreeBytes.map { " (this rank: \(megabytes($0)))" } ?? "")
                 + "; enlarge it (docker run --shm-size=1g)"
-            if configuration.gradientExchange == .nodeShared { throw TrainerError.nodeSharedUnavailable(reason: reason) }
+            if required { throw TrainerError.nodeSharedUnavailable(reason: reason) }
             if communicator.isLeader { logger.warning("gradient exchange: not node-shared memory: \(reason). Using the all-reduce.") }
             return nil
         }
-        return try NodeSharedExchange(communicator: communicator, parameterCount: parameterCount)
+        return try NodeSharedExchange(communicator: communicator, topology: topology, parameterCount: parameterCount)
     }
 
     deinit {
@@ -315,7 +313,7 @@ public final class Trainer {
         }
         let t1 = profiling ? monotonicNanoseconds() : 0
         if profiling { GEMMClock.nanoseconds = 0 }
-        let overlap = configuration.overlapAllReduce && shards == nil && exchange == nil
+        let overlap = configuration.overlapAllReduce && shards == nil  // never with node-shared memory (see makeNodeSharedExchange)
         if !rows.isEmpty {
             terms = model.forward(batch: rows.count, training: true)
             if overlap {
@@ -438,7 +436,8 @@ public final class Trainer {
         }
     }
 
-    /// Tests only (VAE_DIST_FAULT): a stall or a NaN on one rank before a given step.
+    /// Tests only (VAE_DIST_FAULT): a stall or a NaN on one rank before a given step (a perturbation comes after
+    /// one: ``injectFaultAfterStep(_:)``).
     func injectFaultBeforeStep(_ step: Int) {
         guard let fault, fault.rank == communicator.rank, fault.step == step else { return }
         switch fault.kind {
@@ -446,6 +445,15 @@ public final class Trainer {
         case .nan: model.parameters.pointer[0] = .nan
         case .perturb: break
         }
+    }
+
+    /// Tests only (VAE_DIST_FAULT): one rank's parameters perturbed after a given step, so the replica check has a
+    /// divergence to name. Every rank of a node takes the node barrier: with node-shared memory the whole node's
+    /// copy changes, and its ranks all see the change.
+    func injectFaultAfterStep(_ step: Int) {
+        guard let fault, fault.kind == .perturb, fault.step == step else { return }
+        if fault.rank == communicator.rank { model.parameters.pointer[0] += 1e-3 }
+        exchange?.synchronize()
     }
 
     /// Trains from the current position (or from `resume`) to the configured epochs or max steps.
@@ -543,10 +551,7 @@ public final class Trainer {
                     && position.stepInEpoch < total {
                     try save()
                 }
-                if let fault, fault.kind == .perturb, fault.step == position.globalStep {
-                    if fault.rank == communicator.rank { model.parameters.pointer[0] += 1e-3 }
-                    exchange?.synchronize()  // node-shared: the whole node's copy now differs, seen alike by its ranks
-                }
+                injectFaultAfterStep(position.globalStep)
                 if config.divergenceCheckEvery > 0 && position.globalStep % config.divergenceCheckEvery == 0 {
                     try checkReplicasAgree()
                 }
