@@ -15,6 +15,7 @@ let package = Package(
     products: [
         .executable(name: "vae-dist", targets: ["VAEDistCLI"]),
         .library(name: "VAEModel", targets: ["VAEModel"]),
+        .library(name: "VAEDistributed", targets: ["VAEDistributed"]),
         .library(name: "VAETraining", targets: ["VAETraining"]),
     ],
     dependencies: [
@@ -35,25 +36,30 @@ let package = Package(
         // Model math: tensors, ops (forward/backward pairs), the VAE, Adam, counter-based RNG. No I/O, no MPI.
         .target(name: "VAEModel", dependencies: ["CBLAS"], swiftSettings: kernelFlags,
                 linkerSettings: [.linkedLibrary("mvec", .when(platforms: [.linux]))]),
-        // Training machinery: data, config, checkpoints, the Communicator protocol, the trainer.
-        .target(name: "VAETraining",
-                dependencies: ["VAEModel", "CPNG", .product(name: "Logging", package: "swift-log")],
-                swiftSettings: kernelFlags),
+        // The distributed layer: the Communicator protocol, the single-process communicator, node-shared memory,
+        // one GradientExchange type per strategy. No MPI.
+        .target(name: "VAEDistributed", dependencies: ["VAEModel"], swiftSettings: kernelFlags),
         // The MPI implementation of the Communicator protocol.
-        .target(name: "VAEMPI", dependencies: ["CMPIShim", "VAETraining"]),
+        .target(name: "VAEMPI", dependencies: ["CMPIShim", "VAEDistributed"]),
+        // Training: configuration, data, checkpoints, the loop, reporting, the benchmark.
+        .target(name: "VAETraining",
+                dependencies: ["VAEModel", "VAEDistributed", "CPNG", .product(name: "Logging", package: "swift-log")],
+                swiftSettings: kernelFlags),
         // The CLI: parses and dispatches, nothing else.
         .executableTarget(name: "VAEDistCLI",
-                          dependencies: ["VAEModel", "VAETraining", "VAEMPI", "CAllocationCounter",
+                          dependencies: ["VAEModel", "VAEDistributed", "VAETraining", "VAEMPI", "CAllocationCounter",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                          .product(name: "Logging", package: "swift-log")],
                           path: "Sources/vae-dist"),
+        // Test doubles of the communicator and exchange layers (the test bundle and the MPI checks only).
+        .target(name: "VAETestSupport", dependencies: ["VAEDistributed", "VAEModel"], path: "Tests/Support"),
         // Multi-rank checks, run under mpirun by the MPI test suite.
         .executableTarget(name: "vae-dist-mpi-check",
-                          dependencies: ["VAEMPI", "VAETraining", .product(name: "Logging", package: "swift-log")],
+                          dependencies: ["VAEMPI", "VAEDistributed", "VAETraining", "VAETestSupport", "CAllocationCounter", .product(name: "Logging", package: "swift-log")],
                           path: "Tests/MPICheck"),
         // The checkpoint reader's libFuzzer target (Launch/fuzz-checkpoint.sh); a replay tool in normal builds.
-        .executableTarget(name: "vae-dist-fuzz-checkpoint", dependencies: ["VAEModel", "VAETraining"], path: "Tests/Fuzz"),
-        .testTarget(name: "VAEDistTests", dependencies: ["VAEModel", "VAETraining", "CAllocationCounter"],
+        .executableTarget(name: "vae-dist-fuzz-checkpoint", dependencies: ["VAEModel", "VAEDistributed", "VAETraining"], path: "Tests/Fuzz"),
+        .testTarget(name: "VAEDistTests", dependencies: ["VAEModel", "VAEDistributed", "VAETraining", "VAETestSupport", "CAllocationCounter"],
                     exclude: []),
     ],
     swiftLanguageModes: [.v5]

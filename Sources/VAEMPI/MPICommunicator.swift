@@ -1,6 +1,6 @@
 import CMPIShim
 import Foundation
-import VAETraining
+import VAEDistributed
 
 /// An MPI error: MPI could not start or a call failed.
 public struct MPIError: Error, CustomStringConvertible {

@@ -4,22 +4,6 @@ public enum Activation: String, CaseIterable, Sendable, Codable {
     case tanh
 }
 
-/// How the decoder's Gaussian likelihood gets its variance.
-public enum GaussianVariance: Equatable, Sendable {
-    /// One fixed variance σ² for every pixel.
-    case fixed(Float)
-    /// One learned log-variance per pixel, a parameter tensor named `x_logvar`.
-    case learned
-}
-
-/// The decoder's likelihood p(x|z).
-public enum Likelihood: Equatable, Sendable {
-    /// Bernoulli on logits: −log p(x|z) = Σ softplus(ℓ) − x·ℓ (binary cross-entropy on grey levels).
-    case bernoulli
-    /// Gaussian with mean = decoder output: −log p(x|z) = ½ Σ [log 2π + log σ² + (x − μ)²/σ²].
-    case gaussian(GaussianVariance)
-}
-
 /// The shape of a VAE: encoder MLP → (μ, log σ²) heads → z → decoder MLP → likelihood parameters.
 public struct Architecture: Equatable, Sendable {
     /// Pixels per sample (784 for MNIST).
@@ -47,6 +31,14 @@ public struct Architecture: Equatable, Sendable {
 
     /// The PyTorch MNIST VAE example: 784–400–20–400–784, ReLU, Bernoulli.
     public static let pytorchExample = Architecture()
+}
+
+extension Architecture {
+    /// `784–400–20–400–784 relu bernoulli`.
+    public var describe: String {
+        let widths = [inputSize] + encoderHidden + [latentSize] + decoderHidden + [inputSize]
+        return widths.map(String.init).joined(separator: "–") + " \(activation.rawValue) \(likelihood.describe)"
+    }
 }
 
 /// One fully connected layer y = x·Wᵀ + b, as views into the parameter buffer.
@@ -109,11 +101,7 @@ public struct ParameterLayout: Equatable, Sendable {
             width = hidden
             number += 1
         }
-        if case .gaussian(.learned) = architecture.likelihood {
-            outputLogVariance = tensor("x_logvar", [architecture.inputSize])
-        } else {
-            outputLogVariance = nil
-        }
+        outputLogVariance = architecture.likelihood.learnsOutputLogVariance ? tensor("x_logvar", [architecture.inputSize]) : nil
         self.encoder = encoder
         self.decoder = decoder
         self.tensors = tensors

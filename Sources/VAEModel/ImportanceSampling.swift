@@ -42,15 +42,7 @@ extension VariationalAutoencoder {
             }
             decode(batch: count)
             for r in 0..<count {
-                let negativeLogLikelihood: Double
-                switch architecture.likelihood {
-                case .bernoulli:
-                    negativeLogLikelihood = BernoulliNLL.forward(logits: output + r * width, targets: input + r * width, rows: 1,
-                                                                 width: width, logitGradient: gradientA, scratch: gradientB)
-                case .gaussian:
-                    negativeLogLikelihood = GaussianNLL.forward(means: output + r * width, targets: input + r * width,
-                                                                logVariance: outputLogVariance, rows: 1, width: width)
-                }
+                let negativeLogLikelihood = architecture.likelihood.negativeLogLikelihood(self, firstRow: r, rows: 1, gradients: nil)
                 let logWeight = logWeights[r] - negativeLogLikelihood
                 if logWeight > runningMax {
                     runningSum = runningSum * exp(runningMax - logWeight) + 1

@@ -37,9 +37,14 @@ public struct LossTerms: Equatable, Sendable {
 
 /// A VAE over a flat parameter buffer, with every activation buffer preallocated for `batchCapacity` rows.
 ///
-/// Usage per step: write the batch into ``input`` and ε into ``epsilon``, call ``forward(batch:)``, then
-/// ``backward(batch:)`` which overwrites ``gradients`` with ∂(Σ −ELBO)/∂θ. Nothing is allocated after `init`.
+/// Usage per step: write the batch into ``input`` and ε into ``epsilon``, call ``forward(batch:training:gradients:)``
+/// with `training: true`, then ``backward(batch:gradients:)``. Nothing is allocated after `init`.
 /// The loss is a *sum* over the batch, as in the PyTorch example.
+///
+/// Gradient rule: every op's backward **overwrites** the gradients it owns (weights, biases, inputs), never
+/// accumulates; where two paths meet (the two heads' input gradients, the KL and reparameterization paths into μ
+/// and log σ²) the sum is written by the op that sees both. A training pass therefore writes every element of the
+/// gradient buffer exactly once, and no buffer needs zeroing first.
 public final class VariationalAutoencoder {
     public let layout: ParameterLayout
     public let batchCapacity: Int
@@ -47,12 +52,6 @@ public final class VariationalAutoencoder {
     public var klWeight: Float
     public let parameters: FlatBuffer
     public let gradients: FlatBuffer
-    /// Where forward (the learned variance's gradient) and backward write: ``gradients`` unless redirected (the
-    /// exact reduction points it at one buffer per micro-batch, saving a copy). Same count as ``parameters``.
-    public var gradientTarget: FlatBuffer {
-        didSet { precondition(gradientTarget.count == parameters.count, "gradient target has the wrong size") }
-    }
-
     /// The batch, `[batchCapacity, inputSize]`, written by the caller.
     public let input: UnsafeMutablePointer<Float>
     /// ε ~ N(0, I), `[batchCapacity, latentSize]`, written by the caller.
@@ -91,7 +90,6 @@ public final class VariationalAutoencoder {
         self.klWeight = klWeight
         self.parameters = parameters ?? FlatBuffer(count: layout.count)
         self.gradients = gradients ?? FlatBuffer(count: layout.count)
-        gradientTarget = self.gradients
         var allocations: [UnsafeMutablePointer<Float>] = []
         func buffer(_ width: Int) -> UnsafeMutablePointer<Float> {
             let p = UnsafeMutablePointer<Float>.allocate(capacity: batchCapacity * width)
@@ -116,9 +114,7 @@ public final class VariationalAutoencoder {
         logVarianceGradient = buffer(architecture.latentSize)
         latentGradient = buffer(architecture.latentSize)
         fixedLogVariance = .allocate(capacity: architecture.inputSize)
-        var fixed: Float = 0
-        if case .gaussian(.fixed(let variance)) = architecture.likelihood { fixed = logf(variance) }
-        fixedLogVariance.initialize(repeating: fixed, count: architecture.inputSize)
+        fixedLogVariance.initialize(repeating: architecture.likelihood.fixedOutputLogVariance, count: architecture.inputSize)
         allocations.append(fixedLogVariance)
         self.allocations = allocations
     }
@@ -171,9 +167,10 @@ public final class VariationalAutoencoder {
 
     /// Full forward pass for the first `batch` rows: encode, z = μ + σ ⊙ ε, decode, and the loss terms
     /// against ``input`` as the target. With `training`, the loss ops also write their gradients (fused into the
-    /// same pass) for ``backward(batch:)``.
+    /// same pass) for ``backward(batch:gradients:)``; a learned output variance's gradient goes into `gradients`
+    /// (default ``gradients``), which must then be the buffer backward writes too.
     @discardableResult
-    public func forward(batch: Int, training: Bool = false) -> LossTerms {
+    public func forward(batch: Int, training: Bool = false, gradients target: FlatBuffer? = nil) -> LossTerms {
         precondition(batch > 0 && batch <= batchCapacity, "batch \(batch) outside 1...\(batchCapacity)")
         let architecture = layout.architecture
         let latentCount = batch * architecture.latentSize
@@ -185,32 +182,28 @@ public final class VariationalAutoencoder {
                                     count: latentCount, weight: klWeight,
                                     meanGradient: training ? meanGradient : nil,
                                     logVarianceGradient: training ? logVarianceGradient : nil)
-        let reconstruction: Double
-        switch architecture.likelihood {
-        case .bernoulli:
-            // gradientB is free until backward: it holds the per-pixel losses.
-            reconstruction = BernoulliNLL.forward(logits: output, targets: input, rows: batch, width: architecture.inputSize,
-                                                  logitGradient: outputGradient, scratch: gradientB)
-        case .gaussian:
-            reconstruction = GaussianNLL.forward(
-                means: output, targets: input, logVariance: outputLogVariance, rows: batch, width: architecture.inputSize,
-                meanGradient: training ? outputGradient : nil,
-                logVarianceGradient: training ? layout.outputLogVariance.map { gradientTarget.pointer(to: $0) } : nil)
-        }
+        let reconstruction = architecture.likelihood.negativeLogLikelihood(
+            self, firstRow: 0, rows: batch, gradients: training ? (target ?? gradients) : nil)
         return LossTerms(reconstruction: reconstruction, kl: kl, samples: batch)
     }
 
-    /// The gradient buffer's range that is final once the decoder's backward is done (decoder layers and a
+    /// The gradient buffer's range that ``backwardDecoder(batch:gradients:)`` writes (decoder layers and a
     /// learned output variance sit after the encoder and heads in the layout).
     public var decoderGradientRange: Range<Int> { layout.decoder[0].weight.offset..<layout.count }
 
-    /// Backward pass after ``forward(batch:training:)`` with `training: true` and the same `batch`: overwrites
-    /// every entry of ``gradientTarget`` (normally ``gradients``) with ∂/∂θ of Σ_batch [−log p(x|z) + β KL]. `decoderDone`, when given, runs
-    /// as soon as ``decoderGradientRange`` is final (to start its all-reduce while the encoder's backward runs).
-    public func backward(batch: Int, decoderDone: (() -> Void)? = nil) {
-        let architecture = layout.architecture
-        let activation = architecture.activation
-        let latentCount = batch * architecture.latentSize
+    /// Backward pass after ``forward(batch:training:gradients:)`` with `training: true` and the same `batch` and
+    /// buffer: overwrites every entry of `gradients` (default ``gradients``) with ∂/∂θ of Σ_batch [−log p(x|z) + β KL].
+    /// The same as ``backwardDecoder(batch:gradients:)`` then ``backwardEncoder(batch:gradients:)``.
+    public func backward(batch: Int, gradients target: FlatBuffer? = nil) {
+        backwardDecoder(batch: batch, gradients: target)
+        backwardEncoder(batch: batch, gradients: target)
+    }
+
+    /// The first half of ``backward(batch:gradients:)``: the decoder's layers, last first, and ∂/∂z. When it
+    /// returns, ``decoderGradientRange`` of `gradients` is final (an exchange may start summing it).
+    public func backwardDecoder(batch: Int, gradients target: FlatBuffer? = nil) {
+        let gradientTarget = target ?? gradients
+        let activation = layout.architecture.activation
         // The likelihood's gradient w.r.t. the decoder output is already in outputGradient (= gradientA).
         var upstream = gradientA, spare = gradientB
 
@@ -229,9 +222,13 @@ public final class VariationalAutoencoder {
                 swap(&upstream, &spare)
             }
         }
+    }
 
-        decoderDone?()
-
+    /// The second half of ``backward(batch:gradients:)``: the latent, both heads and the encoder's layers.
+    public func backwardEncoder(batch: Int, gradients target: FlatBuffer? = nil) {
+        let gradientTarget = target ?? gradients
+        let activation = layout.architecture.activation
+        let latentCount = batch * layout.architecture.latentSize
         // Latent: the KL gradient (written by forward) plus the path through z.
         Reparameterization.backward(latentGradient: latentGradient, epsilon: epsilon,
                                     standardDeviation: standardDeviation, meanGradient: meanGradient,
@@ -240,8 +237,7 @@ public final class VariationalAutoencoder {
         // Heads: both read the last encoder output; their input gradients add up.
         let headInput = layout.encoder.isEmpty ? UnsafePointer(input) : UnsafePointer(encoderOutputs[layout.encoder.count - 1])
         let needInputGradient = !layout.encoder.isEmpty
-        upstream = gradientA
-        spare = gradientB
+        var upstream = gradientA, spare = gradientB
         Linear.backward(input: headInput, weight: parameters.pointer(to: layout.mean.weight), outputGradient: meanGradient,
                         weightGradient: gradientTarget.pointer(to: layout.mean.weight),
                         biasGradient: gradientTarget.pointer(to: layout.mean.bias),

@@ -1,4 +1,5 @@
 import Foundation
+import VAEDistributed
 import VAEModel
 
 /// What `vae-dist bench` measured, in one run (all ranks together under mpirun).
@@ -9,10 +10,12 @@ public struct BenchmarkReport: Sendable {
     public var architecture: String
     /// OpenBLAS's kernel family.
     public var blasCore: String
-    /// `fast` or `exact (M micro-batches)`.
-    public var reduction: String
-    /// How the gradients travelled: `single process`, `all-reduce`, `all-reduce, ZeRO-1`, `node-shared, …`.
+    /// The strategy asked for (`--gradient-exchange`).
+    public var strategy: String
+    /// How the gradients travelled, in the exchange's words (`all-reduce`, `node-shared, 2 rank(s) per node, …`).
     public var exchange: String
+    /// Rows of one forward pass (the per-rank batch, or the exact exchange's micro-batch): the GEMM shapes.
+    public var forwardRows: Int
     /// sgemm rate on the model's own shapes, per rank (min and max over ranks), GFLOP/s.
     public var gemmGigaflops: (min: Double, max: Double)
     public var gemmPerShape: [(shape: String, gigaflops: Double)]
@@ -35,12 +38,12 @@ public struct BenchmarkReport: Sendable {
     /// Human-readable lines.
     public var text: String {
         var lines: [String] = []
-        lines.append("vae-dist bench: \(architecture), batch \(batchPerRank) per rank, \(ranks) rank(s), BLAS threads \(blasThreads), OpenBLAS kernels \(blasCore), reduction \(reduction), exchange \(exchange)")
+        lines.append("vae-dist bench: \(architecture), batch \(batchPerRank) per rank, \(ranks) rank(s), BLAS threads \(blasThreads), OpenBLAS kernels \(blasCore), gradient exchange \(strategy): \(exchange)")
         lines.append(String(format: "sgemm on the model's shapes: %.1f GFLOP/s per rank%@", gemmGigaflops.min,
                             ranks > 1 ? String(format: " (slowest rank; fastest %.1f)", gemmGigaflops.max) : ""))
         lines.append("  " + gemmPerShape.map { String(format: "%@ %.1f", $0.shape, $0.gigaflops) }.joined(separator: ", "))
-        lines.append(String(format: "GEMM FLOPs per training sample: %.3f MFLOP -> GEMM-bound ceiling %.0f samples/s per rank",
-                            flopsPerSample / 1e6, ceilingPerRank))
+        lines.append(String(format: "GEMM FLOPs per training sample: %.3f MFLOP -> GEMM-bound ceiling %.0f samples/s per rank (GEMMs of %d rows)",
+                            flopsPerSample / 1e6, ceilingPerRank, forwardRows))
         lines.append(String(format: "trainer: %.0f samples/s per rank (%.1f%% of the ceiling)%@; total %.0f samples/s",
                             samplesPerSecondPerRank.min, 100 * fractionOfCeiling,
                             ranks > 1 ? String(format: ", fastest rank %.0f", samplesPerSecondPerRank.max) : "",
@@ -60,7 +63,7 @@ public struct BenchmarkReport: Sendable {
     /// One JSON object (for scripts).
     public var json: String {
         let phases = phaseMilliseconds.map { "\"\($0.0)_ms\":\($0.1)" }.joined(separator: ",")
-        return "{\"ranks\":\(ranks),\"blas_core\":\"\(blasCore)\",\"reduction\":\"\(reduction)\",\"exchange\":\"\(exchange)\",\"batch_per_rank\":\(batchPerRank),\"blas_threads\":\(blasThreads),"
+        return "{\"ranks\":\(ranks),\"blas_core\":\"\(blasCore)\",\"strategy\":\"\(strategy)\",\"exchange\":\"\(exchange)\",\"forward_rows\":\(forwardRows),\"batch_per_rank\":\(batchPerRank),\"blas_threads\":\(blasThreads),"
             + "\"sgemm_gflops\":\(gemmGigaflops.min),\"sgemm_gflops_max\":\(gemmGigaflops.max),"
             + "\"flops_per_sample\":\(flopsPerSample),\"ceiling_samples_per_second\":\(ceilingPerRank),"
             + "\"samples_per_second_per_rank\":\(samplesPerSecondPerRank.min),\"samples_per_second_per_rank_max\":\(samplesPerSecondPerRank.max),"
@@ -79,7 +82,10 @@ public enum Benchmark {
                            steps: Int, warmup: Int, allocationCount: (() -> UInt64)?) throws -> BenchmarkReport {
         let trainer = try Trainer(configuration: configuration, data: data, communicator: communicator)
         let layout = trainer.model.layout
+        // Samples per rank per step, and the rows of each forward pass (fewer with micro-batches): the ceiling is
+        // measured on the GEMMs the steps really run.
         let perRank = configuration.batchSize / communicator.size
+        let forwardRows = trainer.model.batchCapacity
 
         try trainer.synchronizeStart()
         let order = epochPermutation(count: data.train.count, seed: configuration.seed, epoch: 0)
@@ -100,13 +106,13 @@ public enum Benchmark {
         // Rounds alternate the sgemm ceiling and the trainer, so both see the same machine; on a noisy machine
         // the best round of each is the least disturbed.
         let rounds = 3
-        var ceiling = GEMMCeiling.measure(layout, batch: perRank, repetitions: 10)
+        var ceiling = GEMMCeiling.measure(layout, batch: forwardRows, repetitions: 10)
         var bestRate = 0.0
         let profile = StepProfile()
         var allocations: UInt64 = 0
         for _ in 0..<rounds {
             communicator.barrier()
-            let measured = GEMMCeiling.measure(layout, batch: perRank)
+            let measured = GEMMCeiling.measure(layout, batch: forwardRows)
             if measured.gigaflops > ceiling.gigaflops { ceiling = measured }
             communicator.barrier()
             trainer.profile = profile
@@ -141,8 +147,7 @@ public enum Benchmark {
         return BenchmarkReport(
             ranks: communicator.size, batchPerRank: perRank, blasThreads: BLAS.threadCount,
             architecture: configuration.architecture.describe, blasCore: BLAS.coreName,
-            reduction: configuration.reduction == .exact ? "exact (\(configuration.microBatches) micro-batches)" : "fast",
-            exchange: trainer.exchangeDescription,
+            strategy: configuration.gradientExchange.rawValue, exchange: trainer.exchange.description, forwardRows: forwardRows,
             gemmGigaflops: (gemm[0], -gemm[1]),
             gemmPerShape: ceiling.perShape.map { ($0.shape.description, $0.gigaflops) },
             flopsPerSample: ceiling.flopsPerSample, ceilingPerRank: ceilingPerRank,

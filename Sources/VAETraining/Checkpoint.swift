@@ -82,6 +82,15 @@ public enum Checkpoint {
         }
     }
 
+    /// The configuration a checkpoint was trained with (its `config` metadata), on top of the defaults.
+    public static func storedConfiguration(_ bytes: [UInt8], path: String) throws -> TrainingConfiguration {
+        let (_, metadata, _) = try Safetensors.decode(bytes, path: path)
+        guard let json = metadata["config"] else {
+            throw CheckpointError.format(path: path, problem: "metadata has no 'config'; not a vae-dist checkpoint")
+        }
+        return try TrainingConfiguration.parse(Data(json.utf8), source: "\(path) (stored config)")
+    }
+
     /// Encodes parameters, Adam moments and metadata into safetensors bytes.
     public static func encode(layout: ParameterLayout, parameters: FlatBuffer, adam: Adam, metadata: Metadata) -> [UInt8] {
         var tensors: [(name: String, shape: [Int], data: UnsafeBufferPointer<Float>)] = []
@@ -116,14 +125,8 @@ public enum Checkpoint {
         return Safetensors.encode(tensors: tensors, metadata: fields)
     }
 
-    /// Reads `path` into `parameters` and `adam` after checking format, checksum, finiteness and that every
-    /// tensor matches `layout`. Nothing is written into the buffers unless every check passes.
-    public static func load(path: String, layout: ParameterLayout, parameters: FlatBuffer, adam: Adam) throws -> Metadata {
-        guard let data = FileManager.default.contents(atPath: path) else { throw CheckpointError.notFound(path: path) }
-        return try decode([UInt8](data), path: path, layout: layout, parameters: parameters, adam: adam)
-    }
-
-    /// ``load(path:layout:parameters:adam:)`` on bytes already in memory.
+    /// Decodes checkpoint `bytes` into `parameters` and `adam` after checking format, checksum, finiteness and
+    /// that every tensor matches `layout`. Nothing is written into the buffers unless every check passes.
     public static func decode(_ bytes: [UInt8], path: String, layout: ParameterLayout, parameters: FlatBuffer,
                               adam: Adam) throws -> Metadata {
         let (entries, metadata, dataStart) = try Safetensors.decode(bytes, path: path)

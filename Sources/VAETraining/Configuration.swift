@@ -1,4 +1,5 @@
 import Foundation
+import VAEDistributed
 import VAEModel
 
 /// A configuration error naming the key and what is wrong with it.
@@ -55,18 +56,15 @@ public struct TrainingConfiguration: Equatable, Sendable {
     public var nllImportanceSamples = 0
     /// …on the first this many test images.
     public var nllImages = 1000
-    /// ZeRO-1: reduce-scatter the gradients, each rank updates its 1/N of the parameters and Adam moments,
-    /// all-gather the parameters. Same math as the plain path (last-bit differences from the summation order).
-    public var shardedOptimizer = false
-    /// Start the decoder's gradient all-reduce (non-blocking) while the encoder's backward runs.
-    public var overlapAllReduce = false
-    /// How gradients travel between ranks: `node-shared` memory (one copy of the parameters and moments per
-    /// node, each rank sums and updates its shard), one MPI `allreduce`, or `auto` (node-shared where it applies).
-    public var gradientExchange = GradientExchange.auto
-    /// How gradients are summed across ranks: `fast` (one float all-reduce) or `exact` (fixed micro-batches and a
-    /// fixed-point integer all-reduce: the same bits at any rank count).
-    public var reduction = GradientReduction.fast
-    /// Micro-batches per global batch in `exact` mode (must divide the batch and be divisible by the rank count).
+    /// How gradients are summed across ranks and turned into an Adam step (see ``ExchangeStrategy``).
+    public var gradientExchange = ExchangeStrategy.auto
+    /// What a deprecated key (`training.reduction`, `training.sharded_optimizer`, `training.overlap_allreduce`)
+    /// asked for; ``validate()`` folds it into ``gradientExchange``.
+    var legacyExchange: ExchangeStrategy?
+    /// One line per deprecated key that was read, naming its replacement (the trainer logs them).
+    public private(set) var deprecations: [String] = []
+    /// Micro-batches per global batch with the `exact` exchange (must divide the batch and be divisible by the
+    /// rank count).
     public var microBatches = 8
 
     public init() {}
@@ -127,13 +125,8 @@ public struct TrainingConfiguration: Equatable, Sendable {
         case "model.decoder_hidden": architecture.decoderHidden = try v.integers(min: 1)
         case "model.activation": architecture.activation = try v.choice(Activation.self)
         case "model.likelihood":
-            let name = try v.string()
-            switch name {
-            case "bernoulli": architecture.likelihood = .bernoulli
-            case "gaussian":
-                architecture.likelihood = .gaussian(gaussianVariance)  // keys come in any order
-            default: throw v.error("must be one of [\"bernoulli\", \"gaussian\"], got \"\(name)\"")
-            }
+            // The Gaussian's variance key may come before or after this one (see gaussianVariance).
+            architecture.likelihood = Likelihood(name: try v.string(oneOf: Likelihood.names), gaussianVariance: gaussianVariance)!
         case "model.gaussian_variance":
             let variance: GaussianVariance
             if let s = v.value as? String, s == "learned" { variance = .learned } else {
@@ -153,10 +146,20 @@ public struct TrainingConfiguration: Equatable, Sendable {
         case "training.kl_weight": klWeight = try v.number(atLeast: 0)
         case "training.seed": seed = UInt64(try v.integer(min: 0))
         case "training.drop_last": dropLast = try v.bool()
-        case "training.sharded_optimizer": shardedOptimizer = try v.bool()
-        case "training.overlap_allreduce": overlapAllReduce = try v.bool()
-        case "training.gradient_exchange": gradientExchange = try v.choice(GradientExchange.self)
-        case "training.reduction": reduction = try v.choice(GradientReduction.self)
+        case "training.gradient_exchange": gradientExchange = try v.choice(ExchangeStrategy.self)
+        case "training.reduction", "training.sharded_optimizer", "training.overlap_allreduce":
+            // Deprecated: one choice, training.gradient_exchange, replaces these three keys.
+            let asked = v.key == "training.reduction" ? try v.string(oneOf: ["fast", "exact"]) == "exact" : try v.bool()
+            let strategy = ExchangeStrategy.legacy(key: v.key, value: true)!
+            guard asked else {
+                // `false` / "fast" takes back what an earlier source of settings asked for with this key.
+                if legacyExchange == strategy { legacyExchange = nil }
+                if gradientExchange == strategy { gradientExchange = .auto }
+                break
+            }
+            legacyExchange = strategy
+            let note = "configuration key '\(v.key)' is deprecated and will be removed; use training.gradient_exchange: \"\(strategy.rawValue)\" (--gradient-exchange \(strategy.rawValue))"
+            if !deprecations.contains(note) { deprecations.append(note) }
         case "training.micro_batches": microBatches = try v.integer(min: 1)
         case "data.source": dataSource = try v.string()
         case "data.binarization": binarization = try v.choice(Binarization.self)
@@ -179,9 +182,10 @@ public struct TrainingConfiguration: Equatable, Sendable {
     }
 
     /// Checks the settings that depend on each other.
-    public func validate() throws {
-        if case .gaussian = architecture.likelihood, binarization != .none {
-            throw ConfigurationError(key: "data.binarization", problem: "a Gaussian likelihood needs grey levels (\"none\"), got \"\(binarization.rawValue)\"")
+    public mutating func validate() throws {
+        gradientExchange = try ExchangeStrategy.resolve(requested: gradientExchange, legacy: legacyExchange)
+        if !architecture.likelihood.acceptsBinarizedTargets, binarization != .none {
+            throw ConfigurationError(key: "data.binarization", problem: "a \(architecture.likelihood.name) likelihood needs grey levels (\"none\"), got \"\(binarization.rawValue)\"")
         }
         if let maxSteps, maxSteps < 1 { throw ConfigurationError(key: "training.max_steps", problem: "must be ≥ 1") }
     }
@@ -197,17 +201,13 @@ public struct TrainingConfiguration: Equatable, Sendable {
             ("input_size", "\(architecture.inputSize)"),
             ("latent_size", "\(architecture.latentSize)"),
         ]
-        switch architecture.likelihood {
-        case .bernoulli: model.append(("likelihood", "\"bernoulli\""))
-        case .gaussian(let variance):
-            model.append(("gaussian_variance", { if case .fixed(let x) = variance { return "\(x)" }; return "\"learned\"" }()))
-            model.append(("likelihood", "\"gaussian\""))
-        }
+        model += architecture.likelihood.trajectoryFields
         let training: [(String, String)] = [
             ("adam_epsilon", "\(adam.epsilon)"), ("batch_size", "\(batchSize)"), ("beta1", "\(adam.beta1)"),
             ("beta2", "\(adam.beta2)"), ("drop_last", "\(dropLast)"), ("kl_weight", "\(klWeight)"),
-            ("learning_rate", "\(adam.learningRate)"), ("seed", "\(seed)"), ("reduction", "\"\(reduction.rawValue)\""),
-        ] + (reduction == .exact ? [("micro_batches", "\(microBatches)")] : [])
+            ("learning_rate", "\(adam.learningRate)"), ("seed", "\(seed)"),
+            ("reduction", gradientExchange.definesTrajectory ? "\"exact\"" : "\"fast\""),
+        ] + (gradientExchange.definesTrajectory ? [("micro_batches", "\(microBatches)")] : [])
         let data: [(String, String)] = [("binarization", "\"\(binarization.rawValue)\"")]
         func object(_ pairs: [(String, String)]) -> String {
             "{" + pairs.sorted { $0.0 < $1.0 }.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
@@ -265,26 +265,6 @@ extension TrainingConfiguration {
     }
 }
 
-/// How gradients travel between ranks (``GradientReduction`` is how they are added).
-public enum GradientExchange: String, CaseIterable, Sendable {
-    /// `node-shared` when it applies (several ranks on every node, the same number on each, `fast` reduction,
-    /// neither the sharded optimizer nor the overlapped all-reduce), else `allreduce`.
-    case auto
-    /// One MPI all-reduce of the flat gradient buffer per step; every rank keeps its own parameters and moments.
-    case allreduce
-    /// Node-shared memory (``NodeSharedExchange``): the ranks of a node read each other's gradients, each sums
-    /// and updates its shard of one shared copy of the parameters and moments; one all-reduce per shard across nodes.
-    case nodeShared = "node-shared"
-}
-
-/// How gradients are summed across ranks.
-public enum GradientReduction: String, CaseIterable, Sendable {
-    /// One float all-reduce: fastest; the last bits depend on the rank count.
-    case fast
-    /// Fixed micro-batches and an exact fixed-point sum: the same bits at any rank count.
-    case exact
-}
-
 /// One configuration value with its dotted key, for typed reads that name the key on failure.
 struct ConfigValue {
     let key: String
@@ -327,6 +307,14 @@ struct ConfigValue {
 
     func string() throws -> String {
         guard let s = value as? String else { throw error("must be a string, got \(describe(value))") }
+        return s
+    }
+
+    func string(oneOf choices: [String]) throws -> String {
+        let s = try string()
+        guard choices.contains(s) else {
+            throw error("must be one of \(choices.map { "\"\($0)\"" }.joined(separator: ", ")), got \"\(s)\"")
+        }
         return s
     }
 

@@ -91,10 +91,8 @@ extension VariationalAutoencoder {
             decode(batch: n)
             for r in 0..<n {
                 let o = output + r * width
-                switch layout.architecture.likelihood {
-                case .bernoulli: images.append((0..<width).map { 1 / (1 + exp(-o[$0])) })
-                case .gaussian: images.append((0..<width).map { o[$0] })
-                }
+                let likelihood = layout.architecture.likelihood
+                images.append((0..<width).map { likelihood.mean(ofOutput: o[$0]) })
             }
             start += n
         }
@@ -102,36 +100,43 @@ extension VariationalAutoencoder {
     }
 }
 
-extension Trainer {
-    /// Rank 0 only: `reconstructions-E.png` (8 test images above their reconstructions, with fixed ε) and
-    /// `samples-E.png` (an 8×8 grid of decodes of 64 fixed z ~ N(0, I)) in the run folder, as the example does.
-    public func writeImages(epoch: Int) throws {
-        guard communicator.isLeader, data.test.pixelsPerImage == 784 else { return }
-        let latentSize = model.layout.architecture.latentSize
-        // Reconstructions: encode 8 test images, decode z = μ + σ ε with the test pass's fixed ε.
+/// A greyscale grid: width, height, one byte per pixel.
+public struct ImageGridBytes: Sendable {
+    public var width: Int, height: Int, pixels: [UInt8]
+}
+
+/// The grids the PyTorch example writes each epoch, computed from a model (no files: ``TrainingReport`` writes them).
+public enum EpochImages {
+    /// 8 test images above their reconstructions, decoding z = μ + σ ε with the test pass's fixed ε.
+    public static func reconstructions(model: VariationalAutoencoder, test: ImageDataset, filler: BatchFiller) -> ImageGridBytes {
+        let latentSize = model.layout.architecture.latentSize, width = test.pixelsPerImage
         var originals: [[Float]] = [], latents: [Float] = []
-        let count = min(8, data.test.count, model.batchCapacity)
+        let count = min(8, test.count, model.batchCapacity)
         let indices = (0..<count).map { Int32($0) }
-        indices.withUnsafeBufferPointer { fillBatch(from: data.test, indices: $0, epoch: 0, evaluation: true) }
-        for r in 0..<count { originals.append(Array(UnsafeBufferPointer(start: model.input + r * 784, count: 784))) }
+        indices.withUnsafeBufferPointer {
+            filler.fill(input: model.input, epsilon: model.epsilon, latentSize: latentSize, dataset: test, indices: $0,
+                        epoch: 0, evaluation: true)
+        }
+        for r in 0..<count { originals.append(Array(UnsafeBufferPointer(start: model.input + r * width, count: width))) }
         model.encode(batch: count)
         for i in 0..<(count * latentSize) {
             latents.append(model.mean[i] + expf(0.5 * model.logVariance[i]) * model.epsilon[i])
         }
-        let reconstructions = model.decodeMeans(latents)
-        let grid = ImageGrid.tile(originals + reconstructions, side: 28, columns: count)
-        let reconstructionPNG = try PNGFile.write(path: store.path("reconstructions-\(epoch).png"), width: grid.0, height: grid.1, pixels: grid.2)
-        let samples = model.decodeMeans(Trainer.priorSamples(count: 64, latentSize: latentSize, seed: configuration.seed))
-        let sampleGrid = ImageGrid.tile(samples, side: 28, columns: 8)
-        let samplePNG = try PNGFile.write(path: store.path("samples-\(epoch).png"), width: sampleGrid.0, height: sampleGrid.1, pixels: sampleGrid.2)
-        tensorboard?.image("reconstructions", png: reconstructionPNG, width: grid.0, height: grid.1, step: position.globalStep)
-        tensorboard?.image("samples", png: samplePNG, width: sampleGrid.0, height: sampleGrid.1, step: position.globalStep)
+        let grid = ImageGrid.tile(originals + model.decodeMeans(latents), side: 28, columns: count)
+        return ImageGridBytes(width: grid.0, height: grid.1, pixels: grid.2)
     }
 
-    /// For a 2-D latent: the manifold of Kingma & Welling's figure 4 — decodes over a 20 × 20 grid of the prior's
-    /// quantiles, z = (Φ⁻¹(u), Φ⁻¹(v)) with u, v evenly spaced in (0, 1) — as `manifold-E.png`.
-    public func writeManifold(epoch: Int) throws -> [UInt8]? {
-        guard communicator.isLeader, model.layout.architecture.latentSize == 2, data.test.pixelsPerImage == 784 else { return nil }
+    /// An 8×8 grid of decodes of 64 fixed z ~ N(0, I) (the same z every epoch, so the grids show progress).
+    public static func samples(model: VariationalAutoencoder, seed: UInt64) -> ImageGridBytes {
+        let z = priorSamples(count: 64, latentSize: model.layout.architecture.latentSize, seed: seed)
+        let grid = ImageGrid.tile(model.decodeMeans(z), side: 28, columns: 8)
+        return ImageGridBytes(width: grid.0, height: grid.1, pixels: grid.2)
+    }
+
+    /// For a 2-D latent (else nil): the manifold of Kingma & Welling's figure 4 — decodes over a 20 × 20 grid of
+    /// the prior's quantiles, z = (Φ⁻¹(u), Φ⁻¹(v)) with u, v evenly spaced in (0, 1).
+    public static func manifold(model: VariationalAutoencoder) -> ImageGridBytes? {
+        guard model.layout.architecture.latentSize == 2 else { return nil }
         let side = 20
         var latents: [Float] = []
         for row in 0..<side {
@@ -142,12 +147,10 @@ extension Trainer {
             }
         }
         let grid = ImageGrid.tile(model.decodeMeans(latents), side: 28, columns: side)
-        let png = try PNGFile.write(path: store.path("manifold-\(epoch).png"), width: grid.0, height: grid.1, pixels: grid.2)
-        tensorboard?.image("manifold", png: png, width: grid.0, height: grid.1, step: position.globalStep)
-        return png
+        return ImageGridBytes(width: grid.0, height: grid.1, pixels: grid.2)
     }
 
-    /// `count` draws of z ~ N(0, I), keyed by (seed, k): the same z every epoch, so the grids show progress.
+    /// `count` draws of z ~ N(0, I), keyed by (seed, k).
     public static func priorSamples(count: Int, latentSize: Int, seed: UInt64) -> [Float] {
         var z = [Float](repeating: 0, count: count * latentSize)
         z.withUnsafeMutableBufferPointer { buffer in

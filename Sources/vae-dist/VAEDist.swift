@@ -2,6 +2,7 @@ import ArgumentParser
 import CAllocationCounter
 import Foundation
 import Logging
+import VAEDistributed
 import VAEMPI
 import VAEModel
 import VAETraining
@@ -113,16 +114,17 @@ struct Train: ParsableCommand {
 
     @Option(help: "Weak scaling: the batch per rank (the global batch becomes this × ranks).")
     var batchPerRank: Int?
-    @Flag(help: "ZeRO-1: shard Adam's update and moments over the ranks (reduce-scatter, update 1/N, all-gather).")
-    var shardedOptimizer = false
-    @Flag(help: "Start the decoder's gradient all-reduce while the encoder's backward runs.")
-    var overlapAllreduce = false
-    @Option(help: "Under MPI, how gradients travel: node-shared (ranks of a node read each other's gradients, one shared copy of the parameters and Adam moments, each rank updates its shard), allreduce (one MPI all-reduce), or auto (node-shared where it applies; the default).")
-    var gradientExchange: String?
-    @Option(help: "Gradient reduction: fast (float all-reduce) or exact (the same bits at any rank count).")
-    var reduction: String?
-    @Option(help: "Micro-batches per global batch with --reduction exact.")
+    @Option(help: ArgumentHelp("How gradients are summed across ranks and Adam steps (default auto: node-shared under mpirun where it applies, else allreduce).",
+                               discussion: ExchangeStrategy.helpText))
+    var gradientExchange: ExchangeStrategy?
+    @Option(help: "Micro-batches per global batch with --gradient-exchange exact.")
     var microBatches: Int?
+    @Flag(help: ArgumentHelp("Deprecated: --gradient-exchange sharded-adam.", visibility: .hidden))
+    var shardedOptimizer = false
+    @Flag(help: ArgumentHelp("Deprecated: --gradient-exchange allreduce-overlapped.", visibility: .hidden))
+    var overlapAllreduce = false
+    @Option(help: ArgumentHelp("Deprecated: --gradient-exchange exact.", visibility: .hidden))
+    var reduction: String?
     @Option(help: "Under MPI: end the job when a collective waits longer than this many seconds (0: off; default 300).")
     var collectiveTimeout: Double?
     @Option(help: "Under MPI: compare parameter hashes across ranks every this many steps (0: off).")
@@ -137,7 +139,7 @@ struct Train: ParsableCommand {
                     seed: seed, binarization: binarization, runDirectory: runDir, checkpointEvery: checkpointEvery,
                     keepCheckpoints: keepCheckpoints, logEvery: logEvery, blasThreads: blasThreads,
                     batchPerRank: batchPerRank, shardedOptimizer: shardedOptimizer ? true : nil,
-                    overlapAllReduce: overlapAllreduce ? true : nil, gradientExchange: gradientExchange,
+                    overlapAllReduce: overlapAllreduce ? true : nil, gradientExchange: gradientExchange?.rawValue,
                     reduction: reduction, microBatches: microBatches,
                     collectiveTimeout: collectiveTimeout, divergenceCheckEvery: divergenceCheckEvery,
                     worldSize: communicator.size)
@@ -148,6 +150,7 @@ struct Train: ParsableCommand {
             let trainer = try communicator.agree {
                 try Trainer(configuration: configuration, data: splits, communicator: communicator, logger: logger)
             }
+            trainer.hooks = FaultInjection.fromEnvironment()
             let summary = try trainer.run(resume: resume.map(ResumeSource.init))
             if let last = summary.epochs.last {
                 let loss = last.test.perSample(klWeight: settings.klWeight).loss
@@ -221,15 +224,13 @@ struct Bench: ParsableCommand {
     var warmup: Int = 30
     @Option(help: "OpenBLAS threads per rank.")
     var blasThreads: Int = 1
-    @Flag(help: "ZeRO-1 sharded optimizer (see train --help).")
-    var shardedOptimizer = false
-    @Flag(help: "Overlap the decoder's gradient all-reduce with the encoder's backward.")
-    var overlapAllreduce = false
-    @Option(help: "Gradient reduction: fast, exact, or both (two reports, side by side in one run).")
-    var reduction: String = "fast"
-    @Option(help: "Gradient exchange: auto, allreduce, node-shared, or both (allreduce and node-shared side by side in one run).")
-    var gradientExchange: String = "auto"
-    @Option(help: "Micro-batches per global batch for --reduction exact (default 8, or the config's).")
+    @Option(parsing: .upToNextOption,
+            help: ArgumentHelp("Gradient exchanges to measure, one report each, side by side in one run.",
+                               discussion: ExchangeStrategy.helpText))
+    var gradientExchange: [ExchangeStrategy] = [.auto]
+    @Flag(help: "Measure every gradient exchange (all but auto), one after another in one run.")
+    var allExchanges = false
+    @Option(help: "Micro-batches per global batch for --gradient-exchange exact (default 8, or the config's).")
     var microBatches: Int?
     @Flag(help: "Print one JSON object per report instead of text.")
     var json = false
@@ -238,32 +239,26 @@ struct Bench: ParsableCommand {
         try Console.run { communicator, _ in
             var settings = try communicator.agree { try config.map(TrainingConfiguration.load(path:)) ?? TrainingConfiguration() }
             try communicator.agree {
-                try settings.override(data: data, blasThreads: blasThreads, batchPerRank: batchPerRank,
-                                      shardedOptimizer: shardedOptimizer, overlapAllReduce: overlapAllreduce,
+                try settings.override(data: data, blasThreads: blasThreads, batchPerRank: batchPerRank, microBatches: microBatches,
                                       worldSize: communicator.size)
             }
             settings.runDirectory = NSTemporaryDirectory()
             let source = settings.dataSource
             let splits = try communicator.agree { try DataSplits.load(source) }
-            let reductions = reduction == "both" ? ["fast", "exact"] : [reduction]
-            let exchanges = gradientExchange == "both" ? ["allreduce", "node-shared"] : [gradientExchange]
-            // Exact reduction has its own exchange: one report for it.
-            let modes = reductions.flatMap { r in r == "exact" ? [(r, "auto")] : exchanges.map { (r, $0) } }
+            let strategies = allExchanges ? ExchangeStrategy.allCases.filter { $0 != .auto } : gradientExchange
             let counter: (() -> UInt64)? = vae_allocation_counting_active() != 0 ? { vae_thread_allocation_count() } : nil
-            if communicator.isLeader, let warning = BLAS.kernelWarning {
+            if communicator.isLeader, let warning = BLASKernels.warning {
                 FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
             }
-            for (mode, exchange) in modes {
+            for strategy in strategies {
                 var configuration = settings
-                try communicator.agree {
-                    try configuration.override(gradientExchange: exchange, reduction: mode, microBatches: microBatches)
-                }
+                try communicator.agree { try configuration.override(gradientExchange: strategy.rawValue) }
                 let report = try communicator.agree {
                     try Benchmark.run(configuration: configuration, data: splits, communicator: communicator,
                                       steps: steps, warmup: warmup, allocationCount: counter)
                 }
                 if communicator.isLeader {
-                    if !json && modes.count > 1 { print("== reduction \(mode), gradient exchange \(exchange)") }
+                    if !json && strategies.count > 1 { print("== gradient exchange \(strategy.rawValue)") }
                     print(json ? report.json : report.text)
                 }
             }
@@ -294,5 +289,23 @@ struct Sample: ParsableCommand {
             guard out != nil || rawOut != nil else { throw ValidationError("give --out FILE.png and/or --raw-out FILE") }
             try Evaluation.sample(checkpoint: checkpoint, count: count, seed: seed, out: out, latentFile: latentFile, rawOut: rawOut)
         }
+    }
+}
+
+extension ExchangeStrategy: ExpressibleByArgument {
+    /// One line per strategy for `--help`.
+    static var helpText: String {
+        allCases.map { strategy -> String in
+            let what: String
+            switch strategy {
+            case .auto: what = "node-shared where it applies (several ranks on every node, the same number on each), else allreduce"
+            case .allreduce: what = "one MPI all-reduce of the gradients; every rank keeps its own parameters and Adam moments"
+            case .allreduceOverlapped: what = "the decoder's all-reduce runs during the encoder's backward"
+            case .shardedAdam: what = "ZeRO-1: reduce-scatter, Adam on each rank's 1/N, all-gather"
+            case .nodeShared: what = "one copy of the parameters and moments per node in shared memory; each rank sums and updates its shard"
+            case .exact: what = "fixed micro-batches and a fixed-point sum: the same bits at any rank count"
+            }
+            return "\(strategy.rawValue): \(what)"
+        }.joined(separator: "\n")
     }
 }

@@ -1,7 +1,10 @@
+import CAllocationCounter
 import Foundation
 import Logging
+import VAEDistributed
 import VAEMPI
 import VAEModel
+import VAETestSupport
 import VAETraining
 
 /// `vae-dist-mpi-check CASE [--control NAME]`: multi-rank checks, run under `mpirun --timeout` by
@@ -16,8 +19,8 @@ struct MPICheck {
             exit(2)
         }
         let control = arguments.firstIndex(of: "--control").map { arguments[$0 + 1] }
-        let exchange = try arguments.firstIndex(of: "--exchange").map { index -> GradientExchange in
-            guard let value = GradientExchange(rawValue: arguments[index + 1]) else { throw ValidationFailure("--exchange \(arguments[index + 1])") }
+        let exchange = try arguments.firstIndex(of: "--exchange").map { index -> ExchangeStrategy in
+            guard let value = ExchangeStrategy(rawValue: arguments[index + 1]) else { throw ValidationFailure("--exchange \(arguments[index + 1])") }
             return value
         } ?? .allreduce
         let mpi = try MPICommunicator.start()
@@ -37,6 +40,7 @@ struct MPICheck {
             case "broadcast": try check.broadcastControl()
             case "resume": try check.exactResume()
             case "zero1", "overlap", "node-shared": try check.variantMatchesPlain(name)
+            case "allocations": try check.allocationsPerStep()
             default: failures.append("unknown case \(name)")
             }
         } catch {
@@ -54,43 +58,6 @@ struct MPICheck {
     }
 }
 
-/// A communicator that forwards every collective to `base`; the negative controls override one.
-class ForwardingCommunicator: Communicator {
-    let base: Communicator
-    init(base: Communicator) { self.base = base }
-    var rank: Int { base.rank }
-    var size: Int { base.size }
-    func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ operation: ReductionOperation) { base.allReduce(buffer, operation) }
-    func allReduce(_ buffer: UnsafeMutableBufferPointer<Double>, _ operation: ReductionOperation) { base.allReduce(buffer, operation) }
-    func allReduce(_ buffer: UnsafeMutableBufferPointer<Int64>, _ operation: ReductionOperation) { base.allReduce(buffer, operation) }
-    func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) { base.broadcast(bytes, root: root) }
-    func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>, slot: Int) { base.startAllReduceSum(buffer, slot: slot) }
-    func wait(slot: Int) { base.wait(slot: slot) }
-    func reduceScatterSum(_ source: UnsafeBufferPointer<Float>, into shard: UnsafeMutableBufferPointer<Float>, shards: ShardLayout) {
-        base.reduceScatterSum(source, into: shard, shards: shards)
-    }
-    func allGather(_ buffer: UnsafeMutableBufferPointer<Float>, shards: ShardLayout) { base.allGather(buffer, shards: shards) }
-    func barrier() { base.barrier() }
-    func nodeTopology() -> NodeTopology { base.nodeTopology() }
-    func allocateNodeSharedMemory(bytes: Int) throws -> NodeSharedMemory { try base.allocateNodeSharedMemory(bytes: bytes) }
-    func abort(code: Int32) -> Never { base.abort(code: code) }
-    func startWatchdog(limitSeconds: Double) { base.startWatchdog(limitSeconds: limitSeconds) }
-    func watch(step: Int) { base.watch(step: step) }
-}
-
-/// Sums, then divides by the rank count: the *wrong* reduction for a summed loss (negative control).
-final class AveragingCommunicator: ForwardingCommunicator {
-    override func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ operation: ReductionOperation) {
-        base.allReduce(buffer, operation)
-        if operation == .sum { for i in buffer.indices { buffer[i] /= Float(size) } }
-    }
-}
-
-/// Never sums float buffers: each rank steps on its own slice only (negative control).
-final class LocalOnlyCommunicator: ForwardingCommunicator {
-    override func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ operation: ReductionOperation) {}
-}
-
 struct ValidationFailure: Error, CustomStringConvertible {
     let description: String
     init(_ what: String) { description = "unknown value: \(what)" }
@@ -103,21 +70,25 @@ struct Check {
     let communicator: Communicator
     let mpi: MPICommunicator
     /// The gradient exchange of the distributed trainers (`--exchange`; all-reduce unless given).
-    let exchange: GradientExchange
+    let exchange: ExchangeStrategy
     /// False for the node-shared negative control: each rank "sums" only its own gradient.
     let sumsOverPeers: Bool
     let fail: (String) -> Void
 
     /// A trainer on this job's ranks with the checked exchange (and the negative control, if any).
     func distributedTrainer(_ configuration: TrainingConfiguration) throws -> Trainer {
-        let trainer = try Trainer(configuration: configuration, data: Check.data, communicator: communicator, logger: quiet)
-        trainer.exchange?.sumsOverRanks = sumsOverPeers
-        return trainer
+        var control: (any GradientExchange)?
+        if !sumsOverPeers {
+            control = try OwnGradientOnlyExchange(communicator: communicator, topology: communicator.nodeTopology(),
+                                                  settings: ExchangeSettings(configuration))
+        }
+        return try Trainer(configuration: configuration, data: Check.data, communicator: communicator, logger: quiet,
+                           exchange: control)
     }
 
     /// The part of `trainer`'s gradient buffer that holds the sum over ranks after a step: all of it with the
     /// all-reduce, this rank's shard with the node-shared exchange.
-    func summedRange(_ trainer: Trainer) -> Range<Int> { trainer.exchange?.shard ?? 0..<trainer.model.gradients.count }
+    func summedRange(_ trainer: Trainer) -> Range<Int> { trainer.exchange.summedGradientRange }
 
     var quiet: Logger {
         var logger = Logger(label: "mpi-check")
@@ -237,7 +208,7 @@ struct Check {
             _ = order.withUnsafeBufferPointer { trainer.step(indices: UnsafeBufferPointer(rebasing: $0[(step * 32)..<(step * 32 + 32)]), epoch: 0) }
             // Node-shared ranks hold summed gradients only in their own shard; the parameters and moments are
             // one copy per node, so equality across ranks is checked between nodes.
-            let checked = trainer.exchange == nil ? [("gradients", trainer.model.gradients)] : []
+            let checked = trainer.exchange is NodeSharedExchange ? [] : [("gradients", trainer.model.gradients)]
             for (name, buffer) in checked + [("parameters", trainer.model.parameters),
                                              ("exp_avg", trainer.optimizer.firstMoment), ("exp_avg_sq", trainer.optimizer.secondMoment)] {
                 expect(sameOnAllRanks(fingerprint(buffer)), "step \(step + 1): \(name) differ between ranks")
@@ -299,8 +270,8 @@ struct Check {
         let plain = try Trainer(configuration: plainConfiguration, data: Check.data, communicator: communicator, logger: quiet)
         var variant = configuration(sharedFolder(name))
         switch name {
-        case "overlap": variant.overlapAllReduce = true
-        case "zero1": variant.shardedOptimizer = true
+        case "overlap": variant.gradientExchange = .allreduceOverlapped
+        case "zero1": variant.gradientExchange = .shardedAdam
         default: variant.gradientExchange = .nodeShared
         }
         let other = try distributedTrainer(variant)
@@ -314,7 +285,7 @@ struct Check {
             expect(sameOnAllRanks(fingerprint(other.model.parameters)), "parameters differ between ranks")
         }
         expect(worst <= 1, "parameters differ from the plain path by \(worst)× the tolerance")
-        other.gatherOptimizerState()
+        other.exchange.gatherOptimizerState()
         for (name, a, b) in [("exp_avg", other.optimizer.firstMoment, plain.optimizer.firstMoment),
                              ("exp_avg_sq", other.optimizer.secondMoment, plain.optimizer.secondMoment)] {
             var worstMoment: Float = 0
@@ -323,6 +294,46 @@ struct Check {
         }
         expect(other.optimizer.step == plain.optimizer.step, "Adam step counts differ")
         if mpi.rank == 0 { print(String(format: "%@: worst parameter difference %.3g of the tolerance", name, worst)) }
+    }
+
+    /// Every strategy at this rank count: no heap allocation per step outside the collectives, and those inside
+    /// them (the MPI library's own) counted and named per strategy. Node-shared on one node makes none at all.
+    /// The default model at 64 rows per rank with one BLAS thread, as `bench` runs it.
+    func allocationsPerStep() throws {
+        expect(vae_allocation_counting_active() == 1, "vae-dist-mpi-check links the counting allocator")
+        let counting = AllocationAttributingCommunicator(base: communicator) { vae_thread_allocation_count() }
+        var lines: [String] = []
+        for strategy in ExchangeStrategy.allCases where strategy != .auto {
+            var c = TrainingConfiguration()
+            c.gradientExchange = strategy
+            c.dataSource = "synthetic"
+            c.runDirectory = sharedFolder("allocations-\(strategy.rawValue)")
+            c.blasThreads = 1
+            c.batchSize = 64 * communicator.size
+            let data = DataSplits.synthetic(trainCount: 512, testCount: 16)
+            let trainer = try Trainer(configuration: c, data: data, communicator: counting, logger: quiet)
+            try trainer.synchronizeStart()
+            let order = epochPermutation(count: data.train.count, seed: 1, epoch: 0)
+            let steps = 5
+            let all = order.withUnsafeBufferPointer { indices -> UInt64 in
+                _ = trainer.step(indices: UnsafeBufferPointer(rebasing: indices[0..<c.batchSize]), epoch: 0)  // warm-up
+                counting.reset()
+                let before = vae_thread_allocation_count()
+                for s in 1...steps {
+                    let lower = s % 4 * c.batchSize
+                    _ = trainer.step(indices: UnsafeBufferPointer(rebasing: indices[lower..<(lower + c.batchSize)]), epoch: 0)
+                }
+                return vae_thread_allocation_count() - before
+            }
+            let mpi = counting.total
+            expect(all == mpi, "\(strategy.rawValue): \(all - mpi) heap allocations in \(steps) steps outside the MPI calls")
+            if strategy == .nodeShared { expect(all == 0, "node-shared: \(all) heap allocations in \(steps) steps") }
+            let named = AllocationAttributingCommunicator.Kind.allCases.filter { counting.inside($0) > 0 }
+                .map { String(format: "%@ %.1f", AllocationAttributingCommunicator.names[$0.rawValue], Double(counting.inside($0)) / Double(steps)) }
+                .joined(separator: ", ")
+            lines.append("\(strategy.rawValue): \(Double(all) / Double(steps)) per step, all inside MPI\(named.isEmpty ? "" : " (\(named))")")
+        }
+        if mpi.rank == 0 { print("allocations per step on rank 0, outside MPI none:\n  " + lines.joined(separator: "\n  ")) }
     }
 
     /// Interrupted-and-resumed equals uninterrupted, bit for bit, under mpirun.

@@ -66,6 +66,14 @@ import Testing
         #expect(status == 3 && output.contains("gradients differ from one process"), "\(output)")
     }
 
+    /// Every strategy at -n 2: no heap allocation in a step outside the MPI calls, none at all for node-shared;
+    /// the MPI library's own allocations are counted and named (printed).
+    @Test func noStrategyAllocatesInAStepUnderMPI() throws {
+        let (status, output) = try MPITests.check("allocations", ranks: 2)
+        print(output)
+        #expect(status == 0 && output.contains("PASS allocations") && output.contains("node-shared: 0.0 per step"), "\(output)")
+    }
+
     @Test func shardedOptimizerMatchesThePlainPath() throws {
         let (status, output) = try MPITests.check("zero1")
         #expect(status == 0 && output.contains("PASS zero1"), "\(output)")

@@ -1,6 +1,8 @@
 import CAllocationCounter
 import Foundation
 import Testing
+import VAEDistributed
+import VAETestSupport
 @testable import VAETraining
 import VAEModel
 
@@ -8,9 +10,9 @@ import VAEModel
     /// The default model at batch 128 with one BLAS thread, as `vae-dist bench` measures it. (OpenBLAS 0.3.21
     /// allocates inside sgemm in its threaded path and in its small-matrix kernels, so a tiny model or several
     /// BLAS threads would count OpenBLAS's allocations, not ours.)
-    /// Also through the node-shared exchange (one process: its memory is a heap block, the same code path).
-    @Test(arguments: [GradientExchange.allreduce, .nodeShared])
-    func aTrainingStepAllocatesNothing(exchange: GradientExchange) throws {
+    /// Every gradient exchange (node-shared in one process: its memory is a heap block, the same code path).
+    @Test(arguments: ExchangeStrategy.allCases)
+    func aTrainingStepAllocatesNothing(exchange: ExchangeStrategy) throws {
         #expect(vae_allocation_counting_active() == 1, "this test bundle links the counting allocator")
         var config = TrainingConfiguration()
         config.gradientExchange = exchange
@@ -19,7 +21,7 @@ import VAEModel
         config.binarization = .dynamic
         config.blasThreads = 1
         let trainer = try Fixtures.trainer(config)
-        #expect((trainer.exchange != nil) == (exchange == .nodeShared))
+        #expect((trainer.exchange is NodeSharedExchange) == (exchange == .nodeShared))
         let order = epochPermutation(count: Fixtures.smallData.train.count, seed: 1, epoch: 0)
         order.withUnsafeBufferPointer { all in
             _ = trainer.step(indices: UnsafeBufferPointer(rebasing: all[0..<128]), epoch: 0)  // warm-up
@@ -48,7 +50,7 @@ import VAEModel
         let plain = try Fixtures.trainer(config)
         config.gradientExchange = .nodeShared
         let shared = try Fixtures.trainer(config)
-        let exchange = try #require(shared.exchange)
+        let exchange = try #require(shared.exchange as? NodeSharedExchange)
         #expect(exchange.shard == 0..<plain.model.layout.count)
         #expect(shared.model.parameters.pointer == exchange.parameters.pointer
                 && shared.optimizer.firstMoment.pointer == exchange.firstMoment.pointer)
@@ -65,24 +67,28 @@ import VAEModel
         #expect(shared.optimizer.step == 4)
     }
 
-    /// Asking for node-shared memory with an option that needs the all-reduce path is an error that says what to do.
+    /// Asking for node-shared memory with a deprecated key that needs the all-reduce path is an error that says
+    /// what to do (before any work: the configuration is refused).
     @Test(arguments: ["exact", "sharded", "overlap"])
     func nodeSharedWithAnAllReduceOptionIsAnError(option: String) throws {
-        var config = Fixtures.smallConfiguration(runDirectory: Fixtures.temporaryFolder())
-        config.gradientExchange = .nodeShared
+        let legacy: String
         switch option {
-        case "exact": config.reduction = .exact
-        case "sharded": config.shardedOptimizer = true
-        default: config.overlapAllReduce = true
+        case "exact": legacy = #""reduction": "exact""#
+        case "sharded": legacy = #""sharded_optimizer": true"#
+        default: legacy = #""overlap_allreduce": true"#
         }
         do {
-            _ = try Fixtures.trainer(config)
+            _ = try TrainingConfiguration.parse(Data(#"{"training": {"gradient_exchange": "node-shared", \#(legacy)}}"#.utf8))
             Issue.record("node-shared with \(option) was accepted")
-        } catch let error as TrainerError {
+        } catch let error as ExchangeError {
             #expect("\(error)".hasPrefix("gradient_exchange node-shared: ") && "\(error)".contains("use --gradient-exchange allreduce"), "\(error)")
         }
-        config.gradientExchange = .auto
-        #expect(try Fixtures.trainer(config).exchange == nil, "auto falls back to the all-reduce path with \(option)")
+        var config = try TrainingConfiguration.parse(Data(#"{"training": {"gradient_exchange": "auto", \#(legacy)}}"#.utf8))
+        config.runDirectory = Fixtures.temporaryFolder()
+        config.architecture = Architecture(encoderHidden: [32], latentSize: 4, decoderHidden: [32])
+        config.batchSize = 32
+        config.dataSource = "synthetic"
+        #expect(!(try Fixtures.trainer(config).exchange is NodeSharedExchange), "auto falls back to the all-reduce path with \(option)")
     }
 
     /// A node whose shared-memory folder is nearly full: node-shared is refused before anything is allocated (a
@@ -92,42 +98,15 @@ import VAEModel
         config.gradientExchange = .nodeShared
         let needed = NodeSharedExchange.bytesPerNode(parameterCount: ParameterLayout(config.architecture).count, localSize: 1)
         #expect(try Trainer(configuration: config, data: Fixtures.smallData, communicator: TightSharedMemory(free: needed),
-                            logger: Fixtures.quietLogger).exchange != nil, "exactly enough room is enough")
+                            logger: Fixtures.quietLogger).exchange is NodeSharedExchange, "exactly enough room is enough")
         do {
             _ = try Trainer(configuration: config, data: Fixtures.smallData, communicator: TightSharedMemory(free: needed - 1),
                             logger: Fixtures.quietLogger)
             Issue.record("node-shared without room was accepted")
-        } catch let error as TrainerError {
+        } catch let error as ExchangeError {
             let text = "\(error)"
             #expect(text.contains("of shared memory per node in /dev/shm") && text.contains("rank 0 has less free")
                     && text.contains("--shm-size") && text.contains("use --gradient-exchange allreduce"), "\(text)")
         }
     }
-}
-
-/// One process whose node topology reports `free` bytes free in /dev/shm.
-final class TightSharedMemory: Communicator {
-    let base = SingleProcessCommunicator()
-    let free: Int
-    init(free: Int) { self.free = free }
-    var rank: Int { 0 }
-    var size: Int { 1 }
-    func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ operation: ReductionOperation) {}
-    func allReduce(_ buffer: UnsafeMutableBufferPointer<Double>, _ operation: ReductionOperation) {}
-    func allReduce(_ buffer: UnsafeMutableBufferPointer<Int64>, _ operation: ReductionOperation) {}
-    func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) {}
-    func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>, slot: Int) {}
-    func wait(slot: Int) {}
-    func reduceScatterSum(_ source: UnsafeBufferPointer<Float>, into shard: UnsafeMutableBufferPointer<Float>, shards: ShardLayout) {
-        base.reduceScatterSum(source, into: shard, shards: shards)
-    }
-    func allGather(_ buffer: UnsafeMutableBufferPointer<Float>, shards: ShardLayout) {}
-    func barrier() {}
-    func nodeTopology() -> NodeTopology {
-        NodeTopology(localRank: 0, localSize: 1, nodeCount: 1, uniform: true, sharedMemoryDirectory: "/dev/shm", sharedMemoryFreeBytes: free)
-    }
-    func allocateNodeSharedMemory(bytes: Int) throws -> NodeSharedMemory { try base.allocateNodeSharedMemory(bytes: bytes) }
-    func abort(code: Int32) -> Never { base.abort(code: code) }
-    func startWatchdog(limitSeconds: Double) {}
-    func watch(step: Int) {}
 }

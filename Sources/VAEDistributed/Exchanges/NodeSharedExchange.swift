@@ -1,7 +1,6 @@
 import VAEModel
 
-/// The step's gradient sum and Adam update through node-shared memory, in place of an all-reduce
-/// (`training.gradient_exchange: node-shared`).
+/// `node-shared`: the step's gradient sum and Adam update through node-shared memory, in place of an all-reduce.
 ///
 /// One copy of the parameters and of both Adam moments per node lives in local rank 0's segment; each rank's
 /// gradient buffer is its own segment. After backward and a node barrier, local rank r sums its shard of every
@@ -10,7 +9,11 @@ import VAEModel
 /// on its shard of the shared parameters and moments; a second barrier makes the new parameters visible to the
 /// next forward. Per step a rank reads P gradient floats and updates P/n parameters, where an all-reduce
 /// moves ≈ 2P floats through MPI's buffers and then every rank updates all P.
-public final class NodeSharedExchange {
+open class NodeSharedExchange: GradientExchange {
+    public let communicator: Communicator
+    public let model: VariationalAutoencoder
+    public let optimizer: Adam
+    let losses = LossReduction()
     /// Where this rank sits.
     public let topology: NodeTopology
     let memory: NodeSharedMemory
@@ -20,7 +23,7 @@ public final class NodeSharedExchange {
     public let firstMoment: FlatBuffer
     /// The node's Adam second moment.
     public let secondMoment: FlatBuffer
-    /// This rank's gradient segment: backward writes it; after ``sumAndUpdate(optimizer:timing:)`` its
+    /// This rank's gradient segment: backward writes it; after a ``step(indices:epoch:source:profile:)`` its
     /// ``shard`` holds the gradient summed over all ranks and the rest this rank's own.
     public let gradients: FlatBuffer
     /// The part of the flat buffers this rank sums and updates (whole 64-byte lines; empty when there are more
@@ -34,8 +37,6 @@ public final class NodeSharedExchange {
     /// One block of the sum, kept in L1.
     let accumulator: UnsafeMutablePointer<Float>
     static let blockSize = 1024
-    /// Negative control for tests: when false, a rank "sums" only its own gradient.
-    public var sumsOverRanks = true
 
     /// One flat buffer's length in the segments: whole 64-byte lines.
     static func stride(_ parameterCount: Int) -> Int { (parameterCount + 15) / 16 * 16 }
@@ -54,9 +55,11 @@ public final class NodeSharedExchange {
         }
     }
 
-    /// Collective over the node: allocates the shared memory for `parameterCount` parameters and zeroes it.
+    /// Collective over the node: allocates the shared memory for the model's parameters and zeroes it.
     /// `topology` is `communicator.nodeTopology()`.
-    public init(communicator: Communicator, topology: NodeTopology, parameterCount: Int) throws {
+    public init(communicator: Communicator, topology: NodeTopology, settings: ExchangeSettings) throws {
+        let parameterCount = settings.layout.count
+        self.communicator = communicator
         self.topology = topology
         let stride = Self.stride(parameterCount)
         let segmentFloats = Self.segmentFloats(parameterCount: parameterCount, localRank: topology.localRank)
@@ -89,6 +92,9 @@ public final class NodeSharedExchange {
         for buffer in [parameters, firstMoment, secondMoment] {
             (buffer.pointer + shard.lowerBound).update(repeating: 0, count: shard.count)
         }
+        (model, optimizer) = makeReplica(settings, batchCapacity: settings.globalBatchSize / communicator.size,
+                                         parameters: parameters, gradients: gradients,
+                                         firstMoment: firstMoment, secondMoment: secondMoment)
         memory.synchronizeNode()
     }
 
@@ -98,18 +104,44 @@ public final class NodeSharedExchange {
         accumulator.deallocate()
     }
 
-    /// Whether this rank writes the node's parameters and moments outside the step (initialization, restore).
-    public var isNodeLeader: Bool { topology.localRank == 0 }
+    public var description: String {
+        "node-shared, \(topology.localSize) rank(s) per node, \(topology.nodeCount) node(s)"
+    }
+
+    /// Only local rank 0 writes the node's parameters and moments outside a step (initialization, restore).
+    public var writesState: Bool { topology.localRank == 0 }
 
     /// Memory fence and barrier over the node.
-    public func synchronize() { memory.synchronizeNode() }
+    public func publish() { memory.synchronizeNode() }
+
+    public var summedGradientRange: Range<Int> { shard }
+
+    /// One copy per node: rank 0's parameters reach the other nodes' copies through a private buffer.
+    public func broadcastParameters() {
+        guard topology.nodeCount > 1 else { return }
+        let copy = FlatBuffer(count: parameters.count)
+        if communicator.isLeader { copy.copy(from: parameters) }
+        communicator.broadcast(UnsafeMutableRawBufferPointer(start: copy.pointer, count: copy.count * 4), root: 0)
+        if writesState { parameters.copy(from: copy) }
+        publish()
+    }
+
+    public func step(indices: UnsafeBufferPointer<Int32>, epoch: Int, source: BatchSource, profile: StepProfile?) -> LossTerms {
+        var timer = StepTimer(profile)
+        let rows = slice(of: indices.count)
+        let terms = model.localGradients(indices: indices, rows: rows, epoch: epoch, source: source, timer: &timer)
+        let global = sumAndUpdate(terms: terms, timer: &timer)
+        let result = global ?? losses.sum(terms, over: communicator)
+        timer.record(into: profile, samples: rows.count)
+        return result
+    }
 
     /// The exchange and the update: a node barrier (every gradient written), this rank's shard summed over the
     /// node's ranks and then across nodes, Adam on that shard, a node barrier (every parameter written).
     /// `terms` are this rank's loss sums: on one node they travel with the gradients and their sum over ranks (in
     /// local-rank order, the same on every rank) is returned as `global`; with several nodes `global` is nil and
-    /// the caller all-reduces them. No allocation; `adamNanoseconds` is Adam's time when `timing`, else 0.
-    public func sumAndUpdate(optimizer: Adam, terms: LossTerms, timing: Bool) -> (global: LossTerms?, adamNanoseconds: UInt64) {
+    /// the caller all-reduces them. No allocation.
+    func sumAndUpdate(terms: LossTerms, timer: inout StepTimer) -> LossTerms? {
         terms.write(to: lossLines[topology.localRank])
         memory.synchronizeNode()
         var global: LossTerms?
@@ -118,19 +150,19 @@ public final class NodeSharedExchange {
             for line in lossLines { sum += LossTerms(slot: line) }
             global = sum
         }
-        sumShard()
-        let start = timing ? monotonicNanoseconds() : 0
-        optimizer.update(parameters: parameters, range: shard, shardGradients: gradients.pointer + shard.lowerBound)
-        let end = timing ? monotonicNanoseconds() : 0
+        sumOverLocalRanks()
+        memory.allReduceAcrossNodes(UnsafeMutableBufferPointer(start: gradients.pointer + shard.lowerBound, count: shard.count))
+        timer.optimizer { optimizer.update(parameters: parameters, range: shard, shardGradients: gradients.pointer + shard.lowerBound) }
         memory.synchronizeNode()
-        return (global, end - start)
+        return global
     }
 
-    /// g[shard] = ((g₀ + g₁) + g₂) + … over local ranks, written into this rank's gradient, then summed across
-    /// nodes. Each block is summed in the accumulator first, since this rank's own segment is one of the inputs.
-    func sumShard() {
+    /// g[shard] = ((g₀ + g₁) + g₂) + … over local ranks, written into this rank's gradient. Each block is summed
+    /// in the accumulator first, since this rank's own segment is one of the inputs. (Open for the tests' negative
+    /// control, which sums only its own gradient.)
+    open func sumOverLocalRanks() {
         let out = gradients.pointer
-        if sumsOverRanks && peers.count > 1 {
+        if peers.count > 1 {
             let accumulator = self.accumulator
             var start = shard.lowerBound
             while start < shard.upperBound {
@@ -144,6 +176,5 @@ public final class NodeSharedExchange {
                 start += count
             }
         }
-        memory.allReduceAcrossNodes(UnsafeMutableBufferPointer(start: out + shard.lowerBound, count: shard.count))
     }
 }

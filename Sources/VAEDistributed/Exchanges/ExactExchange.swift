@@ -1,6 +1,6 @@
 import VAEModel
 
-/// Rank-count-independent gradient sums (`training.reduction: exact`).
+/// `exact`: rank-count-independent gradient sums.
 ///
 /// The global batch of B rows is cut into M micro-batches of m = B/M rows whatever the rank count N (N must divide
 /// M); rank r computes micro-batches r·M/N ..< (r+1)·M/N, each by the same code path at the same size, so each
@@ -15,7 +15,10 @@ import VAEModel
 /// trick, which vectorizes). Each term is off by at most 2^(−s−1) ≤ M·G·2⁻⁴⁹, so an element of the summed gradient
 /// is within M²·G·2⁻⁴⁹ of the exact sum of the micro-batch gradients before the final rounding to float: 2⁻²⁵ of G
 /// even at M = 32, below float32's resolution at G. Elements smaller than that quantum (≈ 1e-15·M²·G) round to it.
-final class ExactReduction {
+public final class ExactExchange: GradientExchange {
+    public let communicator: Communicator
+    public let model: VariationalAutoencoder
+    public let optimizer: Adam
     let microBatches: Int
     let microBatchSize: Int
     let perRank: Int
@@ -26,10 +29,15 @@ final class ExactReduction {
     let slots: UnsafeMutableBufferPointer<Double>
     let maximum: UnsafeMutableBufferPointer<Double>
 
-    init(parameterCount: Int, batchSize: Int, microBatches: Int, ranks: Int) {
-        self.microBatches = microBatches
-        microBatchSize = batchSize / microBatches
-        perRank = microBatches / ranks
+    /// `settings.microBatches` must divide the global batch and be divisible by the rank count (the factory
+    /// checks).
+    public init(communicator: Communicator, settings: ExchangeSettings) {
+        self.communicator = communicator
+        microBatches = settings.microBatches
+        microBatchSize = settings.globalBatchSize / settings.microBatches
+        perRank = settings.microBatches / communicator.size
+        (model, optimizer) = makeReplica(settings, batchCapacity: microBatchSize)
+        let parameterCount = settings.layout.count
         local = (0..<perRank).map { _ in FlatBuffer(count: parameterCount) }
         accumulator = .allocate(capacity: parameterCount)
         slots = .allocate(capacity: LossTerms.slotWidth * microBatches)
@@ -41,6 +49,8 @@ final class ExactReduction {
         slots.deallocate()
         maximum.deallocate()
     }
+
+    public var description: String { "all-reduce (int64, exact), \(microBatches) micro-batches" }
 
     /// The fixed-point exponent s for `terms` values of magnitude at most `largest`: Σ |round(x·2^s)| < 2⁵⁰.
     static func exponent(largest: Double, terms: Int) -> Int {
@@ -65,11 +75,11 @@ final class ExactReduction {
     /// Σ over this rank's micro-batch gradients, as integers at scale 2^s, into ``accumulator`` (one pass).
     func quantize(exponent s: Int, count: Int) {
         let scale = Double(sign: .plus, exponent: s, significand: 1)
-        let magic = ExactReduction.magic, magicBits = ExactReduction.magicBits
+        let magic = ExactExchange.magic, magicBits = ExactExchange.magicBits
         let acc = accumulator.baseAddress!
         acc.update(repeating: 0, count: count)
-        for buffer in local {
-            let g = buffer.pointer
+        for j in 0..<local.count {
+            let g = local[j].pointer
             for i in 0..<count {
                 let rounded = Double(g[i]) * scale + magic
                 acc[i] &+= Int64(bitPattern: rounded.bitPattern) &- magicBits
@@ -80,7 +90,7 @@ final class ExactReduction {
     /// ``accumulator`` back to floats at scale 2^−s (|sum| < 2⁵⁰, so the conversion to double is exact).
     func dequantize(exponent s: Int, into gradients: FlatBuffer) {
         let inverse = Double(sign: .plus, exponent: -s, significand: 1)
-        let magic = ExactReduction.magic, magicBits = ExactReduction.magicBits
+        let magic = ExactExchange.magic, magicBits = ExactExchange.magicBits
         let acc = accumulator.baseAddress!, g = gradients.pointer
         for i in 0..<gradients.count {
             let value = Double(bitPattern: UInt64(bitPattern: acc[i] &+ magicBits)) - magic
@@ -96,79 +106,56 @@ final class ExactReduction {
     }
 }
 
-extension Trainer {
-    /// The `exact` step: micro-batches on this rank, fixed-point sum, integer all-reduce, Adam.
-    func exactStep(indices: UnsafeBufferPointer<Int32>, epoch: Int, exact: ExactReduction) -> LossTerms {
-        let profiling = profile != nil
+extension ExactExchange {
+    /// Micro-batches on this rank, the fixed-point sum, the integer all-reduce, Adam.
+    public func step(indices: UnsafeBufferPointer<Int32>, epoch: Int, source: BatchSource, profile: StepProfile?) -> LossTerms {
+        var timer = StepTimer(profile)
         let count = model.gradients.count
-        let m = exact.microBatchSize
-        let first = communicator.rank * exact.perRank
-        exact.slots.update(repeating: 0)
-        var largest: Float = 0
-        var dataTime: UInt64 = 0, computeTime: UInt64 = 0, gemmTime: UInt64 = 0, samples = 0
-        for j in 0..<exact.perRank {
+        let m = microBatchSize
+        let first = communicator.rank * perRank
+        slots.update(repeating: 0)
+        var largest: Float = 0, samples = 0
+        for j in 0..<perRank {
             let k = first + j
             let lower = min(k * m, indices.count), upper = min(lower + m, indices.count)
-            let buffer = exact.local[j]
-            guard lower < upper else { buffer.zero(); continue }
-            let t0 = profiling ? monotonicNanoseconds() : 0
-            fillBatch(from: data.train, indices: UnsafeBufferPointer(rebasing: indices[lower..<upper]), epoch: epoch,
-                      evaluation: false)
-            let t1 = profiling ? monotonicNanoseconds() : 0
-            if profiling { GEMMClock.nanoseconds = 0 }
-            model.gradientTarget = buffer
-            let terms = model.forward(batch: upper - lower, training: true)
-            model.backward(batch: upper - lower)
-            model.gradientTarget = model.gradients
-            largest = max(largest, ExactReduction.largestMagnitude(buffer))
-            let t2 = profiling ? monotonicNanoseconds() : 0
-            dataTime += t1 - t0
-            computeTime += t2 - t1
-            gemmTime += GEMMClock.nanoseconds
+            let buffer = local[j]
+            let terms = model.localGradients(indices: indices, rows: lower..<upper, epoch: epoch, source: source,
+                                             timer: &timer, gradients: buffer)
+            guard lower < upper else { continue }
+            largest = max(largest, ExactExchange.largestMagnitude(buffer))
             samples += upper - lower
-            terms.write(to: exact.slots.baseAddress! + LossTerms.slotWidth * k)
+            terms.write(to: slots.baseAddress! + LossTerms.slotWidth * k)
         }
-        let t3 = profiling ? monotonicNanoseconds() : 0
-        exact.maximum[0] = Double(largest)
-        communicator.allReduce(exact.maximum, .max)
-        if exact.maximum[0].isFinite {
-            let s = ExactReduction.exponent(largest: exact.maximum[0], terms: exact.microBatches)
-            exact.quantize(exponent: s, count: count)
-            communicator.allReduce(exact.accumulator, .sum)
-            exact.dequantize(exponent: s, into: model.gradients)
+        maximum[0] = Double(largest)
+        communicator.allReduce(maximum, .max)
+        if maximum[0].isFinite {
+            let s = ExactExchange.exponent(largest: maximum[0], terms: microBatches)
+            quantize(exponent: s, count: count)
+            communicator.allReduce(accumulator, .sum)
+            dequantize(exponent: s, into: model.gradients)
         } else {
             // A non-finite gradient somewhere: every rank sees it (MAX), poisons the step the same way, and the
             // loss check stops the run.
             model.gradients.pointer.update(repeating: .nan, count: count)
         }
-        communicator.allReduce(exact.slots, .sum)
-        let t4 = profiling ? monotonicNanoseconds() : 0
-        optimizer.update(parameters: model.parameters, gradients: model.gradients)
-        let t5 = profiling ? monotonicNanoseconds() : 0
-        if let profile {
-            profile.record(data: dataTime, gemm: gemmTime, elementwise: computeTime - min(gemmTime, computeTime),
-                           allReduce: t4 - t3, optimizer: t5 - t4, samples: samples)
-        }
-        return ExactReduction.orderedTerms(exact.slots, count: exact.microBatches)
+        communicator.allReduce(slots, .sum)
+        timer.optimizer { optimizer.update(parameters: model.parameters, gradients: model.gradients) }
+        timer.record(into: profile, samples: samples)
+        return ExactExchange.orderedTerms(slots, count: microBatches)
     }
 
-    /// The `exact` test pass: fixed chunks of one micro-batch each, dealt round-robin to the ranks, per-chunk
-    /// sums in slots, added in chunk order — the same bits at any rank count.
-    func exactEvaluate(_ dataset: ImageDataset, chunk m: Int) -> LossTerms {
-        let chunks = (dataset.count + m - 1) / m
+    /// The exact test pass: fixed chunks of one micro-batch each, dealt round-robin to the ranks, per-chunk sums
+    /// in slots, added in chunk order — the same bits at any rank count.
+    public func evaluate(count: Int, pass: (Range<Int>) -> LossTerms) -> LossTerms {
+        let m = microBatchSize
+        let chunks = (count + m - 1) / m
         let slots = UnsafeMutableBufferPointer<Double>.allocate(capacity: LossTerms.slotWidth * chunks)
         defer { slots.deallocate() }
         slots.update(repeating: 0)
-        var indices = [Int32](repeating: 0, count: m)
         for c in stride(from: communicator.rank, to: chunks, by: communicator.size) {
-            let lower = c * m, upper = min(lower + m, dataset.count)
-            for i in lower..<upper { indices[i - lower] = Int32(i) }
-            indices.withUnsafeBufferPointer {
-                fillBatch(from: dataset, indices: UnsafeBufferPointer(rebasing: $0[0..<(upper - lower)]), epoch: 0, evaluation: true)
-            }
-            model.forward(batch: upper - lower).write(to: slots.baseAddress! + LossTerms.slotWidth * c)
+            pass((c * m)..<min(c * m + m, count)).write(to: slots.baseAddress! + LossTerms.slotWidth * c)
         }
         communicator.allReduce(slots, .sum)
-        return ExactReduction.orderedTerms(slots, count: chunks)
+        return ExactExchange.orderedTerms(slots, count: chunks)
     }
 }

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Before/after speed of every gradient exchange, in one script run: builds git ref BASE (default: origin/main or
+# the first parent) into .build-compare/ and this tree into .build/release, then runs `vae-dist bench --json`
+# for each strategy, alternating the two binaries ROUNDS times (default 3), single process and under
+# `mpirun -n 2`, and prints the best samples/s of each and their ratio.
+#
+#   Launch/bench-compare.sh [BASE] [ROUNDS]
+#
+# The base may predate `--gradient-exchange STRATEGY`: it is given the flags that selected each strategy then
+# (--overlap-allreduce, --sharded-optimizer, --reduction exact).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+base=${1:-HEAD~1}
+rounds=${2:-3}
+export VAE_DIST_MPI_TIMEOUT=${VAE_DIST_MPI_TIMEOUT:-300}
+worktree=.build-compare/src
+rm -rf "$worktree"; git worktree prune
+git worktree add --detach "$worktree" "$base" >/dev/null
+trap 'git worktree remove --force "$worktree" >/dev/null 2>&1 || true' EXIT
+(cd "$worktree" && swift build -c release --scratch-path "$here/.build-compare/build" >/dev/null)
+swift build -c release >/dev/null
+old=$here/.build-compare/build/release/vae-dist
+new=$here/.build/release/vae-dist
+legacy_flags() {
+  case "$1" in
+    allreduce) echo "--gradient-exchange allreduce" ;;
+    allreduce-overlapped) echo "--overlap-allreduce --gradient-exchange allreduce" ;;
+    sharded-adam) echo "--sharded-optimizer --gradient-exchange allreduce" ;;
+    node-shared) echo "--gradient-exchange node-shared" ;;
+    exact) echo "--reduction exact" ;;
+  esac
+}
+results=$(mktemp)
+trap 'rm -f "$results"; git worktree remove --force "$worktree" >/dev/null 2>&1 || true' EXIT
+for ranks in 1 2; do
+  for strategy in allreduce allreduce-overlapped sharded-adam node-shared exact; do
+    for round in $(seq "$rounds"); do
+      for which in base new; do
+        if [ $which = base ]; then bin=$old; flags=$(legacy_flags "$strategy"); else bin=$new; flags="--gradient-exchange $strategy"; fi
+        line=$("$here/Launch/mpirun.sh" -n "$ranks" -- "$bin" bench --json --steps 240 $flags | grep '^{')
+        echo "$ranks $strategy $which $line" >> "$results"
+      done
+    done
+  done
+done
+python3 - "$results" <<'PY'
+import json, sys
+best = {}
+for line in open(sys.argv[1]):
+    ranks, strategy, which, payload = line.split(" ", 3)
+    row = json.loads(payload)
+    key = (int(ranks), strategy, which)
+    best[key] = max(best.get(key, 0), row["samples_per_second_total"])
+print(f"{'ranks':>5} {'strategy':<22} {'base samples/s':>14} {'new samples/s':>14} {'new/base':>9}")
+for (ranks, strategy, which) in sorted(k for k in best if k[2] == "base"):
+    b, n = best[(ranks, strategy, "base")], best[(ranks, strategy, "new")]
+    print(f"{ranks:>5} {strategy:<22} {b:>14.0f} {n:>14.0f} {n / b:>9.3f}")
+PY

@@ -1,0 +1,48 @@
+import VAEModel
+
+/// `allreduce-overlapped`: the all-reduce in two parts, the decoder's started (non-blocking) as soon as its
+/// gradients are final, while the encoder's backward runs; then the encoder's part, a wait, and Adam. The same sum
+/// as ``AllReduceExchange`` in two pieces.
+public final class OverlappedAllReduceExchange: GradientExchange {
+    public let communicator: Communicator
+    public let model: VariationalAutoencoder
+    public let optimizer: Adam
+    let losses = LossReduction()
+    /// The gradient ranges of the two all-reduces.
+    let decoder: UnsafeMutableBufferPointer<Float>, encoder: UnsafeMutableBufferPointer<Float>
+
+    public init(communicator: Communicator, settings: ExchangeSettings) {
+        self.communicator = communicator
+        (model, optimizer) = makeReplica(settings, batchCapacity: settings.globalBatchSize / communicator.size)
+        let split = model.decoderGradientRange
+        decoder = UnsafeMutableBufferPointer(rebasing: model.gradients.buffer[split])
+        encoder = UnsafeMutableBufferPointer(rebasing: model.gradients.buffer[0..<split.lowerBound])
+    }
+
+    public var description: String { "all-reduce (overlapped)" }
+
+    public func step(indices: UnsafeBufferPointer<Int32>, epoch: Int, source: BatchSource, profile: StepProfile?) -> LossTerms {
+        var timer = StepTimer(profile)
+        let rows = slice(of: indices.count)
+        var terms = LossTerms()
+        if rows.isEmpty {
+            model.gradients.zero()
+            communicator.startAllReduceSum(decoder, slot: 0)
+        } else {
+            timer.data { source.fill(model, indices: UnsafeBufferPointer(rebasing: indices[rows]), epoch: epoch) }
+            terms = timer.compute {
+                let terms = model.forward(batch: rows.count, training: true)
+                model.backwardDecoder(batch: rows.count)
+                return terms
+            }
+            communicator.startAllReduceSum(decoder, slot: 0)
+            timer.compute { model.backwardEncoder(batch: rows.count) }
+        }
+        communicator.allReduce(encoder, .sum)
+        communicator.wait(slot: 0)
+        timer.optimizer { optimizer.update(parameters: model.parameters, gradients: model.gradients) }
+        let global = losses.sum(terms, over: communicator)
+        timer.record(into: profile, samples: rows.count)
+        return global
+    }
+}

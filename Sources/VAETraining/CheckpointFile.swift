@@ -1,0 +1,95 @@
+import Foundation
+import VAEDistributed
+import VAEModel
+
+/// A checkpoint's bytes as every rank of a job has them — rank 0 reads the file and broadcasts it, so every rank
+/// checks the same bytes and agrees on any error — and the one way `train --resume`, `eval` and `sample` load a
+/// model from them.
+public struct CheckpointFile {
+    /// The file (rank 0's path; the other ranks never open it).
+    public let path: String
+    /// How messages name it on this rank.
+    public let name: String
+    /// The whole file.
+    public let bytes: [UInt8]
+
+    /// Collective: rank 0 resolves `source` (`latest` through `store`'s pointer) and reads it; every rank gets
+    /// the bytes.
+    public static func read(_ source: ResumeSource, store: CheckpointStore? = nil, communicator: Communicator) throws -> CheckpointFile {
+        let (path, bytes) = try communicator.agree { () throws -> (String, [UInt8]?) in
+            guard communicator.isLeader else { return ("", nil) }
+            let path: String
+            switch source {
+            case .path(let p): path = p
+            case .latest:
+                guard let store, let p = try store.latest() else {
+                    throw TrainerError.nothingToResume(directory: store?.directory ?? ".")
+                }
+                path = p
+            }
+            guard let data = FileManager.default.contents(atPath: path) else { throw CheckpointError.notFound(path: path) }
+            return (path, [UInt8](data))
+        }
+        let shared = communicator.broadcast(bytes: bytes)
+        return CheckpointFile(path: path, name: communicator.isLeader ? path : "the checkpoint rank 0 read", bytes: shared)
+    }
+
+    /// The configuration the checkpoint was trained with.
+    public func storedConfiguration() throws -> TrainingConfiguration {
+        try Checkpoint.storedConfiguration(bytes, path: name)
+    }
+
+    /// Decodes the parameters and Adam state into `exchange`'s model and optimizer. Where the exchange keeps one
+    /// copy per node only its writing rank writes it; the others decode the same bytes into scratch, so every rank
+    /// checks them alike. Not collective: once every rank has succeeded, `exchange.publish()` makes the writes
+    /// visible.
+    public func decode(into exchange: any GradientExchange) throws -> Checkpoint.Metadata {
+        let layout = exchange.model.layout
+        let parameters = exchange.writesState ? exchange.model.parameters : FlatBuffer(count: layout.count)
+        let adam = exchange.writesState ? exchange.optimizer
+            : Adam(parameterCount: layout.count, hyperparameters: exchange.optimizer.hyperparameters)
+        let metadata = try Checkpoint.decode(bytes, path: name, layout: layout, parameters: parameters, adam: adam)
+        exchange.optimizer.step = adam.step
+        return metadata
+    }
+}
+
+extension Checkpoint.Metadata {
+    /// Checks that a checkpoint continues this run: the same trajectory settings (naming the keys that differ)
+    /// and the same training data.
+    public func check(against configuration: TrainingConfiguration, data: DataSplits, path: String) throws {
+        let differing = TrainingConfiguration.differingKeys(configurationJSON, configuration.trajectoryJSON)
+        guard differing.isEmpty else { throw CheckpointError.configurationMismatch(path: path, keys: differing) }
+        guard dataFingerprint == data.trainFingerprint else {
+            throw CheckpointError.dataMismatch(path: path, checkpoint: dataFingerprint, current: data.trainFingerprint)
+        }
+    }
+}
+
+/// A model loaded from a checkpoint for `eval` and `sample`: the stored configuration, and an exchange built for
+/// evaluation on this job's ranks (the test set split as the training run split it) holding the parameters.
+public struct LoadedModel {
+    public let configuration: TrainingConfiguration
+    public let exchange: any GradientExchange
+    public let metadata: Checkpoint.Metadata
+    public var model: VariationalAutoencoder { exchange.model }
+
+    /// Collective: reads `path` (rank 0) and builds the model it describes on every rank.
+    public static func load(checkpoint path: String, communicator: Communicator) throws -> LoadedModel {
+        let file = try CheckpointFile.read(.path(path), communicator: communicator)
+        let (configuration, exchange, metadata) = try communicator.agree { () throws -> (TrainingConfiguration, any GradientExchange, Checkpoint.Metadata) in
+            let configuration = try file.storedConfiguration()
+            // Evaluate in the training run's chunks (its per-rank batch), so the sums group as in the trainer's
+            // epoch-end test pass and the result is the same bits at the same rank count.
+            let n = communicator.size
+            let strategy = configuration.gradientExchange.forEvaluation
+            let batch = strategy.definesTrajectory ? configuration.batchSize : (configuration.batchSize + n - 1) / n * n
+            var settings = ExchangeSettings(configuration)
+            settings.globalBatchSize = batch
+            let exchange = try strategy.make(communicator: communicator, settings: settings)
+            return (configuration, exchange, try file.decode(into: exchange))
+        }
+        exchange.publish()
+        return LoadedModel(configuration: configuration, exchange: exchange, metadata: metadata)
+    }
+}

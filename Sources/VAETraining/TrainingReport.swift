@@ -1,0 +1,167 @@
+import Foundation
+import Logging
+import VAEDistributed
+import VAEModel
+
+/// One finished epoch.
+public struct EpochSummary: Equatable, Sendable {
+    public var epoch: Int
+    public var train: LossTerms
+    public var test: LossTerms
+    public var seconds: Double
+}
+
+/// What a call to ``Trainer/run(resume:)`` did.
+public struct TrainingSummary: Sendable {
+    public var position: TrainingPosition
+    public var epochs: [EpochSummary]
+    /// Training samples per second over the whole run (all ranks, excluding test passes and checkpoints).
+    public var samplesPerSecond: Double
+    /// The last checkpoint written, if any.
+    public var lastCheckpoint: String?
+}
+
+/// Everything a run reports, out of the training loop: progress lines (swift-log, in the PyTorch example's format
+/// plus samples/s and ETA), `metrics.jsonl`, the TensorBoard event file and the epoch's image grids. Only rank 0
+/// writes; on the other ranks every call but the collective ones does nothing.
+public final class TrainingReport {
+    let configuration: TrainingConfiguration
+    let data: DataSplits
+    let store: CheckpointStore
+    let logger: Logger
+    let communicator: Communicator
+    let writes: Bool
+    let metrics: MetricsLog
+    var tensorboard: TensorBoardWriter?
+    let clock = ContinuousClock()
+    /// The current progress window (since the last progress line).
+    var windowStart: ContinuousClock.Instant
+    var windowSamples = 0
+    /// Step time and samples over the run, for the train samples/s figures.
+    var trainSeconds = 0.0, trainSamples = 0
+
+    /// Opens metrics.jsonl (keeping the records through `keepingThrough`, for a resume) and the event file on
+    /// rank 0. Collective: every rank learns whether rank 0 could open them.
+    public init(configuration: TrainingConfiguration, data: DataSplits, store: CheckpointStore, logger: Logger,
+                communicator: Communicator, keepingThrough step: Int) throws {
+        self.configuration = configuration
+        self.data = data
+        self.store = store
+        self.logger = logger
+        self.communicator = communicator
+        writes = communicator.isLeader
+        metrics = MetricsLog(path: store.path("metrics.jsonl"))
+        windowStart = clock.now
+        let (writes, metrics, store) = (self.writes, self.metrics, self.store)
+        tensorboard = try communicator.agree {
+            guard writes else { return nil }
+            try metrics.open(keepingThrough: step)
+            return try TensorBoardWriter(directory: store.directory)
+        }
+    }
+
+    /// Closes the files.
+    public func close() {
+        tensorboard = nil
+        metrics.close()
+    }
+
+    /// Training samples per second over the steps reported so far.
+    public var samplesPerSecond: Double { Double(trainSamples) / max(trainSeconds, 1e-9) }
+
+    /// The start-up line: model, data, batch, ranks and how their gradients travel, BLAS, deprecated keys.
+    public func started(exchange: any GradientExchange, parameterCount: Int) {
+        guard writes else { return }
+        for note in configuration.deprecations { logger.warning("\(note)") }
+        if let warning = BLASKernels.warning { logger.warning("\(warning)") }
+        let ranks = communicator.size
+        logger.info("training \(configuration.architecture.describe) on \(data.source): \(data.train.count) train / \(data.test.count) test samples, global batch \(configuration.batchSize), \(ranks) rank(s)\(ranks > 1 ? " (gradient exchange: \(exchange.description))" : ""), BLAS threads \(BLAS.threadCount) (\(BLAS.coreName) kernels), \(parameterCount) parameters")
+    }
+
+    /// A new epoch's progress window starts.
+    public func epochStarted() {
+        windowStart = clock.now
+        windowSamples = 0
+    }
+
+    /// A step finished in `seconds` with global loss sums `terms`; every `log_every` steps (and at the epoch's
+    /// end) a progress line, a metrics record and the TensorBoard scalars.
+    public func stepFinished(_ terms: LossTerms, seconds: Double, position: TrainingPosition, stepsPerEpoch total: Int,
+                             lastStep: Int, learningRate: Float) {
+        trainSeconds += seconds
+        trainSamples += terms.samples
+        windowSamples += terms.samples
+        guard writes, position.stepInEpoch % configuration.logEvery == 0 || position.stepInEpoch == total else { return }
+        let batch = configuration.batchSize
+        let rate = Double(windowSamples) / max((clock.now - windowStart).seconds, 1e-9)
+        let eta = Double(lastStep - position.globalStep) * Double(batch) / max(rate, 1e-9)
+        let seen = min(position.stepInEpoch * batch, data.train.count)
+        let mean = terms.perSample(klWeight: configuration.klWeight)
+        let epoch = position.epoch + 1
+        logger.info("\(String(format: "Train Epoch: %d [%d/%d (%.0f%%)]  Loss: %.6f  (recon %.4f, KL %.4f)  %.0f samples/s  ETA %@", epoch, seen, data.train.count, 100 * Double(position.stepInEpoch) / Double(total), mean.loss, mean.reconstruction, mean.kl, rate, formatDuration(eta)))")
+        metrics.write(["type": "step", "epoch": epoch, "step": position.stepInEpoch, "global_step": position.globalStep,
+                       "loss": mean.loss, "reconstruction": mean.reconstruction, "kl": mean.kl, "samples_per_second": rate])
+        if let tensorboard {
+            let step = position.globalStep
+            tensorboard.scalar("train/loss", mean.loss, step: step)
+            tensorboard.scalar("train/reconstruction", mean.reconstruction, step: step)
+            tensorboard.scalar("train/kl", mean.kl, step: step)
+            tensorboard.scalar("train/learning_rate", Double(learningRate), step: step)
+            tensorboard.scalar("train/samples_per_second", rate, step: step)
+        }
+        windowStart = clock.now
+        windowSamples = 0
+    }
+
+    /// The epoch's summary lines, metrics record and scalars.
+    public func epochFinished(_ summary: EpochSummary, globalStep: Int) {
+        guard writes else { return }
+        let klWeight = configuration.klWeight
+        let trainLoss = summary.train.perSample(klWeight: klWeight).loss
+        let test = summary.test.perSample(klWeight: klWeight)
+        logger.info("\(String(format: "====> Epoch: %d Average loss: %.4f", summary.epoch, trainLoss))")
+        logger.info("\(String(format: "====> Test set loss: %.4f  (recon %.4f, KL %.4f)  epoch %.1f s, %.0f train samples/s", test.loss, test.reconstruction, test.kl, summary.seconds, samplesPerSecond))")
+        metrics.write(["type": "epoch", "epoch": summary.epoch, "global_step": globalStep, "train_loss": trainLoss,
+                       "test_loss": test.loss, "test_reconstruction": test.reconstruction, "test_kl": test.kl,
+                       "seconds": summary.seconds])
+        if let tensorboard {
+            tensorboard.scalar("epoch/train_loss", trainLoss, step: globalStep)
+            tensorboard.scalar("test/loss", test.loss, step: globalStep)
+            tensorboard.scalar("test/reconstruction", test.reconstruction, step: globalStep)
+            tensorboard.scalar("test/kl", test.kl, step: globalStep)
+        }
+    }
+
+    /// `reconstructions-E.png`, `samples-E.png` and, for a 2-D latent, `manifold-E.png` in the run folder (28×28
+    /// data only), also as TensorBoard images.
+    public func images(of model: VariationalAutoencoder, filler: BatchFiller, epoch: Int, globalStep: Int) throws {
+        guard writes, data.test.pixelsPerImage == 784 else { return }
+        var grids = [("reconstructions", EpochImages.reconstructions(model: model, test: data.test, filler: filler)),
+                     ("samples", EpochImages.samples(model: model, seed: configuration.seed))]
+        if let manifold = EpochImages.manifold(model: model) { grids.append(("manifold", manifold)) }
+        for (name, grid) in grids {
+            let png = try PNGFile.write(path: store.path("\(name)-\(epoch).png"), width: grid.width, height: grid.height,
+                                        pixels: grid.pixels)
+            tensorboard?.image(name, png: png, width: grid.width, height: grid.height, step: globalStep)
+        }
+    }
+
+    /// The epoch's importance-weighted NLL line, record and scalar.
+    public func nllFinished(_ nll: ImportanceWeightedNLL, epoch: Int, globalStep: Int) {
+        guard writes else { return }
+        logger.info("\(String(format: "====> Test NLL (K = %d, %d images): %.4f ± %.4f", nll.samples, nll.images, nll.nll, nll.standardError))")
+        metrics.write(["type": "nll", "epoch": epoch, "global_step": globalStep, "nll": nll.nll,
+                       "nll_standard_error": nll.standardError, "importance_samples": nll.samples, "images": nll.images])
+        tensorboard?.scalar("test/nll", nll.nll, step: globalStep)
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}
+
+func formatDuration(_ seconds: Double) -> String {
+    guard seconds.isFinite else { return "?" }
+    let s = Int(seconds.rounded())
+    return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
+}
