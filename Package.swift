@@ -45,14 +45,18 @@ let package = Package(
         .target(name: "VAETraining",
                 dependencies: ["VAEModel", "VAEDistributed", "CPNG", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: kernelFlags),
-        // The CLI: parses and dispatches, nothing else.
-        .executableTarget(name: "VAEDistCLI",
-                          dependencies: ["VAEModel", "VAEDistributed", "VAETraining", "VAEMPI", "CAllocationCounter",
-                                         .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                                         .product(name: "Logging", package: "swift-log")],
-                          path: "Sources/vae-dist"),
+        // The CLI's commands (swift-argument-parser): parse and dispatch, nothing else.
+        .target(name: "VAECommandLine",
+                dependencies: ["VAEModel", "VAEDistributed", "VAETraining", "VAEMPI", "CAllocationCounter",
+                               .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                               .product(name: "Logging", package: "swift-log")]),
+        // The vae-dist executable: starts the commands.
+        .executableTarget(name: "VAEDistCLI", dependencies: ["VAECommandLine", "CAllocationCounter"], path: "Sources/vae-dist"),
+        // vae-dist with the fault-tolerance tests' injected faults (VAE_DIST_FAULT); built for the tests only.
+        .executableTarget(name: "vae-dist-faults", dependencies: ["VAECommandLine", "VAETestSupport", "CAllocationCounter"],
+                          path: "Tests/FaultInjection"),
         // Test doubles of the communicator and exchange layers (the test bundle and the MPI checks only).
-        .target(name: "VAETestSupport", dependencies: ["VAEDistributed", "VAEModel"], path: "Tests/Support"),
+        .target(name: "VAETestSupport", dependencies: ["VAEDistributed", "VAEModel", "VAETraining"], path: "Tests/Support"),
         // Multi-rank checks, run under mpirun by the MPI test suite.
         .executableTarget(name: "vae-dist-mpi-check",
                           dependencies: ["VAEMPI", "VAEDistributed", "VAETraining", "VAETestSupport", "CAllocationCounter", .product(name: "Logging", package: "swift-log")],

@@ -2,7 +2,7 @@
 # Before/after speed of every gradient exchange, in one script run: builds git ref BASE (default: origin/main or
 # the first parent) into .build-compare/ and this tree into .build/release, then runs `vae-dist bench --json`
 # for each strategy, alternating the two binaries ROUNDS times (default 3), single process and under
-# `mpirun -n 2`, and prints the best samples/s of each and their ratio.
+# `mpirun -n 2`, and prints the best and the median samples/s of each and their ratios.
 #
 #   Launch/bench-compare.sh [BASE] [ROUNDS]
 #
@@ -11,7 +11,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
-base=${1:-HEAD~1}
+base=${1:-HEAD~1}  # a commit, tag or branch
 rounds=${2:-3}
 export VAE_DIST_MPI_TIMEOUT=${VAE_DIST_MPI_TIMEOUT:-300}
 worktree=.build-compare/src
@@ -38,22 +38,22 @@ for ranks in 1 2; do
     for round in $(seq "$rounds"); do
       for which in base new; do
         if [ $which = base ]; then bin=$old; flags=$(legacy_flags "$strategy"); else bin=$new; flags="--gradient-exchange $strategy"; fi
-        line=$("$here/Launch/mpirun.sh" -n "$ranks" -- "$bin" bench --json --steps 240 $flags | grep '^{')
+        if [ "$ranks" = 1 ]; then run=("$bin"); else run=("$here/Launch/mpirun.sh" -n "$ranks" -- "$bin"); fi
+        line=$("${run[@]}" bench --json --steps 240 $flags | grep '^{')
         echo "$ranks $strategy $which $line" >> "$results"
       done
     done
   done
 done
 python3 - "$results" <<'PY'
-import json, sys
-best = {}
+import json, statistics, sys
+runs = {}
 for line in open(sys.argv[1]):
     ranks, strategy, which, payload = line.split(" ", 3)
-    row = json.loads(payload)
-    key = (int(ranks), strategy, which)
-    best[key] = max(best.get(key, 0), row["samples_per_second_total"])
-print(f"{'ranks':>5} {'strategy':<22} {'base samples/s':>14} {'new samples/s':>14} {'new/base':>9}")
-for (ranks, strategy, which) in sorted(k for k in best if k[2] == "base"):
-    b, n = best[(ranks, strategy, "base")], best[(ranks, strategy, "new")]
-    print(f"{ranks:>5} {strategy:<22} {b:>14.0f} {n:>14.0f} {n / b:>9.3f}")
+    runs.setdefault((int(ranks), strategy, which), []).append(json.loads(payload)["samples_per_second_total"])
+print(f"{'ranks':>5} {'strategy':<22} {'base best':>10} {'new best':>10} {'best ratio':>10} {'base median':>12} {'new median':>11} {'median ratio':>12}  (samples/s, all ranks; {len(next(iter(runs.values())))} rounds)")
+for (ranks, strategy, which) in sorted(k for k in runs if k[2] == "base"):
+    b, n = runs[(ranks, strategy, "base")], runs[(ranks, strategy, "new")]
+    print(f"{ranks:>5} {strategy:<22} {max(b):>10.0f} {max(n):>10.0f} {max(n) / max(b):>10.3f} "
+          f"{statistics.median(b):>12.0f} {statistics.median(n):>11.0f} {statistics.median(n) / statistics.median(b):>12.3f}")
 PY

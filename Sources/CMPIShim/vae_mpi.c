@@ -176,18 +176,6 @@ int vae_mpi_barrier(void) {
 
 void vae_mpi_abort(int code) { MPI_Abort(MPI_COMM_WORLD, code); }
 
-double vae_mpi_wtime(void) { return MPI_Wtime(); }
-
-int vae_mpi_library_version(char *buffer, int capacity) {
-    char version[MPI_MAX_LIBRARY_VERSION_STRING];
-    int length = 0;
-    int rc = MPI_Get_library_version(version, &length);
-    if (rc != MPI_SUCCESS || capacity <= 0) return rc;
-    strncpy(buffer, version, (size_t)capacity - 1);
-    buffer[capacity - 1] = 0;
-    return MPI_SUCCESS;
-}
-
 // ---- Node-shared memory ----
 
 static MPI_Comm node_comm = MPI_COMM_NULL, cross_comm = MPI_COMM_NULL;

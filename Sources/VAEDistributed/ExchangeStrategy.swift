@@ -23,6 +23,18 @@ public enum ExchangeStrategy: String, CaseIterable, Sendable {
     /// ``ExactExchange``: fixed micro-batches and a fixed-point sum, the same bits at any rank count.
     case exact
 
+    /// What it does, in one line (`--help`).
+    public var summary: String {
+        switch self {
+        case .auto: return "node-shared where it applies (several ranks on every node, the same number on each), else allreduce"
+        case .allreduce: return "one MPI all-reduce of the gradients; every rank keeps its own parameters and Adam moments"
+        case .allreduceOverlapped: return "the decoder's all-reduce runs during the encoder's backward"
+        case .shardedAdam: return "ZeRO-1: reduce-scatter, Adam on each rank's 1/N, all-gather"
+        case .nodeShared: return "one copy of the parameters and moments per node in shared memory; each rank sums and updates its shard"
+        case .exact: return "fixed micro-batches and a fixed-point sum: the same bits at any rank count"
+        }
+    }
+
     /// Whether the strategy changes the training trajectory's bits (and so belongs in the configuration hash
     /// and the checkpoint): only the exact sum does, by its micro-batches.
     public var definesTrajectory: Bool { self == .exact }

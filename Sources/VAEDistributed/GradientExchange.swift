@@ -136,23 +136,19 @@ final class LossReduction {
 struct StepTimer {
     let enabled: Bool
     let start: UInt64
-    var data: UInt64 = 0, compute: UInt64 = 0, gemm: UInt64 = 0, optimizer: UInt64 = 0
+    var data: UInt64 = 0, compute: UInt64 = 0, optimizer: UInt64 = 0
 
     init(_ profile: StepProfile?) {
         enabled = profile != nil
         start = enabled ? monotonicNanoseconds() : 0
     }
 
-    var now: UInt64 { enabled ? monotonicNanoseconds() : 0 }
-
-    /// Runs forward/backward work, adding its time (and its sgemm share) to `compute`.
+    /// Runs forward/backward work, adding its time to `compute`.
     mutating func compute<T>(_ body: () -> T) -> T {
         guard enabled else { return body() }
-        GEMMClock.nanoseconds = 0
         let t = monotonicNanoseconds()
         let result = body()
         compute += monotonicNanoseconds() - t
-        gemm += GEMMClock.nanoseconds
         return result
     }
 
@@ -176,8 +172,8 @@ struct StepTimer {
     func record(into profile: StepProfile?, samples: Int) {
         guard let profile else { return }
         let total = monotonicNanoseconds() - start
-        profile.record(data: data, gemm: gemm, elementwise: compute - min(gemm, compute),
-                       allReduce: total - data - compute - optimizer, optimizer: optimizer, samples: samples)
+        profile.record(data: data, compute: compute, allReduce: total - data - compute - optimizer, optimizer: optimizer,
+                       samples: samples)
     }
 }
 

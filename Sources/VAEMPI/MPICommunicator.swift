@@ -43,13 +43,6 @@ public final class MPICommunicator: Communicator {
         if vae_mpi_initialized() != 0 && vae_mpi_finalized() == 0 { _ = vae_mpi_finalize() }
     }
 
-    /// The MPI library's version string.
-    public static var libraryVersion: String {
-        var buffer = [CChar](repeating: 0, count: 512)
-        _ = vae_mpi_library_version(&buffer, 512)
-        return String(cString: buffer)
-    }
-
     @inline(__always) private func check(_ code: Int32, _ operation: String) {
         // MPI_ERRORS_ARE_FATAL aborts before a failing call returns; a code here means a shim bug.
         if code != 0 { fatalError("MPI \(operation) returned error \(code)") }
@@ -142,9 +135,6 @@ public final class MPICommunicator: Communicator {
         vae_mpi_abort(code)
         exit(code)
     }
-
-    /// Seconds on MPI's wall clock.
-    public var wallTime: Double { vae_mpi_wtime() }
 }
 
 /// An MPI-3 shared window over one node's ranks (CMPIShim's `vae_mpi_node_*`).

@@ -101,13 +101,13 @@ public enum Likelihood: Equatable, Sendable {
         let output = model.output + firstRow * width, targets = model.input + firstRow * width
         switch self {
         case .bernoulli:
-            // gradientA is the output gradient backward reads; gradientB is free until backward (per-pixel losses).
+            // activationGradient is where backward starts; the spare is free until then (per-pixel losses).
             return BernoulliNLL.forward(logits: output, targets: targets, rows: rows, width: width,
-                                        logitGradient: model.gradientA, scratch: model.gradientB)
+                                        logitGradient: model.activationGradient, scratch: model.spareActivationGradient)
         case .gaussian:
             return GaussianNLL.forward(
                 means: output, targets: targets, logVariance: model.outputLogVariance, rows: rows, width: width,
-                meanGradient: gradients == nil ? nil : model.gradientA,
+                meanGradient: gradients == nil ? nil : model.activationGradient,
                 logVarianceGradient: gradients.flatMap { buffer in model.layout.outputLogVariance.map { buffer.pointer(to: $0) } })
         }
     }

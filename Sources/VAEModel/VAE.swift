@@ -68,10 +68,11 @@ public final class VariationalAutoencoder {
     /// The decoder's last layer: Bernoulli logits or Gaussian means, `[batchCapacity, inputSize]`.
     public var output: UnsafeMutablePointer<Float> { decoderOutputs[decoderOutputs.count - 1] }
 
-    // Backward scratch. gradientA doubles as the likelihood's gradient w.r.t. the decoder output.
-    var outputGradient: UnsafeMutablePointer<Float> { gradientA }
-    let gradientA: UnsafeMutablePointer<Float>
-    let gradientB: UnsafeMutablePointer<Float>
+    // Backward scratch: ∂loss/∂(a layer's activations), `[batchCapacity, widest layer]`, in two buffers that swap
+    // roles (upstream and the next one down) as backward walks the layers. The likelihood writes its gradient
+    // w.r.t. the decoder output into the first, where backward starts.
+    let activationGradient: UnsafeMutablePointer<Float>
+    let spareActivationGradient: UnsafeMutablePointer<Float>
     let meanGradient: UnsafeMutablePointer<Float>
     let logVarianceGradient: UnsafeMutablePointer<Float>
     let latentGradient: UnsafeMutablePointer<Float>
@@ -108,8 +109,8 @@ public final class VariationalAutoencoder {
         standardDeviation = buffer(architecture.latentSize)
         latent = buffer(architecture.latentSize)
         decoderOutputs = layout.decoder.map { buffer($0.outputSize) }
-        gradientA = buffer(widest)
-        gradientB = buffer(widest)
+        activationGradient = buffer(widest)
+        spareActivationGradient = buffer(widest)
         meanGradient = buffer(architecture.latentSize)
         logVarianceGradient = buffer(architecture.latentSize)
         latentGradient = buffer(architecture.latentSize)
@@ -204,8 +205,8 @@ public final class VariationalAutoencoder {
     public func backwardDecoder(batch: Int, gradients target: FlatBuffer? = nil) {
         let gradientTarget = target ?? gradients
         let activation = layout.architecture.activation
-        // The likelihood's gradient w.r.t. the decoder output is already in outputGradient (= gradientA).
-        var upstream = gradientA, spare = gradientB
+        // The likelihood's gradient w.r.t. the decoder output is already in activationGradient (written by forward).
+        var upstream = activationGradient, spare = spareActivationGradient
 
         // Decoder, last layer first.
         for index in stride(from: layout.decoder.count - 1, through: 0, by: -1) {
@@ -237,7 +238,7 @@ public final class VariationalAutoencoder {
         // Heads: both read the last encoder output; their input gradients add up.
         let headInput = layout.encoder.isEmpty ? UnsafePointer(input) : UnsafePointer(encoderOutputs[layout.encoder.count - 1])
         let needInputGradient = !layout.encoder.isEmpty
-        var upstream = gradientA, spare = gradientB
+        var upstream = activationGradient, spare = spareActivationGradient
         Linear.backward(input: headInput, weight: parameters.pointer(to: layout.mean.weight), outputGradient: meanGradient,
                         weightGradient: gradientTarget.pointer(to: layout.mean.weight),
                         biasGradient: gradientTarget.pointer(to: layout.mean.bias),

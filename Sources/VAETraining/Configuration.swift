@@ -69,17 +69,9 @@ public struct TrainingConfiguration: Equatable, Sendable {
 
     public init() {}
 
-    /// The keys each section accepts.
-    static let knownKeys: [String: Set<String>] = [
-        "model": ["input_size", "encoder_hidden", "latent_size", "decoder_hidden", "activation", "likelihood",
-                  "gaussian_variance"],
-        "training": ["epochs", "max_steps", "batch_size", "learning_rate", "beta1", "beta2", "adam_epsilon",
-                     "kl_weight", "seed", "drop_last", "sharded_optimizer", "overlap_allreduce", "gradient_exchange", "reduction",
-                     "micro_batches"],
-        "data": ["source", "binarization"],
-        "run": ["run_dir", "checkpoint_every", "keep_checkpoints", "log_every", "blas_threads", "collective_timeout",
-                "divergence_check_every", "nll_importance_samples", "nll_images"],
-    ]
+    /// The keys each section accepts (from ``keys``).
+    static let knownKeys: [String: Set<String>] = Dictionary(grouping: keys.map { $0.name.split(separator: ".") },
+                                                             by: { String($0[0]) }).mapValues { Set($0.map { String($0[1]) }) }
 
     /// Reads a JSON configuration file on top of the defaults.
     public static func load(path: String) throws -> TrainingConfiguration {
@@ -117,63 +109,75 @@ public struct TrainingConfiguration: Equatable, Sendable {
         return config
     }
 
+    /// Sets one key from a JSON (or flag) value, checked as ``keys`` says.
     mutating func set(_ v: ConfigValue) throws {
-        switch v.key {
-        case "model.input_size": architecture.inputSize = try v.integer(min: 1)
-        case "model.encoder_hidden": architecture.encoderHidden = try v.integers(min: 1)
-        case "model.latent_size": architecture.latentSize = try v.integer(min: 1)
-        case "model.decoder_hidden": architecture.decoderHidden = try v.integers(min: 1)
-        case "model.activation": architecture.activation = try v.choice(Activation.self)
-        case "model.likelihood":
-            // The Gaussian's variance key may come before or after this one (see gaussianVariance).
-            architecture.likelihood = Likelihood(name: try v.string(oneOf: Likelihood.names), gaussianVariance: gaussianVariance)!
-        case "model.gaussian_variance":
-            let variance: GaussianVariance
-            if let s = v.value as? String, s == "learned" { variance = .learned } else {
-                guard let x = v.value as? NSNumber, !isJSONBool(v.value), x.doubleValue > 0, x.doubleValue.isFinite else {
-                    throw v.error("must be \"learned\" or a positive number (a fixed variance)")
-                }
-                variance = .fixed(x.floatValue)
+        guard let key = TrainingConfiguration.keysByName[v.key] else { throw v.error("unknown key") }
+        try key.apply(&self, v)
+    }
+
+    static let keysByName = Dictionary(uniqueKeysWithValues: keys.map { ($0.name, $0) })
+
+    /// Every configuration key, declared once: its dotted name, its type and range (the typed read of
+    /// ``ConfigValue`` names the key in any error) and what it sets. The file reader, the flags (which pass their
+    /// values by key, see ``override(_:)``) and the unknown-key messages all come from here.
+    static let keys: [ConfigurationKey] = [
+        .init("model.input_size") { $0.architecture.inputSize = try $1.integer(min: 1) },
+        .init("model.encoder_hidden") { $0.architecture.encoderHidden = try $1.integers(min: 1) },
+        .init("model.latent_size") { $0.architecture.latentSize = try $1.integer(min: 1) },
+        .init("model.decoder_hidden") { $0.architecture.decoderHidden = try $1.integers(min: 1) },
+        .init("model.activation") { $0.architecture.activation = try $1.choice(Activation.self) },
+        // The Gaussian's variance key may come before or after this one (see gaussianVariance).
+        .init("model.likelihood") {
+            $0.architecture.likelihood = Likelihood(name: try $1.string(oneOf: Likelihood.names), gaussianVariance: $0.gaussianVariance)!
+        },
+        .init("model.gaussian_variance") { config, v in
+            if let s = v.value as? String, s == "learned" { config.gaussianVariance = .learned; return }
+            guard let x = v.value as? NSNumber, !isJSONBool(v.value), x.doubleValue > 0, x.doubleValue.isFinite else {
+                throw v.error("must be \"learned\" or a positive number (a fixed variance)")
             }
-            gaussianVariance = variance
-        case "training.epochs": epochs = try v.integer(min: 1)
-        case "training.max_steps": maxSteps = v.value is NSNull ? nil : try v.integer(min: 1)
-        case "training.batch_size": batchSize = try v.integer(min: 1)
-        case "training.learning_rate": adam.learningRate = Float(try v.number(above: 0))
-        case "training.beta1": adam.beta1 = Float(try v.number(atLeast: 0, below: 1))
-        case "training.beta2": adam.beta2 = Float(try v.number(atLeast: 0, below: 1))
-        case "training.adam_epsilon": adam.epsilon = Float(try v.number(above: 0))
-        case "training.kl_weight": klWeight = try v.number(atLeast: 0)
-        case "training.seed": seed = UInt64(try v.integer(min: 0))
-        case "training.drop_last": dropLast = try v.bool()
-        case "training.gradient_exchange": gradientExchange = try v.choice(ExchangeStrategy.self)
-        case "training.reduction", "training.sharded_optimizer", "training.overlap_allreduce":
-            // Deprecated: one choice, training.gradient_exchange, replaces these three keys.
-            let asked = v.key == "training.reduction" ? try v.string(oneOf: ["fast", "exact"]) == "exact" : try v.bool()
-            let strategy = ExchangeStrategy.legacy(key: v.key, value: true)!
-            guard asked else {
-                // `false` / "fast" takes back what an earlier source of settings asked for with this key.
-                if legacyExchange == strategy { legacyExchange = nil }
-                if gradientExchange == strategy { gradientExchange = .auto }
-                break
-            }
-            legacyExchange = strategy
-            let note = "configuration key '\(v.key)' is deprecated and will be removed; use training.gradient_exchange: \"\(strategy.rawValue)\" (--gradient-exchange \(strategy.rawValue))"
-            if !deprecations.contains(note) { deprecations.append(note) }
-        case "training.micro_batches": microBatches = try v.integer(min: 1)
-        case "data.source": dataSource = try v.string()
-        case "data.binarization": binarization = try v.choice(Binarization.self)
-        case "run.run_dir": runDirectory = try v.string()
-        case "run.checkpoint_every": checkpointEvery = try v.integer(min: 0)
-        case "run.keep_checkpoints": keepCheckpoints = try v.integer(min: 1)
-        case "run.log_every": logEvery = try v.integer(min: 1)
-        case "run.blas_threads": blasThreads = try v.integer(min: 0)
-        case "run.collective_timeout": collectiveTimeout = try v.number(atLeast: 0)
-        case "run.divergence_check_every": divergenceCheckEvery = try v.integer(min: 0)
-        case "run.nll_importance_samples": nllImportanceSamples = try v.integer(min: 0)
-        case "run.nll_images": nllImages = try v.integer(min: 1)
-        default: throw v.error("unknown key")
+            config.gaussianVariance = .fixed(x.floatValue)
+        },
+        .init("training.epochs") { $0.epochs = try $1.integer(min: 1) },
+        .init("training.max_steps") { $0.maxSteps = $1.value is NSNull ? nil : try $1.integer(min: 1) },
+        .init("training.batch_size") { $0.batchSize = try $1.integer(min: 1) },
+        .init("training.learning_rate") { $0.adam.learningRate = Float(try $1.number(above: 0)) },
+        .init("training.beta1") { $0.adam.beta1 = Float(try $1.number(atLeast: 0, below: 1)) },
+        .init("training.beta2") { $0.adam.beta2 = Float(try $1.number(atLeast: 0, below: 1)) },
+        .init("training.adam_epsilon") { $0.adam.epsilon = Float(try $1.number(above: 0)) },
+        .init("training.kl_weight") { $0.klWeight = try $1.number(atLeast: 0) },
+        .init("training.seed") { $0.seed = UInt64(try $1.integer(min: 0)) },
+        .init("training.drop_last") { $0.dropLast = try $1.bool() },
+        .init("training.gradient_exchange") { $0.gradientExchange = try $1.choice(ExchangeStrategy.self) },
+        .init("training.micro_batches") { $0.microBatches = try $1.integer(min: 1) },
+        // Deprecated: one choice, training.gradient_exchange, replaces these three keys.
+        .init("training.reduction") { try $0.setLegacyExchange($1, asked: try $1.string(oneOf: ["fast", "exact"]) == "exact") },
+        .init("training.sharded_optimizer") { try $0.setLegacyExchange($1, asked: try $1.bool()) },
+        .init("training.overlap_allreduce") { try $0.setLegacyExchange($1, asked: try $1.bool()) },
+        .init("data.source") { $0.dataSource = try $1.string() },
+        .init("data.binarization") { $0.binarization = try $1.choice(Binarization.self) },
+        .init("run.run_dir") { $0.runDirectory = try $1.string() },
+        .init("run.checkpoint_every") { $0.checkpointEvery = try $1.integer(min: 0) },
+        .init("run.keep_checkpoints") { $0.keepCheckpoints = try $1.integer(min: 1) },
+        .init("run.log_every") { $0.logEvery = try $1.integer(min: 1) },
+        .init("run.blas_threads") { $0.blasThreads = try $1.integer(min: 0) },
+        .init("run.collective_timeout") { $0.collectiveTimeout = try $1.number(atLeast: 0) },
+        .init("run.divergence_check_every") { $0.divergenceCheckEvery = try $1.integer(min: 0) },
+        .init("run.nll_importance_samples") { $0.nllImportanceSamples = try $1.integer(min: 0) },
+        .init("run.nll_images") { $0.nllImages = try $1.integer(min: 1) },
+    ]
+
+    /// A deprecated exchange key: what it asks for, folded into ``gradientExchange`` by ``validate()``.
+    mutating func setLegacyExchange(_ v: ConfigValue, asked: Bool) throws {
+        let strategy = ExchangeStrategy.legacy(key: v.key, value: true)!
+        guard asked else {
+            // `false` / "fast" takes back what an earlier source of settings asked for with this key.
+            if legacyExchange == strategy { legacyExchange = nil }
+            if gradientExchange == strategy { gradientExchange = .auto }
+            return
         }
+        legacyExchange = strategy
+        let note = "configuration key '\(v.key)' is deprecated and will be removed; use training.gradient_exchange: \"\(strategy.rawValue)\" (--gradient-exchange \(strategy.rawValue))"
+        if !deprecations.contains(note) { deprecations.append(note) }
     }
 
     /// A Gaussian likelihood's variance setting, kept when the likelihood key comes after it.
@@ -234,34 +238,34 @@ public struct TrainingConfiguration: Equatable, Sendable {
 }
 
 extension TrainingConfiguration {
-    /// Applies command-line overrides on top of a configuration, validating each as the file reader does.
-    public mutating func override(data: String? = nil, epochs: Int? = nil, maxSteps: Int? = nil, batchSize: Int? = nil,
-                                  learningRate: Float? = nil, seed: UInt64? = nil, binarization: String? = nil,
-                                  runDirectory: String? = nil, checkpointEvery: Int? = nil, keepCheckpoints: Int? = nil,
-                                  logEvery: Int? = nil, blasThreads: Int? = nil, batchPerRank: Int? = nil,
-                                  shardedOptimizer: Bool? = nil, overlapAllReduce: Bool? = nil, gradientExchange: String? = nil,
-                                  reduction: String? = nil,
-                                  microBatches: Int? = nil, collectiveTimeout: Double? = nil,
-                                  divergenceCheckEvery: Int? = nil, worldSize: Int = 1) throws {
-        let pairs: [(String, Any?)] = [
-            ("data.source", data), ("training.epochs", epochs), ("training.max_steps", maxSteps),
-            ("training.batch_size", batchSize), ("training.learning_rate", learningRate.map { Double($0) }),
-            ("training.seed", seed.map { NSNumber(value: $0) }), ("data.binarization", binarization),
-            ("run.run_dir", runDirectory), ("run.checkpoint_every", checkpointEvery),
-            ("run.keep_checkpoints", keepCheckpoints), ("run.log_every", logEvery), ("run.blas_threads", blasThreads),
-            ("training.sharded_optimizer", shardedOptimizer), ("training.overlap_allreduce", overlapAllReduce),
-            ("training.gradient_exchange", gradientExchange),
-            ("training.reduction", reduction), ("training.micro_batches", microBatches),
-            ("run.collective_timeout", collectiveTimeout), ("run.divergence_check_every", divergenceCheckEvery),
-        ]
-        // Weak scaling: a per-rank batch sets the global batch to per-rank × ranks.
-        let perRank: [(String, Any?)] = [("training.batch_size", batchPerRank.map { $0 * worldSize })]
-        for (key, value) in pairs + perRank {
+    /// Applies command-line overrides on top of a configuration: (dotted key, value) pairs, nil values skipped,
+    /// each read and checked as the file reader does, then the settings that depend on each other.
+    public mutating func override(_ values: [(key: String, value: Any?)]) throws {
+        for (key, value) in values {
             guard let value else { continue }
-            let wrapped: Any = (value as? Int).map { NSNumber(value: $0) } ?? (value as? Double).map { NSNumber(value: $0) } ?? value
+            let wrapped: Any
+            switch value {
+            case let n as Int: wrapped = NSNumber(value: n)
+            case let n as UInt64: wrapped = NSNumber(value: n)
+            case let x as Double: wrapped = NSNumber(value: x)
+            case let x as Float: wrapped = NSNumber(value: Double(x))
+            case let strategy as ExchangeStrategy: wrapped = strategy.rawValue
+            case let binarization as Binarization: wrapped = binarization.rawValue
+            default: wrapped = value
+            }
             try set(ConfigValue(key: key, value: wrapped))
         }
         try validate()
+    }
+}
+
+/// One configuration key and how a value sets it (see ``TrainingConfiguration/keys``).
+struct ConfigurationKey: Sendable {
+    let name: String
+    let apply: @Sendable (inout TrainingConfiguration, ConfigValue) throws -> Void
+    init(_ name: String, _ apply: @escaping @Sendable (inout TrainingConfiguration, ConfigValue) throws -> Void) {
+        self.name = name
+        self.apply = apply
     }
 }
 

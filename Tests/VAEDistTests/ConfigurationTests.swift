@@ -60,10 +60,11 @@ import VAEModel
 
     @Test func flagsOverrideAndAreValidated() throws {
         var c = try parse(#"{"training": {"batch_size": 64}}"#)
-        try c.override(epochs: 3, batchSize: 32, learningRate: 0.01, seed: 5, binarization: "static")
+        try c.override([("training.epochs", 3), ("training.batch_size", 32), ("training.learning_rate", Float(0.01)),
+                        ("training.seed", UInt64(5)), ("data.binarization", "static")])
         #expect(c.batchSize == 32 && c.epochs == 3 && c.adam.learningRate == 0.01 && c.seed == 5 && c.binarization == .static)
-        #expect(throws: ConfigurationError.self) { try c.override(batchSize: 0) }
-        #expect(throws: ConfigurationError.self) { try c.override(binarization: "maybe") }
+        #expect(throws: ConfigurationError.self) { try c.override([("training.batch_size", 0)]) }
+        #expect(throws: ConfigurationError.self) { try c.override([("data.binarization", "maybe")]) }
     }
 
     @Test func trajectoryHashIgnoresRunSettingsOnly() throws {

@@ -14,10 +14,12 @@ import Testing
 
     static func folder(_ name: String) -> String { NSTemporaryDirectory() + "vae-dist-fault-\(name)-\(UUID().uuidString.prefix(8))" }
 
-    /// Starts the CLI; `environment` adds variables; `shellPrefix` runs it through `bash -c` (for ulimit).
-    static func start(_ arguments: [String], environment: [String: String] = [:], shellPrefix: String? = nil) throws -> (Process, Pipe, Pipe) {
+    /// Starts the CLI (`vae-dist-faults`, the test build that injects faults, when `environment` names one);
+    /// `environment` adds variables; `shellPrefix` runs it through `bash -c` (for ulimit).
+    static func start(_ arguments: [String], environment: [String: String] = [:], shellPrefix: String? = nil,
+                      binary: String? = nil) throws -> (Process, Pipe, Pipe) {
         let process = Process()
-        let cli = MPITests.binary("vae-dist")
+        let cli = MPITests.binary(binary ?? (environment["VAE_DIST_FAULT"] != nil ? "vae-dist-faults" : "vae-dist"))
         if let shellPrefix {
             process.executableURL = URL(fileURLWithPath: "/bin/bash")
             process.arguments = ["-c", "\(shellPrefix); exec \"$0\" \"$@\"", cli] + arguments
@@ -40,8 +42,18 @@ import Testing
         return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
     }
 
-    static func run(_ arguments: [String], environment: [String: String] = [:], shellPrefix: String? = nil) throws -> (Int32, String, String) {
-        finish(try start(arguments, environment: environment, shellPrefix: shellPrefix))
+    static func run(_ arguments: [String], environment: [String: String] = [:], shellPrefix: String? = nil,
+                    binary: String? = nil) throws -> (Int32, String, String) {
+        finish(try start(arguments, environment: environment, shellPrefix: shellPrefix, binary: binary))
+    }
+
+    /// The injected faults live in the test build only: the production binary ignores VAE_DIST_FAULT.
+    @Test func vaeDistItselfInjectsNoFaults() throws {
+        let dir = FaultToleranceTests.folder("no-fault")
+        let (status, _, err) = try FaultToleranceTests.run(["--config", FaultToleranceTests.config, "--run-dir", dir,
+                                                            "--max-steps", "4"],
+                                                           environment: ["VAE_DIST_FAULT": "nan@0:3"], binary: "vae-dist")
+        #expect(status == 0 && !err.contains("not finite"), "\(err)")
     }
 
     @Test func sigtermFinishesTheStepCheckpointsAndResumesExactly() throws {
@@ -78,7 +90,7 @@ import Testing
 
     @Test func aNaNOnOneRankStopsEveryRankAtTheSameStep() throws {
         let dir = FaultToleranceTests.folder("nan-mpi")
-        let (status, output, _) = try MPITests.mpirun(["-n", "2", "-x", "VAE_DIST_FAULT=nan@1:3", "--", MPITests.binary("vae-dist"),
+        let (status, output, _) = try MPITests.mpirun(["-n", "2", "-x", "VAE_DIST_FAULT=nan@1:3", "--", MPITests.binary("vae-dist-faults"),
                                                        "--config", FaultToleranceTests.config, "--run-dir", dir, "--max-steps", "10"])
         #expect(status == 1, "\(output)")
         #expect(output.components(separatedBy: "step 3: the reconstruction loss is not finite").count == 2, "once, by rank 0: \(output)")
@@ -108,7 +120,7 @@ import Testing
     func theWatchdogEndsAJobWhoseRankStalls(exchange: String, collective: String) throws {
         let dir = FaultToleranceTests.folder("stall")
         let start = Date()
-        let (status, output, _) = try MPITests.mpirun(["-n", "2", "-x", "VAE_DIST_FAULT=stall@1:3:120", "--", MPITests.binary("vae-dist"),
+        let (status, output, _) = try MPITests.mpirun(["-n", "2", "-x", "VAE_DIST_FAULT=stall@1:3:120", "--", MPITests.binary("vae-dist-faults"),
                                                        "--config", FaultToleranceTests.config, "--run-dir", dir, "--max-steps", "10",
                                                        "--collective-timeout", "3", "--gradient-exchange", exchange])
         let seconds = Date().timeIntervalSince(start)
@@ -120,7 +132,7 @@ import Testing
 
     @Test func divergedReplicasAreNamed() throws {
         let dir = FaultToleranceTests.folder("diverge")
-        let (status, output, _) = try MPITests.mpirun(["-n", "2", "-x", "VAE_DIST_FAULT=perturb@1:2", "--", MPITests.binary("vae-dist"),
+        let (status, output, _) = try MPITests.mpirun(["-n", "2", "-x", "VAE_DIST_FAULT=perturb@1:2", "--", MPITests.binary("vae-dist-faults"),
                                                        "--config", FaultToleranceTests.config, "--run-dir", dir, "--max-steps", "10",
                                                        "--divergence-check-every", "1", "--gradient-exchange", "allreduce"])
         #expect(status == 1, "\(output)")
@@ -131,7 +143,7 @@ import Testing
     /// by both of its ranks.
     @Test func divergedNodeSharedReplicasAreNamed() throws {
         let dir = FaultToleranceTests.folder("diverge-node")
-        let (status, output, _) = try MPITests.mpirun(["-n", "4", "-x", "VAE_DIST_FAULT=perturb@3:2", "--", MPITests.binary("vae-dist"),
+        let (status, output, _) = try MPITests.mpirun(["-n", "4", "-x", "VAE_DIST_FAULT=perturb@3:2", "--", MPITests.binary("vae-dist-faults"),
                                                        "--config", FaultToleranceTests.config, "--run-dir", dir, "--max-steps", "10",
                                                        "--divergence-check-every", "1", "--gradient-exchange", "node-shared"],
                                                       environment: ["VAE_DIST_RANKS_PER_NODE": "2"])

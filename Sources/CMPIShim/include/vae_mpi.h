@@ -48,10 +48,6 @@ int vae_mpi_broadcast(void *buffer, int64_t bytes, int root);
 int vae_mpi_barrier(void);
 /// MPI_Abort of every rank with `code`; does not return.
 void vae_mpi_abort(int code);
-/// MPI_Wtime: seconds on a wall clock.
-double vae_mpi_wtime(void);
-/// The MPI library's version string into `buffer` (at most `capacity` bytes, NUL-terminated).
-int vae_mpi_library_version(char *buffer, int capacity);
 
 /// Node-shared memory (an MPI-3 shared window over the ranks of one node), for the gradient exchange that sums
 /// gradients by reading the other ranks' memory instead of sending it.

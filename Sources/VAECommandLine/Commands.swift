@@ -8,9 +8,9 @@ import VAEModel
 import VAETraining
 
 /// `vae-dist`: parses the command line and dispatches to VAETraining. No math lives here.
-@main
-struct VAEDist: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct VAEDist: ParsableCommand {
+    public init() {}
+    public static let configuration = CommandConfiguration(
         commandName: "vae-dist",
         abstract: "Train and evaluate variational autoencoders (BLAS-backed, data-parallel over MPI).",
         subcommands: [Train.self, Evaluate.self, Sample.self, Bench.self],
@@ -69,13 +69,29 @@ enum Console {
         }
     }
 
+    /// Applies the flags to the default configuration before any work: a flag of the wrong type or range is one
+    /// `error:` line (the key's own message) and exit status 1. Under mpirun the run itself checks them, agreed
+    /// by every rank, so the job prints that line once.
+    static func validateFlags(_ overrides: [(key: String, value: Any?)]) throws {
+        guard !MPICommunicator.isLaunchedByMPI else { return }
+        var defaults = TrainingConfiguration()
+        do { try defaults.override(overrides) } catch {
+            report("\(error)")
+            throw ExitCode.failure
+        }
+    }
+
     static func report(_ message: String) {
         FileHandle.standardError.write(Data("error: \(message)\n".utf8))
     }
 }
 
-struct Train: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct Train: ParsableCommand {
+    public init() {}
+    /// What watches each training step (nil in vae-dist; the fault-tolerance tests' build injects faults).
+    nonisolated(unsafe) public static var makeHooks: () -> TrainingHooks? = { nil }
+
+    public static let configuration = CommandConfiguration(
         abstract: "Train a VAE (the default command).",
         discussion: """
         Settings come from --config (JSON, see Config/), then from the flags given here. Without --config the \
@@ -83,10 +99,7 @@ struct Train: ParsableCommand {
         lr 1e-3, batch 128, 10 epochs, seed 1. Checkpoints, metrics.jsonl and the `latest` pointer go to --run-dir.
         """)
 
-    @Option(help: "A JSON training configuration (see Config/).")
-    var config: String?
-    @Option(help: "A folder with the four MNIST IDX files, or 'synthetic' for the built-in data set.")
-    var data: String?
+    @OptionGroup var common: CommonOptions
     @Option(help: "Epochs to train in total (a resumed run continues up to this count).")
     var epochs: Int?
     @Option(help: "Stop after this many optimizer steps in total.")
@@ -98,60 +111,61 @@ struct Train: ParsableCommand {
     @Option(help: "Seed of every random stream (initialization, data order, ε, binarization).")
     var seed: UInt64?
     @Option(help: "Binarization of the pixels: none (grey levels), dynamic or static.")
-    var binarization: String?
+    var binarization: Binarization?
     @Option(help: "Folder for checkpoints, the latest pointer and metrics.jsonl.")
     var runDir: String?
     @Option(help: "Resume from 'latest' (the run folder's pointer) or a checkpoint path.")
-    var resume: String?
+    var resume: ResumeSource?
     @Option(help: "Also checkpoint every this many steps (0: only at epoch ends and at the stop).")
     var checkpointEvery: Int?
     @Option(help: "Checkpoints kept after rotation.")
     var keepCheckpoints: Int?
     @Option(help: "Print a progress line every this many steps.")
     var logEvery: Int?
-    @Option(help: "OpenBLAS threads (default: all cores).")
-    var blasThreads: Int?
-
-    @Option(help: "Weak scaling: the batch per rank (the global batch becomes this × ranks).")
-    var batchPerRank: Int?
     @Option(help: ArgumentHelp("How gradients are summed across ranks and Adam steps (default auto: node-shared under mpirun where it applies, else allreduce).",
                                discussion: ExchangeStrategy.helpText))
     var gradientExchange: ExchangeStrategy?
-    @Option(help: "Micro-batches per global batch with --gradient-exchange exact.")
-    var microBatches: Int?
+    @Option(help: "Under MPI: end the job when a collective waits longer than this many seconds (0: off; default 300).")
+    var collectiveTimeout: Double?
+    @Option(help: "Under MPI: compare parameter hashes across ranks every this many steps (0: off).")
+    var divergenceCheckEvery: Int?
     @Flag(help: ArgumentHelp("Deprecated: --gradient-exchange sharded-adam.", visibility: .hidden))
     var shardedOptimizer = false
     @Flag(help: ArgumentHelp("Deprecated: --gradient-exchange allreduce-overlapped.", visibility: .hidden))
     var overlapAllreduce = false
     @Option(help: ArgumentHelp("Deprecated: --gradient-exchange exact.", visibility: .hidden))
     var reduction: String?
-    @Option(help: "Under MPI: end the job when a collective waits longer than this many seconds (0: off; default 300).")
-    var collectiveTimeout: Double?
-    @Option(help: "Under MPI: compare parameter hashes across ranks every this many steps (0: off).")
-    var divergenceCheckEvery: Int?
 
-    func run() throws {
+    /// The flags as configuration keys (nil: not given); the keys' types and ranges are the configuration's.
+    func overrides(ranks: Int) -> [(key: String, value: Any?)] {
+        common.overrides(ranks: ranks) + [
+            ("training.epochs", epochs), ("training.max_steps", maxSteps), ("training.batch_size", batchSize),
+            ("training.learning_rate", learningRate), ("training.seed", seed), ("data.binarization", binarization),
+            ("run.run_dir", runDir), ("run.checkpoint_every", checkpointEvery), ("run.keep_checkpoints", keepCheckpoints),
+            ("run.log_every", logEvery), ("training.gradient_exchange", gradientExchange),
+            ("run.collective_timeout", collectiveTimeout), ("run.divergence_check_every", divergenceCheckEvery),
+            ("training.sharded_optimizer", shardedOptimizer ? true : nil), ("training.overlap_allreduce", overlapAllreduce ? true : nil),
+            ("training.reduction", reduction),
+        ] + common.perRankBatch(ranks: ranks)
+    }
+
+    /// Every flag's type and range, before any work (the configuration file and the rank count come later).
+    public func validate() throws {
+        try Console.validateFlags(overrides(ranks: 1))
+    }
+
+    public func run() throws {
         try Console.run { communicator, logger in
-            var settings = try communicator.agree { try config.map(TrainingConfiguration.load(path:)) ?? TrainingConfiguration() }
-            try communicator.agree {
-                try settings.override(
-                    data: data, epochs: epochs, maxSteps: maxSteps, batchSize: batchSize, learningRate: learningRate,
-                    seed: seed, binarization: binarization, runDirectory: runDir, checkpointEvery: checkpointEvery,
-                    keepCheckpoints: keepCheckpoints, logEvery: logEvery, blasThreads: blasThreads,
-                    batchPerRank: batchPerRank, shardedOptimizer: shardedOptimizer ? true : nil,
-                    overlapAllReduce: overlapAllreduce ? true : nil, gradientExchange: gradientExchange?.rawValue,
-                    reduction: reduction, microBatches: microBatches,
-                    collectiveTimeout: collectiveTimeout, divergenceCheckEvery: divergenceCheckEvery,
-                    worldSize: communicator.size)
-            }
+            var settings = try communicator.agree { try common.config.map(TrainingConfiguration.load(path:)) ?? TrainingConfiguration() }
+            try communicator.agree { try settings.override(overrides(ranks: communicator.size)) }
             let source = settings.dataSource
             let splits = try communicator.agree { try DataSplits.load(source) }
             let configuration = settings
             let trainer = try communicator.agree {
                 try Trainer(configuration: configuration, data: splits, communicator: communicator, logger: logger)
             }
-            trainer.hooks = FaultInjection.fromEnvironment()
-            let summary = try trainer.run(resume: resume.map(ResumeSource.init))
+            trainer.hooks = Train.makeHooks()
+            let summary = try trainer.run(resume: resume)
             if let last = summary.epochs.last {
                 let loss = last.test.perSample(klWeight: settings.klWeight).loss
                 logger.info("\(String(format: "done: test loss %.4f after epoch %d; %.0f train samples/s", loss, last.epoch, summary.samplesPerSecond))")
@@ -177,11 +191,15 @@ struct Evaluate: ParsableCommand {
     @Option(help: "With --importance-samples: only the first N test images.")
     var images: Int?
 
+    func validate() throws {
+        if let k = importanceSamples, k < 1 { throw ValidationError("--importance-samples must be at least 1") }
+        if let images, images < 1 { throw ValidationError("--images must be at least 1") }
+    }
+
     func run() throws {
         try Console.run { communicator, _ in
             let source = data
             let splits = try communicator.agree { try DataSplits.load(source) }
-            if let k = importanceSamples, k < 1 { throw ValidationError("--importance-samples must be at least 1") }
             let result = try Evaluation.evaluate(checkpoint: checkpoint, data: splits, communicator: communicator,
                                                  importanceSamples: importanceSamples, images: images)
             guard communicator.isLeader else { return }
@@ -212,36 +230,37 @@ struct Bench: ParsableCommand {
         --batch-per-rank rows (weak scaling) and rank 0 prints per-rank and total figures and the all-reduce share.
         """)
 
-    @Option(help: "A JSON training configuration (default: the PyTorch example's model).")
-    var config: String?
-    @Option(help: "A folder with MNIST IDX files, or 'synthetic' (the default; speed does not depend on the pixels).")
-    var data: String = "synthetic"
-    @Option(help: "Rows per rank per step.")
-    var batchPerRank: Int = 128
+    @OptionGroup var common: CommonOptions
     @Option(help: "Timed steps.")
     var steps: Int = 300
     @Option(help: "Untimed warm-up steps.")
     var warmup: Int = 30
-    @Option(help: "OpenBLAS threads per rank.")
-    var blasThreads: Int = 1
     @Option(parsing: .upToNextOption,
             help: ArgumentHelp("Gradient exchanges to measure, one report each, side by side in one run.",
                                discussion: ExchangeStrategy.helpText))
     var gradientExchange: [ExchangeStrategy] = [.auto]
     @Flag(help: "Measure every gradient exchange (all but auto), one after another in one run.")
     var allExchanges = false
-    @Option(help: "Micro-batches per global batch for --gradient-exchange exact (default 8, or the config's).")
-    var microBatches: Int?
     @Flag(help: "Print one JSON object per report instead of text.")
     var json = false
 
+    /// bench's defaults where the shared options are not given: synthetic data (speed does not depend on the
+    /// pixels), 128 rows per rank, one BLAS thread per rank.
+    func overrides(ranks: Int) -> [(key: String, value: Any?)] {
+        [("data.source", "synthetic"), ("run.blas_threads", 1), ("training.batch_size", 128 * ranks)]
+            + common.overrides(ranks: ranks) + common.perRankBatch(ranks: ranks)
+    }
+
+    func validate() throws {
+        guard steps >= 3 else { throw ValidationError("--steps must be at least 3 (three timed rounds)") }
+        guard warmup >= 0 else { throw ValidationError("--warmup must be at least 0") }
+        try Console.validateFlags(overrides(ranks: 1))
+    }
+
     func run() throws {
         try Console.run { communicator, _ in
-            var settings = try communicator.agree { try config.map(TrainingConfiguration.load(path:)) ?? TrainingConfiguration() }
-            try communicator.agree {
-                try settings.override(data: data, blasThreads: blasThreads, batchPerRank: batchPerRank, microBatches: microBatches,
-                                      worldSize: communicator.size)
-            }
+            var settings = try communicator.agree { try common.config.map(TrainingConfiguration.load(path:)) ?? TrainingConfiguration() }
+            try communicator.agree { try settings.override(overrides(ranks: communicator.size)) }
             settings.runDirectory = NSTemporaryDirectory()
             let source = settings.dataSource
             let splits = try communicator.agree { try DataSplits.load(source) }
@@ -252,7 +271,7 @@ struct Bench: ParsableCommand {
             }
             for strategy in strategies {
                 var configuration = settings
-                try communicator.agree { try configuration.override(gradientExchange: strategy.rawValue) }
+                try communicator.agree { try configuration.override([("training.gradient_exchange", strategy)]) }
                 let report = try communicator.agree {
                     try Benchmark.run(configuration: configuration, data: splits, communicator: communicator,
                                       steps: steps, warmup: warmup, allocationCount: counter)
@@ -283,29 +302,48 @@ struct Sample: ParsableCommand {
     @Option(help: "Also write the decoded means as little-endian float32 (count × 784).")
     var rawOut: String?
 
+    func validate() throws {
+        guard count >= 1 else { throw ValidationError("--count must be at least 1") }
+        guard out != nil || rawOut != nil else { throw ValidationError("give --out FILE.png and/or --raw-out FILE") }
+    }
+
     func run() throws {
         try Console.run { _, _ in
-            guard count >= 1 else { throw ValidationError("--count must be at least 1") }
-            guard out != nil || rawOut != nil else { throw ValidationError("give --out FILE.png and/or --raw-out FILE") }
             try Evaluation.sample(checkpoint: checkpoint, count: count, seed: seed, out: out, latentFile: latentFile, rawOut: rawOut)
         }
     }
 }
 
+/// The options `train` and `bench` share.
+struct CommonOptions: ParsableArguments {
+    @Option(help: "A JSON training configuration (see Config/; default: the PyTorch example's settings).")
+    var config: String?
+    @Option(help: "A folder with the four MNIST IDX files, or 'synthetic' for the built-in data set (bench's default).")
+    var data: String?
+    @Option(help: "Weak scaling: the batch per rank (the global batch becomes this × ranks; bench's default 128).")
+    var batchPerRank: Int?
+    @Option(help: "OpenBLAS threads per rank (train's default: all cores; bench's: 1).")
+    var blasThreads: Int?
+    @Option(help: "Micro-batches per global batch with --gradient-exchange exact (default 8).")
+    var microBatches: Int?
+
+    func overrides(ranks: Int) -> [(key: String, value: Any?)] {
+        [("data.source", data), ("run.blas_threads", blasThreads), ("training.micro_batches", microBatches)]
+    }
+
+    /// Last, so it wins over --batch-size: the global batch from the per-rank one.
+    func perRankBatch(ranks: Int) -> [(key: String, value: Any?)] {
+        [("training.batch_size", batchPerRank.map { $0 * ranks })]
+    }
+}
+
+extension Binarization: ExpressibleByArgument {}
+
+extension ResumeSource: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+}
+
 extension ExchangeStrategy: ExpressibleByArgument {
     /// One line per strategy for `--help`.
-    static var helpText: String {
-        allCases.map { strategy -> String in
-            let what: String
-            switch strategy {
-            case .auto: what = "node-shared where it applies (several ranks on every node, the same number on each), else allreduce"
-            case .allreduce: what = "one MPI all-reduce of the gradients; every rank keeps its own parameters and Adam moments"
-            case .allreduceOverlapped: what = "the decoder's all-reduce runs during the encoder's backward"
-            case .shardedAdam: what = "ZeRO-1: reduce-scatter, Adam on each rank's 1/N, all-gather"
-            case .nodeShared: what = "one copy of the parameters and moments per node in shared memory; each rank sums and updates its shard"
-            case .exact: what = "fixed micro-batches and a fixed-point sum: the same bits at any rank count"
-            }
-            return "\(strategy.rawValue): \(what)"
-        }.joined(separator: "\n")
-    }
+    static var helpText: String { allCases.map { "\($0.rawValue): \($0.summary)" }.joined(separator: "\n") }
 }
