@@ -24,47 +24,62 @@ let package = Package(
     ],
     targets: [
         // C shims.
-        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
-                       providers: [.apt(["libopenblas-dev", "pkg-config"])]),
-        .systemLibrary(name: "COpenMPI", pkgConfig: "ompi-c",
-                       providers: [.apt(["libopenmpi-dev", "openmpi-bin", "pkg-config"])]),
+        .systemLibrary(
+            name: "CBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev", "pkg-config"])]),
+        .systemLibrary(
+            name: "COpenMPI", pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev", "openmpi-bin", "pkg-config"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev", "pkg-config"])]),
         // Per-thread heap-allocation counting (replaces malloc in the executables that link it).
         .target(name: "CAllocationCounter"),
         // The thin C wrapper over OpenMPI: the only code that calls MPI.
         .target(name: "CMPIShim", dependencies: ["COpenMPI"]),
         // Model math: tensors, ops (forward/backward pairs), the VAE, Adam, counter-based RNG. No I/O, no MPI.
-        .target(name: "VAEModel", dependencies: ["CBLAS"], swiftSettings: kernelFlags,
-                linkerSettings: [.linkedLibrary("mvec", .when(platforms: [.linux]))]),
+        .target(
+            name: "VAEModel", dependencies: ["CBLAS"], swiftSettings: kernelFlags,
+            linkerSettings: [.linkedLibrary("mvec", .when(platforms: [.linux]))]),
         // The distributed layer: the Communicator protocol, the single-process communicator, node-shared memory,
         // one GradientExchange type per strategy. No MPI.
         .target(name: "VAEDistributed", dependencies: ["VAEModel"], swiftSettings: kernelFlags),
         // The MPI implementation of the Communicator protocol.
         .target(name: "VAEMPI", dependencies: ["CMPIShim", "VAEDistributed"]),
         // Training: configuration, data, checkpoints, the loop, reporting, the benchmark.
-        .target(name: "VAETraining",
-                dependencies: ["VAEModel", "VAEDistributed", "CPNG", .product(name: "Logging", package: "swift-log")],
-                swiftSettings: kernelFlags),
+        .target(
+            name: "VAETraining",
+            dependencies: ["VAEModel", "VAEDistributed", "CPNG", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: kernelFlags),
         // The CLI's commands (swift-argument-parser): parse and dispatch, nothing else.
-        .target(name: "VAECommandLine",
-                dependencies: ["VAEModel", "VAEDistributed", "VAETraining", "VAEMPI", "CAllocationCounter",
-                               .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                               .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "VAECommandLine",
+            dependencies: [
+                "VAEModel", "VAEDistributed", "VAETraining", "VAEMPI", "CAllocationCounter",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         // The vae-dist executable: starts the commands.
         .executableTarget(name: "VAEDistCLI", dependencies: ["VAECommandLine", "CAllocationCounter"], path: "Sources/vae-dist"),
         // vae-dist with the fault-tolerance tests' injected faults (VAE_DIST_FAULT); built for the tests only.
-        .executableTarget(name: "vae-dist-faults", dependencies: ["VAECommandLine", "VAETestSupport", "CAllocationCounter"],
-                          path: "Tests/FaultInjection"),
+        .executableTarget(
+            name: "vae-dist-faults", dependencies: ["VAECommandLine", "VAETestSupport", "CAllocationCounter"],
+            path: "Tests/FaultInjection"),
         // Test doubles of the communicator and exchange layers (the test bundle and the MPI checks only).
         .target(name: "VAETestSupport", dependencies: ["VAEDistributed", "VAEModel", "VAETraining"], path: "Tests/Support"),
         // Multi-rank checks, run under mpirun by the MPI test suite.
-        .executableTarget(name: "vae-dist-mpi-check",
-                          dependencies: ["VAEMPI", "VAEDistributed", "VAETraining", "VAETestSupport", "CAllocationCounter", .product(name: "Logging", package: "swift-log")],
-                          path: "Tests/MPICheck"),
+        .executableTarget(
+            name: "vae-dist-mpi-check",
+            dependencies: [
+                "VAEMPI", "VAEDistributed", "VAETraining", "VAETestSupport", "CAllocationCounter",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/MPICheck"),
         // The checkpoint reader's libFuzzer target (Launch/fuzz-checkpoint.sh); a replay tool in normal builds.
-        .executableTarget(name: "vae-dist-fuzz-checkpoint", dependencies: ["VAEModel", "VAEDistributed", "VAETraining"], path: "Tests/Fuzz"),
-        .testTarget(name: "VAEDistTests", dependencies: ["VAEModel", "VAEDistributed", "VAETraining", "VAETestSupport", "CAllocationCounter"],
-                    exclude: []),
+        .executableTarget(
+            name: "vae-dist-fuzz-checkpoint", dependencies: ["VAEModel", "VAEDistributed", "VAETraining"], path: "Tests/Fuzz"),
+        .testTarget(
+            name: "VAEDistTests",
+            dependencies: ["VAEModel", "VAEDistributed", "VAETraining", "VAETestSupport", "CAllocationCounter"],
+            exclude: []),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -94,10 +94,10 @@ public struct Train: ParsableCommand {
     public static let configuration = CommandConfiguration(
         abstract: "Train a VAE (the default command).",
         discussion: """
-        Settings come from --config (JSON, see Config/), then from the flags given here. Without --config the \
-        defaults are the PyTorch MNIST VAE example: 784–400–20–400–784, ReLU, Bernoulli on grey levels, Adam \
-        lr 1e-3, batch 128, 10 epochs, seed 1. Checkpoints, metrics.jsonl and the `latest` pointer go to --run-dir.
-        """)
+            Settings come from --config (JSON, see Config/), then from the flags given here. Without --config the \
+            defaults are the PyTorch MNIST VAE example: 784–400–20–400–784, ReLU, Bernoulli on grey levels, Adam \
+            lr 1e-3, batch 128, 10 epochs, seed 1. Checkpoints, metrics.jsonl and the `latest` pointer go to --run-dir.
+            """)
 
     @OptionGroup var common: CommonOptions
     @Option(help: "Epochs to train in total (a resumed run continues up to this count).")
@@ -122,8 +122,10 @@ public struct Train: ParsableCommand {
     var keepCheckpoints: Int?
     @Option(help: "Print a progress line every this many steps.")
     var logEvery: Int?
-    @Option(help: ArgumentHelp("How gradients are summed across ranks and Adam steps (default auto: node-shared under mpirun where it applies, else allreduce).",
-                               discussion: ExchangeStrategy.helpText))
+    @Option(
+        help: ArgumentHelp(
+            "How gradients are summed across ranks and Adam steps (default auto: node-shared under mpirun where it applies, else allreduce).",
+            discussion: ExchangeStrategy.helpText))
     var gradientExchange: ExchangeStrategy?
     @Option(help: "Under MPI: end the job when a collective waits longer than this many seconds (0: off; default 300).")
     var collectiveTimeout: Double?
@@ -144,7 +146,8 @@ public struct Train: ParsableCommand {
             ("run.run_dir", runDir), ("run.checkpoint_every", checkpointEvery), ("run.keep_checkpoints", keepCheckpoints),
             ("run.log_every", logEvery), ("training.gradient_exchange", gradientExchange),
             ("run.collective_timeout", collectiveTimeout), ("run.divergence_check_every", divergenceCheckEvery),
-            ("training.sharded_optimizer", shardedOptimizer ? true : nil), ("training.overlap_allreduce", overlapAllreduce ? true : nil),
+            ("training.sharded_optimizer", shardedOptimizer ? true : nil),
+            ("training.overlap_allreduce", overlapAllreduce ? true : nil),
             ("training.reduction", reduction),
         ] + common.perRankBatch(ranks: ranks)
     }
@@ -156,7 +159,9 @@ public struct Train: ParsableCommand {
 
     public func run() throws {
         try Console.run { communicator, logger in
-            var settings = try communicator.agree { try common.config.map(TrainingConfiguration.load(path:)) ?? TrainingConfiguration() }
+            var settings = try communicator.agree {
+                try common.config.map(TrainingConfiguration.load(path:)) ?? TrainingConfiguration()
+            }
             try communicator.agree { try settings.override(overrides(ranks: communicator.size)) }
             let source = settings.dataSource
             let splits = try communicator.agree { try DataSplits.load(source) }
@@ -168,7 +173,9 @@ public struct Train: ParsableCommand {
             let summary = try trainer.run(resume: resume)
             if let last = summary.epochs.last {
                 let loss = last.test.perSample(klWeight: settings.klWeight).loss
-                logger.info("\(String(format: "done: test loss %.4f after epoch %d; %.0f train samples/s", loss, last.epoch, summary.samplesPerSecond))")
+                logger.info(
+                    "\(String(format: "done: test loss %.4f after epoch %d; %.0f train samples/s", loss, last.epoch, summary.samplesPerSecond))"
+                )
             }
         }
     }
@@ -200,21 +207,32 @@ struct Evaluate: ParsableCommand {
         try Console.run { communicator, _ in
             let source = data
             let splits = try communicator.agree { try DataSplits.load(source) }
-            let result = try Evaluation.evaluate(checkpoint: checkpoint, data: splits, communicator: communicator,
-                                                 importanceSamples: importanceSamples, images: images)
+            let result = try Evaluation.evaluate(
+                checkpoint: checkpoint, data: splits, communicator: communicator,
+                importanceSamples: importanceSamples, images: images)
             guard communicator.isLeader else { return }
             let weighted = result.importanceWeighted
             if json {
-                let extra = weighted.map { String(format: ",\"nll\":%.6f,\"nll_standard_error\":%.6f,\"importance_samples\":%d,\"nll_images\":%d",
-                                                  $0.nll, $0.standardError, $0.samples, $0.images) } ?? ""
-                print(String(format: "{\"test_loss\":%.6f,\"reconstruction\":%.6f,\"kl\":%.6f,\"samples\":%d,\"global_step\":%d",
-                             result.loss, result.reconstruction, result.kl, result.samples, result.globalStep) + extra + "}")
+                let extra =
+                    weighted.map {
+                        String(
+                            format: ",\"nll\":%.6f,\"nll_standard_error\":%.6f,\"importance_samples\":%d,\"nll_images\":%d",
+                            $0.nll, $0.standardError, $0.samples, $0.images)
+                    } ?? ""
+                print(
+                    String(
+                        format: "{\"test_loss\":%.6f,\"reconstruction\":%.6f,\"kl\":%.6f,\"samples\":%d,\"global_step\":%d",
+                        result.loss, result.reconstruction, result.kl, result.samples, result.globalStep) + extra + "}")
             } else {
-                print(String(format: "====> Test set loss: %.4f  (reconstruction %.4f, KL %.4f; %d samples, step %d)",
-                             result.loss, result.reconstruction, result.kl, result.samples, result.globalStep))
+                print(
+                    String(
+                        format: "====> Test set loss: %.4f  (reconstruction %.4f, KL %.4f; %d samples, step %d)",
+                        result.loss, result.reconstruction, result.kl, result.samples, result.globalStep))
                 if let weighted {
-                    print(String(format: "====> Test NLL (importance-weighted, K = %d, %d images): %.4f ± %.4f",
-                                 weighted.samples, weighted.images, weighted.nll, weighted.standardError))
+                    print(
+                        String(
+                            format: "====> Test NLL (importance-weighted, K = %d, %d images): %.4f ± %.4f",
+                            weighted.samples, weighted.images, weighted.nll, weighted.standardError))
                 }
             }
         }
@@ -225,19 +243,21 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure speed: the sgemm ceiling, samples/s, the step's time split, allocations and peak RSS.",
         discussion: """
-        Measures, in one run, the single-thread sgemm rate on the model's own GEMM shapes and the GEMM-bound \
-        ceiling it implies, then times training steps. Runs under mpirun too: each rank trains on \
-        --batch-per-rank rows (weak scaling) and rank 0 prints per-rank and total figures and the all-reduce share.
-        """)
+            Measures, in one run, the single-thread sgemm rate on the model's own GEMM shapes and the GEMM-bound \
+            ceiling it implies, then times training steps. Runs under mpirun too: each rank trains on \
+            --batch-per-rank rows (weak scaling) and rank 0 prints per-rank and total figures and the all-reduce share.
+            """)
 
     @OptionGroup var common: CommonOptions
     @Option(help: "Timed steps.")
     var steps: Int = 300
     @Option(help: "Untimed warm-up steps.")
     var warmup: Int = 30
-    @Option(parsing: .upToNextOption,
-            help: ArgumentHelp("Gradient exchanges to measure, one report each, side by side in one run.",
-                               discussion: ExchangeStrategy.helpText))
+    @Option(
+        parsing: .upToNextOption,
+        help: ArgumentHelp(
+            "Gradient exchanges to measure, one report each, side by side in one run.",
+            discussion: ExchangeStrategy.helpText))
     var gradientExchange: [ExchangeStrategy] = [.auto]
     @Flag(help: "Measure every gradient exchange (all but auto), one after another in one run.")
     var allExchanges = false
@@ -259,7 +279,9 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         try Console.run { communicator, _ in
-            var settings = try communicator.agree { try common.config.map(TrainingConfiguration.load(path:)) ?? TrainingConfiguration() }
+            var settings = try communicator.agree {
+                try common.config.map(TrainingConfiguration.load(path:)) ?? TrainingConfiguration()
+            }
             try communicator.agree { try settings.override(overrides(ranks: communicator.size)) }
             settings.runDirectory = NSTemporaryDirectory()
             let source = settings.dataSource
@@ -273,8 +295,9 @@ struct Bench: ParsableCommand {
                 var configuration = settings
                 try communicator.agree { try configuration.override([("training.gradient_exchange", strategy)]) }
                 let report = try communicator.agree {
-                    try Benchmark.run(configuration: configuration, data: splits, communicator: communicator,
-                                      steps: steps, warmup: warmup, allocationCount: counter)
+                    try Benchmark.run(
+                        configuration: configuration, data: splits, communicator: communicator,
+                        steps: steps, warmup: warmup, allocationCount: counter)
                 }
                 if communicator.isLeader {
                     if !json && strategies.count > 1 { print("== gradient exchange \(strategy.rawValue)") }
@@ -309,7 +332,8 @@ struct Sample: ParsableCommand {
 
     func run() throws {
         try Console.run { _, _ in
-            try Evaluation.sample(checkpoint: checkpoint, count: count, seed: seed, out: out, latentFile: latentFile, rawOut: rawOut)
+            try Evaluation.sample(
+                checkpoint: checkpoint, count: count, seed: seed, out: out, latentFile: latentFile, rawOut: rawOut)
         }
     }
 }

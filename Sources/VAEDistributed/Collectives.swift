@@ -16,7 +16,8 @@ public struct CollectiveFailure: Error, CustomStringConvertible {
     public var description: String {
         if let local { return "\(local)" }
         if let summary { return summary }
-        return "stopping: rank\(failedRanks.count == 1 ? "" : "s") \(failedRanks.map(String.init).joined(separator: ", ")) failed (see \(failedRanks.count == 1 ? "its" : "their") message)"
+        return
+            "stopping: rank\(failedRanks.count == 1 ? "" : "s") \(failedRanks.map(String.init).joined(separator: ", ")) failed (see \(failedRanks.count == 1 ? "its" : "their") message)"
     }
 }
 
@@ -66,8 +67,9 @@ extension Communicator {
         let differing = values.indices.filter { values[$0] != values[0] }
         guard differing.isEmpty else {
             let names = differing.map { "rank \($0) (\(values[$0]))" }.joined(separator: ", ")
-            throw CollectiveFailure(failedRanks: differing, local: nil,
-                                    summary: "\(what) differs across ranks: rank 0 has \(values[0]), \(names). \(hint)")
+            throw CollectiveFailure(
+                failedRanks: differing, local: nil,
+                summary: "\(what) differs across ranks: rank 0 has \(values[0]), \(names). \(hint)")
         }
     }
 

@@ -36,8 +36,9 @@ public protocol Communicator: AnyObject {
     func wait(slot: Int)
     /// Reduce-scatter (sum): `source` is cut into `shards` (one range per rank, in rank order, covering it);
     /// this rank's `shard` receives the sum over ranks of `source[shards[rank]]`. Default: a full sum of a copy.
-    func reduceScatterSum(_ source: UnsafeBufferPointer<Float>, into shard: UnsafeMutableBufferPointer<Float>,
-                          shards: ShardLayout)
+    func reduceScatterSum(
+        _ source: UnsafeBufferPointer<Float>, into shard: UnsafeMutableBufferPointer<Float>,
+        shards: ShardLayout)
     /// In-place all-gather: each rank's range `shards[rank]` of `buffer` reaches every rank. Default: the other
     /// ranges zeroed, then a sum.
     func allGather(_ buffer: UnsafeMutableBufferPointer<Float>, shards: ShardLayout)
@@ -66,8 +67,10 @@ extension Communicator {
 
     public func wait(slot: Int) {}
 
-    public func reduceScatterSum(_ source: UnsafeBufferPointer<Float>, into shard: UnsafeMutableBufferPointer<Float>,
-                                 shards: ShardLayout) {
+    public func reduceScatterSum(
+        _ source: UnsafeBufferPointer<Float>, into shard: UnsafeMutableBufferPointer<Float>,
+        shards: ShardLayout
+    ) {
         var sum = Array(source)
         sum.withUnsafeMutableBufferPointer { allReduce($0, .sum) }
         let mine = shards.range(of: rank)

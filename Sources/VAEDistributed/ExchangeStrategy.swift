@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 import Foundation
 import VAEModel
@@ -30,7 +30,8 @@ public enum ExchangeStrategy: String, CaseIterable, Sendable {
         case .allreduce: return "one MPI all-reduce of the gradients; every rank keeps its own parameters and Adam moments"
         case .allreduceOverlapped: return "the decoder's all-reduce runs during the encoder's backward"
         case .shardedAdam: return "ZeRO-1: reduce-scatter, Adam on each rank's 1/N, all-gather"
-        case .nodeShared: return "one copy of the parameters and moments per node in shared memory; each rank sums and updates its shard"
+        case .nodeShared:
+            return "one copy of the parameters and moments per node in shared memory; each rank sums and updates its shard"
         case .exact: return "fixed micro-batches and a fixed-point sum: the same bits at any rank count"
         }
     }
@@ -60,7 +61,9 @@ public enum ExchangeStrategy: String, CaseIterable, Sendable {
         guard let legacy, legacy != requested else { return requested }
         switch requested {
         case .auto, .allreduce: return legacy
-        case .nodeShared: throw ExchangeError.nodeSharedUnavailable(reason: legacy.conflictWithNodeShared ?? "it conflicts with \(legacy.rawValue)")
+        case .nodeShared:
+            throw ExchangeError.nodeSharedUnavailable(
+                reason: legacy.conflictWithNodeShared ?? "it conflicts with \(legacy.rawValue)")
         default: throw ExchangeError.conflicting(requested: requested, legacy: legacy)
         }
     }
@@ -88,14 +91,17 @@ public enum ExchangeStrategy: String, CaseIterable, Sendable {
     /// The exchange this strategy gives on `communicator` (collective: every rank calls it). `auto` resolves here;
     /// a strategy that cannot work is an ``ExchangeError`` that says what to do; `warn` gets the reason when
     /// `auto` falls back.
-    public func make(communicator: Communicator, settings: ExchangeSettings,
-                     warn: (String) -> Void = { _ in }) throws -> any GradientExchange {
+    public func make(
+        communicator: Communicator, settings: ExchangeSettings,
+        warn: (String) -> Void = { _ in }
+    ) throws -> any GradientExchange {
         try validate(globalBatchSize: settings.globalBatchSize, ranks: communicator.size, microBatches: settings.microBatches)
         switch self {
         case .auto:
             guard communicator.size > 1,
-                  let exchange = try NodeSharedExchange.ifAvailable(communicator: communicator, settings: settings,
-                                                                    required: false, warn: warn)
+                let exchange = try NodeSharedExchange.ifAvailable(
+                    communicator: communicator, settings: settings,
+                    required: false, warn: warn)
             else { return AllReduceExchange(communicator: communicator, settings: settings) }
             return exchange
         case .allreduce: return AllReduceExchange(communicator: communicator, settings: settings)
@@ -118,13 +124,16 @@ public enum ExchangeError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .batchNotDivisible(let batchSize, let ranks):
-            return "the global batch \(batchSize) does not divide among \(ranks) ranks; pick a --batch-size that is a multiple of \(ranks), or --batch-per-rank."
+            return
+                "the global batch \(batchSize) does not divide among \(ranks) ranks; pick a --batch-size that is a multiple of \(ranks), or --batch-per-rank."
         case .microBatchesNotDivisible(let batchSize, let microBatches, let ranks):
-            return "reduction exact: \(microBatches) micro-batches must divide the global batch \(batchSize) and be divisible by the \(ranks) ranks; set training.micro_batches (e.g. \(max(ranks, 1) * max(1, microBatches / max(ranks, 1))))."
+            return
+                "reduction exact: \(microBatches) micro-batches must divide the global batch \(batchSize) and be divisible by the \(ranks) ranks; set training.micro_batches (e.g. \(max(ranks, 1) * max(1, microBatches / max(ranks, 1))))."
         case .nodeSharedUnavailable(let reason):
             return "gradient_exchange node-shared: \(reason); use --gradient-exchange allreduce or auto."
         case .conflicting(let requested, let legacy):
-            return "gradient_exchange \(requested.rawValue) conflicts with a deprecated key that asks for \(legacy.rawValue); drop training.reduction, training.sharded_optimizer and training.overlap_allreduce (and their flags) and set training.gradient_exchange alone."
+            return
+                "gradient_exchange \(requested.rawValue) conflicts with a deprecated key that asks for \(legacy.rawValue); drop training.reduction, training.sharded_optimizer and training.overlap_allreduce (and their flags) and set training.gradient_exchange alone."
         }
     }
 }
@@ -132,8 +141,10 @@ public enum ExchangeError: Error, CustomStringConvertible, Equatable {
 extension NodeSharedExchange {
     /// The node-shared exchange when this job's nodes allow it; nil (with `warn` told why, where it is worth
     /// telling) when they do not and it is not `required`, an ``ExchangeError`` when it is.
-    static func ifAvailable(communicator: Communicator, settings: ExchangeSettings, required: Bool,
-                            warn: (String) -> Void) throws -> NodeSharedExchange? {
+    static func ifAvailable(
+        communicator: Communicator, settings: ExchangeSettings, required: Bool,
+        warn: (String) -> Void
+    ) throws -> NodeSharedExchange? {
         let topology = communicator.nodeTopology()
         guard topology.uniform else {
             if required { throw ExchangeError.nodeSharedUnavailable(reason: "the nodes have different numbers of ranks") }
@@ -146,7 +157,8 @@ extension NodeSharedExchange {
         let shortRanks = short.indices.filter { short[$0] != 0 }
         if !shortRanks.isEmpty {
             let megabytes = { (bytes: Int) in String(format: "%.1f MB", Double(bytes) / 1_048_576) }
-            let reason = "it needs \(megabytes(needed)) of shared memory per node in \(topology.sharedMemoryDirectory ?? "/dev/shm"), "
+            let reason =
+                "it needs \(megabytes(needed)) of shared memory per node in \(topology.sharedMemoryDirectory ?? "/dev/shm"), "
                 + "and rank\(shortRanks.count == 1 ? "" : "s") \(shortRanks.map(String.init).joined(separator: ", ")) "
                 + "\(shortRanks.count == 1 ? "has" : "have") less free"
                 + (topology.sharedMemoryFreeBytes.map { " (this rank: \(megabytes($0)))" } ?? "")

@@ -21,8 +21,10 @@ public struct ExchangeSettings: Sendable {
     /// Micro-batches per global batch (the exact exchange only).
     public var microBatches: Int
 
-    public init(layout: ParameterLayout, globalBatchSize: Int, klWeight: Float, adam: Adam.Hyperparameters,
-                microBatches: Int = 8) {
+    public init(
+        layout: ParameterLayout, globalBatchSize: Int, klWeight: Float, adam: Adam.Hyperparameters,
+        microBatches: Int = 8
+    ) {
         self.layout = layout
         self.globalBatchSize = globalBatchSize
         self.klWeight = klWeight
@@ -110,13 +112,17 @@ extension GradientExchange {
 
 /// The model and optimizer of one replica, built alike by every exchange (buffers given where the exchange keeps
 /// them itself).
-func makeReplica(_ settings: ExchangeSettings, batchCapacity: Int, parameters: FlatBuffer? = nil,
-                 gradients: FlatBuffer? = nil, firstMoment: FlatBuffer? = nil,
-                 secondMoment: FlatBuffer? = nil) -> (VariationalAutoencoder, Adam) {
-    let model = VariationalAutoencoder(layout: settings.layout, batchCapacity: max(batchCapacity, 1),
-                                       klWeight: settings.klWeight, parameters: parameters, gradients: gradients)
-    let optimizer = Adam(parameterCount: settings.layout.count, hyperparameters: settings.adam,
-                         firstMoment: firstMoment, secondMoment: secondMoment)
+func makeReplica(
+    _ settings: ExchangeSettings, batchCapacity: Int, parameters: FlatBuffer? = nil,
+    gradients: FlatBuffer? = nil, firstMoment: FlatBuffer? = nil,
+    secondMoment: FlatBuffer? = nil
+) -> (VariationalAutoencoder, Adam) {
+    let model = VariationalAutoencoder(
+        layout: settings.layout, batchCapacity: max(batchCapacity, 1),
+        klWeight: settings.klWeight, parameters: parameters, gradients: gradients)
+    let optimizer = Adam(
+        parameterCount: settings.layout.count, hyperparameters: settings.adam,
+        firstMoment: firstMoment, secondMoment: secondMoment)
     return (model, optimizer)
 }
 
@@ -172,8 +178,9 @@ struct StepTimer {
     func record(into profile: StepProfile?, samples: Int) {
         guard let profile else { return }
         let total = monotonicNanoseconds() - start
-        profile.record(data: data, compute: compute, allReduce: total - data - compute - optimizer, optimizer: optimizer,
-                       samples: samples)
+        profile.record(
+            data: data, compute: compute, allReduce: total - data - compute - optimizer, optimizer: optimizer,
+            samples: samples)
     }
 }
 
@@ -181,8 +188,10 @@ extension VariationalAutoencoder {
     /// This rank's part of a step on `rows` of `indices`: the batch filled, forward and backward into `gradients`
     /// (default ``gradients``), or the gradients zeroed when the rows are empty (a rank whose share of a last
     /// partial batch is empty contributes zero). Returns the rows' loss sums.
-    func localGradients(indices: UnsafeBufferPointer<Int32>, rows: Range<Int>, epoch: Int, source: BatchSource,
-                        timer: inout StepTimer, gradients target: FlatBuffer? = nil) -> LossTerms {
+    func localGradients(
+        indices: UnsafeBufferPointer<Int32>, rows: Range<Int>, epoch: Int, source: BatchSource,
+        timer: inout StepTimer, gradients target: FlatBuffer? = nil
+    ) -> LossTerms {
         guard !rows.isEmpty else {
             (target ?? gradients).zero()
             return LossTerms()

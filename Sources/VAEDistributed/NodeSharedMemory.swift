@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// How a job's ranks sit on nodes (machines, or the groups of ranks that share memory).
@@ -19,8 +19,10 @@ public struct NodeTopology: Equatable, Sendable {
     /// Free bytes there now (nil: unknown or not limited).
     public var sharedMemoryFreeBytes: Int?
 
-    public init(localRank: Int, localSize: Int, nodeCount: Int, uniform: Bool,
-                sharedMemoryDirectory: String? = nil, sharedMemoryFreeBytes: Int? = nil) {
+    public init(
+        localRank: Int, localSize: Int, nodeCount: Int, uniform: Bool,
+        sharedMemoryDirectory: String? = nil, sharedMemoryFreeBytes: Int? = nil
+    ) {
         self.localRank = localRank
         self.localSize = localSize
         self.nodeCount = nodeCount

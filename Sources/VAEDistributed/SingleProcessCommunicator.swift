@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// One process, no MPI: every collective is the identity.
@@ -13,8 +13,10 @@ public final class SingleProcessCommunicator: Communicator {
     public func allReduce(_ buffer: UnsafeMutableBufferPointer<Double>, _ operation: ReductionOperation) {}
     public func allReduce(_ buffer: UnsafeMutableBufferPointer<Int64>, _ operation: ReductionOperation) {}
     public func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) {}
-    public func reduceScatterSum(_ source: UnsafeBufferPointer<Float>, into shard: UnsafeMutableBufferPointer<Float>,
-                                 shards: ShardLayout) {
+    public func reduceScatterSum(
+        _ source: UnsafeBufferPointer<Float>, into shard: UnsafeMutableBufferPointer<Float>,
+        shards: ShardLayout
+    ) {
         shard.baseAddress!.update(from: source.baseAddress!, count: shard.count)
     }
     public func allGather(_ buffer: UnsafeMutableBufferPointer<Float>, shards: ShardLayout) {}

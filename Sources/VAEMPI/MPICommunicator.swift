@@ -6,7 +6,9 @@ import VAEDistributed
 public struct MPIError: Error, CustomStringConvertible {
     public let operation: String
     public let code: Int32
-    public var description: String { "MPI \(operation) failed with error code \(code); check the mpirun command and the OpenMPI installation." }
+    public var description: String {
+        "MPI \(operation) failed with error code \(code); check the mpirun command and the OpenMPI installation."
+    }
 }
 
 /// ``Communicator`` over MPI_COMM_WORLD through the C shim (CMPIShim), the only code that calls MPI.
@@ -83,15 +85,19 @@ public final class MPICommunicator: Communicator {
 
     public func wait(slot: Int) { check(vae_mpi_wait(Int32(slot)), "MPI_Wait") }
 
-    public func reduceScatterSum(_ source: UnsafeBufferPointer<Float>, into shard: UnsafeMutableBufferPointer<Float>,
-                                 shards: ShardLayout) {
-        check(vae_mpi_reduce_scatter_float_sum(source.baseAddress!, shard.baseAddress!, shards.counts.baseAddress!),
-              "MPI_Reduce_scatter")
+    public func reduceScatterSum(
+        _ source: UnsafeBufferPointer<Float>, into shard: UnsafeMutableBufferPointer<Float>,
+        shards: ShardLayout
+    ) {
+        check(
+            vae_mpi_reduce_scatter_float_sum(source.baseAddress!, shard.baseAddress!, shards.counts.baseAddress!),
+            "MPI_Reduce_scatter")
     }
 
     public func allGather(_ buffer: UnsafeMutableBufferPointer<Float>, shards: ShardLayout) {
-        check(vae_mpi_allgatherv_float(buffer.baseAddress!, shards.counts.baseAddress!, shards.offsets.baseAddress!),
-              "MPI_Allgatherv")
+        check(
+            vae_mpi_allgatherv_float(buffer.baseAddress!, shards.counts.baseAddress!, shards.offsets.baseAddress!),
+            "MPI_Allgatherv")
     }
 
     public func barrier() { check(vae_mpi_barrier(), "MPI_Barrier") }
@@ -105,15 +111,18 @@ public final class MPICommunicator: Communicator {
         let directory = ProcessInfo.processInfo.environment["OMPI_MCA_osc_sm_backing_directory"] ?? "/dev/shm"
         var stats = statvfs()
         let free = statvfs(directory, &stats) == 0 ? Int(stats.f_bavail) * Int(stats.f_frsize) : nil
-        return NodeTopology(localRank: localRank, localSize: localSize, nodeCount: nodeCount, uniform: uniform,
-                            sharedMemoryDirectory: free == nil ? nil : directory, sharedMemoryFreeBytes: free)
+        return NodeTopology(
+            localRank: localRank, localSize: localSize, nodeCount: nodeCount, uniform: uniform,
+            sharedMemoryDirectory: free == nil ? nil : directory, sharedMemoryFreeBytes: free)
     }
 
     /// The node split (collective the first time; the shim keeps it).
     private func nodeSplit() -> (localRank: Int, localSize: Int, nodeCount: Int, uniform: Bool) {
         let override = ProcessInfo.processInfo.environment["VAE_DIST_RANKS_PER_NODE"].flatMap { Int32($0) } ?? 0
         var localRank: Int32 = 0, localSize: Int32 = 1, nodeCount: Int32 = 1, uniform: Int32 = 1
-        check(vae_mpi_node_topology(max(override, 0), &localRank, &localSize, &nodeCount, &uniform), "node topology (MPI_Comm_split_type)")
+        check(
+            vae_mpi_node_topology(max(override, 0), &localRank, &localSize, &nodeCount, &uniform),
+            "node topology (MPI_Comm_split_type)")
         return (Int(localRank), Int(localSize), Int(nodeCount), uniform != 0)
     }
 

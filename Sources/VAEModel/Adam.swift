@@ -29,10 +29,13 @@ public final class Adam {
 
     /// Adam over `parameterCount` parameters, its moments zero. The moments are allocated here unless given
     /// (node-shared memory, which the caller zeroes); given buffers must have `parameterCount` elements.
-    public init(parameterCount: Int, hyperparameters: Hyperparameters = .init(),
-                firstMoment: FlatBuffer? = nil, secondMoment: FlatBuffer? = nil) {
-        precondition((firstMoment?.count ?? parameterCount) == parameterCount && (secondMoment?.count ?? parameterCount) == parameterCount,
-                     "Adam moment buffer has the wrong size")
+    public init(
+        parameterCount: Int, hyperparameters: Hyperparameters = .init(),
+        firstMoment: FlatBuffer? = nil, secondMoment: FlatBuffer? = nil
+    ) {
+        precondition(
+            (firstMoment?.count ?? parameterCount) == parameterCount && (secondMoment?.count ?? parameterCount) == parameterCount,
+            "Adam moment buffer has the wrong size")
         self.hyperparameters = hyperparameters
         self.firstMoment = firstMoment ?? FlatBuffer(count: parameterCount)
         self.secondMoment = secondMoment ?? FlatBuffer(count: parameterCount)
@@ -40,8 +43,9 @@ public final class Adam {
 
     /// One update of `parameters` from `gradients` (all buffers the same count).
     public func update(parameters: FlatBuffer, gradients: FlatBuffer) {
-        precondition(parameters.count == firstMoment.count && gradients.count == firstMoment.count,
-                     "Adam buffers differ in size")
+        precondition(
+            parameters.count == firstMoment.count && gradients.count == firstMoment.count,
+            "Adam buffers differ in size")
         step += 1
         apply(parameters: parameters, range: 0..<parameters.count, gradients: gradients.pointer)
     }
@@ -77,7 +81,7 @@ public final class Adam {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif

@@ -19,8 +19,10 @@ public struct Architecture: Equatable, Sendable {
     /// The decoder's likelihood.
     public var likelihood: Likelihood
 
-    public init(inputSize: Int = 784, encoderHidden: [Int] = [400], latentSize: Int = 20,
-                decoderHidden: [Int] = [400], activation: Activation = .relu, likelihood: Likelihood = .bernoulli) {
+    public init(
+        inputSize: Int = 784, encoderHidden: [Int] = [400], latentSize: Int = 20,
+        decoderHidden: [Int] = [400], activation: Activation = .relu, likelihood: Likelihood = .bernoulli
+    ) {
         self.inputSize = inputSize
         self.encoderHidden = encoderHidden
         self.latentSize = latentSize

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 extension VariationalAutoencoder {
@@ -12,8 +12,10 @@ extension VariationalAutoencoder {
     /// computed with a streaming log-sum-exp, ``batchCapacity`` samples at a time, so any K fits in memory.
     /// `x` is one image (`inputSize` values); `fillNoise(k, destination)` writes εₖ (`latentSize` normals) — the
     /// caller keys it by (seed, image, k) so the estimate does not depend on chunking or ranks.
-    public func importanceWeightedLogLikelihood(of x: UnsafePointer<Float>, samples: Int,
-                                                fillNoise: (Int, UnsafeMutablePointer<Float>) -> Void) -> Double {
+    public func importanceWeightedLogLikelihood(
+        of x: UnsafePointer<Float>, samples: Int,
+        fillNoise: (Int, UnsafeMutablePointer<Float>) -> Void
+    ) -> Double {
         let architecture = layout.architecture
         let width = architecture.inputSize, latentSize = architecture.latentSize
         input.update(from: x, count: width)
@@ -42,7 +44,8 @@ extension VariationalAutoencoder {
             }
             decode(batch: count)
             for r in 0..<count {
-                let negativeLogLikelihood = architecture.likelihood.negativeLogLikelihood(self, firstRow: r, rows: 1, gradients: nil)
+                let negativeLogLikelihood = architecture.likelihood.negativeLogLikelihood(
+                    self, firstRow: r, rows: 1, gradients: nil)
                 let logWeight = logWeights[r] - negativeLogLikelihood
                 if logWeight > runningMax {
                     runningSum = runningSum * exp(runningMax - logWeight) + 1

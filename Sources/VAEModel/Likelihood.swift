@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 // Everything a likelihood p(x|z) is, in one place: its NLL and gradient (the ops in Ops.swift), its extra
@@ -102,13 +102,15 @@ public enum Likelihood: Equatable, Sendable {
         switch self {
         case .bernoulli:
             // activationGradient is where backward starts; the spare is free until then (per-pixel losses).
-            return BernoulliNLL.forward(logits: output, targets: targets, rows: rows, width: width,
-                                        logitGradient: model.activationGradient, scratch: model.spareActivationGradient)
+            return BernoulliNLL.forward(
+                logits: output, targets: targets, rows: rows, width: width,
+                logitGradient: model.activationGradient, scratch: model.spareActivationGradient)
         case .gaussian:
             return GaussianNLL.forward(
                 means: output, targets: targets, logVariance: model.outputLogVariance, rows: rows, width: width,
                 meanGradient: gradients == nil ? nil : model.activationGradient,
-                logVarianceGradient: gradients.flatMap { buffer in model.layout.outputLogVariance.map { buffer.pointer(to: $0) } })
+                logVarianceGradient: gradients.flatMap { buffer in model.layout.outputLogVariance.map { buffer.pointer(to: $0) } }
+            )
         }
     }
 }

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 // Each op is a `forward` and a `backward` side by side, in the manner of llm.c. Tensors are row-major
@@ -13,21 +13,27 @@ public enum Linear {
     /// y[b, o] = b[o] + Σᵢ x[b, i]·W[o, i] — the bias is copied into y first, then one `cblas_sgemm`
     /// with β = 1 adds x·Wᵀ, so bias-add costs no extra pass.
     @inlinable
-    public static func forward(input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-                               output: UnsafeMutablePointer<Float>, batch: Int, inputSize: Int, outputSize: Int) {
+    public static func forward(
+        input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+        output: UnsafeMutablePointer<Float>, batch: Int, inputSize: Int, outputSize: Int
+    ) {
         for row in 0..<batch { (output + row * outputSize).update(from: bias, count: outputSize) }
-        gemm(transposeA: false, transposeB: true, m: batch, n: outputSize, k: inputSize,
-             a: input, lda: inputSize, b: weight, ldb: inputSize, beta: 1, c: output, ldc: outputSize)
+        gemm(
+            transposeA: false, transposeB: true, m: batch, n: outputSize, k: inputSize,
+            a: input, lda: inputSize, b: weight, ldb: inputSize, beta: 1, c: output, ldc: outputSize)
     }
 
     /// dW = dyᵀ·x, db = Σ_b dy[b, ·], dx = dy·W (skipped when `inputGradient` is nil, e.g. for the first layer).
     @inlinable
-    public static func backward(input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                                outputGradient: UnsafePointer<Float>,
-                                weightGradient: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>,
-                                inputGradient: UnsafeMutablePointer<Float>?, batch: Int, inputSize: Int, outputSize: Int) {
-        gemm(transposeA: true, transposeB: false, m: outputSize, n: inputSize, k: batch,
-             a: outputGradient, lda: outputSize, b: input, ldb: inputSize, beta: 0, c: weightGradient, ldc: inputSize)
+    public static func backward(
+        input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        outputGradient: UnsafePointer<Float>,
+        weightGradient: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>,
+        inputGradient: UnsafeMutablePointer<Float>?, batch: Int, inputSize: Int, outputSize: Int
+    ) {
+        gemm(
+            transposeA: true, transposeB: false, m: outputSize, n: inputSize, k: batch,
+            a: outputGradient, lda: outputSize, b: input, ldb: inputSize, beta: 0, c: weightGradient, ldc: inputSize)
         biasGradient.update(from: outputGradient, count: outputSize)
         for row in 1..<max(batch, 1) {
             let dy = outputGradient + row * outputSize
@@ -37,8 +43,9 @@ public enum Linear {
             }
         }
         if let inputGradient {
-            gemm(transposeA: false, transposeB: false, m: batch, n: inputSize, k: outputSize,
-                 a: outputGradient, lda: outputSize, b: weight, ldb: inputSize, beta: 0, c: inputGradient, ldc: inputSize)
+            gemm(
+                transposeA: false, transposeB: false, m: batch, n: inputSize, k: outputSize,
+                a: outputGradient, lda: outputSize, b: weight, ldb: inputSize, beta: 0, c: inputGradient, ldc: inputSize)
         }
     }
 }
@@ -71,9 +78,11 @@ extension Activation {
 public enum Reparameterization {
     /// Writes σ (kept for backward) and z.
     @inlinable
-    public static func forward(mean: UnsafePointer<Float>, logVariance: UnsafePointer<Float>,
-                               epsilon: UnsafePointer<Float>, standardDeviation: UnsafeMutablePointer<Float>,
-                               latent: UnsafeMutablePointer<Float>, count: Int) {
+    public static func forward(
+        mean: UnsafePointer<Float>, logVariance: UnsafePointer<Float>,
+        epsilon: UnsafePointer<Float>, standardDeviation: UnsafeMutablePointer<Float>,
+        latent: UnsafeMutablePointer<Float>, count: Int
+    ) {
         for i in 0..<count {
             let sigma = expf(0.5 * logVariance[i])
             standardDeviation[i] = sigma
@@ -83,10 +92,12 @@ public enum Reparameterization {
 
     /// ∂z/∂μ = 1, ∂z/∂log σ² = ½ σ ε: *adds* dz into dμ and ½ σ ε dz into d log σ².
     @inlinable
-    public static func backward(latentGradient: UnsafePointer<Float>, epsilon: UnsafePointer<Float>,
-                                standardDeviation: UnsafePointer<Float>,
-                                meanGradient: UnsafeMutablePointer<Float>, logVarianceGradient: UnsafeMutablePointer<Float>,
-                                count: Int) {
+    public static func backward(
+        latentGradient: UnsafePointer<Float>, epsilon: UnsafePointer<Float>,
+        standardDeviation: UnsafePointer<Float>,
+        meanGradient: UnsafeMutablePointer<Float>, logVarianceGradient: UnsafeMutablePointer<Float>,
+        count: Int
+    ) {
         for i in 0..<count {
             meanGradient[i] += latentGradient[i]
             logVarianceGradient[i] += 0.5 * latentGradient[i] * standardDeviation[i] * epsilon[i]
@@ -101,10 +112,12 @@ public enum GaussianKL {
     /// reparameterization's forward, so σ² costs no extra `exp`. When `meanGradient` and `logVarianceGradient`
     /// are given (training), the same pass *writes* β·∂KL/∂μ and β·∂KL/∂log σ² into them for backward.
     @inlinable
-    public static func forward(mean: UnsafePointer<Float>, logVariance: UnsafePointer<Float>,
-                               standardDeviation: UnsafePointer<Float>, count: Int, weight: Float = 1,
-                               meanGradient: UnsafeMutablePointer<Float>? = nil,
-                               logVarianceGradient: UnsafeMutablePointer<Float>? = nil) -> Double {
+    public static func forward(
+        mean: UnsafePointer<Float>, logVariance: UnsafePointer<Float>,
+        standardDeviation: UnsafePointer<Float>, count: Int, weight: Float = 1,
+        meanGradient: UnsafeMutablePointer<Float>? = nil,
+        logVarianceGradient: UnsafeMutablePointer<Float>? = nil
+    ) -> Double {
         var sum: Double = 0
         if let meanGradient, let logVarianceGradient {
             for i in 0..<count {
@@ -132,8 +145,10 @@ public enum BernoulliNLL {
     /// sums in double. log(1 + e) is computed as log(u) − ((u − 1) − e)/u with u = 1 + e, which keeps log1p's
     /// accuracy for tiny e with the vectorizable `log`.
     @inlinable
-    public static func forward(logits: UnsafePointer<Float>, targets: UnsafePointer<Float>, rows: Int, width: Int,
-                               logitGradient: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) -> Double {
+    public static func forward(
+        logits: UnsafePointer<Float>, targets: UnsafePointer<Float>, rows: Int, width: Int,
+        logitGradient: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
+    ) -> Double {
         let count = rows * width
         for j in 0..<count {
             let l = logits[j], x = targets[j]
@@ -171,10 +186,12 @@ public enum GaussianNLL {
     /// `meanGradient` is given (training) the same pass writes ∂/∂m into it, and, when `logVarianceGradient` is
     /// given (learned variance), ∂/∂s summed over rows.
     @inlinable
-    public static func forward(means: UnsafePointer<Float>, targets: UnsafePointer<Float>,
-                               logVariance: UnsafePointer<Float>, rows: Int, width: Int,
-                               meanGradient: UnsafeMutablePointer<Float>? = nil,
-                               logVarianceGradient: UnsafeMutablePointer<Float>? = nil) -> Double {
+    public static func forward(
+        means: UnsafePointer<Float>, targets: UnsafePointer<Float>,
+        logVariance: UnsafePointer<Float>, rows: Int, width: Int,
+        meanGradient: UnsafeMutablePointer<Float>? = nil,
+        logVarianceGradient: UnsafeMutablePointer<Float>? = nil
+    ) -> Double {
         var sum: Double = 0
         logVarianceGradient?.update(repeating: 0, count: width)
         for row in 0..<rows {

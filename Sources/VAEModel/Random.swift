@@ -24,7 +24,7 @@ public struct RandomStream: RandomNumberGenerator {
     /// A stream keyed by `(seed, purpose, epoch, index)`.
     @inlinable
     public init(seed: UInt64, purpose: Purpose, epoch: UInt64 = 0, index: UInt64 = 0) {
-        var key = RandomStream.mix(seed ^ 0x5641_452D_6469_7374) // "VAE-dist"
+        var key = RandomStream.mix(seed ^ 0x5641_452D_6469_7374)  // "VAE-dist"
         key = RandomStream.mix(key ^ purpose.rawValue)
         key = RandomStream.mix(key ^ epoch)
         key = RandomStream.mix(key ^ index)
@@ -83,9 +83,9 @@ public struct RandomStream: RandomNumberGenerator {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 @usableFromInline func _log(_ x: Double) -> Double { log(x) }

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Summed loss terms over a batch (or a whole dataset), in nats.
@@ -81,11 +81,14 @@ public final class VariationalAutoencoder {
 
     /// A model for batches of up to `batchCapacity` rows. Parameters and gradients are allocated here unless
     /// given (node-shared memory); given buffers must have `layout.count` elements.
-    public init(layout: ParameterLayout, batchCapacity: Int, klWeight: Float = 1,
-                parameters: FlatBuffer? = nil, gradients: FlatBuffer? = nil) {
+    public init(
+        layout: ParameterLayout, batchCapacity: Int, klWeight: Float = 1,
+        parameters: FlatBuffer? = nil, gradients: FlatBuffer? = nil
+    ) {
         precondition(batchCapacity > 0, "batch capacity must be positive")
-        precondition((parameters?.count ?? layout.count) == layout.count && (gradients?.count ?? layout.count) == layout.count,
-                     "parameter or gradient buffer has the wrong size")
+        precondition(
+            (parameters?.count ?? layout.count) == layout.count && (gradients?.count ?? layout.count) == layout.count,
+            "parameter or gradient buffer has the wrong size")
         self.layout = layout
         self.batchCapacity = batchCapacity
         self.klWeight = klWeight
@@ -99,7 +102,8 @@ public final class VariationalAutoencoder {
             return p
         }
         let architecture = layout.architecture
-        let widest = ([architecture.inputSize, architecture.latentSize] + architecture.encoderHidden
+        let widest =
+            ([architecture.inputSize, architecture.latentSize] + architecture.encoderHidden
             + architecture.decoderHidden).max()!
         input = buffer(architecture.inputSize)
         epsilon = buffer(architecture.latentSize)
@@ -139,17 +143,20 @@ public final class VariationalAutoencoder {
         for index in 0..<layout.encoder.count {  // index loops: no iterator boxes, even in debug builds
             let layer = layout.encoder[index], y = encoderOutputs[index]
             let (w, b) = weights(layer)
-            Linear.forward(input: x, weight: w, bias: b, output: y, batch: batch,
-                           inputSize: layer.inputSize, outputSize: layer.outputSize)
+            Linear.forward(
+                input: x, weight: w, bias: b, output: y, batch: batch,
+                inputSize: layer.inputSize, outputSize: layer.outputSize)
             activation.forward(y, count: batch * layer.outputSize)
             x = UnsafePointer(y)
         }
         let (meanWeight, meanBias) = weights(layout.mean)
-        Linear.forward(input: x, weight: meanWeight, bias: meanBias, output: mean, batch: batch,
-                       inputSize: layout.mean.inputSize, outputSize: layout.mean.outputSize)
+        Linear.forward(
+            input: x, weight: meanWeight, bias: meanBias, output: mean, batch: batch,
+            inputSize: layout.mean.inputSize, outputSize: layout.mean.outputSize)
         let (logVarianceWeight, logVarianceBias) = weights(layout.logVariance)
-        Linear.forward(input: x, weight: logVarianceWeight, bias: logVarianceBias, output: logVariance, batch: batch,
-                       inputSize: layout.logVariance.inputSize, outputSize: layout.logVariance.outputSize)
+        Linear.forward(
+            input: x, weight: logVarianceWeight, bias: logVarianceBias, output: logVariance, batch: batch,
+            inputSize: layout.logVariance.inputSize, outputSize: layout.logVariance.outputSize)
     }
 
     /// Decoder from ``latent`` to ``output`` (logits or means) for the first `batch` rows.
@@ -159,8 +166,9 @@ public final class VariationalAutoencoder {
         for index in 0..<layout.decoder.count {
             let layer = layout.decoder[index], y = decoderOutputs[index]
             let (w, b) = weights(layer)
-            Linear.forward(input: x, weight: w, bias: b, output: y, batch: batch,
-                           inputSize: layer.inputSize, outputSize: layer.outputSize)
+            Linear.forward(
+                input: x, weight: w, bias: b, output: y, batch: batch,
+                inputSize: layer.inputSize, outputSize: layer.outputSize)
             if index < layout.decoder.count - 1 { activation.forward(y, count: batch * layer.outputSize) }
             x = UnsafePointer(y)
         }
@@ -176,13 +184,15 @@ public final class VariationalAutoencoder {
         let architecture = layout.architecture
         let latentCount = batch * architecture.latentSize
         encode(batch: batch)
-        Reparameterization.forward(mean: mean, logVariance: logVariance, epsilon: epsilon,
-                                   standardDeviation: standardDeviation, latent: latent, count: latentCount)
+        Reparameterization.forward(
+            mean: mean, logVariance: logVariance, epsilon: epsilon,
+            standardDeviation: standardDeviation, latent: latent, count: latentCount)
         decode(batch: batch)
-        let kl = GaussianKL.forward(mean: mean, logVariance: logVariance, standardDeviation: standardDeviation,
-                                    count: latentCount, weight: klWeight,
-                                    meanGradient: training ? meanGradient : nil,
-                                    logVarianceGradient: training ? logVarianceGradient : nil)
+        let kl = GaussianKL.forward(
+            mean: mean, logVariance: logVariance, standardDeviation: standardDeviation,
+            count: latentCount, weight: klWeight,
+            meanGradient: training ? meanGradient : nil,
+            logVarianceGradient: training ? logVarianceGradient : nil)
         let reconstruction = architecture.likelihood.negativeLogLikelihood(
             self, firstRow: 0, rows: batch, gradients: training ? (target ?? gradients) : nil)
         return LossTerms(reconstruction: reconstruction, kl: kl, samples: batch)
@@ -213,11 +223,12 @@ public final class VariationalAutoencoder {
             let layer = layout.decoder[index]
             let layerInput = index == 0 ? UnsafePointer(latent) : UnsafePointer(decoderOutputs[index - 1])
             let inputGradient = index == 0 ? latentGradient : spare
-            Linear.backward(input: layerInput, weight: parameters.pointer(to: layer.weight), outputGradient: upstream,
-                            weightGradient: gradientTarget.pointer(to: layer.weight),
-                            biasGradient: gradientTarget.pointer(to: layer.bias),
-                            inputGradient: inputGradient, batch: batch,
-                            inputSize: layer.inputSize, outputSize: layer.outputSize)
+            Linear.backward(
+                input: layerInput, weight: parameters.pointer(to: layer.weight), outputGradient: upstream,
+                weightGradient: gradientTarget.pointer(to: layer.weight),
+                biasGradient: gradientTarget.pointer(to: layer.bias),
+                inputGradient: inputGradient, batch: batch,
+                inputSize: layer.inputSize, outputSize: layer.outputSize)
             if index > 0 {
                 activation.backward(output: decoderOutputs[index - 1], gradient: spare, count: batch * layer.inputSize)
                 swap(&upstream, &spare)
@@ -231,25 +242,28 @@ public final class VariationalAutoencoder {
         let activation = layout.architecture.activation
         let latentCount = batch * layout.architecture.latentSize
         // Latent: the KL gradient (written by forward) plus the path through z.
-        Reparameterization.backward(latentGradient: latentGradient, epsilon: epsilon,
-                                    standardDeviation: standardDeviation, meanGradient: meanGradient,
-                                    logVarianceGradient: logVarianceGradient, count: latentCount)
+        Reparameterization.backward(
+            latentGradient: latentGradient, epsilon: epsilon,
+            standardDeviation: standardDeviation, meanGradient: meanGradient,
+            logVarianceGradient: logVarianceGradient, count: latentCount)
 
         // Heads: both read the last encoder output; their input gradients add up.
         let headInput = layout.encoder.isEmpty ? UnsafePointer(input) : UnsafePointer(encoderOutputs[layout.encoder.count - 1])
         let needInputGradient = !layout.encoder.isEmpty
         var upstream = activationGradient, spare = spareActivationGradient
-        Linear.backward(input: headInput, weight: parameters.pointer(to: layout.mean.weight), outputGradient: meanGradient,
-                        weightGradient: gradientTarget.pointer(to: layout.mean.weight),
-                        biasGradient: gradientTarget.pointer(to: layout.mean.bias),
-                        inputGradient: needInputGradient ? upstream : nil, batch: batch,
-                        inputSize: layout.mean.inputSize, outputSize: layout.mean.outputSize)
-        Linear.backward(input: headInput, weight: parameters.pointer(to: layout.logVariance.weight),
-                        outputGradient: logVarianceGradient,
-                        weightGradient: gradientTarget.pointer(to: layout.logVariance.weight),
-                        biasGradient: gradientTarget.pointer(to: layout.logVariance.bias),
-                        inputGradient: needInputGradient ? spare : nil, batch: batch,
-                        inputSize: layout.logVariance.inputSize, outputSize: layout.logVariance.outputSize)
+        Linear.backward(
+            input: headInput, weight: parameters.pointer(to: layout.mean.weight), outputGradient: meanGradient,
+            weightGradient: gradientTarget.pointer(to: layout.mean.weight),
+            biasGradient: gradientTarget.pointer(to: layout.mean.bias),
+            inputGradient: needInputGradient ? upstream : nil, batch: batch,
+            inputSize: layout.mean.inputSize, outputSize: layout.mean.outputSize)
+        Linear.backward(
+            input: headInput, weight: parameters.pointer(to: layout.logVariance.weight),
+            outputGradient: logVarianceGradient,
+            weightGradient: gradientTarget.pointer(to: layout.logVariance.weight),
+            biasGradient: gradientTarget.pointer(to: layout.logVariance.bias),
+            inputGradient: needInputGradient ? spare : nil, batch: batch,
+            inputSize: layout.logVariance.inputSize, outputSize: layout.logVariance.outputSize)
         guard needInputGradient else { return }
         let width = layout.mean.inputSize
         for i in 0..<(batch * width) { upstream[i] += spare[i] }
@@ -259,11 +273,12 @@ public final class VariationalAutoencoder {
             let layer = layout.encoder[index]
             activation.backward(output: encoderOutputs[index], gradient: upstream, count: batch * layer.outputSize)
             let layerInput = index == 0 ? UnsafePointer(input) : UnsafePointer(encoderOutputs[index - 1])
-            Linear.backward(input: layerInput, weight: parameters.pointer(to: layer.weight), outputGradient: upstream,
-                            weightGradient: gradientTarget.pointer(to: layer.weight),
-                            biasGradient: gradientTarget.pointer(to: layer.bias),
-                            inputGradient: index == 0 ? nil : spare, batch: batch,
-                            inputSize: layer.inputSize, outputSize: layer.outputSize)
+            Linear.backward(
+                input: layerInput, weight: parameters.pointer(to: layer.weight), outputGradient: upstream,
+                weightGradient: gradientTarget.pointer(to: layer.weight),
+                biasGradient: gradientTarget.pointer(to: layer.bias),
+                inputGradient: index == 0 ? nil : spare, batch: batch,
+                inputSize: layer.inputSize, outputSize: layer.outputSize)
             swap(&upstream, &spare)
         }
     }

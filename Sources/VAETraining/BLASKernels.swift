@@ -9,9 +9,16 @@ public enum BLASKernels {
     public static var warning: String? {
         let coreName = BLAS.coreName
         guard ["prescott", "core2", "nehalem", "generic"].contains(coreName.lowercased()),
-              let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return nil }
+            let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+        else { return nil }
         let suggestion: String
-        if cpuinfo.contains(" avx512f") { suggestion = "SKYLAKEX" } else if cpuinfo.contains(" avx2") { suggestion = "HASWELL" } else { return nil }
+        if cpuinfo.contains(" avx512f") {
+            suggestion = "SKYLAKEX"
+        } else if cpuinfo.contains(" avx2") {
+            suggestion = "HASWELL"
+        } else {
+            return nil
+        }
         return "OpenBLAS chose its generic \(coreName) kernels on a CPU with \(suggestion == "SKYLAKEX" ? "AVX-512" : "AVX2"); "
             + "export OPENBLAS_CORETYPE=\(suggestion) for several times faster matmuls"
     }

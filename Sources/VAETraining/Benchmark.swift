@@ -39,32 +39,50 @@ public struct BenchmarkReport: Sendable {
     /// Human-readable lines.
     public var text: String {
         var lines: [String] = []
-        lines.append("vae-dist bench: \(architecture), batch \(batchPerRank) per rank, \(ranks) rank(s), BLAS threads \(blasThreads), OpenBLAS kernels \(blasCore), gradient exchange \(strategy): \(exchange)")
-        lines.append(String(format: "sgemm on the model's shapes: %.1f GFLOP/s per rank%@", gemmGigaflops.min,
-                            ranks > 1 ? String(format: " (slowest rank; fastest %.1f)", gemmGigaflops.max) : ""))
+        lines.append(
+            "vae-dist bench: \(architecture), batch \(batchPerRank) per rank, \(ranks) rank(s), BLAS threads \(blasThreads), OpenBLAS kernels \(blasCore), gradient exchange \(strategy): \(exchange)"
+        )
+        lines.append(
+            String(
+                format: "sgemm on the model's shapes: %.1f GFLOP/s per rank%@", gemmGigaflops.min,
+                ranks > 1 ? String(format: " (slowest rank; fastest %.1f)", gemmGigaflops.max) : ""))
         lines.append("  " + gemmPerShape.map { String(format: "%@ %.1f", $0.shape, $0.gigaflops) }.joined(separator: ", "))
-        lines.append(String(format: "GEMM FLOPs per training sample: %.3f MFLOP -> GEMM-bound ceiling %.0f samples/s per rank (GEMMs of %d rows)",
-                            flopsPerSample / 1e6, ceilingPerRank, forwardRows))
-        lines.append(String(format: "trainer: %.0f samples/s per rank (%.1f%% of the ceiling)%@; total %.0f samples/s",
-                            samplesPerSecondPerRank.min, 100 * fractionOfCeiling,
-                            ranks > 1 ? String(format: ", fastest rank %.0f", samplesPerSecondPerRank.max) : "",
-                            samplesPerSecondTotal))
+        lines.append(
+            String(
+                format:
+                    "GEMM FLOPs per training sample: %.3f MFLOP -> GEMM-bound ceiling %.0f samples/s per rank (GEMMs of %d rows)",
+                flopsPerSample / 1e6, ceilingPerRank, forwardRows))
+        lines.append(
+            String(
+                format: "trainer: %.0f samples/s per rank (%.1f%% of the ceiling)%@; total %.0f samples/s",
+                samplesPerSecondPerRank.min, 100 * fractionOfCeiling,
+                ranks > 1 ? String(format: ", fastest rank %.0f", samplesPerSecondPerRank.max) : "",
+                samplesPerSecondTotal))
         let total = phaseMilliseconds.reduce(0) { $0 + $1.1 }
-        lines.append(String(format: "step %.3f ms (GEMMs at the measured sgemm rate): ", total) + phaseMilliseconds.map {
-            String(format: "%@ %.3f ms (%.1f%%)", $0.0, $0.1, 100 * $0.1 / total)
-        }.joined(separator: ", "))
-        if ranks > 1 { lines.append(String(format: "all-reduce share of the step: %.1f%% (largest over ranks)", 100 * allReduceShare)) }
-        lines.append(allocationCounting ? String(format: "heap allocations per step: %.2f", allocationsPerStep)
-                                        : "heap allocations per step: not counted in this build")
-        lines.append(String(format: "peak RSS: %.1f MB (data %.1f MB, beyond the data %.1f MB)", peakResidentMegabytes,
-                            dataMegabytes, peakResidentMegabytes - dataMegabytes))
+        lines.append(
+            String(format: "step %.3f ms (GEMMs at the measured sgemm rate): ", total)
+                + phaseMilliseconds.map {
+                    String(format: "%@ %.3f ms (%.1f%%)", $0.0, $0.1, 100 * $0.1 / total)
+                }.joined(separator: ", "))
+        if ranks > 1 {
+            lines.append(String(format: "all-reduce share of the step: %.1f%% (largest over ranks)", 100 * allReduceShare))
+        }
+        lines.append(
+            allocationCounting
+                ? String(format: "heap allocations per step: %.2f", allocationsPerStep)
+                : "heap allocations per step: not counted in this build")
+        lines.append(
+            String(
+                format: "peak RSS: %.1f MB (data %.1f MB, beyond the data %.1f MB)", peakResidentMegabytes,
+                dataMegabytes, peakResidentMegabytes - dataMegabytes))
         return lines.joined(separator: "\n")
     }
 
     /// One JSON object (for scripts).
     public var json: String {
         let phases = phaseMilliseconds.map { "\"\($0.0)_ms\":\($0.1)" }.joined(separator: ",")
-        return "{\"ranks\":\(ranks),\"blas_core\":\"\(blasCore)\",\"strategy\":\"\(strategy)\",\"exchange\":\"\(exchange)\",\"forward_rows\":\(forwardRows),\"batch_per_rank\":\(batchPerRank),\"blas_threads\":\(blasThreads),"
+        return
+            "{\"ranks\":\(ranks),\"blas_core\":\"\(blasCore)\",\"strategy\":\"\(strategy)\",\"exchange\":\"\(exchange)\",\"forward_rows\":\(forwardRows),\"batch_per_rank\":\(batchPerRank),\"blas_threads\":\(blasThreads),"
             + "\"sgemm_gflops\":\(gemmGigaflops.min),\"sgemm_gflops_max\":\(gemmGigaflops.max),"
             + "\"flops_per_sample\":\(flopsPerSample),\"ceiling_samples_per_second\":\(ceilingPerRank),"
             + "\"samples_per_second_per_rank\":\(samplesPerSecondPerRank.min),\"samples_per_second_per_rank_max\":\(samplesPerSecondPerRank.max),"
@@ -79,8 +97,10 @@ public struct BenchmarkReport: Sendable {
 public enum Benchmark {
     /// Runs `warmup` then `steps` training steps at `configuration.batchSize` (the global batch) on every rank.
     /// `allocationCount` returns the calling thread's heap-allocation count (nil: not counted).
-    public static func run(configuration: TrainingConfiguration, data: DataSplits, communicator: Communicator,
-                           steps: Int, warmup: Int, allocationCount: (() -> UInt64)?) throws -> BenchmarkReport {
+    public static func run(
+        configuration: TrainingConfiguration, data: DataSplits, communicator: Communicator,
+        steps: Int, warmup: Int, allocationCount: (() -> UInt64)?
+    ) throws -> BenchmarkReport {
         let trainer = try Trainer(configuration: configuration, data: data, communicator: communicator)
         let layout = trainer.model.layout
         // Samples per rank per step, and the rows of each forward pass (fewer with micro-batches): the ceiling is
@@ -98,7 +118,9 @@ public enum Benchmark {
                 for _ in 0..<count {
                     let b = next % batches
                     next += 1
-                    _ = trainer.step(indices: UnsafeBufferPointer(rebasing: all[(b * configuration.batchSize)..<((b + 1) * configuration.batchSize)]), epoch: 0)
+                    _ = trainer.step(
+                        indices: UnsafeBufferPointer(
+                            rebasing: all[(b * configuration.batchSize)..<((b + 1) * configuration.batchSize)]), epoch: 0)
                 }
             }
         }
@@ -146,7 +168,8 @@ public enum Benchmark {
         // The GEMMs' share of forward and backward at the sgemm rate this rank measured on the same shapes (the
         // math library has no clock of its, and no instrument in the step); the rest of it is element-wise work.
         let computeMilliseconds = ms(profile.compute)
-        let gemmMilliseconds = min(computeMilliseconds, ceiling.flopsPerSample * Double(perRank) / (ceiling.gigaflops * 1e9) * 1e3)
+        let gemmMilliseconds = min(
+            computeMilliseconds, ceiling.flopsPerSample * Double(perRank) / (ceiling.gigaflops * 1e9) * 1e3)
         let phases: [(String, Double)] = [
             ("gemm", gemmMilliseconds), ("elementwise", computeMilliseconds - gemmMilliseconds),
             ("optimizer", ms(profile.optimizer)), ("all-reduce", ms(profile.allReduce)), ("data", ms(profile.data)),

@@ -36,11 +36,13 @@ public enum CheckpointError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case .notFound(let path):
-            return "checkpoint \(path) not found. Pass --resume latest with the run's --run-dir, or an existing .safetensors file."
+            return
+                "checkpoint \(path) not found. Pass --resume latest with the run's --run-dir, or an existing .safetensors file."
         case .format(let path, let problem):
             return "checkpoint \(path): \(problem)."
         case .checksum(let path, let stored, let computed):
-            return "checkpoint \(path): data SHA-256 is \(computed) but the file records \(stored); the file is corrupt. Resume from an older checkpoint."
+            return
+                "checkpoint \(path): data SHA-256 is \(computed) but the file records \(stored); the file is corrupt. Resume from an older checkpoint."
         case .nonFinite(let path, let tensor, let index):
             return "checkpoint \(path): tensor \(tensor) holds a non-finite value at element \(index); refusing to load it."
         case .missingTensor(let path, let tensor):
@@ -48,11 +50,14 @@ public enum CheckpointError: Error, CustomStringConvertible {
         case .unexpectedTensor(let path, let tensor):
             return "checkpoint \(path): tensor \(tensor) is not part of this model; the checkpoint is from another architecture."
         case .shapeMismatch(let path, let tensor, let checkpoint, let model):
-            return "checkpoint \(path): tensor \(tensor) has shape \(checkpoint) but the model needs \(model); the checkpoint is from another architecture or config."
+            return
+                "checkpoint \(path): tensor \(tensor) has shape \(checkpoint) but the model needs \(model); the checkpoint is from another architecture or config."
         case .configurationMismatch(let path, let keys):
-            return "checkpoint \(path) was trained with different settings for \(keys.joined(separator: ", ")); resume with the checkpoint's configuration or start a new --run-dir."
+            return
+                "checkpoint \(path) was trained with different settings for \(keys.joined(separator: ", ")); resume with the checkpoint's configuration or start a new --run-dir."
         case .dataMismatch(let path, let checkpoint, let current):
-            return "checkpoint \(path) was trained on data with SHA-256 \(checkpoint), but the data given has \(current); pass the same --data."
+            return
+                "checkpoint \(path) was trained on data with SHA-256 \(checkpoint), but the data given has \(current); pass the same --data."
         }
     }
 }
@@ -73,7 +78,8 @@ public enum Checkpoint {
         public var dataFingerprint: String
         public var worldSize: Int
 
-        public init(position: TrainingPosition, adamStep: Int, configurationJSON: String, dataFingerprint: String, worldSize: Int) {
+        public init(position: TrainingPosition, adamStep: Int, configurationJSON: String, dataFingerprint: String, worldSize: Int)
+        {
             self.position = position
             self.adamStep = adamStep
             self.configurationJSON = configurationJSON
@@ -96,8 +102,11 @@ public enum Checkpoint {
         var tensors: [(name: String, shape: [Int], data: UnsafeBufferPointer<Float>)] = []
         for (prefix, buffer) in [("", parameters), ("adam.exp_avg.", adam.firstMoment), ("adam.exp_avg_sq.", adam.secondMoment)] {
             for view in layout.tensors {
-                tensors.append((prefix + view.name, view.shape,
-                                UnsafeBufferPointer(start: buffer.pointer(to: view), count: view.count)))
+                tensors.append(
+                    (
+                        prefix + view.name, view.shape,
+                        UnsafeBufferPointer(start: buffer.pointer(to: view), count: view.count)
+                    ))
             }
         }
         var hasher = SHA256()
@@ -127,8 +136,10 @@ public enum Checkpoint {
 
     /// Decodes checkpoint `bytes` into `parameters` and `adam` after checking format, checksum, finiteness and
     /// that every tensor matches `layout`. Nothing is written into the buffers unless every check passes.
-    public static func decode(_ bytes: [UInt8], path: String, layout: ParameterLayout, parameters: FlatBuffer,
-                              adam: Adam) throws -> Metadata {
+    public static func decode(
+        _ bytes: [UInt8], path: String, layout: ParameterLayout, parameters: FlatBuffer,
+        adam: Adam
+    ) throws -> Metadata {
         let (entries, metadata, dataStart) = try Safetensors.decode(bytes, path: path)
         func field(_ key: String) throws -> String {
             guard let value = metadata[key] else { throw CheckpointError.format(path: path, problem: "metadata has no '\(key)'") }
@@ -150,7 +161,10 @@ public enum Checkpoint {
             throw CheckpointError.format(path: path, problem: "format is '\(metadata["format"]!)', not a vae-dist checkpoint")
         }
         guard try field("format_version") == formatVersion else {
-            throw CheckpointError.format(path: path, problem: "format version \(metadata["format_version"]!) is not supported (this build reads version \(formatVersion))")
+            throw CheckpointError.format(
+                path: path,
+                problem:
+                    "format version \(metadata["format_version"]!) is not supported (this build reads version \(formatVersion))")
         }
         // Architecture: every expected tensor present with the right shape and dtype, nothing else.
         let prefixes = ["", "adam.exp_avg.", "adam.exp_avg_sq."]
@@ -185,7 +199,8 @@ public enum Checkpoint {
                 bytes.withUnsafeBytes { raw in
                     let base = raw.baseAddress! + dataStart + range.lowerBound
                     for i in 0..<view.count {
-                        target[i] = Float(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+                        target[i] = Float(
+                            bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
                     }
                 }
                 if let bad = (0..<view.count).first(where: { !target[$0].isFinite }) {
@@ -195,10 +210,12 @@ public enum Checkpoint {
         }
         let position = TrainingPosition(
             globalStep: try integer("global_step"), epoch: try integer("epoch"), stepInEpoch: try integer("step_in_epoch"),
-            epochTerms: LossTerms(reconstruction: try double("epoch_reconstruction_bits"), kl: try double("epoch_kl_bits"),
-                                  samples: try integer("epoch_samples")))
-        let result = Metadata(position: position, adamStep: try integer("adam_step"), configurationJSON: try field("config"),
-                              dataFingerprint: try field("dataset_sha256"), worldSize: try integer("world_size"))
+            epochTerms: LossTerms(
+                reconstruction: try double("epoch_reconstruction_bits"), kl: try double("epoch_kl_bits"),
+                samples: try integer("epoch_samples")))
+        let result = Metadata(
+            position: position, adamStep: try integer("adam_step"), configurationJSON: try field("config"),
+            dataFingerprint: try field("dataset_sha256"), worldSize: try integer("world_size"))
         guard SHA256.hash(Array(result.configurationJSON.utf8)).hexString == (try field("config_sha256")) else {
             throw CheckpointError.format(path: path, problem: "config_sha256 does not match the stored config")
         }

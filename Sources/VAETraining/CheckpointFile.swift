@@ -15,7 +15,9 @@ public struct CheckpointFile {
 
     /// Collective: rank 0 resolves `source` (`latest` through `store`'s pointer) and reads it; every rank gets
     /// the bytes.
-    public static func read(_ source: ResumeSource, store: CheckpointStore? = nil, communicator: Communicator) throws -> CheckpointFile {
+    public static func read(
+        _ source: ResumeSource, store: CheckpointStore? = nil, communicator: Communicator
+    ) throws -> CheckpointFile {
         let (path, bytes) = try communicator.agree { () throws -> (String, [UInt8]?) in
             guard communicator.isLeader else { return ("", nil) }
             let path: String
@@ -46,7 +48,9 @@ public struct CheckpointFile {
     public func decode(into exchange: any GradientExchange) throws -> Checkpoint.Metadata {
         let layout = exchange.model.layout
         let parameters = exchange.writesState ? exchange.model.parameters : FlatBuffer(count: layout.count)
-        let adam = exchange.writesState ? exchange.optimizer
+        let adam =
+            exchange.writesState
+            ? exchange.optimizer
             : Adam(parameterCount: layout.count, hyperparameters: exchange.optimizer.hyperparameters)
         let metadata = try Checkpoint.decode(bytes, path: name, layout: layout, parameters: parameters, adam: adam)
         exchange.optimizer.step = adam.step
@@ -77,7 +81,8 @@ public struct LoadedModel {
     /// Collective: reads `path` (rank 0) and builds the model it describes on every rank.
     public static func load(checkpoint path: String, communicator: Communicator) throws -> LoadedModel {
         let file = try CheckpointFile.read(.path(path), communicator: communicator)
-        let (configuration, exchange, metadata) = try communicator.agree { () throws -> (TrainingConfiguration, any GradientExchange, Checkpoint.Metadata) in
+        let (configuration, exchange, metadata) = try communicator.agree {
+            () throws -> (TrainingConfiguration, any GradientExchange, Checkpoint.Metadata) in
             let configuration = try file.storedConfiguration()
             // Evaluate in the training run's chunks (its per-rank batch), so the sums group as in the trainer's
             // epoch-end test pass and the result is the same bits at the same rank count.

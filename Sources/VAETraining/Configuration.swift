@@ -70,13 +70,17 @@ public struct TrainingConfiguration: Equatable, Sendable {
     public init() {}
 
     /// The keys each section accepts (from ``keys``).
-    static let knownKeys: [String: Set<String>] = Dictionary(grouping: keys.map { $0.name.split(separator: ".") },
-                                                             by: { String($0[0]) }).mapValues { Set($0.map { String($0[1]) }) }
+    static let knownKeys: [String: Set<String>] = Dictionary(
+        grouping: keys.map { $0.name.split(separator: ".") },
+        by: { String($0[0]) }
+    ).mapValues { Set($0.map { String($0[1]) }) }
 
     /// Reads a JSON configuration file on top of the defaults.
     public static func load(path: String) throws -> TrainingConfiguration {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ConfigurationError(key: path, problem: "file not found or unreadable; pass an existing file such as Config/mnist-pytorch-example.json")
+            throw ConfigurationError(
+                key: path,
+                problem: "file not found or unreadable; pass an existing file such as Config/mnist-pytorch-example.json")
         }
         return try parse(data, source: path)
     }
@@ -128,7 +132,8 @@ public struct TrainingConfiguration: Equatable, Sendable {
         .init("model.activation") { $0.architecture.activation = try $1.choice(Activation.self) },
         // The Gaussian's variance key may come before or after this one (see gaussianVariance).
         .init("model.likelihood") {
-            $0.architecture.likelihood = Likelihood(name: try $1.string(oneOf: Likelihood.names), gaussianVariance: $0.gaussianVariance)!
+            $0.architecture.likelihood = Likelihood(
+                name: try $1.string(oneOf: Likelihood.names), gaussianVariance: $0.gaussianVariance)!
         },
         .init("model.gaussian_variance") { config, v in
             if let s = v.value as? String, s == "learned" { config.gaussianVariance = .learned; return }
@@ -176,7 +181,8 @@ public struct TrainingConfiguration: Equatable, Sendable {
             return
         }
         legacyExchange = strategy
-        let note = "configuration key '\(v.key)' is deprecated and will be removed; use training.gradient_exchange: \"\(strategy.rawValue)\" (--gradient-exchange \(strategy.rawValue))"
+        let note =
+            "configuration key '\(v.key)' is deprecated and will be removed; use training.gradient_exchange: \"\(strategy.rawValue)\" (--gradient-exchange \(strategy.rawValue))"
         if !deprecations.contains(note) { deprecations.append(note) }
     }
 
@@ -189,7 +195,10 @@ public struct TrainingConfiguration: Equatable, Sendable {
     public mutating func validate() throws {
         gradientExchange = try ExchangeStrategy.resolve(requested: gradientExchange, legacy: legacyExchange)
         if !architecture.likelihood.acceptsBinarizedTargets, binarization != .none {
-            throw ConfigurationError(key: "data.binarization", problem: "a \(architecture.likelihood.name) likelihood needs grey levels (\"none\"), got \"\(binarization.rawValue)\"")
+            throw ConfigurationError(
+                key: "data.binarization",
+                problem:
+                    "a \(architecture.likelihood.name) likelihood needs grey levels (\"none\"), got \"\(binarization.rawValue)\"")
         }
         if let maxSteps, maxSteps < 1 { throw ConfigurationError(key: "training.max_steps", problem: "must be ≥ 1") }
     }
@@ -206,12 +215,13 @@ public struct TrainingConfiguration: Equatable, Sendable {
             ("latent_size", "\(architecture.latentSize)"),
         ]
         model += architecture.likelihood.trajectoryFields
-        let training: [(String, String)] = [
-            ("adam_epsilon", "\(adam.epsilon)"), ("batch_size", "\(batchSize)"), ("beta1", "\(adam.beta1)"),
-            ("beta2", "\(adam.beta2)"), ("drop_last", "\(dropLast)"), ("kl_weight", "\(klWeight)"),
-            ("learning_rate", "\(adam.learningRate)"), ("seed", "\(seed)"),
-            ("reduction", gradientExchange.definesTrajectory ? "\"exact\"" : "\"fast\""),
-        ] + (gradientExchange.definesTrajectory ? [("micro_batches", "\(microBatches)")] : [])
+        let training: [(String, String)] =
+            [
+                ("adam_epsilon", "\(adam.epsilon)"), ("batch_size", "\(batchSize)"), ("beta1", "\(adam.beta1)"),
+                ("beta2", "\(adam.beta2)"), ("drop_last", "\(dropLast)"), ("kl_weight", "\(klWeight)"),
+                ("learning_rate", "\(adam.learningRate)"), ("seed", "\(seed)"),
+                ("reduction", gradientExchange.definesTrajectory ? "\"exact\"" : "\"fast\""),
+            ] + (gradientExchange.definesTrajectory ? [("micro_batches", "\(microBatches)")] : [])
         let data: [(String, String)] = [("binarization", "\"\(binarization.rawValue)\"")]
         func object(_ pairs: [(String, String)]) -> String {
             "{" + pairs.sorted { $0.0 < $1.0 }.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
@@ -278,7 +288,8 @@ struct ConfigValue {
 
     func integer(min: Int) throws -> Int {
         guard let n = value as? NSNumber, !isJSONBool(value), n.doubleValue == n.doubleValue.rounded(),
-              abs(n.doubleValue) < 1e15 else {
+            abs(n.doubleValue) < 1e15
+        else {
             throw error("must be an integer, got \(describe(value))")
         }
         guard n.intValue >= min else { throw error("must be ≥ \(min), got \(n.intValue)") }

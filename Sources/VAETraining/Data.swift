@@ -20,9 +20,11 @@ public enum DataError: Error, CustomStringConvertible, Equatable {
         case .compressed(let path):
             return "\(path): starts with gzip bytes 1f 8b; the file is still compressed. Decompress it (gunzip) first."
         case .wrongMagic(let path, let found, let expected):
-            return "\(path): IDX magic is 0x\(String(found, radix: 16, uppercase: true)), expected 0x\(String(expected, radix: 16, uppercase: true))"
-                + (found == 0x801 ? " (this is a label file given where images are expected)"
-                   : found == 0x803 ? " (this is an image file given where labels are expected)" : "")
+            return
+                "\(path): IDX magic is 0x\(String(found, radix: 16, uppercase: true)), expected 0x\(String(expected, radix: 16, uppercase: true))"
+                + (found == 0x801
+                    ? " (this is a label file given where images are expected)"
+                    : found == 0x803 ? " (this is an image file given where labels are expected)" : "")
                 + ". Check that the file is the right IDX file."
         case .wrongDimensions(let path, let found, let expected):
             return "\(path): dimensions \(found), expected \(expected)."
@@ -123,14 +125,18 @@ public enum IDXReader {
     }
 
     /// Reads an image file; `rows`/`columns`, when given, are the only accepted image size.
-    public static func readImages(path: String, rows: Int? = nil, columns: Int? = nil)
-        throws -> (pixels: [UInt8], count: Int, rows: Int, columns: Int) {
+    public static func readImages(
+        path: String, rows: Int? = nil, columns: Int? = nil
+    )
+        throws -> (pixels: [UInt8], count: Int, rows: Int, columns: Int)
+    {
         var bytes = try read(path)
         let dims = try header(bytes, path: path, magic: imageMagic, dimensions: 3)
         let expected = "[N, \(rows.map(String.init) ?? "rows"), \(columns.map(String.init) ?? "columns")]"
         guard dims[1] > 0, dims[2] > 0, rows == nil || dims[1] == rows, columns == nil || dims[2] == columns,
-              dims[0].multipliedReportingOverflow(by: dims[1] * dims[2]).overflow == false,
-              dims[0] * dims[1] * dims[2] < Int.max - 16 else {
+            dims[0].multipliedReportingOverflow(by: dims[1] * dims[2]).overflow == false,
+            dims[0] * dims[1] * dims[2] < Int.max - 16
+        else {
             throw DataError.wrongDimensions(path: path, found: dims, expected: expected)
         }
         try checkSize(bytes, path: path, expected: 16 + dims[0] * dims[1] * dims[2])
@@ -209,7 +215,7 @@ public struct DataSplits: Sendable {
                 for y in 0..<28 {
                     for x in 0..<28 {
                         let px = Float(x) - cx, py = Float(y) - cy
-                        var distance = abs(px * dy - py * dx)            // distance to the stroke's line
+                        var distance = abs(px * dy - py * dx)  // distance to the stroke's line
                         if abs(px * dx + py * dy) > 9 { distance = 99 }  // stroke length
                         if ring { distance = min(distance, abs((px * px + py * py).squareRoot() - radius)) }
                         let value = max(0, 1 - distance / thickness)
@@ -246,8 +252,10 @@ public struct BatchFiller {
     /// Writes samples `indices` of `dataset` as rows of `input`, and their ε into `epsilon`.
     /// Training draws are keyed by (seed, epoch, sample index); `evaluation` uses fixed, epoch-free keys
     /// (a separate ε stream and static binarization) so a test loss is a pure function of the parameters.
-    public func fill(input: UnsafeMutablePointer<Float>, epsilon: UnsafeMutablePointer<Float>, latentSize: Int,
-                     dataset: ImageDataset, indices: UnsafeBufferPointer<Int32>, epoch: Int, evaluation: Bool) {
+    public func fill(
+        input: UnsafeMutablePointer<Float>, epsilon: UnsafeMutablePointer<Float>, latentSize: Int,
+        dataset: ImageDataset, indices: UnsafeBufferPointer<Int32>, epoch: Int, evaluation: Bool
+    ) {
         let width = dataset.pixelsPerImage
         dataset.pixels.withUnsafeBufferPointer { pixels in
             for (row, index) in indices.enumerated() {
@@ -260,12 +268,14 @@ public struct BatchFiller {
                     // Grey levels byte / 255, as torchvision's ToTensor() gives the PyTorch example (vectorizes).
                     for j in 0..<width { target[j] = Float(source[j]) / 255 }
                 case .dynamic, .static:
-                    var stream = mode == .dynamic
+                    var stream =
+                        mode == .dynamic
                         ? RandomStream(seed: seed, purpose: .dynamicBinarization, epoch: UInt64(epoch), index: UInt64(sample))
                         : RandomStream(seed: seed, purpose: .staticBinarization, epoch: evaluation ? 1 : 0, index: UInt64(sample))
                     for j in 0..<width { target[j] = stream.nextUnitFloat() < Float(source[j]) / 255 ? 1 : 0 }
                 }
-                var noise = evaluation
+                var noise =
+                    evaluation
                     ? RandomStream(seed: seed, purpose: .evaluationEpsilon, index: UInt64(sample))
                     : RandomStream(seed: seed, purpose: .epsilon, epoch: UInt64(epoch), index: UInt64(sample))
                 noise.fillStandardNormal(epsilon + row * latentSize, count: latentSize)

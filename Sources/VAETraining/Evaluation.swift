@@ -12,9 +12,10 @@ public enum TestPass {
         return exchange.evaluate(count: dataset.count) { rows in
             for (i, sample) in rows.enumerated() { indices[i] = Int32(sample) }
             indices.withUnsafeBufferPointer {
-                filler.fill(input: model.input, epsilon: model.epsilon, latentSize: model.layout.architecture.latentSize,
-                            dataset: dataset, indices: UnsafeBufferPointer(rebasing: $0[0..<rows.count]), epoch: 0,
-                            evaluation: true)
+                filler.fill(
+                    input: model.input, epsilon: model.epsilon, latentSize: model.layout.architecture.latentSize,
+                    dataset: dataset, indices: UnsafeBufferPointer(rebasing: $0[0..<rows.count]), epoch: 0,
+                    evaluation: true)
             }
             return model.forward(batch: rows.count)
         }
@@ -33,8 +34,10 @@ public struct ImportanceWeightedNLL: Sendable {
     /// −log p(x) for the first `images` images of `dataset` by importance sampling with K = `samples` (ε keyed by
     /// (seed, image, k), so the estimate is the same at any rank count up to the float sum of per-image values);
     /// images are dealt round-robin to the ranks and the sums reduced (collective).
-    public static func estimate(model: VariationalAutoencoder, dataset: ImageDataset, filler: BatchFiller,
-                                communicator: Communicator, seed: UInt64, samples: Int, images: Int? = nil) -> ImportanceWeightedNLL {
+    public static func estimate(
+        model: VariationalAutoencoder, dataset: ImageDataset, filler: BatchFiller,
+        communicator: Communicator, seed: UInt64, samples: Int, images: Int? = nil
+    ) -> ImportanceWeightedNLL {
         let n = min(images ?? dataset.count, dataset.count)
         let latentSize = model.layout.architecture.latentSize
         var x = [Float](repeating: 0, count: dataset.pixelsPerImage)
@@ -46,8 +49,9 @@ public struct ImportanceWeightedNLL: Sendable {
             x.withUnsafeMutableBufferPointer { xb in
                 scratchNoise.withUnsafeMutableBufferPointer { nb in
                     index.withUnsafeBufferPointer { ib in
-                        filler.fill(input: xb.baseAddress!, epsilon: nb.baseAddress!, latentSize: latentSize, dataset: dataset,
-                                    indices: ib, epoch: 0, evaluation: true)
+                        filler.fill(
+                            input: xb.baseAddress!, epsilon: nb.baseAddress!, latentSize: latentSize, dataset: dataset,
+                            indices: ib, epoch: 0, evaluation: true)
                     }
                 }
             }
@@ -81,9 +85,11 @@ public enum Evaluation {
 
     /// The checkpoint's per-sample test −ELBO with the same fixed ε and binarization keys the trainer's epoch-end
     /// test pass uses, so the numbers agree exactly (collective).
-    public static func evaluate(checkpoint path: String, data: DataSplits,
-                                communicator: Communicator = SingleProcessCommunicator(),
-                                importanceSamples: Int? = nil, images: Int? = nil) throws -> Result {
+    public static func evaluate(
+        checkpoint path: String, data: DataSplits,
+        communicator: Communicator = SingleProcessCommunicator(),
+        importanceSamples: Int? = nil, images: Int? = nil
+    ) throws -> Result {
         let loaded = try LoadedModel.load(checkpoint: path, communicator: communicator)
         let configuration = loaded.configuration
         guard data.test.pixelsPerImage == configuration.architecture.inputSize else {
@@ -93,25 +99,35 @@ public enum Evaluation {
         let terms = TestPass.loss(of: data.test, exchange: loaded.exchange, filler: filler)
         let mean = terms.perSample(klWeight: configuration.klWeight)
         let weighted = importanceSamples.map {
-            ImportanceWeightedNLL.estimate(model: loaded.model, dataset: data.test, filler: filler, communicator: communicator,
-                                           seed: configuration.seed, samples: $0, images: images)
+            ImportanceWeightedNLL.estimate(
+                model: loaded.model, dataset: data.test, filler: filler, communicator: communicator,
+                seed: configuration.seed, samples: $0, images: images)
         }
-        return Result(loss: mean.loss, reconstruction: mean.reconstruction, kl: mean.kl, samples: terms.samples,
-                      globalStep: loaded.metadata.position.globalStep, importanceWeighted: weighted)
+        return Result(
+            loss: mean.loss, reconstruction: mean.reconstruction, kl: mean.kl, samples: terms.samples,
+            globalStep: loaded.metadata.position.globalStep, importanceWeighted: weighted)
     }
 
     /// Decodes `count` z of a checkpoint's model — z ~ N(0, I) keyed by `seed`, or the little-endian float32 rows of
     /// `latentFile` — and writes them as a PNG grid to `out` and/or as float32 means (`count × 784`) to `rawOut`.
-    public static func sample(checkpoint path: String, count: Int, seed: UInt64, out: String?,
-                              latentFile: String? = nil, rawOut: String? = nil) throws {
+    public static func sample(
+        checkpoint path: String, count: Int, seed: UInt64, out: String?,
+        latentFile: String? = nil, rawOut: String? = nil
+    ) throws {
         let model = try LoadedModel.load(checkpoint: path, communicator: SingleProcessCommunicator()).model
         let latentSize = model.layout.architecture.latentSize
         var latents = EpochImages.priorSamples(count: count, latentSize: latentSize, seed: seed)
         if let latentFile {
             guard let data = FileManager.default.contents(atPath: latentFile), data.count == count * latentSize * 4 else {
-                throw ImageError(path: latentFile, reason: "expected \(count) × \(latentSize) little-endian float32 values (\(count * latentSize * 4) bytes)")
+                throw ImageError(
+                    path: latentFile,
+                    reason: "expected \(count) × \(latentSize) little-endian float32 values (\(count * latentSize * 4) bytes)")
             }
-            latents = data.withUnsafeBytes { raw in (0..<(count * latentSize)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) } }
+            latents = data.withUnsafeBytes { raw in
+                (0..<(count * latentSize)).map {
+                    Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self)))
+                }
+            }
         }
         let images = model.decodeMeans(latents)
         if let out {

@@ -14,10 +14,14 @@ public struct GEMMCeiling: Sendable {
     public static func shapes(_ layout: ParameterLayout, batch: Int) -> [Shape] {
         var shapes: [Shape] = []
         let layers = layout.linearLayers
-        for layer in layers { shapes.append(Shape(transposeA: false, transposeB: true, m: batch, n: layer.outputSize, k: layer.inputSize)) }
+        for layer in layers {
+            shapes.append(Shape(transposeA: false, transposeB: true, m: batch, n: layer.outputSize, k: layer.inputSize))
+        }
         for (index, layer) in layers.enumerated() {
             shapes.append(Shape(transposeA: true, transposeB: false, m: layer.outputSize, n: layer.inputSize, k: batch))
-            if index > 0 { shapes.append(Shape(transposeA: false, transposeB: false, m: batch, n: layer.inputSize, k: layer.outputSize)) }
+            if index > 0 {
+                shapes.append(Shape(transposeA: false, transposeB: false, m: batch, n: layer.inputSize, k: layer.outputSize))
+            }
         }
         return shapes
     }
@@ -39,9 +43,10 @@ public struct GEMMCeiling: Sendable {
         var stream = RandomStream(seed: 0, purpose: .prior)
         for i in 0..<size { a.pointer[i] = stream.nextUnitFloat() - 0.5; b.pointer[i] = stream.nextUnitFloat() - 0.5 }
         func run(_ s: Shape) {
-            gemm(transposeA: s.transposeA, transposeB: s.transposeB, m: s.m, n: s.n, k: s.k,
-                 a: a.pointer, lda: s.transposeA ? s.m : s.k, b: b.pointer, ldb: s.transposeB ? s.k : s.n,
-                 beta: 0, c: c.pointer, ldc: s.n)
+            gemm(
+                transposeA: s.transposeA, transposeB: s.transposeB, m: s.m, n: s.n, k: s.k,
+                a: a.pointer, lda: s.transposeA ? s.m : s.k, b: b.pointer, ldb: s.transposeB ? s.k : s.n,
+                beta: 0, c: c.pointer, ldc: s.n)
         }
         for s in shapes { run(s) }
         var perShape: [(Shape, Double)] = []
@@ -54,7 +59,8 @@ public struct GEMMCeiling: Sendable {
             flops += s.flops * Double(repetitions)
             perShape.append((s, s.flops * Double(repetitions) / Double(elapsed)))
         }
-        return GEMMCeiling(flopsPerSample: shapes.reduce(0) { $0 + $1.flops } / Double(batch),
-                           gigaflops: flops / Double(total), perShape: perShape)
+        return GEMMCeiling(
+            flopsPerSample: shapes.reduce(0) { $0 + $1.flops } / Double(batch),
+            gigaflops: flops / Double(total), perShape: perShape)
     }
 }

@@ -33,7 +33,9 @@ public enum PNGFile {
             throw ImageError(path: path, reason: "libpng: \(message(&image))")
         }
         var bytes = [UInt8](repeating: 0, count: size)
-        let ok = bytes.withUnsafeMutableBytes { png_image_write_to_memory(&image, $0.baseAddress, &size, 0, pixels, Int32(width), nil) }
+        let ok = bytes.withUnsafeMutableBytes {
+            png_image_write_to_memory(&image, $0.baseAddress, &size, 0, pixels, Int32(width), nil)
+        }
         guard ok != 0 else { throw ImageError(path: path, reason: "libpng: \(message(&image))") }
         return Array(bytes.prefix(size))
     }
@@ -114,8 +116,9 @@ public enum EpochImages {
         let count = min(8, test.count, model.batchCapacity)
         let indices = (0..<count).map { Int32($0) }
         indices.withUnsafeBufferPointer {
-            filler.fill(input: model.input, epsilon: model.epsilon, latentSize: latentSize, dataset: test, indices: $0,
-                        epoch: 0, evaluation: true)
+            filler.fill(
+                input: model.input, epsilon: model.epsilon, latentSize: latentSize, dataset: test, indices: $0,
+                epoch: 0, evaluation: true)
         }
         for r in 0..<count { originals.append(Array(UnsafeBufferPointer(start: model.input + r * width, count: width))) }
         model.encode(batch: count)

@@ -14,7 +14,8 @@ public final class MetricsLog {
         if step > 0, let data = FileManager.default.contents(atPath: path) {
             for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
                 guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                      let recordStep = (object["global_step"] as? NSNumber)?.intValue else { continue }
+                    let recordStep = (object["global_step"] as? NSNumber)?.intValue
+                else { continue }
                 if recordStep <= step { kept += line + "\n" }
             }
         }

@@ -1,7 +1,9 @@
 /// SHA-256 (FIPS 180-4), used for checkpoint checksums, config hashes and data fingerprints.
 public struct SHA256 {
-    private var state: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
+    private var state: [UInt32] = [
+        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+        0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+    ]
     private var pending: [UInt8] = []
     private var length: UInt64 = 0
     private var schedule = [UInt32](repeating: 0, count: 64)
@@ -62,7 +64,8 @@ public struct SHA256 {
     private mutating func compress(_ block: UnsafeRawPointer) {
         for i in 0..<16 {
             let b = block + 4 * i
-            schedule[i] = UInt32(b.load(as: UInt8.self)) << 24 | UInt32((b + 1).load(as: UInt8.self)) << 16
+            schedule[i] =
+                UInt32(b.load(as: UInt8.self)) << 24 | UInt32((b + 1).load(as: UInt8.self)) << 16
                 | UInt32((b + 2).load(as: UInt8.self)) << 8 | UInt32((b + 3).load(as: UInt8.self))
         }
         for i in 16..<64 {

@@ -28,15 +28,18 @@ public enum Safetensors {
     ]
 
     /// Serializes tensors (given in data order, as F32) and metadata into safetensors bytes.
-    public static func encode(tensors: [(name: String, shape: [Int], data: UnsafeBufferPointer<Float>)],
-                              metadata: [String: String]) -> [UInt8] {
+    public static func encode(
+        tensors: [(name: String, shape: [Int], data: UnsafeBufferPointer<Float>)],
+        metadata: [String: String]
+    ) -> [UInt8] {
         var header = "{\"__metadata__\":{"
         header += metadata.keys.sorted().map { "\(jsonString($0)):\(jsonString(metadata[$0]!))" }.joined(separator: ",")
         header += "}"
         var offset = 0
         for tensor in tensors {
             let size = tensor.data.count * 4
-            header += ",\(jsonString(tensor.name)):{\"dtype\":\"F32\",\"shape\":[\(tensor.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + size)]}"
+            header +=
+                ",\(jsonString(tensor.name)):{\"dtype\":\"F32\",\"shape\":[\(tensor.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + size)]}"
             offset += size
         }
         header += "}"
@@ -49,9 +52,9 @@ public enum Safetensors {
         out += headerBytes
         for tensor in tensors {
             #if _endian(little)
-            out.append(contentsOf: UnsafeRawBufferPointer(tensor.data))
+                out.append(contentsOf: UnsafeRawBufferPointer(tensor.data))
             #else
-            for value in tensor.data { withUnsafeBytes(of: value.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
+                for value in tensor.data { withUnsafeBytes(of: value.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
             #endif
         }
         return out
@@ -74,14 +77,19 @@ public enum Safetensors {
     }
 
     /// Parses and validates `bytes`; `path` only names the file in errors.
-    public static func decode(_ bytes: [UInt8], path: String)
-        throws -> (entries: [String: SafetensorsEntry], metadata: [String: String], dataStart: Int) {
+    public static func decode(
+        _ bytes: [UInt8], path: String
+    )
+        throws -> (entries: [String: SafetensorsEntry], metadata: [String: String], dataStart: Int)
+    {
         func fail(_ fault: String) -> SafetensorsError { SafetensorsError(path: path, fault: fault) }
         guard bytes.count >= 8 else { throw fail("file is \(bytes.count) bytes, shorter than the 8-byte header length") }
         var n: UInt64 = 0
         for i in 0..<8 { n |= UInt64(bytes[i]) << (8 * UInt64(i)) }
         guard n <= UInt64(maximumHeaderSize) else { throw fail("header length \(n) exceeds the 100 MB limit") }
-        guard n <= UInt64(bytes.count - 8) else { throw fail("header length \(n) is longer than the \(bytes.count - 8) bytes after it") }
+        guard n <= UInt64(bytes.count - 8) else {
+            throw fail("header length \(n) is longer than the \(bytes.count - 8) bytes after it")
+        }
         let headerEnd = 8 + Int(n)
         guard let text = String(validating: bytes[8..<headerEnd], as: UTF8.self) else { throw fail("header is not valid UTF-8") }
         guard text.first == "{" else { throw fail("header does not start with '{'") }
@@ -103,11 +111,13 @@ public enum Safetensors {
             guard let dtype = info["dtype"] as? String, let size = dtypeSizes[dtype] else {
                 throw fail("tensor '\(name)' has a missing or unknown dtype")
             }
-            guard let shapeValues = info["shape"] as? [Any], let shape = integers(shapeValues), shape.allSatisfy({ $0 >= 0 }) else {
+            guard let shapeValues = info["shape"] as? [Any], let shape = integers(shapeValues), shape.allSatisfy({ $0 >= 0 })
+            else {
                 throw fail("tensor '\(name)' has an invalid shape")
             }
             guard let offsetValues = info["data_offsets"] as? [Any], let offsets = integers(offsetValues), offsets.count == 2,
-                  offsets[0] >= 0, offsets[0] <= offsets[1] else {
+                offsets[0] >= 0, offsets[0] <= offsets[1]
+            else {
                 throw fail("tensor '\(name)' has invalid data_offsets")
             }
             var elements = 1
@@ -119,16 +129,21 @@ public enum Safetensors {
             let (byteCount, overflow) = elements.multipliedReportingOverflow(by: size)
             guard !overflow else { throw fail("tensor '\(name)' shape \(shape) overflows") }
             guard offsets[1] - offsets[0] == byteCount else {
-                throw fail("tensor '\(name)' spans \(offsets[1] - offsets[0]) bytes but shape \(shape) of \(dtype) needs \(byteCount)")
+                throw fail(
+                    "tensor '\(name)' spans \(offsets[1] - offsets[0]) bytes but shape \(shape) of \(dtype) needs \(byteCount)")
             }
             entries[name] = SafetensorsEntry(dtype: dtype, shape: shape, range: offsets[0]..<offsets[1])
         }
         // The byte ranges must tile the data section exactly: no gaps, no overlaps, nothing left over.
         var position = 0
-        for (name, entry) in entries.sorted(by: { ($0.value.range.lowerBound, $0.value.range.upperBound) < ($1.value.range.lowerBound, $1.value.range.upperBound) }) {
+        for (name, entry) in entries.sorted(by: {
+            ($0.value.range.lowerBound, $0.value.range.upperBound) < ($1.value.range.lowerBound, $1.value.range.upperBound)
+        }) {
             guard entry.range.lowerBound == position else {
-                throw fail(entry.range.lowerBound < position ? "tensor '\(name)' overlaps the tensor before it"
-                           : "gap of \(entry.range.lowerBound - position) bytes before tensor '\(name)'")
+                throw fail(
+                    entry.range.lowerBound < position
+                        ? "tensor '\(name)' overlaps the tensor before it"
+                        : "gap of \(entry.range.lowerBound - position) bytes before tensor '\(name)'")
             }
             position = entry.range.upperBound
         }

@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// SIGTERM / SIGINT: the trainer finishes the step it is in, writes a checkpoint and stops (exit status 75 from

@@ -10,7 +10,8 @@ public final class TensorBoardWriter {
 
     /// Creates `events.out.tfevents.TIME.HOST.PID` in `directory` and writes the file-version event.
     public init(directory: String) throws {
-        let name = "events.out.tfevents.\(Int(Date().timeIntervalSince1970)).\(ProcessInfo.processInfo.hostName).\(getpid()).vae-dist"
+        let name =
+            "events.out.tfevents.\(Int(Date().timeIntervalSince1970)).\(ProcessInfo.processInfo.hostName).\(getpid()).vae-dist"
         path = (directory as NSString).appendingPathComponent(name)
         guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
             throw FileError(path: path, operation: "creating", code: errno == 0 ? EIO : errno)

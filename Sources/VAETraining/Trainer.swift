@@ -24,13 +24,16 @@ public enum TrainerError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case .nothingToResume(let directory):
-            return "--resume latest: \(directory) has no 'latest' checkpoint pointer. Train without --resume first, or pass a checkpoint path."
+            return
+                "--resume latest: \(directory) has no 'latest' checkpoint pointer. Train without --resume first, or pass a checkpoint path."
         case .dataTooSmall(let samples, let batchSize):
-            return "the training set has \(samples) samples, fewer than one batch of \(batchSize) with drop_last; lower --batch-size."
+            return
+                "the training set has \(samples) samples, fewer than one batch of \(batchSize) with drop_last; lower --batch-size."
         case .inputSizeMismatch(let data, let model):
             return "the data has \(data) pixels per image but model.input_size is \(model); set model.input_size to \(data)."
         case .nonFiniteLoss(let step, let term):
-            return "step \(step): the \(term) is not finite; lower --learning-rate or check the data. No checkpoint was written for this step."
+            return
+                "step \(step): the \(term) is not finite; lower --learning-rate or check the data. No checkpoint was written for this step."
         }
     }
 }
@@ -74,8 +77,10 @@ public final class Trainer {
 
     /// A trainer at step 0 with freshly initialized parameters. `exchange` replaces the one the configuration
     /// asks for (tests' negative controls); it must be built for this configuration.
-    public init(configuration: TrainingConfiguration, data: DataSplits, communicator: Communicator = SingleProcessCommunicator(),
-                logger: Logger = Logger(label: "vae-dist"), exchange: (any GradientExchange)? = nil) throws {
+    public init(
+        configuration: TrainingConfiguration, data: DataSplits, communicator: Communicator = SingleProcessCommunicator(),
+        logger: Logger = Logger(label: "vae-dist"), exchange: (any GradientExchange)? = nil
+    ) throws {
         let layout = ParameterLayout(configuration.architecture)
         guard data.train.pixelsPerImage == layout.architecture.inputSize else {
             throw TrainerError.inputSizeMismatch(data: data.train.pixelsPerImage, model: layout.architecture.inputSize)
@@ -87,14 +92,19 @@ public final class Trainer {
         self.data = data
         self.communicator = communicator
         self.logger = logger
-        self.exchange = try exchange ?? configuration.gradientExchange.make(communicator: communicator,
-                                                                            settings: ExchangeSettings(configuration)) {
-            logger.warning("\($0)")
-        }
+        self.exchange =
+            try exchange
+            ?? configuration.gradientExchange.make(
+                communicator: communicator,
+                settings: ExchangeSettings(configuration)
+            ) {
+                logger.warning("\($0)")
+            }
         if self.exchange.writesState { layout.initialize(self.exchange.model.parameters, seed: configuration.seed) }
         self.exchange.publish()
         store = CheckpointStore(directory: configuration.runDirectory, keep: configuration.keepCheckpoints)
-        batches = TrainingBatches(dataset: data.train, filler: BatchFiller(seed: configuration.seed, binarization: configuration.binarization))
+        batches = TrainingBatches(
+            dataset: data.train, filler: BatchFiller(seed: configuration.seed, binarization: configuration.binarization))
         if configuration.blasThreads > 0 { BLAS.setThreadCount(configuration.blasThreads) }
     }
 
@@ -125,12 +135,15 @@ public final class Trainer {
     public func synchronizeStart() throws {
         guard communicator.size > 1 else { return }
         func prefix(_ hex: String) -> Int64 { Int64(bitPattern: UInt64(hex.prefix(16), radix: 16) ?? 0) }
-        try communicator.requireSame(prefix(configuration.trajectoryHash), what: "the configuration hash",
-                                     hint: "Start every rank with the same --config and flags.")
-        try communicator.requireSame(Int64(model.layout.count), what: "the parameter count",
-                                     hint: "Start every rank with the same model settings.")
-        try communicator.requireSame(prefix(data.trainFingerprint), what: "the training data fingerprint",
-                                     hint: "Give every rank the same --data.")
+        try communicator.requireSame(
+            prefix(configuration.trajectoryHash), what: "the configuration hash",
+            hint: "Start every rank with the same --config and flags.")
+        try communicator.requireSame(
+            Int64(model.layout.count), what: "the parameter count",
+            hint: "Start every rank with the same model settings.")
+        try communicator.requireSame(
+            prefix(data.trainFingerprint), what: "the training data fingerprint",
+            hint: "Give every rank the same --data.")
         exchange.broadcastParameters()
     }
 
@@ -144,8 +157,9 @@ public final class Trainer {
             guard communicator.isLeader else { return nil }
             let bytes = Checkpoint.encode(
                 layout: model.layout, parameters: model.parameters, adam: optimizer,
-                metadata: .init(position: position, adamStep: optimizer.step, configurationJSON: configuration.trajectoryJSON,
-                                dataFingerprint: data.trainFingerprint, worldSize: communicator.size))
+                metadata: .init(
+                    position: position, adamStep: optimizer.step, configurationJSON: configuration.trajectoryJSON,
+                    dataFingerprint: data.trainFingerprint, worldSize: communicator.size))
             let path = try store.save(bytes, step: position.globalStep)
             logger.info("saved checkpoint \(path) (step \(position.globalStep))")
             return path
@@ -177,10 +191,12 @@ public final class Trainer {
         let hashes = communicator.gather(Int64(bitPattern: model.parameters.fingerprint))
         let differing = hashes.indices.filter { hashes[$0] != hashes[0] }
         guard differing.isEmpty else {
-            throw CollectiveFailure(failedRanks: differing, local: nil, summary:
-                "replicas diverged at step \(position.globalStep): the parameters of rank\(differing.count == 1 ? "" : "s") "
-                + "\(differing.map(String.init).joined(separator: ", ")) differ from rank 0's. Resume from the last checkpoint; "
-                + "if it recurs, check the machines (memory errors) and that every rank runs the same build.")
+            throw CollectiveFailure(
+                failedRanks: differing, local: nil,
+                summary:
+                    "replicas diverged at step \(position.globalStep): the parameters of rank\(differing.count == 1 ? "" : "s") "
+                    + "\(differing.map(String.init).joined(separator: ", ")) differ from rank 0's. Resume from the last checkpoint; "
+                    + "if it recurs, check the machines (memory errors) and that every rank runs the same build.")
         }
     }
 
@@ -192,16 +208,21 @@ public final class Trainer {
         try communicator.agree {
             guard leader else { return }
             let removed = try store.prepare()
-            if !removed.isEmpty { logger.info("removed leftover temp files from an interrupted save: \(removed.joined(separator: ", "))") }
+            if !removed.isEmpty {
+                logger.info("removed leftover temp files from an interrupted save: \(removed.joined(separator: ", "))")
+            }
         }
         if let resume {
             let path = try restore(from: resume)
             if leader {
-                logger.info("resumed from \(path) at epoch \(position.epoch + 1), step \(position.stepInEpoch) of \(stepsPerEpoch) (global step \(position.globalStep))")
+                logger.info(
+                    "resumed from \(path) at epoch \(position.epoch + 1), step \(position.stepInEpoch) of \(stepsPerEpoch) (global step \(position.globalStep))"
+                )
             }
         }
-        let report = try TrainingReport(configuration: configuration, data: data, store: store, logger: logger,
-                                        communicator: communicator, keepingThrough: position.globalStep)
+        let report = try TrainingReport(
+            configuration: configuration, data: data, store: store, logger: logger,
+            communicator: communicator, keepingThrough: position.globalStep)
         defer { report.close() }
         report.started(exchange: exchange, parameterCount: model.layout.count)
 
@@ -227,20 +248,25 @@ public final class Trainer {
                 communicator.watch(step: position.globalStep + 1)
                 hooks?.beforeStep(position.globalStep + 1, trainer: self)
                 let stepStart = clock.now
-                let terms = order.withUnsafeBufferPointer { step(indices: UnsafeBufferPointer(rebasing: $0[lower..<upper]), epoch: epoch) }
+                let terms = order.withUnsafeBufferPointer {
+                    step(indices: UnsafeBufferPointer(rebasing: $0[lower..<upper]), epoch: epoch)
+                }
                 let seconds = (clock.now - stepStart).seconds
                 // The terms are global sums, so every rank sees the same value and stops at the same step.
                 if !terms.reconstruction.isFinite || !terms.kl.isFinite {
                     let term = terms.reconstruction.isFinite ? "KL term" : "reconstruction loss"
-                    throw CollectiveFailure(failedRanks: Array(0..<communicator.size),
-                                            local: TrainerError.nonFiniteLoss(step: position.globalStep + 1, term: term), summary: nil)
+                    throw CollectiveFailure(
+                        failedRanks: Array(0..<communicator.size),
+                        local: TrainerError.nonFiniteLoss(step: position.globalStep + 1, term: term), summary: nil)
                 }
                 position.globalStep += 1
                 position.stepInEpoch += 1
                 position.epochTerms += terms
-                report.stepFinished(terms, seconds: seconds, position: position, stepsPerEpoch: total, lastStep: lastStep,
-                                    learningRate: optimizer.hyperparameters.learningRate)
-                if config.checkpointEvery > 0 && position.globalStep % config.checkpointEvery == 0 && position.stepInEpoch < total {
+                report.stepFinished(
+                    terms, seconds: seconds, position: position, stepsPerEpoch: total, lastStep: lastStep,
+                    learningRate: optimizer.hyperparameters.learningRate)
+                if config.checkpointEvery > 0 && position.globalStep % config.checkpointEvery == 0 && position.stepInEpoch < total
+                {
                     try save()
                 }
                 hooks?.afterStep(position.globalStep, trainer: self)
@@ -255,8 +281,9 @@ public final class Trainer {
             guard position.stepInEpoch == total else { break epochLoop }
 
             // Epoch end: test pass, report, checkpoint at the next epoch's start.
-            let summary = EpochSummary(epoch: epoch + 1, train: position.epochTerms, test: evaluate(data.test),
-                                       seconds: (clock.now - epochStart).seconds)
+            let summary = EpochSummary(
+                epoch: epoch + 1, train: position.epochTerms, test: evaluate(data.test),
+                seconds: (clock.now - epochStart).seconds)
             summaries.append(summary)
             report.epochFinished(summary, globalStep: position.globalStep)
             try communicator.agree {
@@ -264,9 +291,10 @@ public final class Trainer {
             }
             if config.nllImportanceSamples > 0 {
                 // The importance-weighted NLL on the first test images, split across ranks (a collective).
-                let nll = ImportanceWeightedNLL.estimate(model: model, dataset: data.test, filler: batches.filler,
-                                                         communicator: communicator, seed: config.seed,
-                                                         samples: config.nllImportanceSamples, images: config.nllImages)
+                let nll = ImportanceWeightedNLL.estimate(
+                    model: model, dataset: data.test, filler: batches.filler,
+                    communicator: communicator, seed: config.seed,
+                    samples: config.nllImportanceSamples, images: config.nllImages)
                 report.nllFinished(nll, epoch: epoch + 1, globalStep: position.globalStep)
             }
             position.epoch += 1
@@ -276,16 +304,18 @@ public final class Trainer {
         }
         // A run that stops inside an epoch (max steps) saves where it stopped, unless that step is saved already.
         if position.stepInEpoch > 0 && savedStep != position.globalStep { try save() }
-        return TrainingSummary(position: position, epochs: summaries, samplesPerSecond: report.samplesPerSecond,
-                               lastCheckpoint: lastCheckpoint)
+        return TrainingSummary(
+            position: position, epochs: summaries, samplesPerSecond: report.samplesPerSecond,
+            lastCheckpoint: lastCheckpoint)
     }
 }
 
 extension ExchangeSettings {
     /// What `configuration` asks of an exchange.
     public init(_ configuration: TrainingConfiguration) {
-        self.init(layout: ParameterLayout(configuration.architecture), globalBatchSize: configuration.batchSize,
-                  klWeight: Float(configuration.klWeight), adam: configuration.adam, microBatches: configuration.microBatches)
+        self.init(
+            layout: ParameterLayout(configuration.architecture), globalBatchSize: configuration.batchSize,
+            klWeight: Float(configuration.klWeight), adam: configuration.adam, microBatches: configuration.microBatches)
     }
 }
 
@@ -300,7 +330,8 @@ final class TrainingBatches: BatchSource {
     }
 
     func fill(_ model: VariationalAutoencoder, indices: UnsafeBufferPointer<Int32>, epoch: Int) {
-        filler.fill(input: model.input, epsilon: model.epsilon, latentSize: model.layout.architecture.latentSize,
-                    dataset: dataset, indices: indices, epoch: epoch, evaluation: false)
+        filler.fill(
+            input: model.input, epsilon: model.epsilon, latentSize: model.layout.architecture.latentSize,
+            dataset: dataset, indices: indices, epoch: epoch, evaluation: false)
     }
 }

@@ -42,8 +42,10 @@ public final class TrainingReport {
 
     /// Opens metrics.jsonl (keeping the records through `keepingThrough`, for a resume) and the event file on
     /// rank 0. Collective: every rank learns whether rank 0 could open them.
-    public init(configuration: TrainingConfiguration, data: DataSplits, store: CheckpointStore, logger: Logger,
-                communicator: Communicator, keepingThrough step: Int) throws {
+    public init(
+        configuration: TrainingConfiguration, data: DataSplits, store: CheckpointStore, logger: Logger,
+        communicator: Communicator, keepingThrough step: Int
+    ) throws {
         self.configuration = configuration
         self.data = data
         self.store = store
@@ -75,7 +77,9 @@ public final class TrainingReport {
         for note in configuration.deprecations { logger.warning("\(note)") }
         if let warning = BLASKernels.warning { logger.warning("\(warning)") }
         let ranks = communicator.size
-        logger.info("training \(configuration.architecture.describe) on \(data.source): \(data.train.count) train / \(data.test.count) test samples, global batch \(configuration.batchSize), \(ranks) rank(s)\(ranks > 1 ? " (gradient exchange: \(exchange.description))" : ""), BLAS threads \(BLAS.threadCount) (\(BLAS.coreName) kernels), \(parameterCount) parameters")
+        logger.info(
+            "training \(configuration.architecture.describe) on \(data.source): \(data.train.count) train / \(data.test.count) test samples, global batch \(configuration.batchSize), \(ranks) rank(s)\(ranks > 1 ? " (gradient exchange: \(exchange.description))" : ""), BLAS threads \(BLAS.threadCount) (\(BLAS.coreName) kernels), \(parameterCount) parameters"
+        )
     }
 
     /// A new epoch's progress window starts.
@@ -86,8 +90,10 @@ public final class TrainingReport {
 
     /// A step finished in `seconds` with global loss sums `terms`; every `log_every` steps (and at the epoch's
     /// end) a progress line, a metrics record and the TensorBoard scalars.
-    public func stepFinished(_ terms: LossTerms, seconds: Double, position: TrainingPosition, stepsPerEpoch total: Int,
-                             lastStep: Int, learningRate: Float) {
+    public func stepFinished(
+        _ terms: LossTerms, seconds: Double, position: TrainingPosition, stepsPerEpoch total: Int,
+        lastStep: Int, learningRate: Float
+    ) {
         trainSeconds += seconds
         trainSamples += terms.samples
         windowSamples += terms.samples
@@ -98,9 +104,13 @@ public final class TrainingReport {
         let seen = min(position.stepInEpoch * batch, data.train.count)
         let mean = terms.perSample(klWeight: configuration.klWeight)
         let epoch = position.epoch + 1
-        logger.info("\(String(format: "Train Epoch: %d [%d/%d (%.0f%%)]  Loss: %.6f  (recon %.4f, KL %.4f)  %.0f samples/s  ETA %@", epoch, seen, data.train.count, 100 * Double(position.stepInEpoch) / Double(total), mean.loss, mean.reconstruction, mean.kl, rate, formatDuration(eta)))")
-        metrics.write(["type": "step", "epoch": epoch, "step": position.stepInEpoch, "global_step": position.globalStep,
-                       "loss": mean.loss, "reconstruction": mean.reconstruction, "kl": mean.kl, "samples_per_second": rate])
+        logger.info(
+            "\(String(format: "Train Epoch: %d [%d/%d (%.0f%%)]  Loss: %.6f  (recon %.4f, KL %.4f)  %.0f samples/s  ETA %@", epoch, seen, data.train.count, 100 * Double(position.stepInEpoch) / Double(total), mean.loss, mean.reconstruction, mean.kl, rate, formatDuration(eta)))"
+        )
+        metrics.write([
+            "type": "step", "epoch": epoch, "step": position.stepInEpoch, "global_step": position.globalStep,
+            "loss": mean.loss, "reconstruction": mean.reconstruction, "kl": mean.kl, "samples_per_second": rate,
+        ])
         if let tensorboard {
             let step = position.globalStep
             tensorboard.scalar("train/loss", mean.loss, step: step)
@@ -120,10 +130,14 @@ public final class TrainingReport {
         let trainLoss = summary.train.perSample(klWeight: klWeight).loss
         let test = summary.test.perSample(klWeight: klWeight)
         logger.info("\(String(format: "====> Epoch: %d Average loss: %.4f", summary.epoch, trainLoss))")
-        logger.info("\(String(format: "====> Test set loss: %.4f  (recon %.4f, KL %.4f)  epoch %.1f s, %.0f train samples/s", test.loss, test.reconstruction, test.kl, summary.seconds, samplesPerSecond))")
-        metrics.write(["type": "epoch", "epoch": summary.epoch, "global_step": globalStep, "train_loss": trainLoss,
-                       "test_loss": test.loss, "test_reconstruction": test.reconstruction, "test_kl": test.kl,
-                       "seconds": summary.seconds])
+        logger.info(
+            "\(String(format: "====> Test set loss: %.4f  (recon %.4f, KL %.4f)  epoch %.1f s, %.0f train samples/s", test.loss, test.reconstruction, test.kl, summary.seconds, samplesPerSecond))"
+        )
+        metrics.write([
+            "type": "epoch", "epoch": summary.epoch, "global_step": globalStep, "train_loss": trainLoss,
+            "test_loss": test.loss, "test_reconstruction": test.reconstruction, "test_kl": test.kl,
+            "seconds": summary.seconds,
+        ])
         if let tensorboard {
             tensorboard.scalar("epoch/train_loss", trainLoss, step: globalStep)
             tensorboard.scalar("test/loss", test.loss, step: globalStep)
@@ -136,12 +150,15 @@ public final class TrainingReport {
     /// data only), also as TensorBoard images.
     public func images(of model: VariationalAutoencoder, filler: BatchFiller, epoch: Int, globalStep: Int) throws {
         guard writes, data.test.pixelsPerImage == 784 else { return }
-        var grids = [("reconstructions", EpochImages.reconstructions(model: model, test: data.test, filler: filler)),
-                     ("samples", EpochImages.samples(model: model, seed: configuration.seed))]
+        var grids = [
+            ("reconstructions", EpochImages.reconstructions(model: model, test: data.test, filler: filler)),
+            ("samples", EpochImages.samples(model: model, seed: configuration.seed)),
+        ]
         if let manifold = EpochImages.manifold(model: model) { grids.append(("manifold", manifold)) }
         for (name, grid) in grids {
-            let png = try PNGFile.write(path: store.path("\(name)-\(epoch).png"), width: grid.width, height: grid.height,
-                                        pixels: grid.pixels)
+            let png = try PNGFile.write(
+                path: store.path("\(name)-\(epoch).png"), width: grid.width, height: grid.height,
+                pixels: grid.pixels)
             tensorboard?.image(name, png: png, width: grid.width, height: grid.height, step: globalStep)
         }
     }
@@ -149,9 +166,13 @@ public final class TrainingReport {
     /// The epoch's importance-weighted NLL line, record and scalar.
     public func nllFinished(_ nll: ImportanceWeightedNLL, epoch: Int, globalStep: Int) {
         guard writes else { return }
-        logger.info("\(String(format: "====> Test NLL (K = %d, %d images): %.4f ± %.4f", nll.samples, nll.images, nll.nll, nll.standardError))")
-        metrics.write(["type": "nll", "epoch": epoch, "global_step": globalStep, "nll": nll.nll,
-                       "nll_standard_error": nll.standardError, "importance_samples": nll.samples, "images": nll.images])
+        logger.info(
+            "\(String(format: "====> Test NLL (K = %d, %d images): %.4f ± %.4f", nll.samples, nll.images, nll.nll, nll.standardError))"
+        )
+        metrics.write([
+            "type": "nll", "epoch": epoch, "global_step": globalStep, "nll": nll.nll,
+            "nll_standard_error": nll.standardError, "importance_samples": nll.samples, "images": nll.images,
+        ])
         tensorboard?.scalar("test/nll", nll.nll, step: globalStep)
     }
 }

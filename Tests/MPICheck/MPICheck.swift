@@ -15,14 +15,20 @@ struct MPICheck {
     static func main() throws {
         let arguments = Array(CommandLine.arguments.dropFirst())
         guard let name = arguments.first else {
-            FileHandle.standardError.write(Data("usage: vae-dist-mpi-check CASE [--control average|local-only|no-peer-sum] [--exchange allreduce|node-shared]\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "usage: vae-dist-mpi-check CASE [--control average|local-only|no-peer-sum] [--exchange allreduce|node-shared]\n"
+                        .utf8))
             exit(2)
         }
         let control = arguments.firstIndex(of: "--control").map { arguments[$0 + 1] }
-        let exchange = try arguments.firstIndex(of: "--exchange").map { index -> ExchangeStrategy in
-            guard let value = ExchangeStrategy(rawValue: arguments[index + 1]) else { throw ValidationFailure("--exchange \(arguments[index + 1])") }
-            return value
-        } ?? .allreduce
+        let exchange =
+            try arguments.firstIndex(of: "--exchange").map { index -> ExchangeStrategy in
+                guard let value = ExchangeStrategy(rawValue: arguments[index + 1]) else {
+                    throw ValidationFailure("--exchange \(arguments[index + 1])")
+                }
+                return value
+            } ?? .allreduce
         let mpi = try MPICommunicator.start()
         var communicator: Communicator = mpi
         switch control {
@@ -31,7 +37,9 @@ struct MPICheck {
         default: break
         }
         var failures: [String] = []
-        let check = Check(communicator: communicator, mpi: mpi, exchange: exchange, sumsOverPeers: control != "no-peer-sum") { failures.append($0) }
+        let check = Check(communicator: communicator, mpi: mpi, exchange: exchange, sumsOverPeers: control != "no-peer-sum") {
+            failures.append($0)
+        }
         do {
             switch name {
             case "collectives": check.collectives()
@@ -51,7 +59,11 @@ struct MPICheck {
         if !failures.isEmpty { print("rank \(mpi.rank): " + failures.prefix(5).joined(separator: "\n  ")) }
         fflush(nil)
         mpi.barrier()
-        if mpi.rank == 0 { print(failed.allSatisfy { $0 == 0 } ? "PASS \(name)" : "FAIL \(name) on ranks \(failed.indices.filter { failed[$0] != 0 })") }
+        if mpi.rank == 0 {
+            print(
+                failed.allSatisfy { $0 == 0 }
+                    ? "PASS \(name)" : "FAIL \(name) on ranks \(failed.indices.filter { failed[$0] != 0 })")
+        }
         fflush(nil)
         mpi.finish()
         exit(failed.allSatisfy { $0 == 0 } ? 0 : 3)
@@ -79,11 +91,13 @@ struct Check {
     func distributedTrainer(_ configuration: TrainingConfiguration) throws -> Trainer {
         var control: (any GradientExchange)?
         if !sumsOverPeers {
-            control = try OwnGradientOnlyExchange(communicator: communicator, topology: communicator.nodeTopology(),
-                                                  settings: ExchangeSettings(configuration))
+            control = try OwnGradientOnlyExchange(
+                communicator: communicator, topology: communicator.nodeTopology(),
+                settings: ExchangeSettings(configuration))
         }
-        return try Trainer(configuration: configuration, data: Check.data, communicator: communicator, logger: quiet,
-                           exchange: control)
+        return try Trainer(
+            configuration: configuration, data: Check.data, communicator: communicator, logger: quiet,
+            exchange: control)
     }
 
     /// The part of `trainer`'s gradient buffer that holds the sum over ranks after a step: all of it with the
@@ -126,7 +140,8 @@ struct Check {
 
     /// A folder shared by all ranks (rank 0 names it).
     func sharedFolder(_ name: String) -> String {
-        let local = mpi.rank == 0 ? Array((NSTemporaryDirectory() + "vae-dist-mpi-\(name)-\(UUID().uuidString.prefix(8))").utf8) : nil
+        let local =
+            mpi.rank == 0 ? Array((NSTemporaryDirectory() + "vae-dist-mpi-\(name)-\(UUID().uuidString.prefix(8))").utf8) : nil
         return String(decoding: mpi.broadcast(bytes: local), as: UTF8.self)
     }
 
@@ -205,12 +220,16 @@ struct Check {
         try trainer.synchronizeStart()
         let order = epochPermutation(count: Check.data.train.count, seed: 1, epoch: 0)
         for step in 0..<4 {
-            _ = order.withUnsafeBufferPointer { trainer.step(indices: UnsafeBufferPointer(rebasing: $0[(step * 32)..<(step * 32 + 32)]), epoch: 0) }
+            _ = order.withUnsafeBufferPointer {
+                trainer.step(indices: UnsafeBufferPointer(rebasing: $0[(step * 32)..<(step * 32 + 32)]), epoch: 0)
+            }
             // Node-shared ranks hold summed gradients only in their own shard; the parameters and moments are
             // one copy per node, so equality across ranks is checked between nodes.
             let checked = trainer.exchange is NodeSharedExchange ? [] : [("gradients", trainer.model.gradients)]
-            for (name, buffer) in checked + [("parameters", trainer.model.parameters),
-                                             ("exp_avg", trainer.optimizer.firstMoment), ("exp_avg_sq", trainer.optimizer.secondMoment)] {
+            for (name, buffer) in checked + [
+                ("parameters", trainer.model.parameters),
+                ("exp_avg", trainer.optimizer.firstMoment), ("exp_avg_sq", trainer.optimizer.secondMoment),
+            ] {
                 expect(sameOnAllRanks(fingerprint(buffer)), "step \(step + 1): \(name) differ between ranks")
             }
         }
@@ -230,7 +249,9 @@ struct Check {
         expect(distributed.model.parameters.bytes == solo.model.parameters.bytes, "initial parameters differ")
         var worstGradient: Float = 0, worstParameter: Float = 0
         lockstep(distributed, solo) { epoch, step, terms, soloTerms in
-            expect(sameLoss(terms, soloTerms), "epoch \(epoch) step \(step + 1): loss sums \(terms) differ from one process's \(soloTerms)")
+            expect(
+                sameLoss(terms, soloTerms),
+                "epoch \(epoch) step \(step + 1): loss sums \(terms) differ from one process's \(soloTerms)")
             let g = distributed.model.gradients.buffer, h = solo.model.gradients.buffer
             let scale = h.reduce(Float(0)) { max($0, abs($1)) }
             for i in summedRange(distributed) {
@@ -239,15 +260,25 @@ struct Check {
             }
             let p = distributed.model.parameters.buffer, q = solo.model.parameters.buffer
             for i in p.indices { worstParameter = max(worstParameter, abs(p[i] - q[i]) / (1e-5 + 1.3e-6 * abs(q[i]))) }
-            expect(worstGradient <= 1, "epoch \(epoch) step \(step + 1): gradients differ from one process by \(worstGradient)× the tolerance")
-            expect(worstParameter <= 1, "epoch \(epoch) step \(step + 1): parameters differ from one process by \(worstParameter)× the tolerance")
+            expect(
+                worstGradient <= 1,
+                "epoch \(epoch) step \(step + 1): gradients differ from one process by \(worstGradient)× the tolerance")
+            expect(
+                worstParameter <= 1,
+                "epoch \(epoch) step \(step + 1): parameters differ from one process by \(worstParameter)× the tolerance")
         }
-        if mpi.rank == 0 { print(String(format: "n-equals-1: worst gradient error %.3g, worst parameter error %.3g (1 = tolerance)", worstGradient, worstParameter)) }
+        if mpi.rank == 0 {
+            print(
+                String(
+                    format: "n-equals-1: worst gradient error %.3g, worst parameter error %.3g (1 = tolerance)", worstGradient,
+                    worstParameter))
+        }
     }
 
     /// Negative control for the start-up broadcast: ranks initialized differently differ before it, agree after.
     func broadcastControl() throws {
-        let trainer = try Trainer(configuration: configuration(sharedFolder("broadcast")), data: Check.data, communicator: communicator, logger: quiet)
+        let trainer = try Trainer(
+            configuration: configuration(sharedFolder("broadcast")), data: Check.data, communicator: communicator, logger: quiet)
         trainer.model.layout.initialize(trainer.model.parameters, seed: UInt64(100 + communicator.rank))
         expect(!sameOnAllRanks(fingerprint(trainer.model.parameters)), "differently seeded ranks already agree")
         try trainer.synchronizeStart()
@@ -279,17 +310,23 @@ struct Check {
         try other.synchronizeStart()
         var worst: Float = 0
         lockstep(plain, other) { epoch, step, plainTerms, terms in
-            expect(sameLoss(terms, plainTerms), "epoch \(epoch) step \(step + 1): loss sums \(terms) differ from the plain path's \(plainTerms)")
+            expect(
+                sameLoss(terms, plainTerms),
+                "epoch \(epoch) step \(step + 1): loss sums \(terms) differ from the plain path's \(plainTerms)")
             let p = other.model.parameters.buffer, q = plain.model.parameters.buffer
             for i in p.indices { worst = max(worst, abs(p[i] - q[i]) / (1e-5 + 1.3e-6 * abs(q[i]))) }
             expect(sameOnAllRanks(fingerprint(other.model.parameters)), "parameters differ between ranks")
         }
         expect(worst <= 1, "parameters differ from the plain path by \(worst)× the tolerance")
         other.exchange.gatherOptimizerState()
-        for (name, a, b) in [("exp_avg", other.optimizer.firstMoment, plain.optimizer.firstMoment),
-                             ("exp_avg_sq", other.optimizer.secondMoment, plain.optimizer.secondMoment)] {
+        for (name, a, b) in [
+            ("exp_avg", other.optimizer.firstMoment, plain.optimizer.firstMoment),
+            ("exp_avg_sq", other.optimizer.secondMoment, plain.optimizer.secondMoment),
+        ] {
             var worstMoment: Float = 0
-            for i in 0..<a.count { worstMoment = max(worstMoment, abs(a.pointer[i] - b.pointer[i]) / (1e-5 + 1.3e-6 * abs(b.pointer[i]))) }
+            for i in 0..<a.count {
+                worstMoment = max(worstMoment, abs(a.pointer[i] - b.pointer[i]) / (1e-5 + 1.3e-6 * abs(b.pointer[i])))
+            }
             expect(worstMoment <= 1, "\(name) differs from the plain path by \(worstMoment)× the tolerance")
         }
         expect(other.optimizer.step == plain.optimizer.step, "Adam step counts differ")
@@ -329,9 +366,15 @@ struct Check {
             expect(all == mpi, "\(strategy.rawValue): \(all - mpi) heap allocations in \(steps) steps outside the MPI calls")
             if strategy == .nodeShared { expect(all == 0, "node-shared: \(all) heap allocations in \(steps) steps") }
             let named = AllocationAttributingCommunicator.Kind.allCases.filter { counting.inside($0) > 0 }
-                .map { String(format: "%@ %.1f", AllocationAttributingCommunicator.names[$0.rawValue], Double(counting.inside($0)) / Double(steps)) }
+                .map {
+                    String(
+                        format: "%@ %.1f", AllocationAttributingCommunicator.names[$0.rawValue],
+                        Double(counting.inside($0)) / Double(steps))
+                }
                 .joined(separator: ", ")
-            lines.append("\(strategy.rawValue): \(Double(all) / Double(steps)) per step, all inside MPI\(named.isEmpty ? "" : " (\(named))")")
+            lines.append(
+                "\(strategy.rawValue): \(Double(all) / Double(steps)) per step, all inside MPI\(named.isEmpty ? "" : " (\(named))")"
+            )
         }
         if mpi.rank == 0 { print("allocations per step on rank 0, outside MPI none:\n  " + lines.joined(separator: "\n  ")) }
     }
@@ -351,10 +394,14 @@ struct Check {
             _ = try Trainer(configuration: first, data: Check.data, communicator: communicator, logger: quiet).run()
             let resumed = try Trainer(configuration: interrupted, data: Check.data, communicator: communicator, logger: quiet)
             _ = try resumed.run(resume: .latest)
-            expect(resumed.position == reference.position, "stop \(stop): positions differ: \(resumed.position) vs \(reference.position)")
-            for (name, a, b) in [("parameters", resumed.model.parameters, reference.model.parameters),
-                                 ("exp_avg", resumed.optimizer.firstMoment, reference.optimizer.firstMoment),
-                                 ("exp_avg_sq", resumed.optimizer.secondMoment, reference.optimizer.secondMoment)] {
+            expect(
+                resumed.position == reference.position,
+                "stop \(stop): positions differ: \(resumed.position) vs \(reference.position)")
+            for (name, a, b) in [
+                ("parameters", resumed.model.parameters, reference.model.parameters),
+                ("exp_avg", resumed.optimizer.firstMoment, reference.optimizer.firstMoment),
+                ("exp_avg_sq", resumed.optimizer.secondMoment, reference.optimizer.secondMoment),
+            ] {
                 expect(a.bytes == b.bytes, "stop \(stop): \(name) differ after resume")
                 expect(sameOnAllRanks(fingerprint(a)), "stop \(stop): \(name) differ between ranks")
             }

@@ -1,7 +1,7 @@
 import Foundation
 import VAETraining
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Faults injected on purpose, for the fault-tolerance tests only: `VAE_DIST_FAULT=KIND@RANK:STEP[:SECONDS]`, with
@@ -28,7 +28,8 @@ public final class FaultInjection: TrainingHooks {
         guard parts.count == 2, let kind = Kind(rawValue: String(parts[0])) else { return nil }
         let numbers = parts[1].split(separator: ":").compactMap { Double($0) }
         guard numbers.count >= 2 else { return nil }
-        return FaultInjection(kind: kind, rank: Int(numbers[0]), step: Int(numbers[1]), seconds: numbers.count > 2 ? numbers[2] : 0)
+        return FaultInjection(
+            kind: kind, rank: Int(numbers[0]), step: Int(numbers[1]), seconds: numbers.count > 2 ? numbers[2] : 0)
     }
 
     /// A stall or a NaN on one rank before the step.

@@ -10,18 +10,30 @@ open class ForwardingCommunicator: Communicator {
     public init(base: Communicator) { self.base = base }
     public var rank: Int { base.rank }
     public var size: Int { base.size }
-    open func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ operation: ReductionOperation) { base.allReduce(buffer, operation) }
-    open func allReduce(_ buffer: UnsafeMutableBufferPointer<Double>, _ operation: ReductionOperation) { base.allReduce(buffer, operation) }
-    open func allReduce(_ buffer: UnsafeMutableBufferPointer<Int64>, _ operation: ReductionOperation) { base.allReduce(buffer, operation) }
+    open func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ operation: ReductionOperation) {
+        base.allReduce(buffer, operation)
+    }
+    open func allReduce(_ buffer: UnsafeMutableBufferPointer<Double>, _ operation: ReductionOperation) {
+        base.allReduce(buffer, operation)
+    }
+    open func allReduce(_ buffer: UnsafeMutableBufferPointer<Int64>, _ operation: ReductionOperation) {
+        base.allReduce(buffer, operation)
+    }
     open func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) { base.broadcast(bytes, root: root) }
     open func barrier() { base.barrier() }
     open func abort(code: Int32) -> Never { base.abort(code: code) }
-    open func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>, slot: Int) { base.startAllReduceSum(buffer, slot: slot) }
+    open func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>, slot: Int) {
+        base.startAllReduceSum(buffer, slot: slot)
+    }
     open func wait(slot: Int) { base.wait(slot: slot) }
-    open func reduceScatterSum(_ source: UnsafeBufferPointer<Float>, into shard: UnsafeMutableBufferPointer<Float>, shards: ShardLayout) {
+    open func reduceScatterSum(
+        _ source: UnsafeBufferPointer<Float>, into shard: UnsafeMutableBufferPointer<Float>, shards: ShardLayout
+    ) {
         base.reduceScatterSum(source, into: shard, shards: shards)
     }
-    open func allGather(_ buffer: UnsafeMutableBufferPointer<Float>, shards: ShardLayout) { base.allGather(buffer, shards: shards) }
+    open func allGather(_ buffer: UnsafeMutableBufferPointer<Float>, shards: ShardLayout) {
+        base.allGather(buffer, shards: shards)
+    }
     open func nodeTopology() -> NodeTopology { base.nodeTopology() }
     open func allocateNodeSharedMemory(bytes: Int) throws -> NodeSharedMemory { try base.allocateNodeSharedMemory(bytes: bytes) }
     open func startWatchdog(limitSeconds: Double) { base.startWatchdog(limitSeconds: limitSeconds) }
@@ -49,7 +61,9 @@ public final class TightSharedMemory: ForwardingCommunicator {
         super.init(base: SingleProcessCommunicator())
     }
     public override func nodeTopology() -> NodeTopology {
-        NodeTopology(localRank: 0, localSize: 1, nodeCount: 1, uniform: true, sharedMemoryDirectory: "/dev/shm", sharedMemoryFreeBytes: free)
+        NodeTopology(
+            localRank: 0, localSize: 1, nodeCount: 1, uniform: true, sharedMemoryDirectory: "/dev/shm",
+            sharedMemoryFreeBytes: free)
     }
 }
 
@@ -106,12 +120,16 @@ public final class AllocationAttributingCommunicator: ForwardingCommunicator {
         attribute(.nonBlocking) { base.startAllReduceSum(buffer, slot: slot) }
     }
     public override func wait(slot: Int) { attribute(.nonBlocking) { base.wait(slot: slot) } }
-    public override func reduceScatterSum(_ source: UnsafeBufferPointer<Float>, into shard: UnsafeMutableBufferPointer<Float>, shards: ShardLayout) {
+    public override func reduceScatterSum(
+        _ source: UnsafeBufferPointer<Float>, into shard: UnsafeMutableBufferPointer<Float>, shards: ShardLayout
+    ) {
         attribute(.reduceScatter) { base.reduceScatterSum(source, into: shard, shards: shards) }
     }
     public override func allGather(_ buffer: UnsafeMutableBufferPointer<Float>, shards: ShardLayout) {
         attribute(.allGather) { base.allGather(buffer, shards: shards) }
     }
     public override func barrier() { attribute(.other) { base.barrier() } }
-    public override func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) { attribute(.other) { base.broadcast(bytes, root: root) } }
+    public override func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) {
+        attribute(.other) { base.broadcast(bytes, root: root) }
+    }
 }

@@ -39,8 +39,10 @@ import Testing
     @Test func helpListsEveryTrainingFlag() throws {
         let (status, out, _) = try CLITests.run(["train", "--help"])
         #expect(status == 0)
-        for flag in ["--config", "--data", "--epochs", "--max-steps", "--batch-size", "--learning-rate", "--seed",
-                     "--run-dir", "--resume", "--checkpoint-every", "--binarization", "--blas-threads"] {
+        for flag in [
+            "--config", "--data", "--epochs", "--max-steps", "--batch-size", "--learning-rate", "--seed",
+            "--run-dir", "--resume", "--checkpoint-every", "--binarization", "--blas-threads",
+        ] {
             #expect(out.contains(flag), "train --help lacks \(flag)")
         }
         let (_, evalHelp, _) = try CLITests.run(["eval", "--help"])
@@ -52,8 +54,10 @@ import Testing
         let config = folder + ".json"
         try #"{"model": {"encoder_hidden": [16], "latent_size": 2, "decoder_hidden": [16]}, "run": {"log_every": 2}}"#
             .write(toFile: config, atomically: true, encoding: .utf8)
-        let (status, out, err) = try CLITests.run(["--config", config, "--data", "synthetic", "--max-steps", "4",
-                                                   "--batch-size", "16", "--run-dir", folder, "--seed", "3"])
+        let (status, out, err) = try CLITests.run([
+            "--config", config, "--data", "synthetic", "--max-steps", "4",
+            "--batch-size", "16", "--run-dir", folder, "--seed", "3",
+        ])
         #expect(status == 0, "stderr: \(err)")
         #expect(out.contains("samples/s") && out.contains("ETA"), "\(out)")
         #expect(out.contains("saved checkpoint"))
@@ -61,18 +65,26 @@ import Testing
         let (evalStatus, json, evalErr) = try CLITests.run(["eval", "--checkpoint", checkpoint, "--data", "synthetic", "--json"])
         #expect(evalStatus == 0, "stderr: \(evalErr)")
         let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
-        for key in ["test_loss", "reconstruction", "kl"] { #expect(object?[key] is NSNumber, "eval --json lacks \(key): \(json)") }
+        for key in ["test_loss", "reconstruction", "kl"] {
+            #expect(object?[key] is NSNumber, "eval --json lacks \(key): \(json)")
+        }
         // Importance-weighted NLL on 5 images with K = 50: present, finite, and a tighter bound than the ELBO.
-        let (nllStatus, nllJSON, nllErr) = try CLITests.run(["eval", "--checkpoint", checkpoint, "--data", "synthetic", "--json",
-                                                             "--importance-samples", "50", "--images", "5"])
+        let (nllStatus, nllJSON, nllErr) = try CLITests.run([
+            "eval", "--checkpoint", checkpoint, "--data", "synthetic", "--json",
+            "--importance-samples", "50", "--images", "5",
+        ])
         #expect(nllStatus == 0, "stderr: \(nllErr)")
         let weighted = try JSONSerialization.jsonObject(with: Data(nllJSON.utf8)) as? [String: Any]
         let nll = (weighted?["nll"] as? NSNumber)?.doubleValue ?? .nan
-        #expect(nll.isFinite && (weighted?["nll_standard_error"] as? NSNumber) != nil && (weighted?["nll_images"] as? NSNumber)?.intValue == 5,
-                "\(nllJSON)")
+        #expect(
+            nll.isFinite && (weighted?["nll_standard_error"] as? NSNumber) != nil
+                && (weighted?["nll_images"] as? NSNumber)?.intValue == 5,
+            "\(nllJSON)")
         #expect(nll < ((object?["test_loss"] as? NSNumber)?.doubleValue ?? 0) + 5, "\(nllJSON) vs \(json)")
         // `sample`: 10 decodes tile into a 4 × 3 grid of 28-pixel cells.
-        let (sampleStatus, _, sampleErr) = try CLITests.run(["sample", "--checkpoint", checkpoint, "--count", "10", "--out", folder + "/s.png"])
+        let (sampleStatus, _, sampleErr) = try CLITests.run([
+            "sample", "--checkpoint", checkpoint, "--count", "10", "--out", folder + "/s.png",
+        ])
         #expect(sampleStatus == 0, "stderr: \(sampleErr)")
         let png = try PNGFile.read(path: folder + "/s.png")
         #expect(png.width == 112 && png.height == 84)
@@ -98,10 +110,14 @@ import Testing
 @Suite struct PythonInteropTests {
     @Test func safetensorsInPythonReadsTheCheckpointAndNumpyDecodesLikeVaeDist() throws {
         let folder = NSTemporaryDirectory() + "vae-dist-interop-\(UUID().uuidString.prefix(8))"
-        let (status, _, err) = try CLITests.run(["--data", "synthetic", "--max-steps", "3", "--batch-size", "16", "--run-dir", folder])
+        let (status, _, err) = try CLITests.run([
+            "--data", "synthetic", "--max-steps", "3", "--batch-size", "16", "--run-dir", folder,
+        ])
         #expect(status == 0, "\(err)")
-        let (code, output) = try CLITests.python(["Tests/python/interop.py", CLITests.binary,
-                                                  folder + "/checkpoint-step-000000003.safetensors", folder])
+        let (code, output) = try CLITests.python([
+            "Tests/python/interop.py", CLITests.binary,
+            folder + "/checkpoint-step-000000003.safetensors", folder,
+        ])
         #expect(code == 0 && output.contains("interop ok"), "\(output)")
     }
 }
@@ -111,8 +127,10 @@ import Testing
 @Suite struct TensorBoardTests {
     @Test func tensorboardReadsTheScalarsAndImagesBack() throws {
         let folder = NSTemporaryDirectory() + "vae-dist-tb-\(UUID().uuidString.prefix(8))"
-        let (status, _, err) = try CLITests.run(["--data", "synthetic", "--epochs", "2", "--batch-size", "64",
-                                                 "--log-every", "40", "--run-dir", folder])
+        let (status, _, err) = try CLITests.run([
+            "--data", "synthetic", "--epochs", "2", "--batch-size", "64",
+            "--log-every", "40", "--run-dir", folder,
+        ])
         #expect(status == 0, "\(err)")
         let (code, output) = try CLITests.python(["Tests/python/tensorboard_check.py", folder])
         #expect(code == 0 && output.contains("tensorboard ok"), "\(output)")

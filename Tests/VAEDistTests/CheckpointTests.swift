@@ -7,22 +7,28 @@ import VAEModel
     /// A hand-made file: header text, then `dataBytes` zero bytes.
     func file(_ header: String, dataBytes: Int) -> [UInt8] {
         let h = Array(header.utf8)
-        return (0..<8).map { UInt8(truncatingIfNeeded: UInt64(h.count) >> (8 * UInt64($0))) } + h + [UInt8](repeating: 0, count: dataBytes)
+        return (0..<8).map { UInt8(truncatingIfNeeded: UInt64(h.count) >> (8 * UInt64($0))) } + h
+            + [UInt8](repeating: 0, count: dataBytes)
     }
 
     @Test func roundTripKeepsNamesShapesValuesAndMetadata() throws {
         let values: [Float] = [1, -2.5, .pi, 0, 1e-30, 7]
         let bytes = values.withUnsafeBufferPointer { data in
-            Safetensors.encode(tensors: [("a.weight", [2, 2], UnsafeBufferPointer(rebasing: data[0..<4])),
-                                         ("a.bias", [2], UnsafeBufferPointer(rebasing: data[4..<6]))],
-                               metadata: ["note": "quote \" and newline \n", "x": "1"])
+            Safetensors.encode(
+                tensors: [
+                    ("a.weight", [2, 2], UnsafeBufferPointer(rebasing: data[0..<4])),
+                    ("a.bias", [2], UnsafeBufferPointer(rebasing: data[4..<6])),
+                ],
+                metadata: ["note": "quote \" and newline \n", "x": "1"])
         }
         let (entries, metadata, start) = try Safetensors.decode(bytes, path: "mem")
         #expect(start % 8 == 0, "data section is 8-byte aligned")
         #expect(entries["a.weight"] == SafetensorsEntry(dtype: "F32", shape: [2, 2], range: 0..<16))
         #expect(entries["a.bias"] == SafetensorsEntry(dtype: "F32", shape: [2], range: 16..<24))
         #expect(metadata == ["note": "quote \" and newline \n", "x": "1"])
-        let decoded = (0..<6).map { i in Float(bitPattern: bytes[(start + 4 * i)..<(start + 4 * i + 4)].reversed().reduce(0) { $0 << 8 | UInt32($1) }) }
+        let decoded = (0..<6).map { i in
+            Float(bitPattern: bytes[(start + 4 * i)..<(start + 4 * i + 4)].reversed().reduce(0) { $0 << 8 | UInt32($1) })
+        }
         #expect(decoded == values)
     }
 
@@ -32,8 +38,16 @@ import VAEModel
         ("long", "LONG", "longer than"),
         ("utf8", "BADUTF8", "UTF-8"),
         ("json", #"{"a": "#, "valid JSON"),
-        ("overlap", #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#, "overlaps"),
-        ("gap", #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}"#, "gap"),
+        (
+            "overlap",
+            #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#,
+            "overlaps"
+        ),
+        (
+            "gap",
+            #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}"#,
+            "gap"
+        ),
         ("uncovered", #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, "cover"),
         ("length", #"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#, "needs 12"),
         ("overflow", #"{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}}"#, "overflows"),
@@ -72,7 +86,8 @@ import VAEModel
         for i in 0..<layout.count { adam.firstMoment.pointer[i] = Float(i) * 1e-3; adam.secondMoment.pointer[i] = Float(i % 7) }
         adam.step = step
         let metadata = Checkpoint.Metadata(
-            position: TrainingPosition(globalStep: step, epoch: 1, stepInEpoch: 2, epochTerms: LossTerms(reconstruction: 1.0 / 3, kl: 0.1, samples: 64)),
+            position: TrainingPosition(
+                globalStep: step, epoch: 1, stepInEpoch: 2, epochTerms: LossTerms(reconstruction: 1.0 / 3, kl: 0.1, samples: 64)),
             adamStep: step, configurationJSON: TrainingConfiguration().trajectoryJSON, dataFingerprint: "abc", worldSize: 1)
         return (parameters, adam, Checkpoint.encode(layout: layout, parameters: parameters, adam: adam, metadata: metadata))
     }
@@ -84,18 +99,26 @@ import VAEModel
         #expect(p2.bytes == parameters.bytes)
         #expect(a2.firstMoment.bytes == adam.firstMoment.bytes && a2.secondMoment.bytes == adam.secondMoment.bytes)
         #expect(a2.step == 7)
-        #expect(metadata.position == TrainingPosition(globalStep: 7, epoch: 1, stepInEpoch: 2, epochTerms: LossTerms(reconstruction: 1.0 / 3, kl: 0.1, samples: 64)))
+        #expect(
+            metadata.position
+                == TrainingPosition(
+                    globalStep: 7, epoch: 1, stepInEpoch: 2, epochTerms: LossTerms(reconstruction: 1.0 / 3, kl: 0.1, samples: 64))
+        )
     }
 
     @Test func defaultModelUsesThePyTorchExampleTensorNames() throws {
         let layout = ParameterLayout(.pytorchExample)
-        let bytes = Checkpoint.encode(layout: layout, parameters: FlatBuffer(count: layout.count), adam: Adam(parameterCount: layout.count),
-                                      metadata: .init(position: .init(), adamStep: 0, configurationJSON: "{}", dataFingerprint: "", worldSize: 1))
+        let bytes = Checkpoint.encode(
+            layout: layout, parameters: FlatBuffer(count: layout.count), adam: Adam(parameterCount: layout.count),
+            metadata: .init(position: .init(), adamStep: 0, configurationJSON: "{}", dataFingerprint: "", worldSize: 1))
         let (entries, _, _) = try Safetensors.decode(bytes, path: "mem")
         let model = entries.filter { !$0.key.hasPrefix("adam.") }.mapValues(\.shape)
-        #expect(model == ["fc1.weight": [400, 784], "fc1.bias": [400], "fc21.weight": [20, 400], "fc21.bias": [20],
-                          "fc22.weight": [20, 400], "fc22.bias": [20], "fc3.weight": [400, 20], "fc3.bias": [400],
-                          "fc4.weight": [784, 400], "fc4.bias": [784]])
+        #expect(
+            model == [
+                "fc1.weight": [400, 784], "fc1.bias": [400], "fc21.weight": [20, 400], "fc21.bias": [20],
+                "fc22.weight": [20, 400], "fc22.bias": [20], "fc3.weight": [400, 20], "fc3.bias": [400],
+                "fc4.weight": [784, 400], "fc4.bias": [784],
+            ])
         #expect(entries["adam.exp_avg_sq.fc4.bias"]?.shape == [784])
     }
 
@@ -126,7 +149,8 @@ import VAEModel
         let at = start + entries["fc3.bias"]!.range.lowerBound + 4
         withUnsafeBytes(of: Float.nan.bitPattern.littleEndian) { poisoned.replaceSubrange(at..<(at + 4), with: $0) }
         let newSum = SHA256.hash(poisoned[start...]).hexString
-        let text = String(decoding: poisoned[8..<start], as: UTF8.self).replacingOccurrences(of: metadata["data_sha256"]!, with: newSum)
+        let text = String(decoding: poisoned[8..<start], as: UTF8.self).replacingOccurrences(
+            of: metadata["data_sha256"]!, with: newSum)
         poisoned.replaceSubrange(8..<start, with: Array(text.utf8))
         expectRejected(poisoned, "fc3.bias holds a non-finite value at element 1")
 
@@ -135,7 +159,8 @@ import VAEModel
         expectRejected(bytes, layout: wider, "fc1.weight has shape [8, 784] but the model needs [9, 784]")
         let deeper = ParameterLayout(Architecture(encoderHidden: [8, 8], latentSize: 3, decoderHidden: [8]))
         expectRejected(bytes, layout: deeper, "fc2.weight is missing")
-        let learned = ParameterLayout(Architecture(encoderHidden: [8], latentSize: 3, decoderHidden: [8], likelihood: .gaussian(.learned)))
+        let learned = ParameterLayout(
+            Architecture(encoderHidden: [8], latentSize: 3, decoderHidden: [8], likelihood: .gaussian(.learned)))
         expectRejected(bytes, layout: learned, "x_logvar is missing")
 
         let versioned = String(decoding: bytes[8..<start], as: UTF8.self)
@@ -147,7 +172,8 @@ import VAEModel
         let folder = Fixtures.temporaryFolder()
         let store = CheckpointStore(directory: folder, keep: 2)
         // A leftover temp file from a killed save is removed at start-up; other files are not.
-        _ = FileManager.default.createFile(atPath: folder + "/.vae-dist-tmp.checkpoint-step-000000001.safetensors.999", contents: Data([1]))
+        _ = FileManager.default.createFile(
+            atPath: folder + "/.vae-dist-tmp.checkpoint-step-000000001.safetensors.999", contents: Data([1]))
         _ = FileManager.default.createFile(atPath: folder + "/notes.txt", contents: Data([1]))
         #expect(try store.prepare() == [".vae-dist-tmp.checkpoint-step-000000001.safetensors.999"])
         for step in [1, 2, 3] { try store.save([UInt8(step)], step: step) }

@@ -23,8 +23,12 @@ import VAEModel
 
     @Test func gaussianSettings() throws {
         #expect(try parse(#"{"model": {"likelihood": "gaussian"}}"#).architecture.likelihood == .gaussian(.learned))
-        #expect(try parse(#"{"model": {"gaussian_variance": 0.1, "likelihood": "gaussian"}}"#).architecture.likelihood == .gaussian(.fixed(0.1)))
-        #expect(try parse(#"{"model": {"likelihood": "gaussian", "gaussian_variance": 0.1}}"#).architecture.likelihood == .gaussian(.fixed(0.1)))
+        #expect(
+            try parse(#"{"model": {"gaussian_variance": 0.1, "likelihood": "gaussian"}}"#).architecture.likelihood
+                == .gaussian(.fixed(0.1)))
+        #expect(
+            try parse(#"{"model": {"likelihood": "gaussian", "gaussian_variance": 0.1}}"#).architecture.likelihood
+                == .gaussian(.fixed(0.1)))
     }
 
     @Test(arguments: [
@@ -60,8 +64,10 @@ import VAEModel
 
     @Test func flagsOverrideAndAreValidated() throws {
         var c = try parse(#"{"training": {"batch_size": 64}}"#)
-        try c.override([("training.epochs", 3), ("training.batch_size", 32), ("training.learning_rate", Float(0.01)),
-                        ("training.seed", UInt64(5)), ("data.binarization", "static")])
+        try c.override([
+            ("training.epochs", 3), ("training.batch_size", 32), ("training.learning_rate", Float(0.01)),
+            ("training.seed", UInt64(5)), ("data.binarization", "static"),
+        ])
         #expect(c.batchSize == 32 && c.epochs == 3 && c.adam.learningRate == 0.01 && c.seed == 5 && c.binarization == .static)
         #expect(throws: ConfigurationError.self) { try c.override([("training.batch_size", 0)]) }
         #expect(throws: ConfigurationError.self) { try c.override([("data.binarization", "maybe")]) }

@@ -37,16 +37,60 @@ func bigEndian(_ values: [UInt32]) -> [UInt8] {
         let good = bigEndian([0x803, 3, 28, 28]) + [UInt8](repeating: 7, count: 3 * 784)
         let goodLabels = bigEndian([0x801, 3]) + [1, 2, 3]
         let cases: [(String, [UInt8], [UInt8], (DataError) -> Bool, String)] = [
-            ("labels given as images", goodLabels, goodLabels, { if case .wrongMagic(_, 0x801, 0x803) = $0 { return true }; return false }, "label file"),
-            ("gzip bytes", [0x1F, 0x8B, 8, 0] + good, goodLabels, { if case .compressed = $0 { return true }; return false }, "compressed"),
-            ("wrong image size", bigEndian([0x803, 3, 32, 32]) + [UInt8](repeating: 0, count: 3 * 1024), goodLabels,
-             { if case .wrongDimensions = $0 { return true }; return false }, "dimensions"),
-            ("truncated", Array(good.dropLast(5)), goodLabels, { if case .truncated = $0 { return true }; return false }, "truncated"),
-            ("truncated header", Array(good.prefix(9)), goodLabels, { if case .truncated = $0 { return true }; return false }, "truncated"),
-            ("trailing bytes", good + [0, 0], goodLabels, { if case .trailingBytes = $0 { return true }; return false }, "trailing"),
-            ("counts differ", good, bigEndian([0x801, 2]) + [1, 2], { if case .countMismatch = $0 { return true }; return false }, "3 images"),
-            ("label above 9", good, bigEndian([0x801, 3]) + [1, 12, 3], { if case .labelOutOfRange(_, 1, 12) = $0 { return true }; return false }, "above 9"),
-            ("truncated labels", good, bigEndian([0x801, 3]) + [1], { if case .truncated = $0 { return true }; return false }, "truncated"),
+            (
+                "labels given as images", goodLabels, goodLabels,
+                {
+                    if case .wrongMagic(_, 0x801, 0x803) = $0 { return true }; return false
+                }, "label file"
+            ),
+            (
+                "gzip bytes", [0x1F, 0x8B, 8, 0] + good, goodLabels,
+                {
+                    if case .compressed = $0 { return true }; return false
+                }, "compressed"
+            ),
+            (
+                "wrong image size", bigEndian([0x803, 3, 32, 32]) + [UInt8](repeating: 0, count: 3 * 1024), goodLabels,
+                {
+                    if case .wrongDimensions = $0 { return true }; return false
+                }, "dimensions"
+            ),
+            (
+                "truncated", Array(good.dropLast(5)), goodLabels,
+                {
+                    if case .truncated = $0 { return true }; return false
+                }, "truncated"
+            ),
+            (
+                "truncated header", Array(good.prefix(9)), goodLabels,
+                {
+                    if case .truncated = $0 { return true }; return false
+                }, "truncated"
+            ),
+            (
+                "trailing bytes", good + [0, 0], goodLabels,
+                {
+                    if case .trailingBytes = $0 { return true }; return false
+                }, "trailing"
+            ),
+            (
+                "counts differ", good, bigEndian([0x801, 2]) + [1, 2],
+                {
+                    if case .countMismatch = $0 { return true }; return false
+                }, "3 images"
+            ),
+            (
+                "label above 9", good, bigEndian([0x801, 3]) + [1, 12, 3],
+                {
+                    if case .labelOutOfRange(_, 1, 12) = $0 { return true }; return false
+                }, "above 9"
+            ),
+            (
+                "truncated labels", good, bigEndian([0x801, 3]) + [1],
+                {
+                    if case .truncated = $0 { return true }; return false
+                }, "truncated"
+            ),
         ]
         for (name, imageBytes, labelBytes, matches, phrase) in cases {
             let (images, labels) = IDXReaderTests.write(folder: folder, images: imageBytes, labels: labelBytes)
@@ -86,15 +130,24 @@ func bigEndian(_ values: [UInt32]) -> [UInt8] {
         var inputA = [Float](repeating: 0, count: 3 * width), epsA = [Float](repeating: 0, count: 3 * latent)
         var inputB = [Float](repeating: 0, count: 2 * width), epsB = [Float](repeating: 0, count: 2 * latent)
         let batchA: [Int32] = [5, 42, 17], batchB: [Int32] = [17, 99]
-        batchA.withUnsafeBufferPointer { filler.fill(input: &inputA, epsilon: &epsA, latentSize: latent, dataset: data.train, indices: $0, epoch: 3, evaluation: false) }
-        batchB.withUnsafeBufferPointer { filler.fill(input: &inputB, epsilon: &epsB, latentSize: latent, dataset: data.train, indices: $0, epoch: 3, evaluation: false) }
+        batchA.withUnsafeBufferPointer {
+            filler.fill(
+                input: &inputA, epsilon: &epsA, latentSize: latent, dataset: data.train, indices: $0, epoch: 3, evaluation: false)
+        }
+        batchB.withUnsafeBufferPointer {
+            filler.fill(
+                input: &inputB, epsilon: &epsB, latentSize: latent, dataset: data.train, indices: $0, epoch: 3, evaluation: false)
+        }
         // Sample 17 is row 2 of A and row 0 of B.
         #expect(Array(inputA[(2 * width)..<(3 * width)]) == Array(inputB[0..<width]))
         #expect(Array(epsA[(2 * latent)..<(3 * latent)]) == Array(epsB[0..<latent]))
         #expect(Set(inputA).isSubset(of: [0, 1]), "dynamic binarization gives 0/1")
         // Another epoch draws anew.
         var inputC = [Float](repeating: 0, count: 2 * width), epsC = [Float](repeating: 0, count: 2 * latent)
-        batchB.withUnsafeBufferPointer { filler.fill(input: &inputC, epsilon: &epsC, latentSize: latent, dataset: data.train, indices: $0, epoch: 4, evaluation: false) }
+        batchB.withUnsafeBufferPointer {
+            filler.fill(
+                input: &inputC, epsilon: &epsC, latentSize: latent, dataset: data.train, indices: $0, epoch: 4, evaluation: false)
+        }
         #expect(inputC != inputB)
         #expect(epsC != epsB)
     }
@@ -121,7 +174,8 @@ func bigEndian(_ values: [UInt32]) -> [UInt8] {
     @Test func knownVectors() {
         #expect(SHA256.hash(Array("".utf8)).hexString == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         #expect(SHA256.hash(Array("abc".utf8)).hexString == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        #expect(SHA256.hash(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)).hexString
+        #expect(
+            SHA256.hash(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)).hexString
                 == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
         // Incremental updates across block boundaries equal one update.
         let bytes = (0..<1000).map { UInt8($0 % 251) }

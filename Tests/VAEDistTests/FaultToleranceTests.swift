@@ -7,17 +7,22 @@ import Testing
 @Suite(.serialized) struct FaultToleranceTests {
     static let config: String = {
         let path = NSTemporaryDirectory() + "vae-dist-faults-\(UUID().uuidString.prefix(8)).json"
-        try! #"{"model": {"encoder_hidden": [32], "latent_size": 4, "decoder_hidden": [32]}, "training": {"batch_size": 32}, "data": {"source": "synthetic"}, "run": {"log_every": 1}}"#
+        try!
+            #"{"model": {"encoder_hidden": [32], "latent_size": 4, "decoder_hidden": [32]}, "training": {"batch_size": 32}, "data": {"source": "synthetic"}, "run": {"log_every": 1}}"#
             .write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }()
 
-    static func folder(_ name: String) -> String { NSTemporaryDirectory() + "vae-dist-fault-\(name)-\(UUID().uuidString.prefix(8))" }
+    static func folder(_ name: String) -> String {
+        NSTemporaryDirectory() + "vae-dist-fault-\(name)-\(UUID().uuidString.prefix(8))"
+    }
 
     /// Starts the CLI (`vae-dist-faults`, the test build that injects faults, when `environment` names one);
     /// `environment` adds variables; `shellPrefix` runs it through `bash -c` (for ulimit).
-    static func start(_ arguments: [String], environment: [String: String] = [:], shellPrefix: String? = nil,
-                      binary: String? = nil) throws -> (Process, Pipe, Pipe) {
+    static func start(
+        _ arguments: [String], environment: [String: String] = [:], shellPrefix: String? = nil,
+        binary: String? = nil
+    ) throws -> (Process, Pipe, Pipe) {
         let process = Process()
         let cli = MPITests.binary(binary ?? (environment["VAE_DIST_FAULT"] != nil ? "vae-dist-faults" : "vae-dist"))
         if let shellPrefix {
@@ -42,17 +47,22 @@ import Testing
         return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
     }
 
-    static func run(_ arguments: [String], environment: [String: String] = [:], shellPrefix: String? = nil,
-                    binary: String? = nil) throws -> (Int32, String, String) {
+    static func run(
+        _ arguments: [String], environment: [String: String] = [:], shellPrefix: String? = nil,
+        binary: String? = nil
+    ) throws -> (Int32, String, String) {
         finish(try start(arguments, environment: environment, shellPrefix: shellPrefix, binary: binary))
     }
 
     /// The injected faults live in the test build only: the production binary ignores VAE_DIST_FAULT.
     @Test func vaeDistItselfInjectsNoFaults() throws {
         let dir = FaultToleranceTests.folder("no-fault")
-        let (status, _, err) = try FaultToleranceTests.run(["--config", FaultToleranceTests.config, "--run-dir", dir,
-                                                            "--max-steps", "4"],
-                                                           environment: ["VAE_DIST_FAULT": "nan@0:3"], binary: "vae-dist")
+        let (status, _, err) = try FaultToleranceTests.run(
+            [
+                "--config", FaultToleranceTests.config, "--run-dir", dir,
+                "--max-steps", "4",
+            ],
+            environment: ["VAE_DIST_FAULT": "nan@0:3"], binary: "vae-dist")
         #expect(status == 0 && !err.contains("not finite"), "\(err)")
     }
 
@@ -72,8 +82,10 @@ import Testing
         let (resumed, _, resumeErr) = try FaultToleranceTests.run(base + ["--max-steps", "\(step + 6)", "--resume", "latest"])
         #expect(resumed == 0, "\(resumeErr)")
         let straight = FaultToleranceTests.folder("straight")
-        _ = try FaultToleranceTests.run(["--config", FaultToleranceTests.config, "--blas-threads", "1", "--run-dir", straight,
-                                         "--max-steps", "\(step + 6)"])
+        _ = try FaultToleranceTests.run([
+            "--config", FaultToleranceTests.config, "--blas-threads", "1", "--run-dir", straight,
+            "--max-steps", "\(step + 6)",
+        ])
         let name = "/" + CheckpointStore.fileName(step: step + 6)
         #expect(try Fixtures.stateHash(dir + name) == Fixtures.stateHash(straight + name))
         #expect(Fixtures.deterministicMetrics(in: dir) == Fixtures.deterministicMetrics(in: straight))
@@ -81,19 +93,26 @@ import Testing
 
     @Test func nonFiniteLossStopsWithStepAndTermAndWritesNoCheckpointForIt() throws {
         let dir = FaultToleranceTests.folder("nan")
-        let (status, _, err) = try FaultToleranceTests.run(["--config", FaultToleranceTests.config, "--run-dir", dir,
-                                                            "--max-steps", "10", "--checkpoint-every", "2"],
-                                                           environment: ["VAE_DIST_FAULT": "nan@0:3"])
+        let (status, _, err) = try FaultToleranceTests.run(
+            [
+                "--config", FaultToleranceTests.config, "--run-dir", dir,
+                "--max-steps", "10", "--checkpoint-every", "2",
+            ],
+            environment: ["VAE_DIST_FAULT": "nan@0:3"])
         #expect(status == 1 && err.contains("step 3: the reconstruction loss is not finite"), "\(err)")
         #expect(CheckpointStore(directory: dir, keep: 3).checkpoints() == [CheckpointStore.fileName(step: 2)])
     }
 
     @Test func aNaNOnOneRankStopsEveryRankAtTheSameStep() throws {
         let dir = FaultToleranceTests.folder("nan-mpi")
-        let (status, output, _) = try MPITests.mpirun(["-n", "2", "-x", "VAE_DIST_FAULT=nan@1:3", "--", MPITests.binary("vae-dist-faults"),
-                                                       "--config", FaultToleranceTests.config, "--run-dir", dir, "--max-steps", "10"])
+        let (status, output, _) = try MPITests.mpirun([
+            "-n", "2", "-x", "VAE_DIST_FAULT=nan@1:3", "--", MPITests.binary("vae-dist-faults"),
+            "--config", FaultToleranceTests.config, "--run-dir", dir, "--max-steps", "10",
+        ])
         #expect(status == 1, "\(output)")
-        #expect(output.components(separatedBy: "step 3: the reconstruction loss is not finite").count == 2, "once, by rank 0: \(output)")
+        #expect(
+            output.components(separatedBy: "step 3: the reconstruction loss is not finite").count == 2,
+            "once, by rank 0: \(output)")
     }
 
     @Test func aFailingWriteLeavesThePreviousCheckpointAndLogsNoSave() throws {
@@ -103,7 +122,8 @@ import Testing
         let first = try #require(try CheckpointStore(directory: dir, keep: 3).latest())
         let before = try Fixtures.stateHash(first)
         // A 100 KB file-size limit: the ≈ 600 KB checkpoint cannot be written (EFBIG, as on a full disk).
-        let (status, out, err) = try FaultToleranceTests.run(base + ["--max-steps", "4", "--resume", "latest"], shellPrefix: "ulimit -f 100")
+        let (status, out, err) = try FaultToleranceTests.run(
+            base + ["--max-steps", "4", "--resume", "latest"], shellPrefix: "ulimit -f 100")
         #expect(status == 1, "\(err)")
         #expect(err.contains("File too large") && err.contains("free space"), "\(err)")
         #expect(!out.contains("(step 4)"), "a failed save was logged as saved: \(out)")
@@ -120,21 +140,27 @@ import Testing
     func theWatchdogEndsAJobWhoseRankStalls(exchange: String, collective: String) throws {
         let dir = FaultToleranceTests.folder("stall")
         let start = Date()
-        let (status, output, _) = try MPITests.mpirun(["-n", "2", "-x", "VAE_DIST_FAULT=stall@1:3:120", "--", MPITests.binary("vae-dist-faults"),
-                                                       "--config", FaultToleranceTests.config, "--run-dir", dir, "--max-steps", "10",
-                                                       "--collective-timeout", "3", "--gradient-exchange", exchange])
+        let (status, output, _) = try MPITests.mpirun([
+            "-n", "2", "-x", "VAE_DIST_FAULT=stall@1:3:120", "--", MPITests.binary("vae-dist-faults"),
+            "--config", FaultToleranceTests.config, "--run-dir", dir, "--max-steps", "10",
+            "--collective-timeout", "3", "--gradient-exchange", exchange,
+        ])
         let seconds = Date().timeIntervalSince(start)
         #expect(status != 0, "\(output)")
         #expect(output.contains("watchdog: \(collective) has waited") && output.contains("at step 3"), "\(output)")
         #expect(seconds < 60, "took \(seconds) s")
-        if let waited = output.firstMatch(of: #/has waited ([0-9.]+) s/#) { print("watchdog: fired after \(waited.1) s (limit 3 s); job ended \(String(format: "%.1f", seconds)) s after launch") }
+        if let waited = output.firstMatch(of: #/has waited ([0-9.]+) s/#) {
+            print("watchdog: fired after \(waited.1) s (limit 3 s); job ended \(String(format: "%.1f", seconds)) s after launch")
+        }
     }
 
     @Test func divergedReplicasAreNamed() throws {
         let dir = FaultToleranceTests.folder("diverge")
-        let (status, output, _) = try MPITests.mpirun(["-n", "2", "-x", "VAE_DIST_FAULT=perturb@1:2", "--", MPITests.binary("vae-dist-faults"),
-                                                       "--config", FaultToleranceTests.config, "--run-dir", dir, "--max-steps", "10",
-                                                       "--divergence-check-every", "1", "--gradient-exchange", "allreduce"])
+        let (status, output, _) = try MPITests.mpirun([
+            "-n", "2", "-x", "VAE_DIST_FAULT=perturb@1:2", "--", MPITests.binary("vae-dist-faults"),
+            "--config", FaultToleranceTests.config, "--run-dir", dir, "--max-steps", "10",
+            "--divergence-check-every", "1", "--gradient-exchange", "allreduce",
+        ])
         #expect(status == 1, "\(output)")
         #expect(output.contains("replicas diverged at step 2: the parameters of rank 1 differ"), "\(output)")
     }
@@ -143,10 +169,13 @@ import Testing
     /// by both of its ranks.
     @Test func divergedNodeSharedReplicasAreNamed() throws {
         let dir = FaultToleranceTests.folder("diverge-node")
-        let (status, output, _) = try MPITests.mpirun(["-n", "4", "-x", "VAE_DIST_FAULT=perturb@3:2", "--", MPITests.binary("vae-dist-faults"),
-                                                       "--config", FaultToleranceTests.config, "--run-dir", dir, "--max-steps", "10",
-                                                       "--divergence-check-every", "1", "--gradient-exchange", "node-shared"],
-                                                      environment: ["VAE_DIST_RANKS_PER_NODE": "2"])
+        let (status, output, _) = try MPITests.mpirun(
+            [
+                "-n", "4", "-x", "VAE_DIST_FAULT=perturb@3:2", "--", MPITests.binary("vae-dist-faults"),
+                "--config", FaultToleranceTests.config, "--run-dir", dir, "--max-steps", "10",
+                "--divergence-check-every", "1", "--gradient-exchange", "node-shared",
+            ],
+            environment: ["VAE_DIST_RANKS_PER_NODE": "2"])
         #expect(status == 1, "\(output)")
         #expect(output.contains("replicas diverged at step 2: the parameters of ranks 2, 3 differ"), "\(output)")
     }
@@ -156,8 +185,10 @@ import Testing
         let cli = MPITests.binary("vae-dist")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "Launch/mpirun.sh")
-        process.arguments = ["-n", "4", "--", cli, "--config", FaultToleranceTests.config, "--run-dir", dir,
-                             "--max-steps", "100000", "--checkpoint-every", "5"]
+        process.arguments = [
+            "-n", "4", "--", cli, "--config", FaultToleranceTests.config, "--run-dir", dir,
+            "--max-steps", "100000", "--checkpoint-every", "5",
+        ]
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") }
         environment["VAE_DIST_MPI_TIMEOUT"] = "\(MPITests.timeout)"
         process.environment = environment
@@ -175,7 +206,8 @@ import Testing
         pgrep.standardOutput = pipe
         try pgrep.run()
         pgrep.waitUntilExit()
-        let ranks = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n").compactMap { Int32($0) }
+        let ranks = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n")
+            .compactMap { Int32($0) }
         #expect(ranks.count == 4, "ranks found: \(ranks)")
         let killed = Date()
         if let victim = ranks.last { kill(victim, SIGKILL) }
@@ -194,8 +226,10 @@ import Testing
         // The newest checkpoint is whole and the run resumes from it.
         let latest = try #require(try store.latest())
         let step = Int(latest.split(separator: "-").last!.prefix(9))!
-        let (status, _, err) = try FaultToleranceTests.run(["--config", FaultToleranceTests.config, "--run-dir", dir,
-                                                            "--max-steps", "\(step + 2)", "--resume", "latest"])
+        let (status, _, err) = try FaultToleranceTests.run([
+            "--config", FaultToleranceTests.config, "--run-dir", dir,
+            "--max-steps", "\(step + 2)", "--resume", "latest",
+        ])
         #expect(status == 0, "\(err)")
     }
 }

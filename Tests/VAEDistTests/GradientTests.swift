@@ -4,11 +4,34 @@ import VAEModel
 /// Finite differences against the hand-written backward, for every parameter of every tensor.
 @Suite struct GradientTests {
     static let cases: [(String, Architecture)] = [
-        ("bernoulli relu", Architecture(inputSize: 6, encoderHidden: [5], latentSize: 3, decoderHidden: [4], activation: .relu, likelihood: .bernoulli)),
-        ("bernoulli tanh, two hidden layers", Architecture(inputSize: 6, encoderHidden: [5, 4], latentSize: 2, decoderHidden: [3, 5], activation: .tanh, likelihood: .bernoulli)),
-        ("gaussian learned tanh", Architecture(inputSize: 5, encoderHidden: [4], latentSize: 2, decoderHidden: [4], activation: .tanh, likelihood: .gaussian(.learned))),
-        ("gaussian fixed relu", Architecture(inputSize: 5, encoderHidden: [6], latentSize: 3, decoderHidden: [5], activation: .relu, likelihood: .gaussian(.fixed(0.5)))),
-        ("no hidden layers", Architecture(inputSize: 4, encoderHidden: [], latentSize: 2, decoderHidden: [], activation: .tanh, likelihood: .bernoulli)),
+        (
+            "bernoulli relu",
+            Architecture(
+                inputSize: 6, encoderHidden: [5], latentSize: 3, decoderHidden: [4], activation: .relu, likelihood: .bernoulli)
+        ),
+        (
+            "bernoulli tanh, two hidden layers",
+            Architecture(
+                inputSize: 6, encoderHidden: [5, 4], latentSize: 2, decoderHidden: [3, 5], activation: .tanh,
+                likelihood: .bernoulli)
+        ),
+        (
+            "gaussian learned tanh",
+            Architecture(
+                inputSize: 5, encoderHidden: [4], latentSize: 2, decoderHidden: [4], activation: .tanh,
+                likelihood: .gaussian(.learned))
+        ),
+        (
+            "gaussian fixed relu",
+            Architecture(
+                inputSize: 5, encoderHidden: [6], latentSize: 3, decoderHidden: [5], activation: .relu,
+                likelihood: .gaussian(.fixed(0.5)))
+        ),
+        (
+            "no hidden layers",
+            Architecture(
+                inputSize: 4, encoderHidden: [], latentSize: 2, decoderHidden: [], activation: .tanh, likelihood: .bernoulli)
+        ),
     ]
 
     /// A model with a fixed batch of 3 inputs in [0, 1] and fixed ε.

@@ -22,13 +22,18 @@ import VAEModel
             case 3:
                 // Overwrite bytes near the start (headers), where the parsers make their decisions.
                 for _ in 0..<(1 + stream.nextIndex(below: 3)) where !bytes.isEmpty {
-                    bytes[stream.nextIndex(below: min(bytes.count, 256))] = [0x00, 0xFF, 0x7F, 0x80, 0x22, 0x7B, 0x7D, 0x2D][stream.nextIndex(below: 8)]
+                    bytes[stream.nextIndex(below: min(bytes.count, 256))] =
+                        [0x00, 0xFF, 0x7F, 0x80, 0x22, 0x7B, 0x7D, 0x2D][stream.nextIndex(below: 8)]
                 }
             case 4:
                 // Splice: drop or duplicate a range.
                 let a = stream.nextIndex(below: bytes.count + 1), b = stream.nextIndex(below: bytes.count + 1)
                 let range = min(a, b)..<max(a, b)
-                if stream.nextIndex(below: 2) == 0 { bytes.removeSubrange(range) } else { bytes.insert(contentsOf: bytes[range], at: range.lowerBound) }
+                if stream.nextIndex(below: 2) == 0 {
+                    bytes.removeSubrange(range)
+                } else {
+                    bytes.insert(contentsOf: bytes[range], at: range.lowerBound)
+                }
             default:
                 bytes = (0..<stream.nextIndex(below: 600)).map { _ in UInt8(truncatingIfNeeded: stream.next()) }
             }
@@ -78,20 +83,25 @@ import VAEModel
         let layout = ParameterLayout(Architecture(inputSize: 6, encoderHidden: [5], latentSize: 2, decoderHidden: [5]))
         let parameters = FlatBuffer(count: layout.count), adam = Adam(parameterCount: layout.count)
         layout.initialize(parameters, seed: 1)
-        let good = Checkpoint.encode(layout: layout, parameters: parameters, adam: adam, metadata: .init(
-            position: TrainingPosition(globalStep: 3), adamStep: 3, configurationJSON: TrainingConfiguration().trajectoryJSON,
-            dataFingerprint: "abc", worldSize: 1))
+        let good = Checkpoint.encode(
+            layout: layout, parameters: parameters, adam: adam,
+            metadata: .init(
+                position: TrainingPosition(globalStep: 3), adamStep: 3, configurationJSON: TrainingConfiguration().trajectoryJSON,
+                dataFingerprint: "abc", worldSize: 1))
         _ = try Checkpoint.decode(good, path: "good", layout: layout, parameters: parameters, adam: adam)
         let header = Array(good.prefix(8 + Int(good[0]) + Int(good[1]) << 8))
         var inputs = HostileInputTests.corpus(from: good, count: 7_000, key: 3)
         // Mutations concentrated in the JSON header, where most decisions are made.
         inputs += HostileInputTests.corpus(from: header, count: 3_000, key: 4).map { $0 + good.dropFirst(header.count) }
-        inputs += [Array("{}".utf8), [0, 0, 0, 0, 0, 0, 0, 0], [2, 0, 0, 0, 0, 0, 0, 0, 0x7B, 0x7D],
-                   [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7B]]
+        inputs += [
+            Array("{}".utf8), [0, 0, 0, 0, 0, 0, 0, 0], [2, 0, 0, 0, 0, 0, 0, 0, 0x7B, 0x7D],
+            [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7B],
+        ]
         var rejected = 0
         for (n, bytes) in inputs.enumerated() {
             do {
-                _ = try Checkpoint.decode(bytes, path: "/runs/hostile-\(n).safetensors", layout: layout, parameters: parameters, adam: adam)
+                _ = try Checkpoint.decode(
+                    bytes, path: "/runs/hostile-\(n).safetensors", layout: layout, parameters: parameters, adam: adam)
             } catch {
                 rejected += 1
                 #expect("\(error)".contains("/runs/hostile-\(n).safetensors"), "case \(n): \(error)")
@@ -105,7 +115,9 @@ import VAEModel
         let good = try #require(FileManager.default.contents(atPath: "Config/mnist-pytorch-example.json"))
         var rejected = 0, accepted = 0
         for (n, bytes) in HostileInputTests.corpus(from: [UInt8](good), count: 10_000, key: 5).enumerated() {
-            do { _ = try TrainingConfiguration.parse(Data(bytes), source: "hostile-\(n).json"); accepted += 1 } catch let error as ConfigurationError {
+            do { _ = try TrainingConfiguration.parse(Data(bytes), source: "hostile-\(n).json"); accepted += 1 } catch let error
+                as ConfigurationError
+            {
                 rejected += 1
                 #expect(!error.key.isEmpty && !error.problem.isEmpty, "case \(n): \(error)")
             }

@@ -5,7 +5,8 @@ import VAEModel
 /// The stable BCE of one logit and target through BernoulliNLL.forward.
 func bce(_ logit: Float, _ target: Float) -> Double {
     var gradient: Float = 0, scratch: Float = 0
-    return BernoulliNLL.forward(logits: [logit], targets: [target], rows: 1, width: 1, logitGradient: &gradient, scratch: &scratch)
+    return BernoulliNLL.forward(
+        logits: [logit], targets: [target], rows: 1, width: 1, logitGradient: &gradient, scratch: &scratch)
 }
 
 @Suite struct LossTests {
@@ -93,14 +94,19 @@ func bce(_ logit: Float, _ target: Float) -> Double {
         let layout = ParameterLayout(.pytorchExample)
         #expect(layout.count == 652_824)
         let shapes = Dictionary(uniqueKeysWithValues: layout.tensors.map { ($0.name, $0.shape) })
-        #expect(shapes == ["fc1.weight": [400, 784], "fc1.bias": [400], "fc21.weight": [20, 400], "fc21.bias": [20],
-                           "fc22.weight": [20, 400], "fc22.bias": [20], "fc3.weight": [400, 20], "fc3.bias": [400],
-                           "fc4.weight": [784, 400], "fc4.bias": [784]])
+        #expect(
+            shapes == [
+                "fc1.weight": [400, 784], "fc1.bias": [400], "fc21.weight": [20, 400], "fc21.bias": [20],
+                "fc22.weight": [20, 400], "fc22.bias": [20], "fc3.weight": [400, 20], "fc3.bias": [400],
+                "fc4.weight": [784, 400], "fc4.bias": [784],
+            ])
     }
 
     @Test func deeperArchitecturesFollowTheNumberingScheme() {
-        let layout = ParameterLayout(Architecture(encoderHidden: [200, 200], latentSize: 50, decoderHidden: [200, 200], activation: .tanh))
-        #expect(layout.tensors.map(\.name).filter { $0.hasSuffix(".weight") }
+        let layout = ParameterLayout(
+            Architecture(encoderHidden: [200, 200], latentSize: 50, decoderHidden: [200, 200], activation: .tanh))
+        #expect(
+            layout.tensors.map(\.name).filter { $0.hasSuffix(".weight") }
                 == ["fc1.weight", "fc2.weight", "fc31.weight", "fc32.weight", "fc4.weight", "fc5.weight", "fc6.weight"])
     }
 

@@ -32,11 +32,14 @@ import Testing
     }
 
     /// Runs one `vae-dist-mpi-check` case; `ranksPerNode` splits the ranks into that many per simulated node.
-    static func check(_ name: String, ranks: Int = 4, control: String? = nil, exchange: String? = nil,
-                      ranksPerNode: Int? = nil) throws -> (Int32, String) {
-        let (status, output, _) = try mpirun(["-n", "\(ranks)", "--", binary("vae-dist-mpi-check"), name]
-                                             + (control.map { ["--control", $0] } ?? []) + (exchange.map { ["--exchange", $0] } ?? []),
-                                             environment: ranksPerNode.map { ["VAE_DIST_RANKS_PER_NODE": "\($0)"] } ?? [:])
+    static func check(
+        _ name: String, ranks: Int = 4, control: String? = nil, exchange: String? = nil,
+        ranksPerNode: Int? = nil
+    ) throws -> (Int32, String) {
+        let (status, output, _) = try mpirun(
+            ["-n", "\(ranks)", "--", binary("vae-dist-mpi-check"), name]
+                + (control.map { ["--control", $0] } ?? []) + (exchange.map { ["--exchange", $0] } ?? []),
+            environment: ranksPerNode.map { ["VAE_DIST_RANKS_PER_NODE": "\($0)"] } ?? [:])
         return (status, output)
     }
 
@@ -116,13 +119,19 @@ import Testing
     @Test func unevenNodesFallBackToTheAllReduceOrStopWithAMessage() throws {
         let common = ["--", MPITests.binary("vae-dist"), "--data", "synthetic", "--max-steps", "2", "--batch-size", "33"]
         let uneven = ["VAE_DIST_RANKS_PER_NODE": "2"]
-        let (status, output, _) = try MPITests.mpirun(["-n", "3"] + common + ["--run-dir", NSTemporaryDirectory() + "vae-dist-uneven-\(UUID().uuidString.prefix(8))"],
-                                                      environment: uneven)
+        let (status, output, _) = try MPITests.mpirun(
+            ["-n", "3"] + common + ["--run-dir", NSTemporaryDirectory() + "vae-dist-uneven-\(UUID().uuidString.prefix(8))"],
+            environment: uneven)
         #expect(status == 0 && output.contains("3 rank(s) (gradient exchange: all-reduce)"), "\(output)")
-        let (failed, message, _) = try MPITests.mpirun(["-n", "3"] + common + ["--gradient-exchange", "node-shared",
-                                                        "--run-dir", NSTemporaryDirectory() + "vae-dist-uneven-\(UUID().uuidString.prefix(8))"],
-                                                       environment: uneven)
-        #expect(failed == 1 && message.contains("gradient_exchange node-shared: the nodes have different numbers of ranks"), "\(message)")
+        let (failed, message, _) = try MPITests.mpirun(
+            ["-n", "3"] + common + [
+                "--gradient-exchange", "node-shared",
+                "--run-dir", NSTemporaryDirectory() + "vae-dist-uneven-\(UUID().uuidString.prefix(8))",
+            ],
+            environment: uneven)
+        #expect(
+            failed == 1 && message.contains("gradient_exchange node-shared: the nodes have different numbers of ranks"),
+            "\(message)")
     }
 
     @Test func startupBroadcastMakesDifferentlySeededRanksEqual() throws {
@@ -137,9 +146,12 @@ import Testing
 
     @Test func aRankWithAnotherConfigurationStopsTheJobWithAMessage() throws {
         let cli = MPITests.binary("vae-dist")
-        let common = ["--data", "synthetic", "--max-steps", "3", "--batch-size", "32",
-                      "--run-dir", NSTemporaryDirectory() + "vae-dist-mismatch-\(UUID().uuidString.prefix(8))"]
-        let (status, output, seconds) = try MPITests.mpirun(["-n", "3", "--", cli] + common + [":", "-n", "1", cli] + common + ["--learning-rate", "0.002"])
+        let common = [
+            "--data", "synthetic", "--max-steps", "3", "--batch-size", "32",
+            "--run-dir", NSTemporaryDirectory() + "vae-dist-mismatch-\(UUID().uuidString.prefix(8))",
+        ]
+        let (status, output, seconds) = try MPITests.mpirun(
+            ["-n", "3", "--", cli] + common + [":", "-n", "1", cli] + common + ["--learning-rate", "0.002"])
         #expect(status == 1, "\(output)")
         #expect(output.contains("error: the configuration hash differs across ranks") && output.contains("rank 3 ("), "\(output)")
         #expect(seconds < Double(MPITests.timeout - 10), "took \(seconds) s: it hung until the timeout")
@@ -147,17 +159,23 @@ import Testing
 
     @Test func aRankThatCannotReadItsDataStopsEveryRank() throws {
         let cli = MPITests.binary("vae-dist")
-        let common = ["--max-steps", "3", "--batch-size", "32", "--run-dir", NSTemporaryDirectory() + "vae-dist-baddata-\(UUID().uuidString.prefix(8))"]
-        let (status, output, seconds) = try MPITests.mpirun(["-n", "1", "--", cli, "--data", "/nonexistent/mnist"] + common
-                                                            + [":", "-n", "1", cli, "--data", "synthetic"] + common)
+        let common = [
+            "--max-steps", "3", "--batch-size", "32", "--run-dir",
+            NSTemporaryDirectory() + "vae-dist-baddata-\(UUID().uuidString.prefix(8))",
+        ]
+        let (status, output, seconds) = try MPITests.mpirun(
+            ["-n", "1", "--", cli, "--data", "/nonexistent/mnist"] + common
+                + [":", "-n", "1", cli, "--data", "synthetic"] + common)
         #expect(status == 1, "\(output)")
         #expect(output.contains("error: rank 0: /nonexistent/mnist/train-images-idx3-ubyte: file not found"), "\(output)")
         #expect(seconds < Double(MPITests.timeout - 10), "took \(seconds) s: it hung until the timeout")
     }
 
     @Test func indivisibleGlobalBatchIsAnErrorBeforeTraining() throws {
-        let (status, output, _) = try MPITests.mpirun(["-n", "3", "--", MPITests.binary("vae-dist"), "--data", "synthetic",
-                                                       "--batch-size", "64", "--run-dir", NSTemporaryDirectory() + "vae-dist-indiv"])
+        let (status, output, _) = try MPITests.mpirun([
+            "-n", "3", "--", MPITests.binary("vae-dist"), "--data", "synthetic",
+            "--batch-size", "64", "--run-dir", NSTemporaryDirectory() + "vae-dist-indiv",
+        ])
         #expect(status == 1 && output.contains("does not divide among 3 ranks"), "\(output)")
         #expect(output.components(separatedBy: "does not divide").count == 2, "printed once, by rank 0: \(output)")
     }
@@ -167,16 +185,22 @@ import Testing
     @Test func evalUnderMpirunReproducesTheEpochEndTestLoss() throws {
         let cli = MPITests.binary("vae-dist")
         let folder = NSTemporaryDirectory() + "vae-dist-eval-mpi-\(UUID().uuidString.prefix(8))"
-        let (status, output, _) = try MPITests.mpirun(["-n", "2", "--", cli, "--config", FaultToleranceTests.config,
-                                                       "--epochs", "1", "--run-dir", folder])
+        let (status, output, _) = try MPITests.mpirun([
+            "-n", "2", "--", cli, "--config", FaultToleranceTests.config,
+            "--epochs", "1", "--run-dir", folder,
+        ])
         #expect(status == 0 && output.contains("gradient exchange: node-shared"), "\(output)")
         let epoch = try String(contentsOfFile: folder + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").compactMap {
             try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
         }.first { $0["type"] as? String == "epoch" }
         let trained = try #require(epoch?["test_loss"] as? Double)
-        let checkpoint = folder + "/" + (try String(contentsOfFile: folder + "/latest", encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)
-        let (evalStatus, json, _) = try MPITests.mpirun(["-n", "2", "--", cli, "eval", "--checkpoint", checkpoint,
-                                                         "--data", "synthetic", "--json"])
+        let checkpoint =
+            folder + "/"
+            + (try String(contentsOfFile: folder + "/latest", encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)
+        let (evalStatus, json, _) = try MPITests.mpirun([
+            "-n", "2", "--", cli, "eval", "--checkpoint", checkpoint,
+            "--data", "synthetic", "--json",
+        ])
         let line = json.split(separator: "\n").first { $0.hasPrefix("{") } ?? ""
         let evaluated = (try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["test_loss"] as? Double
         #expect(evalStatus == 0 && evaluated.map { abs($0 - trained) <= 1e-6 } == true, "\(trained) vs \(json)")
@@ -212,16 +236,22 @@ import Testing
 @Suite(.serialized) struct ExactReductionTests {
     static let config: String = {
         let path = NSTemporaryDirectory() + "vae-dist-exact-\(UUID().uuidString.prefix(8)).json"
-        try! #"{"model": {"encoder_hidden": [32], "latent_size": 4, "decoder_hidden": [32]}, "training": {"batch_size": 32, "micro_batches": 4}, "run": {"log_every": 1}}"#
+        try!
+            #"{"model": {"encoder_hidden": [32], "latent_size": 4, "decoder_hidden": [32]}, "training": {"batch_size": 32, "micro_batches": 4}, "run": {"log_every": 1}}"#
             .write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }()
 
     /// Trains to `steps` at `ranks` (nil: single process without mpirun) into `folder`; returns the final checkpoint's
     /// data SHA-256 (parameters and Adam moments) and the logged losses.
-    static func train(ranks: Int?, reduction: String, steps: Int, folder: String, resume: Bool = false) throws -> (String, [String]) {
-        let args = ["--config", config, "--data", "synthetic", "--max-steps", "\(steps)", "--blas-threads", "1",
-                    "--reduction", reduction, "--run-dir", folder] + (resume ? ["--resume", "latest"] : [])
+    static func train(
+        ranks: Int?, reduction: String, steps: Int, folder: String, resume: Bool = false
+    ) throws -> (String, [String]) {
+        let args =
+            [
+                "--config", config, "--data", "synthetic", "--max-steps", "\(steps)", "--blas-threads", "1",
+                "--reduction", reduction, "--run-dir", folder,
+            ] + (resume ? ["--resume", "latest"] : [])
         let cli = MPITests.binary("vae-dist")
         if let ranks {
             let (status, output, _) = try MPITests.mpirun(["-n", "\(ranks)", "--", cli] + args)
@@ -235,16 +265,23 @@ import Testing
             process.waitUntilExit()
             #expect(process.terminationStatus == 0)
         }
-        return (try Fixtures.stateHash(folder + "/" + CheckpointStore.fileName(step: steps)), Fixtures.deterministicMetrics(in: folder))
+        return (
+            try Fixtures.stateHash(folder + "/" + CheckpointStore.fileName(step: steps)),
+            Fixtures.deterministicMetrics(in: folder)
+        )
     }
 
-    static func folder(_ name: String) -> String { NSTemporaryDirectory() + "vae-dist-exact-\(name)-\(UUID().uuidString.prefix(8))" }
+    static func folder(_ name: String) -> String {
+        NSTemporaryDirectory() + "vae-dist-exact-\(name)-\(UUID().uuidString.prefix(8))"
+    }
 
     @Test func sameBitsAtOneTwoAndFourRanksAndAcrossAnElasticResume() throws {
-        let single = try ExactReductionTests.train(ranks: nil, reduction: "exact", steps: 6, folder: ExactReductionTests.folder("1"))
+        let single = try ExactReductionTests.train(
+            ranks: nil, reduction: "exact", steps: 6, folder: ExactReductionTests.folder("1"))
         #expect(single.1.count == 6 && !single.0.isEmpty)
         for ranks in [1, 2, 4] {
-            let run = try ExactReductionTests.train(ranks: ranks, reduction: "exact", steps: 6, folder: ExactReductionTests.folder("\(ranks)"))
+            let run = try ExactReductionTests.train(
+                ranks: ranks, reduction: "exact", steps: 6, folder: ExactReductionTests.folder("\(ranks)"))
             #expect(run.0 == single.0, "-n \(ranks): parameters and Adam state differ from the single process")
             #expect(run.1 == single.1, "-n \(ranks): logged losses differ")
         }
@@ -258,8 +295,10 @@ import Testing
     }
 
     @Test func negativeControlFastReductionDiffersAcrossRankCounts() throws {
-        let one = try ExactReductionTests.train(ranks: nil, reduction: "fast", steps: 6, folder: ExactReductionTests.folder("fast1"))
-        let four = try ExactReductionTests.train(ranks: 4, reduction: "fast", steps: 6, folder: ExactReductionTests.folder("fast4"))
+        let one = try ExactReductionTests.train(
+            ranks: nil, reduction: "fast", steps: 6, folder: ExactReductionTests.folder("fast1"))
+        let four = try ExactReductionTests.train(
+            ranks: 4, reduction: "fast", steps: 6, folder: ExactReductionTests.folder("fast4"))
         #expect(one.0 != four.0, "the float all-reduce gave the same bits at 1 and 4 ranks; the exact test would not be needed")
     }
 }

@@ -13,9 +13,10 @@ import VAEModel
     }
 
     func state(_ trainer: Trainer) -> State {
-        State(parameters: trainer.model.parameters.bytes, firstMoment: trainer.optimizer.firstMoment.bytes,
-              secondMoment: trainer.optimizer.secondMoment.bytes, adamStep: trainer.optimizer.step,
-              position: trainer.position, metrics: Fixtures.deterministicMetrics(in: trainer.configuration.runDirectory))
+        State(
+            parameters: trainer.model.parameters.bytes, firstMoment: trainer.optimizer.firstMoment.bytes,
+            secondMoment: trainer.optimizer.secondMoment.bytes, adamStep: trainer.optimizer.step,
+            position: trainer.position, metrics: Fixtures.deterministicMetrics(in: trainer.configuration.runDirectory))
     }
 
     /// The uninterrupted reference run.
@@ -104,7 +105,8 @@ import VAEModel
         } throws: { error in
             "\(error)".contains("fc1.weight has shape [32, 784] but the model needs [16, 784]")
         }
-        let otherData = try Trainer(configuration: config, data: DataSplits.synthetic(trainCount: 200, testCount: 10), logger: Fixtures.quietLogger)
+        let otherData = try Trainer(
+            configuration: config, data: DataSplits.synthetic(trainCount: 200, testCount: 10), logger: Fixtures.quietLogger)
         #expect {
             try otherData.run(resume: .latest)
         } throws: { error in

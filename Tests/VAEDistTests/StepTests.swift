@@ -26,7 +26,9 @@ import VAEModel
         order.withUnsafeBufferPointer { all in
             _ = trainer.step(indices: UnsafeBufferPointer(rebasing: all[0..<128]), epoch: 0)  // warm-up
             let before = vae_thread_allocation_count()
-            for s in 1..<6 { _ = trainer.step(indices: UnsafeBufferPointer(rebasing: all[(s % 2 * 128)..<(s % 2 * 128 + 128)]), epoch: s) }
+            for s in 1..<6 {
+                _ = trainer.step(indices: UnsafeBufferPointer(rebasing: all[(s % 2 * 128)..<(s % 2 * 128 + 128)]), epoch: s)
+            }
             let after = vae_thread_allocation_count()
             #expect(after == before, "\(after - before) heap allocations in 5 steps")
         }
@@ -52,7 +54,8 @@ import VAEModel
         let shared = try Fixtures.trainer(config)
         let exchange = try #require(shared.exchange as? NodeSharedExchange)
         #expect(exchange.shard == 0..<plain.model.layout.count)
-        #expect(shared.model.parameters.pointer == exchange.parameters.pointer
+        #expect(
+            shared.model.parameters.pointer == exchange.parameters.pointer
                 && shared.optimizer.firstMoment.pointer == exchange.firstMoment.pointer)
         #expect(shared.model.parameters.bytes == plain.model.parameters.bytes, "initial parameters differ")
         let order = epochPermutation(count: Fixtures.smallData.train.count, seed: 1, epoch: 0)
@@ -81,14 +84,18 @@ import VAEModel
             _ = try TrainingConfiguration.parse(Data(#"{"training": {"gradient_exchange": "node-shared", \#(legacy)}}"#.utf8))
             Issue.record("node-shared with \(option) was accepted")
         } catch let error as ExchangeError {
-            #expect("\(error)".hasPrefix("gradient_exchange node-shared: ") && "\(error)".contains("use --gradient-exchange allreduce"), "\(error)")
+            #expect(
+                "\(error)".hasPrefix("gradient_exchange node-shared: ")
+                    && "\(error)".contains("use --gradient-exchange allreduce"), "\(error)")
         }
         var config = try TrainingConfiguration.parse(Data(#"{"training": {"gradient_exchange": "auto", \#(legacy)}}"#.utf8))
         config.runDirectory = Fixtures.temporaryFolder()
         config.architecture = Architecture(encoderHidden: [32], latentSize: 4, decoderHidden: [32])
         config.batchSize = 32
         config.dataSource = "synthetic"
-        #expect(!(try Fixtures.trainer(config).exchange is NodeSharedExchange), "auto falls back to the all-reduce path with \(option)")
+        #expect(
+            !(try Fixtures.trainer(config).exchange is NodeSharedExchange),
+            "auto falls back to the all-reduce path with \(option)")
     }
 
     /// A node whose shared-memory folder is nearly full: node-shared is refused before anything is allocated (a
@@ -97,15 +104,20 @@ import VAEModel
         var config = Fixtures.smallConfiguration(runDirectory: Fixtures.temporaryFolder())
         config.gradientExchange = .nodeShared
         let needed = NodeSharedExchange.bytesPerNode(parameterCount: ParameterLayout(config.architecture).count, localSize: 1)
-        #expect(try Trainer(configuration: config, data: Fixtures.smallData, communicator: TightSharedMemory(free: needed),
-                            logger: Fixtures.quietLogger).exchange is NodeSharedExchange, "exactly enough room is enough")
+        #expect(
+            try Trainer(
+                configuration: config, data: Fixtures.smallData, communicator: TightSharedMemory(free: needed),
+                logger: Fixtures.quietLogger
+            ).exchange is NodeSharedExchange, "exactly enough room is enough")
         do {
-            _ = try Trainer(configuration: config, data: Fixtures.smallData, communicator: TightSharedMemory(free: needed - 1),
-                            logger: Fixtures.quietLogger)
+            _ = try Trainer(
+                configuration: config, data: Fixtures.smallData, communicator: TightSharedMemory(free: needed - 1),
+                logger: Fixtures.quietLogger)
             Issue.record("node-shared without room was accepted")
         } catch let error as ExchangeError {
             let text = "\(error)"
-            #expect(text.contains("of shared memory per node in /dev/shm") && text.contains("rank 0 has less free")
+            #expect(
+                text.contains("of shared memory per node in /dev/shm") && text.contains("rank 0 has less free")
                     && text.contains("--shm-size") && text.contains("use --gradient-exchange allreduce"), "\(text)")
         }
     }

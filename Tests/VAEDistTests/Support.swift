@@ -15,7 +15,8 @@ enum Fixtures {
 
     /// A fresh, empty temp folder.
     static func temporaryFolder(_ name: String = #function) -> String {
-        let path = NSTemporaryDirectory() + "vae-dist-tests/\(name.filter { $0.isLetter || $0.isNumber })-\(UUID().uuidString.prefix(8))"
+        let path =
+            NSTemporaryDirectory() + "vae-dist-tests/\(name.filter { $0.isLetter || $0.isNumber })-\(UUID().uuidString.prefix(8))"
         try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }

@@ -119,8 +119,9 @@ extension ExactExchange {
             let k = first + j
             let lower = min(k * m, indices.count), upper = min(lower + m, indices.count)
             let buffer = local[j]
-            let terms = model.localGradients(indices: indices, rows: lower..<upper, epoch: epoch, source: source,
-                                             timer: &timer, gradients: buffer)
+            let terms = model.localGradients(
+                indices: indices, rows: lower..<upper, epoch: epoch, source: source,
+                timer: &timer, gradients: buffer)
             guard lower < upper else { continue }
             largest = max(largest, ExactExchange.largestMagnitude(buffer))
             samples += upper - lower

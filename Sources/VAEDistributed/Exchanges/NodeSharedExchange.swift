@@ -74,13 +74,16 @@ open class NodeSharedExchange: GradientExchange {
         secondMoment = FlatBuffer(borrowing: node + 2 * stride, count: parameterCount, owner: memory)
         peers = .allocate(capacity: topology.localSize)
         for r in 0..<topology.localSize {
-            peers[r] = UnsafePointer(r == 0 ? node + 3 * stride : floats(r, count: Self.segmentFloats(parameterCount: parameterCount, localRank: r)))
+            peers[r] = UnsafePointer(
+                r == 0 ? node + 3 * stride : floats(r, count: Self.segmentFloats(parameterCount: parameterCount, localRank: r)))
         }
         lossLines = .allocate(capacity: topology.localSize)
         for r in 0..<topology.localSize {
-            lossLines[r] = UnsafeMutableRawPointer(mutating: peers[r] + stride).bindMemory(to: Double.self, capacity: LossTerms.slotWidth)
+            lossLines[r] = UnsafeMutableRawPointer(mutating: peers[r] + stride).bindMemory(
+                to: Double.self, capacity: LossTerms.slotWidth)
         }
-        gradients = FlatBuffer(borrowing: UnsafeMutablePointer(mutating: peers[topology.localRank]), count: parameterCount, owner: memory)
+        gradients = FlatBuffer(
+            borrowing: UnsafeMutablePointer(mutating: peers[topology.localRank]), count: parameterCount, owner: memory)
         let lines = stride / 16, r = topology.localRank, n = topology.localSize
         shard = min(lines * r / n * 16, parameterCount)..<min(lines * (r + 1) / n * 16, parameterCount)
         accumulator = .allocate(capacity: Self.blockSize)
@@ -92,9 +95,10 @@ open class NodeSharedExchange: GradientExchange {
         for buffer in [parameters, firstMoment, secondMoment] {
             (buffer.pointer + shard.lowerBound).update(repeating: 0, count: shard.count)
         }
-        (model, optimizer) = makeReplica(settings, batchCapacity: settings.globalBatchSize / communicator.size,
-                                         parameters: parameters, gradients: gradients,
-                                         firstMoment: firstMoment, secondMoment: secondMoment)
+        (model, optimizer) = makeReplica(
+            settings, batchCapacity: settings.globalBatchSize / communicator.size,
+            parameters: parameters, gradients: gradients,
+            firstMoment: firstMoment, secondMoment: secondMoment)
         memory.synchronizeNode()
     }
 
@@ -152,7 +156,9 @@ open class NodeSharedExchange: GradientExchange {
         }
         sumOverLocalRanks()
         memory.allReduceAcrossNodes(UnsafeMutableBufferPointer(start: gradients.pointer + shard.lowerBound, count: shard.count))
-        timer.optimizer { optimizer.update(parameters: parameters, range: shard, shardGradients: gradients.pointer + shard.lowerBound) }
+        timer.optimizer {
+            optimizer.update(parameters: parameters, range: shard, shardGradients: gradients.pointer + shard.lowerBound)
+        }
         memory.synchronizeNode()
         return global
     }

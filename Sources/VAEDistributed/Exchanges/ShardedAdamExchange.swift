@@ -33,8 +33,9 @@ public final class ShardedAdamExchange: GradientExchange {
         let terms = model.localGradients(indices: indices, rows: rows, epoch: epoch, source: source, timer: &timer)
         communicator.reduceScatterSum(UnsafeBufferPointer(model.gradients.buffer), into: shardGradients.buffer, shards: shards)
         timer.optimizer {
-            optimizer.update(parameters: model.parameters, range: shards.range(of: communicator.rank),
-                             shardGradients: shardGradients.pointer)
+            optimizer.update(
+                parameters: model.parameters, range: shards.range(of: communicator.rank),
+                shardGradients: shardGradients.pointer)
         }
         communicator.allGather(model.parameters.buffer, shards: shards)
         let global = losses.sum(terms, over: communicator)
