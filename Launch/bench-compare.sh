@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Before/after speed of every gradient exchange, in one script run: builds git ref BASE (default: origin/main or
-# the first parent) into .build-compare/ and this tree into .build/release, then runs `vae-dist bench --json`
+# Before/after speed of every gradient exchange, in one script run: builds git refs BASE (default: the first
+# parent) and NEW (default: HEAD; both from clean worktrees, so uncommitted edits never leak in) into
+# .build-compare/, then runs `vae-dist bench --json`
 # for each strategy, alternating the two binaries ROUNDS times (default 3), single process and under
 # `mpirun -n 2`, and prints the best and the median samples/s of each and their ratios.
 #
-#   Launch/bench-compare.sh [BASE] [ROUNDS]
+#   Launch/bench-compare.sh [BASE] [ROUNDS] [NEW]
 #
 # The base may predate `--gradient-exchange STRATEGY`: it is given the flags that selected each strategy then
 # (--overlap-allreduce, --sharded-optimizer, --reduction exact).
@@ -14,14 +15,19 @@ cd "$here"
 base=${1:-HEAD~1}  # a commit, tag or branch
 rounds=${2:-3}
 export VAE_DIST_MPI_TIMEOUT=${VAE_DIST_MPI_TIMEOUT:-300}
-worktree=.build-compare/src
-rm -rf "$worktree"; git worktree prune
-git worktree add --detach "$worktree" "$base" >/dev/null
-trap 'git worktree remove --force "$worktree" >/dev/null 2>&1 || true' EXIT
-(cd "$worktree" && swift build -c release --scratch-path "$here/.build-compare/build" >/dev/null)
-swift build -c release >/dev/null
-old=$here/.build-compare/build/release/vae-dist
-new=$here/.build/release/vae-dist
+target=${3:-HEAD}
+mkdir -p .build-compare
+build() {  # build REF NAME: a clean worktree of REF, built in release into .build-compare/NAME
+  local tree=.build-compare/src-$2
+  rm -rf "$tree"; git worktree prune
+  git worktree add --detach "$tree" "$1" >/dev/null
+  (cd "$tree" && swift build -c release --scratch-path "$here/.build-compare/$2" >/dev/null)
+  git worktree remove --force "$tree"
+}
+build "$base" base
+build "$target" new
+old=$here/.build-compare/base/release/vae-dist
+new=$here/.build-compare/new/release/vae-dist
 legacy_flags() {
   case "$1" in
     allreduce) echo "--gradient-exchange allreduce" ;;
@@ -32,7 +38,7 @@ legacy_flags() {
   esac
 }
 results=$(mktemp)
-trap 'rm -f "$results"; git worktree remove --force "$worktree" >/dev/null 2>&1 || true' EXIT
+trap 'rm -f "$results"' EXIT
 for ranks in 1 2; do
   for strategy in allreduce allreduce-overlapped sharded-adam node-shared exact; do
     for round in $(seq "$rounds"); do
