@@ -165,6 +165,7 @@ public struct Train: ParsableCommand {
             try communicator.agree { try settings.override(overrides(ranks: communicator.size)) }
             let source = settings.dataSource
             let splits = try communicator.agree { try DataSplits.load(source) }
+            settings.adapt(to: splits)
             let configuration = settings
             let trainer = try communicator.agree {
                 try Trainer(configuration: configuration, data: splits, communicator: communicator, logger: logger)
@@ -286,6 +287,7 @@ struct Bench: ParsableCommand {
             settings.runDirectory = NSTemporaryDirectory()
             let source = settings.dataSource
             let splits = try communicator.agree { try DataSplits.load(source) }
+            settings.adapt(to: splits)
             let strategies = allExchanges ? ExchangeStrategy.allCases.filter { $0 != .auto } : gradientExchange
             let counter: (() -> UInt64)? = vae_allocation_counting_active() != 0 ? { vae_thread_allocation_count() } : nil
             if communicator.isLeader, let warning = BLASKernels.warning {

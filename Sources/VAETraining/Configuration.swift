@@ -117,6 +117,16 @@ public struct TrainingConfiguration: Equatable, Sendable {
     mutating func set(_ v: ConfigValue) throws {
         guard let key = TrainingConfiguration.keysByName[v.key] else { throw v.error("unknown key") }
         try key.apply(&self, v)
+        givenKeys.insert(v.key)
+    }
+
+    /// The keys a file or a flag set (the rest are defaults).
+    public private(set) var givenKeys: Set<String> = []
+
+    /// Settings the data decides when the configuration leaves them out: `model.input_size` becomes the data's
+    /// values per sample.
+    public mutating func adapt(to data: DataSplits) {
+        if !givenKeys.contains("model.input_size") { architecture.inputSize = data.train.pixelsPerImage }
     }
 
     static let keysByName = Dictionary(uniqueKeysWithValues: keys.map { ($0.name, $0) })

@@ -42,30 +42,54 @@ public enum DataError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// Images kept as bytes (converted to floats one batch at a time), with their labels.
+/// A data set: `count` samples of `rows × columns` values each (images, or rows of a table with `rows` = 1),
+/// kept as stored — bytes in memory, or a memory-mapped NPY file — and converted to floats one batch at a time;
+/// labels when the format has them (IDX), else none.
 public struct ImageDataset: Sendable {
-    public let pixels: [UInt8]
+    public let storage: SampleStorage
     public let labels: [UInt8]
     public let count: Int
     public let rows: Int
     public let columns: Int
     public var pixelsPerImage: Int { rows * columns }
 
+    /// Byte data in memory (IDX files, the synthetic set).
     public init(pixels: [UInt8], labels: [UInt8], rows: Int, columns: Int) {
         precondition(pixels.count == labels.count * rows * columns, "pixels and labels disagree")
-        self.pixels = pixels
+        self.init(storage: SampleStorage(bytes: pixels), count: labels.count, rows: rows, columns: columns, labels: labels)
+    }
+
+    /// `count` samples of `rows × columns` values in `storage`, with optional labels.
+    public init(storage: SampleStorage, count: Int, rows: Int, columns: Int, labels: [UInt8] = []) {
+        precondition(storage.byteCount == count * rows * columns * storage.type.byteWidth, "storage and shape disagree")
+        self.storage = storage
         self.labels = labels
-        self.count = labels.count
+        self.count = count
         self.rows = rows
         self.columns = columns
     }
 
-    /// SHA-256 of the pixel and label bytes: identifies the data a checkpoint was trained on.
+    /// The byte values, for data held as bytes in memory (empty otherwise).
+    public var pixels: [UInt8] { storage.bytes ?? [] }
+
+    /// SHA-256 of the stored values and the labels: identifies the data a checkpoint was trained on.
     public var fingerprint: String {
         var hasher = SHA256()
-        hasher.update(pixels)
+        hasher.update(raw: storage.rawBytes)
         hasher.update(labels)
         return hasher.finalize().hexString
+    }
+
+    /// The first value outside [0, 1] (sample, value), or nil. Byte data is always inside (as grey levels).
+    public func firstValueOutsideUnitInterval() -> (sample: Int, value: Double)? {
+        guard storage.type != .uint8 else { return nil }
+        let width = pixelsPerImage
+        var row = [Float](repeating: 0, count: width)
+        for sample in 0..<count {
+            row.withUnsafeMutableBufferPointer { storage.convert(first: sample * width, count: width, into: $0.baseAddress!) }
+            if let bad = row.first(where: { !($0 >= 0 && $0 <= 1) }) { return (sample, Double(bad)) }
+        }
+        return nil
     }
 }
 
@@ -78,7 +102,8 @@ public enum IDXReader {
     /// memory while loading MNIST stays at one copy of the file).
     static func read(_ path: String) throws -> [UInt8] {
         guard FileManager.default.fileExists(atPath: path) else { throw DataError.missingFile(path: path) }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: a FIFO or device given as a data file must not block the open; fstat then refuses it.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw DataError.unreadable(path: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
         var info = stat()
@@ -191,9 +216,34 @@ public struct DataSplits: Sendable {
         return DataSplits(train: train, test: test, source: directory)
     }
 
-    /// `source` is `synthetic` or a folder of MNIST IDX files.
+    /// NumPy arrays: `train.npy` and `test.npy` in `directory` (see ``NPYReader``).
+    public static func npy(directory: String) throws -> DataSplits {
+        func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+        let train = try NPYReader.readDataset(path: path("train.npy"))
+        guard FileManager.default.fileExists(atPath: path("test.npy")) else {
+            throw DataError.unreadable(
+                path: path("test.npy"), reason: "not found; save the test set beside train.npy (numpy.save('test.npy', x_test))")
+        }
+        let test = try NPYReader.readDataset(path: path("test.npy"))
+        guard test.pixelsPerImage == train.pixelsPerImage else {
+            throw DataError.unreadable(
+                path: path("test.npy"),
+                reason: "\(test.pixelsPerImage) values per sample, but train.npy has \(train.pixelsPerImage)")
+        }
+        return DataSplits(train: train, test: test, source: directory)
+    }
+
+    /// `source` is `synthetic`, a folder holding `train.npy` and `test.npy`, or a folder of MNIST IDX files.
     public static func load(_ source: String) throws -> DataSplits {
-        source == "synthetic" ? synthetic() : try mnist(directory: source)
+        if source == "synthetic" { return synthetic() }
+        if source.hasSuffix(".npy") {
+            throw DataError.unreadable(
+                path: source, reason: "a single NPY file; save it as train.npy in a folder beside a test.npy, and pass the folder")
+        }
+        if FileManager.default.fileExists(atPath: (source as NSString).appendingPathComponent("train.npy")) {
+            return try npy(directory: source)
+        }
+        return try mnist(directory: source)
     }
 
     /// A built-in, deterministic 28×28 data set of ten stroke-and-ring shapes (label = shape), so the trainer
@@ -257,29 +307,29 @@ public struct BatchFiller {
         dataset: ImageDataset, indices: UnsafeBufferPointer<Int32>, epoch: Int, evaluation: Bool
     ) {
         let width = dataset.pixelsPerImage
-        dataset.pixels.withUnsafeBufferPointer { pixels in
-            for (row, index) in indices.enumerated() {
-                let sample = Int(index)
-                let source = pixels.baseAddress! + sample * width
-                let target = input + row * width
-                let mode: Binarization = (evaluation && binarization == .dynamic) ? .static : binarization
-                switch mode {
-                case .none:
-                    // Grey levels byte / 255, as torchvision's ToTensor() gives the PyTorch example (vectorizes).
-                    for j in 0..<width { target[j] = Float(source[j]) / 255 }
-                case .dynamic, .static:
-                    var stream =
-                        mode == .dynamic
-                        ? RandomStream(seed: seed, purpose: .dynamicBinarization, epoch: UInt64(epoch), index: UInt64(sample))
-                        : RandomStream(seed: seed, purpose: .staticBinarization, epoch: evaluation ? 1 : 0, index: UInt64(sample))
-                    for j in 0..<width { target[j] = stream.nextUnitFloat() < Float(source[j]) / 255 ? 1 : 0 }
-                }
-                var noise =
-                    evaluation
-                    ? RandomStream(seed: seed, purpose: .evaluationEpsilon, index: UInt64(sample))
-                    : RandomStream(seed: seed, purpose: .epsilon, epoch: UInt64(epoch), index: UInt64(sample))
-                noise.fillStandardNormal(epsilon + row * latentSize, count: latentSize)
+        let storage = dataset.storage
+        let mode: Binarization = (evaluation && binarization == .dynamic) ? .static : binarization
+        for row in 0..<indices.count {
+            let sample = Int(indices[row])
+            let target = input + row * width
+            switch mode {
+            case .none:
+                // Grey levels byte / 255 (as torchvision's ToTensor() gives the PyTorch example), floats as stored.
+                storage.convert(first: sample * width, count: width, into: target)
+            case .dynamic, .static:
+                // Byte data only (the trainer refuses a binarization of float data).
+                let source = storage.base.assumingMemoryBound(to: UInt8.self) + sample * width
+                var stream =
+                    mode == .dynamic
+                    ? RandomStream(seed: seed, purpose: .dynamicBinarization, epoch: UInt64(epoch), index: UInt64(sample))
+                    : RandomStream(seed: seed, purpose: .staticBinarization, epoch: evaluation ? 1 : 0, index: UInt64(sample))
+                for j in 0..<width { target[j] = stream.nextUnitFloat() < Float(source[j]) / 255 ? 1 : 0 }
             }
+            var noise =
+                evaluation
+                ? RandomStream(seed: seed, purpose: .evaluationEpsilon, index: UInt64(sample))
+                : RandomStream(seed: seed, purpose: .epsilon, epoch: UInt64(epoch), index: UInt64(sample))
+            noise.fillStandardNormal(epsilon + row * latentSize, count: latentSize)
         }
     }
 }

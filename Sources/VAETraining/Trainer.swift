@@ -14,30 +14,6 @@ public enum ResumeSource: Equatable, Sendable {
     public init(_ argument: String) { self = argument == "latest" ? .latest : .path(argument) }
 }
 
-/// A trainer error with what to do about it.
-public enum TrainerError: Error, CustomStringConvertible {
-    case nothingToResume(directory: String)
-    case dataTooSmall(samples: Int, batchSize: Int)
-    case inputSizeMismatch(data: Int, model: Int)
-    case nonFiniteLoss(step: Int, term: String)
-
-    public var description: String {
-        switch self {
-        case .nothingToResume(let directory):
-            return
-                "--resume latest: \(directory) has no 'latest' checkpoint pointer. Train without --resume first, or pass a checkpoint path."
-        case .dataTooSmall(let samples, let batchSize):
-            return
-                "the training set has \(samples) samples, fewer than one batch of \(batchSize) with drop_last; lower --batch-size."
-        case .inputSizeMismatch(let data, let model):
-            return "the data has \(data) pixels per image but model.input_size is \(model); set model.input_size to \(data)."
-        case .nonFiniteLoss(let step, let term):
-            return
-                "step \(step): the \(term) is not finite; lower --learning-rate or check the data. No checkpoint was written for this step."
-        }
-    }
-}
-
 /// Calls around every training step, for what watches a run from outside the loop (the fault-tolerance tests'
 /// injected faults). Nil in normal use.
 public protocol TrainingHooks: AnyObject {
@@ -85,6 +61,7 @@ public final class Trainer {
         guard data.train.pixelsPerImage == layout.architecture.inputSize else {
             throw TrainerError.inputSizeMismatch(data: data.train.pixelsPerImage, model: layout.architecture.inputSize)
         }
+        try Trainer.checkValues(of: data, configuration: configuration)
         if configuration.dropLast && data.train.count < configuration.batchSize {
             throw TrainerError.dataTooSmall(samples: data.train.count, batchSize: configuration.batchSize)
         }
@@ -109,6 +86,22 @@ public final class Trainer {
     }
 
     deinit { stopFlag.deallocate() }
+
+    /// Data the configuration cannot train on: a binarization of float data, values outside [0, 1] for a
+    /// likelihood that models only those (one pass over float data; byte data is grey levels by construction).
+    static func checkValues(of data: DataSplits, configuration: TrainingConfiguration) throws {
+        guard data.train.storage.type != .uint8 else { return }
+        if configuration.binarization != .none {
+            throw TrainerError.binarizedFloatData(binarization: configuration.binarization.rawValue)
+        }
+        let likelihood = configuration.architecture.likelihood
+        guard likelihood.acceptsBinarizedTargets else { return }
+        for (split, dataset) in [("training", data.train), ("test", data.test)] {
+            if let (sample, value) = dataset.firstValueOutsideUnitInterval() {
+                throw TrainerError.valuesOutsideUnitInterval(split: split, sample: sample, value: value, likelihood: likelihood.name)
+            }
+        }
+    }
 
     /// Optimizer steps in one epoch.
     public var stepsPerEpoch: Int {
@@ -307,31 +300,5 @@ public final class Trainer {
         return TrainingSummary(
             position: position, epochs: summaries, samplesPerSecond: report.samplesPerSecond,
             lastCheckpoint: lastCheckpoint)
-    }
-}
-
-extension ExchangeSettings {
-    /// What `configuration` asks of an exchange.
-    public init(_ configuration: TrainingConfiguration) {
-        self.init(
-            layout: ParameterLayout(configuration.architecture), globalBatchSize: configuration.batchSize,
-            klWeight: Float(configuration.klWeight), adam: configuration.adam, microBatches: configuration.microBatches)
-    }
-}
-
-/// The training set and its seeded draws as a ``BatchSource``: rows and ε for the exchanges' steps.
-final class TrainingBatches: BatchSource {
-    let dataset: ImageDataset
-    let filler: BatchFiller
-
-    init(dataset: ImageDataset, filler: BatchFiller) {
-        self.dataset = dataset
-        self.filler = filler
-    }
-
-    func fill(_ model: VariationalAutoencoder, indices: UnsafeBufferPointer<Int32>, epoch: Int) {
-        filler.fill(
-            input: model.input, epsilon: model.epsilon, latentSize: model.layout.architecture.latentSize,
-            dataset: dataset, indices: indices, epoch: epoch, evaluation: false)
     }
 }

@@ -78,6 +78,38 @@ import VAEModel
         #expect(rejected + accepted >= 10_000 && rejected > 7_000, "\(rejected) rejected, \(accepted) accepted")
     }
 
+    /// The NPY reader: the header parser is checked before any mapping sized by it; every file is either a data
+    /// set whose storage matches its shape or an error naming the file.
+    @Test func npyReaderSurvivesTenThousandHostileFiles() throws {
+        let folder = Fixtures.temporaryFolder()
+        let path = folder + "/data.npy"
+        let good = npyFile(descr: "<f4", shape: [3, 4], data: littleEndianBytes((0..<12).map { Float($0) }))
+        let goodBytes = npyFile(descr: "|u1", shape: [2, 3, 3], data: (0..<18).map { UInt8($0) }, version: 2)
+        var inputs: [[UInt8]] = [
+            [], [0x93], Array("\u{93}NUMPY".utf8), npyFile(descr: "<f4", shape: [Int.max, 2], data: []),
+            npyFile(descr: "<f4", shape: [-1, 2], data: []), npyFile(descr: "'", shape: [1], data: [0, 0, 0, 0]),
+            [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0, 0xFF, 0xFF] + [UInt8](repeating: 0x20, count: 100),
+            [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0, 6, 0] + Array("{'a':(".utf8),
+            [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0, 40, 0] + Array("{'descr':'<f4','descr':'<f4','shape':()}".utf8),
+        ]
+        inputs += HostileInputTests.corpus(from: good, count: 5_000, key: 11)
+        inputs += HostileInputTests.corpus(from: goodBytes, count: 5_000, key: 12)
+        var rejected = 0, accepted = 0
+        for (n, bytes) in inputs.enumerated() {
+            HostileInputTests.write(bytes, to: path)
+            do {
+                let data = try NPYReader.readDataset(path: path)
+                accepted += 1
+                #expect(data.storage.byteCount == data.count * data.pixelsPerImage * data.storage.type.byteWidth)
+            } catch let error as DataError {
+                rejected += 1
+                #expect(error.description.contains(path), "case \(n): \(error)")
+            }
+        }
+        // Flipped data bytes are valid arrays, so some mutations are rightly accepted.
+        #expect(rejected + accepted >= 10_000 && rejected > 5_000, "\(rejected) rejected, \(accepted) accepted")
+    }
+
     @Test func checkpointReaderSurvivesTenThousandHostileFiles() throws {
         // A tiny model (a 2 KB file), so 10,000 decodes, SHA-256 included, take seconds even in a debug build.
         let layout = ParameterLayout(Architecture(inputSize: 6, encoderHidden: [5], latentSize: 2, decoderHidden: [5]))

@@ -1,0 +1,212 @@
+import Foundation
+
+/// Reader for NumPy's `.npy` files (format versions 1–3): a C-order array of uint8, float16, float32 or float64,
+/// shape `[N, d1, d2, …]`, read as N samples of d1·d2·… values, memory-mapped read-only (never copied).
+///
+/// The header is checked before anything is allocated or mapped: magic, version, header length (at most
+/// ``maximumHeaderLength``), the header dictionary (`descr`, `fortran_order`, `shape`, nothing else), a shape whose
+/// product fits, and a file whose size is exactly header + data.
+public enum NPYReader {
+    /// A parsed header.
+    public struct Header: Equatable, Sendable {
+        public var type: SampleType
+        public var shape: [Int]
+        /// Where the data starts in the file.
+        public var dataOffset: Int
+        /// Bytes of data the shape and type promise.
+        public var dataBytes: Int
+    }
+
+    /// NumPy writes headers of a few hundred bytes; anything longer than this is refused before it is read.
+    public static let maximumHeaderLength = 1 << 16
+
+    /// An NPY error naming the file and the fault.
+    static func error(_ path: String, _ problem: String) -> DataError { .unreadable(path: path, reason: problem) }
+
+    /// Parses the header at the start of `prefix` (the file's first bytes); `fileSize` is the whole file's.
+    public static func header(_ prefix: UnsafeRawBufferPointer, fileSize: Int, path: String) throws -> Header {
+        let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]  // \x93NUMPY
+        if prefix.count >= 2 && prefix[0] == 0x1F && prefix[1] == 0x8B { throw DataError.compressed(path: path) }
+        guard prefix.count >= 10, Array(prefix[0..<6]) == magic else {
+            throw error(path, "not an NPY file (it does not start with \\x93NUMPY); save the array with numpy.save")
+        }
+        let major = prefix[6]
+        let lengthBytes: Int
+        switch major {
+        case 1: lengthBytes = 2
+        case 2, 3: lengthBytes = 4
+        default: throw error(path, "NPY format version \(major).\(prefix[7]) is not supported (1, 2 and 3 are)")
+        }
+        guard prefix.count >= 8 + lengthBytes else { throw error(path, "truncated in the NPY header") }
+        var length = 0
+        for i in 0..<lengthBytes { length |= Int(prefix[8 + i]) << (8 * i) }
+        let start = 8 + lengthBytes
+        guard length <= maximumHeaderLength else {
+            throw error(path, "the NPY header claims \(length) bytes, more than the \(maximumHeaderLength) this reader accepts")
+        }
+        guard start + length <= prefix.count, start + length <= fileSize else {
+            throw error(path, "truncated: the NPY header claims \(length) bytes and the file ends before them")
+        }
+        let text = String(decoding: prefix[start..<(start + length)], as: UTF8.self)
+        var parser = PythonLiteralParser(text: text, path: path)
+        let dictionary = try parser.dictionary()
+        guard Set(dictionary.keys) == ["descr", "fortran_order", "shape"] else {
+            throw error(path, "the NPY header has keys \(dictionary.keys.sorted()), expected descr, fortran_order and shape")
+        }
+        guard case .string(let descr) = dictionary["descr"]! else { throw error(path, "the NPY header's descr is not a string") }
+        guard case .bool(let fortran) = dictionary["fortran_order"]! else {
+            throw error(path, "the NPY header's fortran_order is not True or False")
+        }
+        guard case .tuple(let shape) = dictionary["shape"]! else { throw error(path, "the NPY header's shape is not a tuple") }
+        guard !fortran else {
+            throw error(path, "a Fortran-order array; save a C-order copy (numpy.save(path, numpy.ascontiguousarray(a)))")
+        }
+        let type: SampleType
+        switch descr {
+        case "|u1", "<u1", ">u1", "u1", "=u1": type = .uint8
+        case "<f2", "=f2": type = .float16
+        case "<f4", "=f4": type = .float32
+        case "<f8", "=f8": type = .float64
+        case let d where d.contains("O"):
+            throw error(path, "an object array (dtype \(d)) cannot be read; save a numeric array (uint8 or float32)")
+        case let d where d.hasPrefix(">"):
+            throw error(path, "a big-endian array (dtype \(d)); save it as little-endian (a.astype('<f4'))")
+        default:
+            throw error(path, "dtype \(descr) is not supported; save uint8, float16, float32 or float64 (a.astype(numpy.float32))")
+        }
+        guard !shape.isEmpty else { throw error(path, "a 0-dimensional array; the first dimension must count the samples") }
+        var values = 1
+        for dimension in shape {
+            guard dimension >= 0 else { throw error(path, "negative dimension in shape \(shape)") }
+            let (product, overflow) = values.multipliedReportingOverflow(by: dimension)
+            guard !overflow, product < Int.max / 8 else { throw error(path, "shape \(shape) has more values than can be addressed") }
+            values = product
+        }
+        let dataBytes = values * type.byteWidth
+        let dataOffset = start + length
+        guard fileSize - dataOffset == dataBytes else {
+            if fileSize - dataOffset < dataBytes {
+                throw DataError.truncated(path: path, expectedBytes: dataOffset + dataBytes, actualBytes: fileSize)
+            }
+            throw DataError.trailingBytes(path: path, expectedBytes: dataOffset + dataBytes, actualBytes: fileSize)
+        }
+        return Header(type: type, shape: shape, dataOffset: dataOffset, dataBytes: dataBytes)
+    }
+
+    /// Reads `path` as a data set: samples along the first dimension, the rest flattened (an image's rows and
+    /// columns are its last two dimensions). No labels.
+    public static func readDataset(path: String) throws -> ImageDataset {
+        guard FileManager.default.fileExists(atPath: path) else { throw DataError.missingFile(path: path) }
+        // O_NONBLOCK: a FIFO or device given as a data file must not block the open; fstat then refuses it.
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard descriptor >= 0 else { throw error(path, String(cString: strerror(errno))) }
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            throw error(path, "not a regular file")
+        }
+        let fileSize = Int(info.st_size)
+        var prefix = [UInt8](repeating: 0, count: min(fileSize, 12 + maximumHeaderLength))
+        let got = prefix.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, 0) }
+        guard got == prefix.count else { throw error(path, "could not read the NPY header") }
+        let header = try prefix.withUnsafeBytes { try NPYReader.header($0, fileSize: fileSize, path: path) }
+        guard header.shape[0] > 0 else { throw error(path, "no samples (shape \(header.shape))") }
+        let storage = try SampleStorage(mapping: descriptor, length: fileSize, offset: header.dataOffset, type: header.type,
+                                        path: path)
+        let width = header.shape.dropFirst().reduce(1, *)
+        guard width > 0 else { throw error(path, "samples of 0 values (shape \(header.shape))") }
+        let columns = header.shape.count >= 2 ? header.shape[header.shape.count - 1] : 1
+        return ImageDataset(storage: storage, count: header.shape[0], rows: width / columns, columns: columns)
+    }
+}
+
+/// The subset of Python literals an NPY header uses: a dict of string keys to strings, True/False and tuples of
+/// non-negative integers.
+struct PythonLiteralParser {
+    enum Value: Equatable { case string(String), bool(Bool), tuple([Int]) }
+    let characters: [Character]
+    var position = 0
+    let path: String
+
+    init(text: String, path: String) {
+        characters = Array(text)
+        self.path = path
+    }
+
+    func fail(_ what: String) -> DataError {
+        .unreadable(path: path, reason: "the NPY header is not a dictionary NumPy writes (\(what) at character \(position))")
+    }
+
+    mutating func skipSpace() { while position < characters.count, characters[position].isWhitespace { position += 1 } }
+
+    mutating func expect(_ c: Character) throws {
+        skipSpace()
+        guard position < characters.count, characters[position] == c else { throw fail("expected '\(c)'") }
+        position += 1
+    }
+
+    mutating func peek() -> Character? {
+        skipSpace()
+        return position < characters.count ? characters[position] : nil
+    }
+
+    mutating func dictionary() throws -> [String: Value] {
+        try expect("{")
+        var result: [String: Value] = [:]
+        while peek() != "}" {
+            let key = try string()
+            try expect(":")
+            guard result[key] == nil else { throw fail("key '\(key)' repeated") }
+            result[key] = try value()
+            if peek() == "," { position += 1 } else { break }
+        }
+        try expect("}")
+        skipSpace()
+        guard position == characters.count else { throw fail("text after the dictionary") }
+        return result
+    }
+
+    mutating func string() throws -> String {
+        guard let quote = peek(), quote == "'" || quote == "\"" else { throw fail("expected a string") }
+        position += 1
+        var out = ""
+        while position < characters.count, characters[position] != quote {
+            out.append(characters[position])
+            position += 1
+            guard out.count <= 64 else { throw fail("a string longer than 64 characters") }
+        }
+        guard position < characters.count else { throw fail("an unterminated string") }
+        position += 1
+        return out
+    }
+
+    mutating func value() throws -> Value {
+        switch peek() {
+        case "'", "\"": return .string(try string())
+        case "(":
+            position += 1
+            var numbers: [Int] = []
+            while peek() != ")" {
+                var digits = ""
+                while position < characters.count, characters[position].isASCII, characters[position].isNumber {
+                    digits.append(characters[position])
+                    position += 1
+                }
+                // Python writes long integers with an L suffix in old headers.
+                if position < characters.count, characters[position] == "L" { position += 1 }
+                guard !digits.isEmpty, digits.count <= 18, let n = Int(digits) else { throw fail("expected a dimension") }
+                numbers.append(n)
+                guard numbers.count <= 32 else { throw fail("more than 32 dimensions") }
+                if peek() == "," { position += 1 } else { break }
+            }
+            try expect(")")
+            return .tuple(numbers)
+        default:
+            for (word, value) in [("True", true), ("False", false)] where characters[position...].starts(with: word) {
+                position += word.count
+                return .bool(value)
+            }
+            throw fail("expected a string, a tuple, True or False")
+        }
+    }
+}

@@ -1,0 +1,89 @@
+import Foundation
+
+/// How one value of a data set is stored on disk and in memory (NPY's `descr` spellings, little-endian).
+public enum SampleType: String, CaseIterable, Sendable {
+    /// Bytes, scaled to [0, 1] as grey levels (x / 255).
+    case uint8 = "|u1"
+    /// IEEE half, used as is.
+    case float16 = "<f2"
+    /// IEEE single, used as is.
+    case float32 = "<f4"
+    /// IEEE double, converted to float per batch.
+    case float64 = "<f8"
+
+    /// Bytes per value.
+    public var byteWidth: Int {
+        switch self {
+        case .uint8: return 1
+        case .float16: return 2
+        case .float32: return 4
+        case .float64: return 8
+        }
+    }
+}
+
+/// The values of a data set, never copied: bytes in memory (IDX files, the synthetic set) or a read-only memory
+/// mapping of a file (NPY), so ranks on one node share the page cache and a data set larger than memory trains.
+public final class SampleStorage: @unchecked Sendable {
+    public let type: SampleType
+    /// The first value.
+    public let base: UnsafeRawPointer
+    /// Bytes of values (`count × type.byteWidth`).
+    public let byteCount: Int
+    /// The in-memory bytes, when the storage is an array.
+    public let bytes: [UInt8]?
+    private let mapping: (address: UnsafeMutableRawPointer, length: Int)?
+
+    /// Bytes in memory.
+    public init(bytes: [UInt8]) {
+        type = .uint8
+        self.bytes = bytes
+        byteCount = bytes.count
+        // The array's storage is kept alive (and never mutated) by `self.bytes`.
+        base = bytes.withUnsafeBytes { UnsafeRawPointer($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!) }
+        mapping = nil
+    }
+
+    /// A read-only private mapping of `length` bytes of the open file `descriptor`, the values starting at `offset`.
+    init(mapping descriptor: Int32, length: Int, offset: Int, type: SampleType, path: String) throws {
+        let address = mmap(nil, max(length, 1), PROT_READ, MAP_PRIVATE, descriptor, 0)
+        guard let address, address != MAP_FAILED else {
+            throw DataError.unreadable(path: path, reason: "mmap failed: \(String(cString: strerror(errno)))")
+        }
+        self.type = type
+        mapping = (address, max(length, 1))
+        base = UnsafeRawPointer(address + offset)
+        byteCount = length - offset
+        bytes = nil
+    }
+
+    deinit { if let mapping { munmap(mapping.address, mapping.length) } }
+
+    /// The values as raw bytes.
+    public var rawBytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: byteCount) }
+
+    /// Writes values `first ..< first + count` into `target` as floats: bytes scaled by 1/255, floats as stored.
+    @inline(__always)
+    func convert(first: Int, count: Int, into target: UnsafeMutablePointer<Float>) {
+        switch type {
+        case .uint8:
+            let source = base.assumingMemoryBound(to: UInt8.self) + first
+            for j in 0..<count { target[j] = Float(source[j]) / 255 }
+        case .float16:
+            let source = base.assumingMemoryBound(to: UInt16.self) + first
+            for j in 0..<count { target[j] = Float(Float16(bitPattern: UInt16(littleEndian: source[j]))) }
+        case .float32:
+            target.update(from: base.assumingMemoryBound(to: Float.self) + first, count: count)
+        case .float64:
+            let source = base.assumingMemoryBound(to: Double.self) + first
+            for j in 0..<count { target[j] = Float(source[j]) }
+        }
+    }
+
+    /// The value at `index` as a double (checks and tests; not in a step).
+    func value(at index: Int) -> Double {
+        var x: Float = 0
+        convert(first: index, count: 1, into: &x)
+        return Double(x)
+    }
+}

@@ -1,0 +1,32 @@
+import Foundation
+
+/// A trainer error with what to do about it.
+public enum TrainerError: Error, CustomStringConvertible {
+    case nothingToResume(directory: String)
+    case dataTooSmall(samples: Int, batchSize: Int)
+    case inputSizeMismatch(data: Int, model: Int)
+    case nonFiniteLoss(step: Int, term: String)
+    case binarizedFloatData(binarization: String)
+    case valuesOutsideUnitInterval(split: String, sample: Int, value: Double, likelihood: String)
+
+    public var description: String {
+        switch self {
+        case .nothingToResume(let directory):
+            return
+                "--resume latest: \(directory) has no 'latest' checkpoint pointer. Train without --resume first, or pass a checkpoint path."
+        case .dataTooSmall(let samples, let batchSize):
+            return
+                "the training set has \(samples) samples, fewer than one batch of \(batchSize) with drop_last; lower --batch-size."
+        case .inputSizeMismatch(let data, let model):
+            return "the data has \(data) pixels per image but model.input_size is \(model); set model.input_size to \(data)."
+        case .binarizedFloatData(let binarization):
+            return "data.binarization \(binarization) draws from grey levels, and this data set holds floats; use binarization none."
+        case .valuesOutsideUnitInterval(let split, let sample, let value, let likelihood):
+            return "the \(split) set has the value \(value) (sample \(sample)) outside [0, 1], which a \(likelihood) likelihood cannot model; "
+                + "use model.likelihood gaussian for real-valued data, or scale the data into [0, 1]."
+        case .nonFiniteLoss(let step, let term):
+            return
+                "step \(step): the \(term) is not finite; lower --learning-rate or check the data. No checkpoint was written for this step."
+        }
+    }
+}

@@ -1,0 +1,28 @@
+import VAEDistributed
+import VAEModel
+
+extension ExchangeSettings {
+    /// What `configuration` asks of an exchange.
+    public init(_ configuration: TrainingConfiguration) {
+        self.init(
+            layout: ParameterLayout(configuration.architecture), globalBatchSize: configuration.batchSize,
+            klWeight: Float(configuration.klWeight), adam: configuration.adam, microBatches: configuration.microBatches)
+    }
+}
+
+/// The training set and its seeded draws as a ``BatchSource``: rows and ε for the exchanges' steps.
+final class TrainingBatches: BatchSource {
+    let dataset: ImageDataset
+    let filler: BatchFiller
+
+    init(dataset: ImageDataset, filler: BatchFiller) {
+        self.dataset = dataset
+        self.filler = filler
+    }
+
+    func fill(_ model: VariationalAutoencoder, indices: UnsafeBufferPointer<Int32>, epoch: Int) {
+        filler.fill(
+            input: model.input, epsilon: model.epsilon, latentSize: model.layout.architecture.latentSize,
+            dataset: dataset, indices: indices, epoch: epoch, evaluation: false)
+    }
+}

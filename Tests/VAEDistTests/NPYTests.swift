@@ -1,0 +1,154 @@
+import Foundation
+import Testing
+@testable import VAETraining
+import VAEModel
+
+/// NPY bytes as numpy.save writes them: magic, version, a header dict padded with spaces to a 64-byte boundary.
+func npyFile(descr: String, shape: [Int], data: [UInt8], fortran: Bool = false, version: UInt8 = 1) -> [UInt8] {
+    let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
+    var header = "{'descr': '\(descr)', 'fortran_order': \(fortran ? "True" : "False"), 'shape': \(shapeText), }"
+    let prefixLength = version == 1 ? 10 : 12
+    while (prefixLength + header.utf8.count + 1) % 64 != 0 { header += " " }
+    header += "\n"
+    let length = header.utf8.count
+    let lengthBytes: [UInt8] = version == 1
+        ? [UInt8(length & 0xFF), UInt8(length >> 8)]
+        : [UInt8(length & 0xFF), UInt8((length >> 8) & 0xFF), UInt8((length >> 16) & 0xFF), UInt8(length >> 24)]
+    return [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, version, 0] + lengthBytes + Array(header.utf8) + data
+}
+
+func littleEndianBytes(_ values: [Float]) -> [UInt8] { values.flatMap { v in withUnsafeBytes(of: v.bitPattern.littleEndian, Array.init) } }
+
+@Suite struct NPYTests {
+    static func write(_ bytes: [UInt8], _ path: String) { _ = FileManager.default.createFile(atPath: path, contents: Data(bytes)) }
+
+    @Test func readsEachTypeShapeAndVersion() throws {
+        let folder = Fixtures.temporaryFolder()
+        let bytes = (0..<(3 * 32 * 32)).map { UInt8($0 % 251) }
+        NPYTests.write(npyFile(descr: "|u1", shape: [3, 32, 32], data: bytes), folder + "/u1.npy")
+        let images = try NPYReader.readDataset(path: folder + "/u1.npy")
+        #expect(images.count == 3 && images.rows == 32 && images.columns == 32 && images.labels.isEmpty)
+        #expect(images.storage.value(at: 1030) == Double(Float(1030 % 251) / 255))
+
+        let floats = (0..<(5 * 50)).map { Float($0) * 0.5 - 3 }
+        NPYTests.write(npyFile(descr: "<f4", shape: [5, 50], data: littleEndianBytes(floats), version: 2), folder + "/f4.npy")
+        let table = try NPYReader.readDataset(path: folder + "/f4.npy")
+        #expect(table.count == 5 && table.pixelsPerImage == 50 && table.storage.type == .float32)
+        #expect(table.storage.value(at: 77) == Double(floats[77]))
+        #expect(table.firstValueOutsideUnitInterval()?.sample == 0)
+
+        let doubles: [Double] = [0.25, 0.5, 0.75, 1, 0, 0.125, 0.375, 0.625]
+        let doubleBytes = doubles.flatMap { v in withUnsafeBytes(of: v.bitPattern.littleEndian, Array.init) }
+        NPYTests.write(npyFile(descr: "<f8", shape: [2, 2, 2], data: doubleBytes, version: 3), folder + "/f8.npy")
+        let cube = try NPYReader.readDataset(path: folder + "/f8.npy")
+        #expect(cube.count == 2 && cube.rows == 2 && cube.columns == 2 && cube.storage.value(at: 5) == 0.125)
+        #expect(cube.firstValueOutsideUnitInterval() == nil)
+
+        let halves: [UInt16] = [0x3C00, 0x3800, 0xC000, 0x0000]  // 1, 0.5, −2, 0
+        NPYTests.write(npyFile(descr: "<f2", shape: [4], data: halves.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }),
+                       folder + "/f2.npy")
+        let column = try NPYReader.readDataset(path: folder + "/f2.npy")
+        #expect(column.count == 4 && column.pixelsPerImage == 1 && column.storage.value(at: 2) == -2)
+    }
+
+    /// Each bad case, with the fault it must name; the message must name the file.
+    @Test func rejectsEachBadCaseNamingFileAndFault() throws {
+        let folder = Fixtures.temporaryFolder()
+        let four = littleEndianBytes([0, 1, 2, 3])
+        let cases: [(String, [UInt8], String)] = [
+            ("fortran", npyFile(descr: "<f4", shape: [2, 2], data: four, fortran: true), "Fortran-order"),
+            ("object", npyFile(descr: "|O", shape: [4], data: four), "object array"),
+            ("big-endian", npyFile(descr: ">f4", shape: [4], data: four), "big-endian"),
+            ("complex", npyFile(descr: "<c8", shape: [2], data: four), "dtype <c8 is not supported"),
+            ("magic", Array("PK\u{3}\u{4}not npy at all".utf8), "not an NPY file"),
+            ("gzip", [0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 0, 0], "compressed"),
+            ("version", Array(npyFile(descr: "<f4", shape: [4], data: four).enumerated().map { $0.offset == 6 ? 9 : $0.element }),
+             "version 9.0"),
+            ("truncated data", Array(npyFile(descr: "<f4", shape: [4], data: four).dropLast(3)), "truncated"),
+            ("trailing data", npyFile(descr: "<f4", shape: [4], data: four) + [1], "trailing bytes"),
+            ("overflow", npyFile(descr: "<f4", shape: [1 << 40, 1 << 40], data: four), "more values than can be addressed"),
+            ("no samples", npyFile(descr: "<f4", shape: [0, 4], data: []), "no samples"),
+            ("scalar", npyFile(descr: "<f4", shape: [], data: Array(four.prefix(4))), "0-dimensional"),
+            ("header length", [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 2, 0, 0xFF, 0xFF, 0xFF, 0x7F], "more than"),
+            ("not a dict", [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0, 5, 0] + Array("[1,2]".utf8), "not a dictionary"),
+            ("missing key", [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0, 19, 0] + Array("{'descr': '<f4', }\n".utf8), "expected descr"),
+        ]
+        for (name, bytes, phrase) in cases {
+            let path = folder + "/\(name.replacingOccurrences(of: " ", with: "-")).npy"
+            NPYTests.write(bytes, path)
+            do {
+                let data = try NPYReader.readDataset(path: path)
+                Issue.record("\(name): accepted (\(data.count) samples)")
+            } catch let error as DataError {
+                #expect("\(error)".contains(path) && "\(error)".contains(phrase), "\(name): \(error)")
+            }
+        }
+    }
+
+    /// A FIFO (or other special file) as a data file is refused at once, not read forever.
+    @Test func aFIFOIsRefusedWithoutBlocking() throws {
+        let folder = Fixtures.temporaryFolder()
+        let path = folder + "/train.npy"
+        #expect(mkfifo(path, 0o600) == 0)
+        let start = Date()
+        #expect(throws: DataError.self) { try NPYReader.readDataset(path: path) }
+        #expect(throws: DataError.self) { try IDXReader.readDataset(images: path, labels: path) }
+        #expect(Date().timeIntervalSince(start) < 5)
+    }
+
+    /// A folder with train.npy and test.npy is a data set; without test.npy the error says what to save.
+    @Test func aFolderOfNPYFilesIsADataSet() throws {
+        let folder = Fixtures.temporaryFolder()
+        let bytes = (0..<(4 * 6)).map { UInt8($0 * 10) }
+        NPYTests.write(npyFile(descr: "|u1", shape: [4, 6], data: bytes), folder + "/train.npy")
+        do {
+            _ = try DataSplits.load(folder)
+            Issue.record("a folder without test.npy was accepted")
+        } catch let error as DataError {
+            #expect("\(error)".contains("test.npy") && "\(error)".contains("numpy.save"), "\(error)")
+        }
+        NPYTests.write(npyFile(descr: "|u1", shape: [2, 6], data: Array(bytes.prefix(12))), folder + "/test.npy")
+        let splits = try DataSplits.load(folder)
+        #expect(splits.train.count == 4 && splits.test.count == 2 && splits.train.pixelsPerImage == 6)
+        var config = TrainingConfiguration()
+        config.adapt(to: splits)
+        #expect(config.architecture.inputSize == 6, "input_size follows the data when the configuration leaves it out")
+        var given = try TrainingConfiguration.parse(Data(#"{"model": {"input_size": 784}}"#.utf8))
+        given.adapt(to: splits)
+        #expect(given.architecture.inputSize == 784, "an input_size the configuration gives is kept (and checked later)")
+    }
+}
+
+/// The CLI on NPY data made by Launch/make-example-data.py (numpy.save): images of another size, and tabular
+/// float data with the Gaussian likelihood; Bernoulli on that float data is refused with what to do.
+@Suite struct OwnDataTests {
+    @Test func trainsOnNPYImagesAndTabularFloats() throws {
+        let root = Fixtures.temporaryFolder()
+        for kind in ["images32", "tabular"] {
+            let (code, output) = try CLITests.python(["Launch/make-example-data.py", kind, root + "/" + kind])
+            #expect(code == 0, "\(output)")
+        }
+        let (status, out, err) = try CLITests.run([
+            "train", "--data", root + "/images32", "--epochs", "1", "--batch-size", "100", "--blas-threads", "1",
+            "--run-dir", root + "/run-images",
+        ])
+        #expect(status == 0 && out.contains("1024–400–20–400–1024 relu bernoulli") && out.contains("====> Test set loss"),
+                "\(out)\(err)")
+        let config = root + "/tabular.json"
+        try #"{"model": {"encoder_hidden": [64], "latent_size": 5, "decoder_hidden": [64], "likelihood": "gaussian"}}"#
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let (tabular, tabularOut, tabularErr) = try CLITests.run([
+            "train", "--config", config, "--data", root + "/tabular", "--epochs", "2", "--batch-size", "100",
+            "--blas-threads", "1", "--run-dir", root + "/run-tabular",
+        ])
+        #expect(tabular == 0 && tabularOut.contains("50–64–5–64–50 relu gaussian (learned variance)"), "\(tabularOut)\(tabularErr)")
+        let losses = tabularOut.split(separator: "\n").filter { $0.contains("====> Test set loss") }
+            .compactMap { line in line.split(separator: " ").compactMap { Double($0) }.first }
+        #expect(losses.count == 2 && losses[1] < losses[0], "the test loss falls: \(losses)")
+        let (bernoulli, _, bernoulliErr) = try CLITests.run([
+            "train", "--data", root + "/tabular", "--epochs", "1", "--run-dir", root + "/run-bernoulli",
+        ])
+        #expect(bernoulli == 1 && bernoulliErr.contains("outside [0, 1]") && bernoulliErr.contains("model.likelihood gaussian"),
+                "\(bernoulliErr)")
+    }
+}
