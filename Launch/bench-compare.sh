@@ -28,15 +28,7 @@ build "$base" base
 build "$target" new
 old=$here/.build-compare/base/release/vae-dist
 new=$here/.build-compare/new/release/vae-dist
-legacy_flags() {
-  case "$1" in
-    allreduce) echo "--gradient-exchange allreduce" ;;
-    allreduce-overlapped) echo "--overlap-allreduce --gradient-exchange allreduce" ;;
-    sharded-adam) echo "--sharded-optimizer --gradient-exchange allreduce" ;;
-    node-shared) echo "--gradient-exchange node-shared" ;;
-    exact) echo "--reduction exact" ;;
-  esac
-}
+source "$here/Launch/legacy-exchange-flags.sh"
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 for ranks in 1 2; do

@@ -13,15 +13,7 @@ set -euo pipefail
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp "$1" "$work/base" && cp "$2" "$work/new" && strip -g "$work/base" "$work/new"
-legacy() {
-  case "$1" in
-    allreduce) echo "--gradient-exchange allreduce" ;;
-    allreduce-overlapped) echo "--overlap-allreduce --gradient-exchange allreduce" ;;
-    sharded-adam) echo "--sharded-optimizer --gradient-exchange allreduce" ;;
-    node-shared) echo "--gradient-exchange node-shared" ;;
-    exact) echo "--reduction exact" ;;
-  esac
-}
+source "$(dirname "$0")/legacy-exchange-flags.sh"
 count() {  # count BINARY FLAGS STEPS: instructions of the whole run
   local dir; dir=$(mktemp -d -p "$work")
   valgrind --tool=callgrind --callgrind-out-file="$dir/out" "$1" --data synthetic --blas-threads 1 --run-dir "$dir/run" \
@@ -30,7 +22,7 @@ count() {  # count BINARY FLAGS STEPS: instructions of the whole run
 }
 printf "%-22s %16s %16s %9s\n" strategy "base instr/step" "new instr/step" new/base
 for s in allreduce allreduce-overlapped sharded-adam node-shared exact; do
-  b=$(( ($(count "$work/base" "$(legacy $s)" 9) - $(count "$work/base" "$(legacy $s)" 3)) / 6 ))
+  b=$(( ($(count "$work/base" "$(legacy_flags $s)" 9) - $(count "$work/base" "$(legacy_flags $s)" 3)) / 6 ))
   n=$(( ($(count "$work/new" "--gradient-exchange $s" 9) - $(count "$work/new" "--gradient-exchange $s" 3)) / 6 ))
   printf "%-22s %16d %16d %9.4f\n" "$s" "$b" "$n" "$(python3 -c "print($n / $b)")"
 done
