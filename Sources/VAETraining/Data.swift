@@ -72,8 +72,10 @@ public struct ImageDataset: Sendable {
     /// The byte values, for data held as bytes in memory (empty otherwise).
     public var pixels: [UInt8] { storage.bytes ?? [] }
 
-    /// SHA-256 of the stored values and the labels: identifies the data a checkpoint was trained on.
+    /// SHA-256 of the stored values and the labels: identifies the data a checkpoint was trained on. For a
+    /// memory-mapped file it is cached beside the file (``FingerprintCache``), keyed by the file's identity.
     public var fingerprint: String {
+        if let file = storage.file, labels.isEmpty { return FingerprintCache.fingerprint(of: storage, file: file) }
         var hasher = SHA256()
         hasher.update(raw: storage.rawBytes)
         hasher.update(labels)

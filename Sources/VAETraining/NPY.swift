@@ -111,8 +111,9 @@ public enum NPYReader {
         guard got == prefix.count else { throw error(path, "could not read the NPY header") }
         let header = try prefix.withUnsafeBytes { try NPYReader.header($0, fileSize: fileSize, path: path) }
         guard header.shape[0] > 0 else { throw error(path, "no samples (shape \(header.shape))") }
-        let storage = try SampleStorage(mapping: descriptor, length: fileSize, offset: header.dataOffset, type: header.type,
-                                        path: path)
+        let storage = try SampleStorage(
+            mapping: descriptor, length: fileSize, offset: header.dataOffset, type: header.type, path: path,
+            identity: FileIdentity(path: path, stat: info))
         let width = header.shape.dropFirst().reduce(1, *)
         guard width > 0 else { throw error(path, "samples of 0 values (shape \(header.shape))") }
         let columns = header.shape.count >= 2 ? header.shape[header.shape.count - 1] : 1

@@ -32,6 +32,8 @@ public final class SampleStorage: @unchecked Sendable {
     public let byteCount: Int
     /// The in-memory bytes, when the storage is an array.
     public let bytes: [UInt8]?
+    /// The mapped file and what identifies its version (for the cached fingerprint), when the storage is a mapping.
+    public let file: FileIdentity?
     private let mapping: (address: UnsafeMutableRawPointer, length: Int)?
 
     /// Bytes in memory.
@@ -42,10 +44,11 @@ public final class SampleStorage: @unchecked Sendable {
         // The array's storage is kept alive (and never mutated) by `self.bytes`.
         base = bytes.withUnsafeBytes { UnsafeRawPointer($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!) }
         mapping = nil
+        file = nil
     }
 
     /// A read-only private mapping of `length` bytes of the open file `descriptor`, the values starting at `offset`.
-    init(mapping descriptor: Int32, length: Int, offset: Int, type: SampleType, path: String) throws {
+    init(mapping descriptor: Int32, length: Int, offset: Int, type: SampleType, path: String, identity: FileIdentity) throws {
         let address = mmap(nil, max(length, 1), PROT_READ, MAP_PRIVATE, descriptor, 0)
         guard let address, address != MAP_FAILED else {
             throw DataError.unreadable(path: path, reason: "mmap failed: \(String(cString: strerror(errno)))")
@@ -55,6 +58,7 @@ public final class SampleStorage: @unchecked Sendable {
         base = UnsafeRawPointer(address + offset)
         byteCount = length - offset
         bytes = nil
+        file = identity
     }
 
     deinit { if let mapping { munmap(mapping.address, mapping.length) } }
@@ -85,5 +89,46 @@ public final class SampleStorage: @unchecked Sendable {
         var x: Float = 0
         convert(first: index, count: 1, into: &x)
         return Double(x)
+    }
+}
+
+/// What tells one version of a file from another without reading it: its path, device and inode, size, and
+/// modification time to the nanosecond.
+public struct FileIdentity: Equatable, Sendable {
+    public var path: String
+    public var device: UInt64, inode: UInt64, size: Int, modifiedSeconds: Int, modifiedNanoseconds: Int
+
+    init(path: String, stat info: stat) {
+        self.path = path
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
+        size = Int(info.st_size)
+        modifiedSeconds = Int(info.st_mtim.tv_sec)
+        modifiedNanoseconds = Int(info.st_mtim.tv_nsec)
+    }
+
+    /// The line the fingerprint cache stores before the hash.
+    var key: String { "\(device) \(inode) \(size) \(modifiedSeconds).\(modifiedNanoseconds)" }
+}
+
+/// The SHA-256 of a memory-mapped data file, computed once and cached beside it (`FILE.sha256`: the file's
+/// identity and the hash), so a start costs a stat, not a pass over the data. A cache whose identity does not match
+/// the file (it was rewritten, touched or replaced) is ignored and rewritten; a folder that cannot be written just
+/// means hashing at every start.
+public enum FingerprintCache {
+    public static func path(for file: String) -> String { file + ".sha256" }
+
+    /// The cached hash of `storage`'s file, or the hash computed now (and cached).
+    public static func fingerprint(of storage: SampleStorage, file: FileIdentity) -> String {
+        let cache = path(for: file.path)
+        if let text = try? String(contentsOfFile: cache, encoding: .utf8) {
+            let lines = text.split(separator: "\n").map(String.init)
+            if lines.count == 2, lines[0] == file.key, lines[1].count == 64, lines[1].allSatisfy(\.isHexDigit) { return lines[1] }
+        }
+        var hasher = SHA256()
+        hasher.update(raw: storage.rawBytes)
+        let hash = hasher.finalize().hexString
+        try? AtomicFile.write(Array("\(file.key)\n\(hash)\n".utf8), to: cache)
+        return hash
     }
 }

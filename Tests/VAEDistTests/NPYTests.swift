@@ -119,6 +119,49 @@ func littleEndianBytes(_ values: [Float]) -> [UInt8] { values.flatMap { v in wit
     }
 }
 
+extension NPYTests {
+    /// The training file's SHA-256 is computed once and cached beside it, keyed by the file's identity; a changed
+    /// file is hashed again, and a checkpoint of the old data refuses to resume on it.
+    @Test func theFingerprintIsCachedBesideTheFileAndFollowsItsChanges() throws {
+        let folder = Fixtures.temporaryFolder()
+        let train = folder + "/train.npy"
+        let values = (0..<(8 * 6)).map { UInt8($0 * 5) }
+        NPYTests.write(npyFile(descr: "|u1", shape: [8, 6], data: values), train)
+        NPYTests.write(npyFile(descr: "|u1", shape: [2, 6], data: Array(values.prefix(12))), folder + "/test.npy")
+        let first = try DataSplits.load(folder)
+        #expect(first.trainFingerprint == SHA256.hash(values).hexString)
+        let cache = try String(contentsOfFile: FingerprintCache.path(for: train), encoding: .utf8).split(separator: "\n")
+        #expect(cache.count == 2 && cache[1] == first.trainFingerprint)
+        // A cache that matches the file's identity is what a start uses (no pass over the data).
+        let planted = String(repeating: "ab", count: 32)
+        try "\(cache[0])\n\(planted)\n".write(toFile: FingerprintCache.path(for: train), atomically: false, encoding: .utf8)
+        #expect(try DataSplits.load(folder).trainFingerprint == planted)
+        try "\(cache[0])\n\(first.trainFingerprint)\n".write(toFile: FingerprintCache.path(for: train), atomically: false, encoding: .utf8)
+
+        var config = TrainingConfiguration()
+        config.architecture = Architecture(inputSize: 6, encoderHidden: [4], latentSize: 2, decoderHidden: [4])
+        config.batchSize = 4
+        config.runDirectory = folder
+        let trainer = try Trainer(configuration: config, data: first, logger: Fixtures.quietLogger)
+        let checkpoint = try #require(try trainer.saveCheckpoint())
+
+        // The same size, one value changed: the identity (modification time) changes, so the cache is ignored.
+        var changed = values
+        changed[7] ^= 1
+        usleep(10_000)
+        NPYTests.write(npyFile(descr: "|u1", shape: [8, 6], data: changed), train)
+        let second = try DataSplits.load(folder)
+        #expect(second.trainFingerprint == SHA256.hash(changed).hexString && second.trainFingerprint != first.trainFingerprint)
+        let resumed = try Trainer(configuration: config, data: second, logger: Fixtures.quietLogger)
+        do {
+            _ = try resumed.restore(from: .path(checkpoint))
+            Issue.record("a checkpoint of other data resumed")
+        } catch {
+            #expect("\(error)".contains("data"), "\(error)")
+        }
+    }
+}
+
 /// The CLI on NPY data made by Launch/make-example-data.py (numpy.save): images of another size, and tabular
 /// float data with the Gaussian likelihood; Bernoulli on that float data is refused with what to do.
 @Suite struct OwnDataTests {
