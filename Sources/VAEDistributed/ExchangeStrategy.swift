@@ -43,10 +43,16 @@ public enum ExchangeStrategy: String, CaseIterable, Sendable {
     /// The strategy an evaluation of a checkpoint trained with this one uses: the same split of the test set.
     public var forEvaluation: ExchangeStrategy { self == .exact ? .exact : .allreduce }
 
-    /// The strategy the deprecated keys (`training.reduction`, `training.sharded_optimizer`,
-    /// `training.overlap_allreduce`) asked for, and the new spelling to name in the deprecation message.
-    public static func legacy(key: String, value: Bool) -> ExchangeStrategy? {
-        guard value else { return nil }
+    /// The global batch an evaluation with ``forEvaluation`` on `ranks` ranks takes, for a run trained at global
+    /// batch `batch`: the test pass then runs in the training run's chunks (its per-rank batch, or the exact
+    /// exchange's micro-batches), so the sums group alike and the loss is the same bits at the same rank count.
+    public func evaluationBatchSize(trainedWith batch: Int, ranks: Int) -> Int {
+        self == .exact ? batch : (batch + ranks - 1) / ranks * ranks
+    }
+
+    /// The strategy a deprecated key (`training.reduction: exact`, `training.sharded_optimizer: true`,
+    /// `training.overlap_allreduce: true`) asks for.
+    public static func legacy(key: String) -> ExchangeStrategy? {
         switch key {
         case "training.reduction": return .exact
         case "training.sharded_optimizer": return .shardedAdam

@@ -84,13 +84,9 @@ public struct LoadedModel {
         let (configuration, exchange, metadata) = try communicator.agree {
             () throws -> (TrainingConfiguration, any GradientExchange, Checkpoint.Metadata) in
             let configuration = try file.storedConfiguration()
-            // Evaluate in the training run's chunks (its per-rank batch), so the sums group as in the trainer's
-            // epoch-end test pass and the result is the same bits at the same rank count.
-            let n = communicator.size
             let strategy = configuration.gradientExchange.forEvaluation
-            let batch = strategy.definesTrajectory ? configuration.batchSize : (configuration.batchSize + n - 1) / n * n
             var settings = ExchangeSettings(configuration)
-            settings.globalBatchSize = batch
+            settings.globalBatchSize = strategy.evaluationBatchSize(trainedWith: configuration.batchSize, ranks: communicator.size)
             let exchange = try strategy.make(communicator: communicator, settings: settings)
             return (configuration, exchange, try file.decode(into: exchange))
         }

@@ -183,7 +183,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
 
     /// A deprecated exchange key: what it asks for, folded into ``gradientExchange`` by ``validate()``.
     mutating func setLegacyExchange(_ v: ConfigValue, asked: Bool) throws {
-        let strategy = ExchangeStrategy.legacy(key: v.key, value: true)!
+        let strategy = ExchangeStrategy.legacy(key: v.key)!
         guard asked else {
             // `false` / "fast" takes back what an earlier source of settings asked for with this key.
             if legacyExchange == strategy { legacyExchange = nil }

@@ -77,7 +77,7 @@ public struct ImageDataset: Sendable {
     public var fingerprint: String {
         if let file = storage.file, labels.isEmpty { return FingerprintCache.fingerprint(of: storage, file: file) }
         var hasher = SHA256()
-        hasher.update(raw: storage.rawBytes)
+        storage.hash(into: &hasher)
         hasher.update(labels)
         return hasher.finalize().hexString
     }
@@ -320,12 +320,14 @@ public struct BatchFiller {
                 storage.convert(first: sample * width, count: width, into: target)
             case .dynamic, .static:
                 // Byte data only (the trainer refuses a binarization of float data).
-                let source = storage.base.assumingMemoryBound(to: UInt8.self) + sample * width
                 var stream =
                     mode == .dynamic
                     ? RandomStream(seed: seed, purpose: .dynamicBinarization, epoch: UInt64(epoch), index: UInt64(sample))
                     : RandomStream(seed: seed, purpose: .staticBinarization, epoch: evaluation ? 1 : 0, index: UInt64(sample))
-                for j in 0..<width { target[j] = stream.nextUnitFloat() < Float(source[j]) / 255 ? 1 : 0 }
+                storage.withBytes { raw in
+                    let source = raw.baseAddress!.assumingMemoryBound(to: UInt8.self) + sample * width
+                    for j in 0..<width { target[j] = stream.nextUnitFloat() < Float(source[j]) / 255 ? 1 : 0 }
+                }
             }
             var noise =
                 evaluation

@@ -26,8 +26,6 @@ public enum SampleType: String, CaseIterable, Sendable {
 /// mapping of a file (NPY), so ranks on one node share the page cache and a data set larger than memory trains.
 public final class SampleStorage: @unchecked Sendable {
     public let type: SampleType
-    /// The first value.
-    public let base: UnsafeRawPointer
     /// Bytes of values (`count × type.byteWidth`).
     public let byteCount: Int
     /// The in-memory bytes, when the storage is an array.
@@ -35,14 +33,15 @@ public final class SampleStorage: @unchecked Sendable {
     /// The mapped file and what identifies its version (for the cached fingerprint), when the storage is a mapping.
     public let file: FileIdentity?
     private let mapping: (address: UnsafeMutableRawPointer, length: Int)?
+    /// The first value of a mapping.
+    private let mappedBase: UnsafeRawPointer?
 
     /// Bytes in memory.
     public init(bytes: [UInt8]) {
         type = .uint8
         self.bytes = bytes
         byteCount = bytes.count
-        // The array's storage is kept alive (and never mutated) by `self.bytes`.
-        base = bytes.withUnsafeBytes { UnsafeRawPointer($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!) }
+        mappedBase = nil
         mapping = nil
         file = nil
     }
@@ -55,7 +54,7 @@ public final class SampleStorage: @unchecked Sendable {
         }
         self.type = type
         mapping = (address, max(length, 1))
-        base = UnsafeRawPointer(address + offset)
+        mappedBase = UnsafeRawPointer(address + offset)
         byteCount = length - offset
         bytes = nil
         file = identity
@@ -63,12 +62,26 @@ public final class SampleStorage: @unchecked Sendable {
 
     deinit { if let mapping { munmap(mapping.address, mapping.length) } }
 
-    /// The values as raw bytes.
-    public var rawBytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: byteCount) }
+    /// Runs `body` on the values' bytes, which are valid only inside it (an array's storage is pinned for the
+    /// call, a mapping for the storage's life). No allocation.
+    @inline(__always)
+    public func withBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        if let bytes { return try bytes.withUnsafeBytes(body) }
+        return try body(UnsafeRawBufferPointer(start: mappedBase, count: byteCount))
+    }
+
+    /// Adds the values' bytes to `hasher` (the data set's fingerprint).
+    func hash(into hasher: inout SHA256) { withBytes { hasher.update(raw: $0) } }
 
     /// Writes values `first ..< first + count` into `target` as floats: bytes scaled by 1/255, floats as stored.
     @inline(__always)
     func convert(first: Int, count: Int, into target: UnsafeMutablePointer<Float>) {
+        guard count > 0 else { return }
+        withBytes { raw in convert(base: raw.baseAddress!, first: first, count: count, into: target) }
+    }
+
+    @inline(__always)
+    private func convert(base: UnsafeRawPointer, first: Int, count: Int, into target: UnsafeMutablePointer<Float>) {
         switch type {
         case .uint8:
             let source = base.assumingMemoryBound(to: UInt8.self) + first
@@ -82,13 +95,6 @@ public final class SampleStorage: @unchecked Sendable {
             let source = base.assumingMemoryBound(to: Double.self) + first
             for j in 0..<count { target[j] = Float(source[j]) }
         }
-    }
-
-    /// The value at `index` as a double (checks and tests; not in a step).
-    func value(at index: Int) -> Double {
-        var x: Float = 0
-        convert(first: index, count: 1, into: &x)
-        return Double(x)
     }
 }
 
@@ -126,7 +132,7 @@ public enum FingerprintCache {
             if lines.count == 2, lines[0] == file.key, lines[1].count == 64, lines[1].allSatisfy(\.isHexDigit) { return lines[1] }
         }
         var hasher = SHA256()
-        hasher.update(raw: storage.rawBytes)
+        storage.hash(into: &hasher)
         let hash = hasher.finalize().hexString
         try? AtomicFile.write(Array("\(file.key)\n\(hash)\n".utf8), to: cache)
         return hash

@@ -368,7 +368,7 @@ struct Check {
             let named = AllocationAttributingCommunicator.Kind.allCases.filter { counting.inside($0) > 0 }
                 .map {
                     String(
-                        format: "%@ %.1f", AllocationAttributingCommunicator.names[$0.rawValue],
+                        format: "%@ %.1f", "\($0)",
                         Double(counting.inside($0)) / Double(steps))
                 }
                 .joined(separator: ", ")

@@ -78,7 +78,6 @@ public final class OwnGradientOnlyExchange: NodeSharedExchange {
 public final class AllocationAttributingCommunicator: ForwardingCommunicator {
     /// The kinds of collective counted apart.
     public enum Kind: Int, CaseIterable, Sendable { case allReduce, nonBlocking, reduceScatter, allGather, other }
-    public static let names = ["allReduce", "nonBlocking", "reduceScatter", "allGather", "other"]
 
     let count: () -> UInt64
     /// Allocations inside each kind of collective since the last ``reset()``, by ``Kind`` (a preallocated buffer,

@@ -17,6 +17,15 @@ func npyFile(descr: String, shape: [Int], data: [UInt8], fortran: Bool = false, 
     return [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, version, 0] + lengthBytes + Array(header.utf8) + data
 }
 
+extension SampleStorage {
+    /// The value at `index` as a double, converted as a batch would be.
+    func value(at index: Int) -> Double {
+        var x: Float = 0
+        convert(first: index, count: 1, into: &x)
+        return Double(x)
+    }
+}
+
 func littleEndianBytes(_ values: [Float]) -> [UInt8] { values.flatMap { v in withUnsafeBytes(of: v.bitPattern.littleEndian, Array.init) } }
 
 @Suite struct NPYTests {
