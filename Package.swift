@@ -31,6 +31,7 @@ let package = Package(
             name: "COpenMPI", pkgConfig: "ompi-c",
             providers: [.apt(["libopenmpi-dev", "openmpi-bin", "pkg-config"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev", "pkg-config"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev", "pkg-config"])]),
         // Per-thread heap-allocation counting (replaces malloc in the executables that link it).
         .target(name: "CAllocationCounter"),
         // The thin C wrapper over OpenMPI: the only code that calls MPI.
@@ -47,7 +48,7 @@ let package = Package(
         // Training: configuration, data, checkpoints, the loop, reporting, the benchmark.
         .target(
             name: "VAETraining",
-            dependencies: ["VAEModel", "VAEDistributed", "CPNG", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["VAEModel", "VAEDistributed", "CPNG", "CZlib", .product(name: "Logging", package: "swift-log")],
             swiftSettings: kernelFlags),
         // The CLI's commands (swift-argument-parser): parse and dispatch, nothing else.
         .target(

@@ -3,6 +3,7 @@
 
     Launch/make-example-data.py images32 OUT   # 32x32 uint8 images (rings and strokes), 2,000 + 400
     Launch/make-example-data.py tabular OUT    # 50-feature float32 rows from a 5-factor Gaussian, 4,000 + 800
+    Launch/make-example-data.py tabular-shards OUT  # the same rows: OUT/train/part-0000..0003.npy + OUT/test.npy
 
 Your own arrays go the same way: numpy.save("train.npy", x_train); numpy.save("test.npy", x_test), with the
 samples along the first axis (uint8 images are read as grey levels x/255, floats as they are).
@@ -35,6 +36,13 @@ def main():
     kind, out = sys.argv[1], sys.argv[2]
     import os
     os.makedirs(out, exist_ok=True)
+    if kind == "tabular-shards":
+        os.makedirs(os.path.join(out, "train"), exist_ok=True)
+        for i, shard in enumerate(np.array_split(tabular(4000, 1), 4)):
+            np.save(os.path.join(out, "train", f"part-{i:04d}.npy"), shard)
+        np.save(os.path.join(out, "test.npy"), tabular(800, 2))
+        print(f"wrote {out}/train/part-0000..0003.npy and {out}/test.npy")
+        return
     make, counts = {"images32": (images32, (2000, 400)), "tabular": (tabular, (4000, 800))}[kind]
     np.save(os.path.join(out, "train.npy"), make(counts[0], 1))
     np.save(os.path.join(out, "test.npy"), make(counts[1], 2))

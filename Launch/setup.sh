@@ -5,10 +5,10 @@
 #   Launch/setup.sh --deps     install packages only
 #
 # Needs: Swift 6 on PATH. Packages: pkg-config (SwiftPM reads the openblas / ompi-c .pc files through it),
-# libopenblas-dev, libopenmpi-dev, openmpi-bin, libpng-dev (image grids).
+# libopenblas-dev, libopenmpi-dev, openmpi-bin, libpng-dev (image grids), zlib1g-dev (.gz data).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(pkg-config libopenblas-dev libopenmpi-dev openmpi-bin libpng-dev)
+packages=(pkg-config libopenblas-dev libopenmpi-dev openmpi-bin libpng-dev zlib1g-dev)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

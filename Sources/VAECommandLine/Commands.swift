@@ -112,6 +112,12 @@ public struct Train: ParsableCommand {
     var seed: UInt64?
     @Option(help: "Binarization of the pixels: none (grey levels), dynamic or static.")
     var binarization: Binarization?
+    @Option(help: "The likelihood p(x|z): bernoulli (values in [0, 1]) or gaussian (any real values).")
+    var likelihood: String?
+    @Flag(help: "Standardize float data per feature (training set's mean and deviation; stored in the checkpoint).")
+    var standardize = false
+    @Option(help: "Hold out this seeded fraction of the training set as the validation set (0 ≤ F < 1).")
+    var validationFraction: Double?
     @Option(help: "Folder for checkpoints, the latest pointer and metrics.jsonl.")
     var runDir: String?
     @Option(help: "Resume from 'latest' (the run folder's pointer) or a checkpoint path.")
@@ -143,6 +149,8 @@ public struct Train: ParsableCommand {
         common.overrides(ranks: ranks) + [
             ("training.epochs", epochs), ("training.max_steps", maxSteps), ("training.batch_size", batchSize),
             ("training.learning_rate", learningRate), ("training.seed", seed), ("data.binarization", binarization),
+            ("model.likelihood", likelihood), ("data.standardize", standardize ? true : nil),
+            ("data.validation_fraction", validationFraction),
             ("run.run_dir", runDir), ("run.checkpoint_every", checkpointEvery), ("run.keep_checkpoints", keepCheckpoints),
             ("run.log_every", logEvery), ("training.gradient_exchange", gradientExchange),
             ("run.collective_timeout", collectiveTimeout), ("run.divergence_check_every", divergenceCheckEvery),
@@ -163,8 +171,8 @@ public struct Train: ParsableCommand {
                 try common.config.map(TrainingConfiguration.load(path:)) ?? TrainingConfiguration()
             }
             try communicator.agree { try settings.override(overrides(ranks: communicator.size)) }
-            let source = settings.dataSource
-            let splits = try communicator.agree { try DataSplits.load(source) }
+            let (source, fraction, seed) = (settings.dataSource, settings.validationFraction, settings.seed)
+            let splits = try communicator.agree { try DataSplits.load(source).holdingOut(fraction: fraction, seed: seed) }
             settings.adapt(to: splits)
             let configuration = settings
             let trainer = try communicator.agree {
@@ -173,9 +181,10 @@ public struct Train: ParsableCommand {
             trainer.hooks = Train.makeHooks()
             let summary = try trainer.run(resume: resume)
             if let last = summary.epochs.last {
-                let loss = last.test.perSample(klWeight: settings.klWeight).loss
+                let (split, terms) = last.reported
+                let loss = terms.perSample(klWeight: settings.klWeight).loss
                 logger.info(
-                    "\(String(format: "done: test loss %.4f after epoch %d; %.0f train samples/s", loss, last.epoch, summary.samplesPerSecond))"
+                    "done: \(split) loss \(String(format: "%.4f after epoch %d; %.0f train samples/s", loss, last.epoch, summary.samplesPerSecond))"
                 )
             }
         }
@@ -185,14 +194,17 @@ public struct Train: ParsableCommand {
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Print the test −ELBO per sample of a checkpoint (the example's \"Test set loss\").",
-        discussion: "The architecture, seed and binarization come from the checkpoint itself.")
+        abstract: "Print the test (or validation) −ELBO per sample of a checkpoint (the example's \"Test set loss\").",
+        discussion:
+            "The architecture, seed, binarization, standardization and validation split come from the checkpoint itself.")
 
     @Option(help: "A checkpoint (.safetensors) written by vae-dist train.")
     var checkpoint: String
-    @Option(help: "A folder with the four MNIST IDX files, or 'synthetic'.")
+    @Option(help: "The data the checkpoint was trained on: a folder, a file, a .json manifest, or 'synthetic'.")
     var data: String = "Data/mnist"
-    @Flag(help: "Print one JSON object: test_loss, reconstruction, kl, samples (and nll, nll_standard_error).")
+    @Option(help: "The set to evaluate: test or validation (train works too).")
+    var split: DataSplit = .test
+    @Flag(help: "Print one JSON object: SPLIT_loss, reconstruction, kl, samples (and nll, nll_standard_error).")
     var json = false
     @Option(help: "Also estimate −log p(x) by importance sampling with K samples per image (the papers use 5000).")
     var importanceSamples: Int?
@@ -209,7 +221,7 @@ struct Evaluate: ParsableCommand {
             let source = data
             let splits = try communicator.agree { try DataSplits.load(source) }
             let result = try Evaluation.evaluate(
-                checkpoint: checkpoint, data: splits, communicator: communicator,
+                checkpoint: checkpoint, data: splits, split: split, communicator: communicator,
                 importanceSamples: importanceSamples, images: images)
             guard communicator.isLeader else { return }
             let weighted = result.importanceWeighted
@@ -221,14 +233,17 @@ struct Evaluate: ParsableCommand {
                             $0.nll, $0.standardError, $0.samples, $0.images)
                     } ?? ""
                 print(
-                    String(
-                        format: "{\"test_loss\":%.6f,\"reconstruction\":%.6f,\"kl\":%.6f,\"samples\":%d,\"global_step\":%d",
-                        result.loss, result.reconstruction, result.kl, result.samples, result.globalStep) + extra + "}")
+                    "{\"\(result.split.rawValue)_loss\":"
+                        + String(
+                            format: "%.6f,\"reconstruction\":%.6f,\"kl\":%.6f,\"samples\":%d,\"global_step\":%d",
+                            result.loss, result.reconstruction, result.kl, result.samples, result.globalStep) + extra + "}")
             } else {
+                let title = ["train": "Training", "validation": "Validation", "test": "Test"][result.split.rawValue]!
                 print(
-                    String(
-                        format: "====> Test set loss: %.4f  (reconstruction %.4f, KL %.4f; %d samples, step %d)",
-                        result.loss, result.reconstruction, result.kl, result.samples, result.globalStep))
+                    "====> \(title) set loss: "
+                        + String(
+                            format: "%.4f  (reconstruction %.4f, KL %.4f; %d samples, step %d)",
+                            result.loss, result.reconstruction, result.kl, result.samples, result.globalStep))
                 if let weighted {
                     print(
                         String(
@@ -324,7 +339,7 @@ struct Sample: ParsableCommand {
     var seed: UInt64 = 1
     @Option(help: "Decode these z instead: --count rows of latent_size little-endian float32 values.")
     var latentFile: String?
-    @Option(help: "Also write the decoded means as little-endian float32 (count × 784).")
+    @Option(help: "Also write the decoded means as little-endian float32 (count × input size, in the data's units).")
     var rawOut: String?
 
     func validate() throws {
@@ -344,7 +359,10 @@ struct Sample: ParsableCommand {
 struct CommonOptions: ParsableArguments {
     @Option(help: "A JSON training configuration (see Config/; default: the PyTorch example's settings).")
     var config: String?
-    @Option(help: "A folder with the four MNIST IDX files, or 'synthetic' for the built-in data set (bench's default).")
+    @Option(
+        help: ArgumentHelp(
+            "The data: a folder (MNIST's IDX files, train.npy/test.npy, or train/ test/ folders of shards), an .npy or IDX file (.gz too), a .json manifest, or 'synthetic' (bench's default).",
+            discussion: "See \"Your own data\" in the README."))
     var data: String?
     @Option(help: "Weak scaling: the batch per rank (the global batch becomes this × ranks; bench's default 128).")
     var batchPerRank: Int?
@@ -364,6 +382,8 @@ struct CommonOptions: ParsableArguments {
 }
 
 extension Binarization: ExpressibleByArgument {}
+
+extension DataSplit: ExpressibleByArgument {}
 
 extension ResumeSource: ExpressibleByArgument {
     public init?(argument: String) { self.init(argument) }

@@ -17,6 +17,7 @@ public struct RandomStream: RandomNumberGenerator {
         case syntheticData = 7
         case prior = 8
         case importanceSampling = 9
+        case validationSplit = 10
     }
 
     @usableFromInline var state: UInt64

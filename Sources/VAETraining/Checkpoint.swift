@@ -68,6 +68,8 @@ public enum CheckpointError: Error, CustomStringConvertible {
 /// data's fingerprint and a SHA-256 of the whole data section.
 public enum Checkpoint {
     public static let format = "vae-dist-checkpoint"
+    /// The standardization's tensors (present only when the run standardized its data).
+    public static let meanTensor = "data.mean", deviationTensor = "data.std"
     public static let formatVersion = "1"
 
     /// What a checkpoint holds besides the tensors.
@@ -77,9 +79,14 @@ public enum Checkpoint {
         public var configurationJSON: String
         public var dataFingerprint: String
         public var worldSize: Int
+        /// The training set's standardization (`data.standardize`), stored as tensors `data.mean` and `data.std`.
+        public var standardization: Standardization?
 
-        public init(position: TrainingPosition, adamStep: Int, configurationJSON: String, dataFingerprint: String, worldSize: Int)
-        {
+        public init(
+            position: TrainingPosition, adamStep: Int, configurationJSON: String, dataFingerprint: String, worldSize: Int,
+            standardization: Standardization? = nil
+        ) {
+            self.standardization = standardization
             self.position = position
             self.adamStep = adamStep
             self.configurationJSON = configurationJSON
@@ -113,6 +120,18 @@ public enum Checkpoint {
         for buffer in [parameters, adam.firstMoment, adam.secondMoment] {
             hasher.update(raw: UnsafeRawBufferPointer(start: buffer.pointer, count: buffer.count * 4))
         }
+        // The standardization, copied into buffers that live until the bytes are written.
+        let extra = metadata.standardization.map { [($0.mean, meanTensor), ($0.deviation, deviationTensor)] } ?? []
+        let extraBuffers = extra.map { values, _ in
+            let buffer = FlatBuffer(count: values.count)
+            for i in values.indices { buffer.pointer[i] = values[i] }
+            return buffer
+        }
+        for ((values, name), buffer) in zip(extra, extraBuffers) {
+            tensors.append((name, [values.count], UnsafeBufferPointer(start: buffer.pointer, count: values.count)))
+            hasher.update(raw: UnsafeRawBufferPointer(start: buffer.pointer, count: values.count * 4))
+        }
+        defer { withExtendedLifetime(extraBuffers) {} }
         let p = metadata.position
         let fields: [String: String] = [
             "format": format,
@@ -182,6 +201,17 @@ public enum Checkpoint {
                 }
             }
         }
+        let standardized = entries[meanTensor] != nil || entries[deviationTensor] != nil
+        if standardized {
+            for name in [meanTensor, deviationTensor] {
+                expected.insert(name)
+                guard let entry = entries[name] else { throw CheckpointError.missingTensor(path: path, tensor: name) }
+                guard entry.shape == [layout.architecture.inputSize], entry.dtype == "F32" else {
+                    throw CheckpointError.shapeMismatch(
+                        path: path, tensor: name, checkpoint: entry.shape, model: [layout.architecture.inputSize])
+                }
+            }
+        }
         if let extra = entries.keys.sorted().first(where: { !expected.contains($0) }) {
             throw CheckpointError.unexpectedTensor(path: path, tensor: extra)
         }
@@ -208,6 +238,24 @@ public enum Checkpoint {
                 }
             }
         }
+        var standardization: Standardization?
+        if standardized {
+            let tensors = try [meanTensor, deviationTensor].map { name -> [Float] in
+                let range = entries[name]!.range
+                let values = bytes.withUnsafeBytes { raw in
+                    (0..<layout.architecture.inputSize).map { i in
+                        Float(
+                            bitPattern: UInt32(
+                                littleEndian: raw.loadUnaligned(fromByteOffset: dataStart + range.lowerBound + 4 * i, as: UInt32.self)))
+                    }
+                }
+                if let bad = values.firstIndex(where: { !$0.isFinite || (name == deviationTensor && $0 <= 0) }) {
+                    throw CheckpointError.nonFinite(path: path, tensor: name, index: bad)
+                }
+                return values
+            }
+            standardization = Standardization(mean: tensors[0], deviation: tensors[1])
+        }
         let position = TrainingPosition(
             globalStep: try integer("global_step"), epoch: try integer("epoch"), stepInEpoch: try integer("step_in_epoch"),
             epochTerms: LossTerms(
@@ -215,7 +263,7 @@ public enum Checkpoint {
                 samples: try integer("epoch_samples")))
         let result = Metadata(
             position: position, adamStep: try integer("adam_step"), configurationJSON: try field("config"),
-            dataFingerprint: try field("dataset_sha256"), worldSize: try integer("world_size"))
+            dataFingerprint: try field("dataset_sha256"), worldSize: try integer("world_size"), standardization: standardization)
         guard SHA256.hash(Array(result.configurationJSON.utf8)).hexString == (try field("config_sha256")) else {
             throw CheckpointError.format(path: path, problem: "config_sha256 does not match the stored config")
         }

@@ -34,9 +34,13 @@ public struct TrainingConfiguration: Equatable, Sendable {
     public var seed: UInt64 = 1
     /// Drop the last partial batch of each epoch (the PyTorch example keeps it).
     public var dropLast = false
-    /// `synthetic` or a folder holding the four MNIST IDX files.
+    /// `synthetic`, a data file, a folder or a manifest (see ``DataSplits/load(_:)``).
     public var dataSource = "Data/mnist"
     public var binarization = Binarization.none
+    /// Standardize float data per feature with the training set's mean and deviation (``Standardization``).
+    public var standardize = false
+    /// Hold out this seeded fraction of the training set as the validation set (0: none).
+    public var validationFraction: Double = 0
     public var runDirectory = "runs/default"
     /// Checkpoint every this many steps (0: only at the end of each epoch and of the run).
     public var checkpointEvery = 0
@@ -170,6 +174,8 @@ public struct TrainingConfiguration: Equatable, Sendable {
         .init("training.overlap_allreduce") { try $0.setLegacyExchange($1, asked: try $1.bool()) },
         .init("data.source") { $0.dataSource = try $1.string() },
         .init("data.binarization") { $0.binarization = try $1.choice(Binarization.self) },
+        .init("data.standardize") { $0.standardize = try $1.bool() },
+        .init("data.validation_fraction") { $0.validationFraction = try $1.number(atLeast: 0, below: 1) },
         .init("run.run_dir") { $0.runDirectory = try $1.string() },
         .init("run.checkpoint_every") { $0.checkpointEvery = try $1.integer(min: 0) },
         .init("run.keep_checkpoints") { $0.keepCheckpoints = try $1.integer(min: 1) },
@@ -211,6 +217,12 @@ public struct TrainingConfiguration: Equatable, Sendable {
                     "a \(architecture.likelihood.name) likelihood needs grey levels (\"none\"), got \"\(binarization.rawValue)\"")
         }
         if let maxSteps, maxSteps < 1 { throw ConfigurationError(key: "training.max_steps", problem: "must be ≥ 1") }
+        if standardize && architecture.likelihood.acceptsBinarizedTargets {
+            throw ConfigurationError(
+                key: "data.standardize",
+                problem:
+                    "standardized data is not in [0, 1], which a \(architecture.likelihood.name) likelihood needs; use model.likelihood \"gaussian\"")
+        }
     }
 
     /// The settings that decide the training trajectory, as canonical JSON (sorted keys). Two runs with the
@@ -232,7 +244,10 @@ public struct TrainingConfiguration: Equatable, Sendable {
                 ("learning_rate", "\(adam.learningRate)"), ("seed", "\(seed)"),
                 ("reduction", gradientExchange.definesTrajectory ? "\"exact\"" : "\"fast\""),
             ] + (gradientExchange.definesTrajectory ? [("micro_batches", "\(microBatches)")] : [])
-        let data: [(String, String)] = [("binarization", "\"\(binarization.rawValue)\"")]
+        // Keys added after version 1 appear only when set, so earlier runs keep their hash and resume.
+        let data: [(String, String)] =
+            [("binarization", "\"\(binarization.rawValue)\"")] + (standardize ? [("standardize", "true")] : [])
+            + (validationFraction > 0 ? [("validation_fraction", "\(validationFraction)")] : [])
         func object(_ pairs: [(String, String)]) -> String {
             "{" + pairs.sorted { $0.0 < $1.0 }.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
         }

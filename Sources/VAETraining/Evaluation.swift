@@ -74,6 +74,8 @@ public struct ImportanceWeightedNLL: Sendable {
 /// `vae-dist eval` and `vae-dist sample`: a checkpoint's model (through ``LoadedModel``) on the test set, or decoded.
 public enum Evaluation {
     public struct Result: Sendable {
+        /// The set evaluated.
+        public var split: DataSplit
         public var loss: Double
         public var reconstruction: Double
         public var kl: Double
@@ -83,38 +85,59 @@ public enum Evaluation {
         public var importanceWeighted: ImportanceWeightedNLL?
     }
 
-    /// The checkpoint's per-sample test −ELBO with the same fixed ε and binarization keys the trainer's epoch-end
-    /// test pass uses, so the numbers agree exactly (collective).
+    /// The checkpoint's per-sample −ELBO on `split` with the same fixed ε and binarization keys, and the same
+    /// standardization and validation split, as the trainer's epoch-end passes, so the numbers agree exactly
+    /// (collective).
     public static func evaluate(
-        checkpoint path: String, data: DataSplits,
+        checkpoint path: String, data: DataSplits, split: DataSplit = .test,
         communicator: Communicator = SingleProcessCommunicator(),
         importanceSamples: Int? = nil, images: Int? = nil
     ) throws -> Result {
         let loaded = try LoadedModel.load(checkpoint: path, communicator: communicator)
         let configuration = loaded.configuration
-        guard data.test.pixelsPerImage == configuration.architecture.inputSize else {
-            throw TrainerError.inputSizeMismatch(data: data.test.pixelsPerImage, model: configuration.architecture.inputSize)
+        let splits =
+            data.validation == nil ? try data.holdingOut(fraction: configuration.validationFraction, seed: configuration.seed) : data
+        guard let dataset = splits[split] else {
+            throw DataError.unreadable(
+                path: data.source,
+                reason:
+                    "has no \(split.rawValue) set; "
+                    + (split == .validation
+                        ? "give one (validation.npy, or a manifest's \"validation\") or train with --validation-fraction"
+                        : "give one (test.npy, or a manifest's \"test\")"))
         }
-        let filler = BatchFiller(seed: configuration.seed, binarization: configuration.binarization)
-        let terms = TestPass.loss(of: data.test, exchange: loaded.exchange, filler: filler)
+        guard dataset.pixelsPerImage == configuration.architecture.inputSize else {
+            throw TrainerError.inputSizeMismatch(data: dataset.pixelsPerImage, model: configuration.architecture.inputSize)
+        }
+        let filler = BatchFiller(
+            seed: configuration.seed, binarization: configuration.binarization,
+            standardization: loaded.metadata.standardization)
+        let terms = TestPass.loss(of: dataset, exchange: loaded.exchange, filler: filler)
         let mean = terms.perSample(klWeight: configuration.klWeight)
         let weighted = importanceSamples.map {
             ImportanceWeightedNLL.estimate(
-                model: loaded.model, dataset: data.test, filler: filler, communicator: communicator,
+                model: loaded.model, dataset: dataset, filler: filler, communicator: communicator,
                 seed: configuration.seed, samples: $0, images: images)
         }
         return Result(
-            loss: mean.loss, reconstruction: mean.reconstruction, kl: mean.kl, samples: terms.samples,
+            split: split, loss: mean.loss, reconstruction: mean.reconstruction, kl: mean.kl, samples: terms.samples,
             globalStep: loaded.metadata.position.globalStep, importanceWeighted: weighted)
     }
 
     /// Decodes `count` z of a checkpoint's model — z ~ N(0, I) keyed by `seed`, or the little-endian float32 rows of
-    /// `latentFile` — and writes them as a PNG grid to `out` and/or as float32 means (`count × 784`) to `rawOut`.
+    /// `latentFile` — and writes them as a PNG grid to `out` (28×28 data) and/or as float32 means
+    /// (`count × input_size`, in the data's units: a standardized run's means are un-standardized) to `rawOut`.
     public static func sample(
         checkpoint path: String, count: Int, seed: UInt64, out: String?,
         latentFile: String? = nil, rawOut: String? = nil
     ) throws {
-        let model = try LoadedModel.load(checkpoint: path, communicator: SingleProcessCommunicator()).model
+        let loaded = try LoadedModel.load(checkpoint: path, communicator: SingleProcessCommunicator())
+        let model = loaded.model
+        if let out, model.layout.architecture.inputSize != 784 {
+            throw ImageError(
+                path: out,
+                reason: "a PNG grid needs 28×28 samples, and this model's are \(model.layout.architecture.inputSize) values; use --raw-out")
+        }
         let latentSize = model.layout.architecture.latentSize
         var latents = EpochImages.priorSamples(count: count, latentSize: latentSize, seed: seed)
         if let latentFile {
@@ -129,7 +152,8 @@ public enum Evaluation {
                 }
             }
         }
-        let images = model.decodeMeans(latents)
+        var images = model.decodeMeans(latents)
+        if let standardization = loaded.metadata.standardization { images = images.map(standardization.restore) }
         if let out {
             let columns = Int(Double(count).squareRoot().rounded(.up))
             let grid = ImageGrid.tile(images, side: 28, columns: columns)

@@ -23,10 +23,10 @@ public enum NPYReader {
     /// An NPY error naming the file and the fault.
     static func error(_ path: String, _ problem: String) -> DataError { .unreadable(path: path, reason: problem) }
 
-    /// Parses the header at the start of `prefix` (the file's first bytes); `fileSize` is the whole file's.
-    public static func header(_ prefix: UnsafeRawBufferPointer, fileSize: Int, path: String) throws -> Header {
+    /// Parses the header at the start of `prefix` (the file's first bytes); `fileSize` is the whole file's, nil
+    /// for a compressed file (whose size the caller checks while inflating).
+    public static func header(_ prefix: UnsafeRawBufferPointer, fileSize: Int?, path: String) throws -> Header {
         let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]  // \x93NUMPY
-        if prefix.count >= 2 && prefix[0] == 0x1F && prefix[1] == 0x8B { throw DataError.compressed(path: path) }
         guard prefix.count >= 10, Array(prefix[0..<6]) == magic else {
             throw error(path, "not an NPY file (it does not start with \\x93NUMPY); save the array with numpy.save")
         }
@@ -44,7 +44,7 @@ public enum NPYReader {
         guard length <= maximumHeaderLength else {
             throw error(path, "the NPY header claims \(length) bytes, more than the \(maximumHeaderLength) this reader accepts")
         }
-        guard start + length <= prefix.count, start + length <= fileSize else {
+        guard start + length <= prefix.count, start + length <= (fileSize ?? .max) else {
             throw error(path, "truncated: the NPY header claims \(length) bytes and the file ends before them")
         }
         let text = String(decoding: prefix[start..<(start + length)], as: UTF8.self)
@@ -84,6 +84,7 @@ public enum NPYReader {
         }
         let dataBytes = values * type.byteWidth
         let dataOffset = start + length
+        guard let fileSize else { return Header(type: type, shape: shape, dataOffset: dataOffset, dataBytes: dataBytes) }
         guard fileSize - dataOffset == dataBytes else {
             if fileSize - dataOffset < dataBytes {
                 throw DataError.truncated(path: path, expectedBytes: dataOffset + dataBytes, actualBytes: fileSize)
@@ -93,31 +94,19 @@ public enum NPYReader {
         return Header(type: type, shape: shape, dataOffset: dataOffset, dataBytes: dataBytes)
     }
 
-    /// Reads `path` as a data set: samples along the first dimension, the rest flattened (an image's rows and
-    /// columns are its last two dimensions). No labels.
+    /// Reads `path` (plain or gzip-compressed) as a data set: samples along the first dimension, the rest
+    /// flattened (an image's rows and columns are its last two dimensions). No labels.
     public static func readDataset(path: String) throws -> ImageDataset {
-        guard FileManager.default.fileExists(atPath: path) else { throw DataError.missingFile(path: path) }
-        // O_NONBLOCK: a FIFO or device given as a data file must not block the open; fstat then refuses it.
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard descriptor >= 0 else { throw error(path, String(cString: strerror(errno))) }
-        defer { close(descriptor) }
-        var info = stat()
-        guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
-            throw error(path, "not a regular file")
-        }
-        let fileSize = Int(info.st_size)
-        var prefix = [UInt8](repeating: 0, count: min(fileSize, 12 + maximumHeaderLength))
-        let got = prefix.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, 0) }
-        guard got == prefix.count else { throw error(path, "could not read the NPY header") }
-        let header = try prefix.withUnsafeBytes { try NPYReader.header($0, fileSize: fileSize, path: path) }
+        let file = try DataFile(path: path)
+        let prefix = try file.prefix(12 + maximumHeaderLength)
+        let header = try prefix.withUnsafeBytes { try NPYReader.header($0, fileSize: file.contentSize, path: path) }
         guard header.shape[0] > 0 else { throw error(path, "no samples (shape \(header.shape))") }
-        let storage = try SampleStorage(
-            mapping: descriptor, length: fileSize, offset: header.dataOffset, type: header.type, path: path,
-            identity: FileIdentity(path: path, stat: info))
         let width = header.shape.dropFirst().reduce(1, *)
         guard width > 0 else { throw error(path, "samples of 0 values (shape \(header.shape))") }
+        let storage = try file.samples(
+            offset: header.dataOffset, count: header.shape[0], valuesPerSample: width, type: header.type)
         let columns = header.shape.count >= 2 ? header.shape[header.shape.count - 1] : 1
-        return ImageDataset(storage: storage, count: header.shape[0], rows: width / columns, columns: columns)
+        return ImageDataset(storage: storage, rows: width / columns, columns: columns)
     }
 }
 

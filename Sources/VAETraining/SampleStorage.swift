@@ -22,77 +22,147 @@ public enum SampleType: String, CaseIterable, Sendable {
     }
 }
 
-/// The values of a data set, never copied: bytes in memory (IDX files, the synthetic set) or a read-only memory
-/// mapping of a file (NPY), so ranks on one node share the page cache and a data set larger than memory trains.
+/// The values of a data set, never copied: one or more segments of whole samples — a read-only memory mapping of
+/// a file (NPY, IDX), or memory the storage owns (a decompressed `.gz`, the synthetic set) — read as one logical
+/// array of `count` samples of `valuesPerSample` values. Mapped files share the page cache across the ranks of a
+/// node, and a data set larger than memory trains (pages come and go). A folder of shards is one storage of
+/// several segments (``SampleStorage/init(concatenating:)``).
 public final class SampleStorage: @unchecked Sendable {
-    public let type: SampleType
-    /// Bytes of values (`count × type.byteWidth`).
-    public let byteCount: Int
-    /// The in-memory bytes, when the storage is an array.
-    public let bytes: [UInt8]?
-    /// The mapped file and what identifies its version (for the cached fingerprint), when the storage is a mapping.
-    public let file: FileIdentity?
-    private let mapping: (address: UnsafeMutableRawPointer, length: Int)?
-    /// The first value of a mapping.
-    private let mappedBase: UnsafeRawPointer?
-
-    /// Bytes in memory.
-    public init(bytes: [UInt8]) {
-        type = .uint8
-        self.bytes = bytes
-        byteCount = bytes.count
-        mappedBase = nil
-        mapping = nil
-        file = nil
+    /// A run of whole samples at one address.
+    public struct Segment: @unchecked Sendable {
+        /// The first value of the segment's first sample.
+        let base: UnsafeRawPointer
+        /// The logical index of the segment's first sample.
+        public let firstSample: Int
+        /// Samples in the segment.
+        public let count: Int
+        /// The mapped file and what identifies its version (for the cached fingerprint), when the segment is one.
+        public let file: FileIdentity?
     }
 
-    /// A read-only private mapping of `length` bytes of the open file `descriptor`, the values starting at `offset`.
-    init(mapping descriptor: Int32, length: Int, offset: Int, type: SampleType, path: String, identity: FileIdentity) throws {
+    public let type: SampleType
+    public let valuesPerSample: Int
+    /// Samples in all segments.
+    public let count: Int
+    public let segments: [Segment]
+    /// Bytes of values (`count × valuesPerSample × type.byteWidth`).
+    public var byteCount: Int { count * valuesPerSample * type.byteWidth }
+    /// What `deinit` gives back: mappings to unmap and allocations to free (not those of concatenated parts).
+    private let mappings: [(address: UnsafeMutableRawPointer, length: Int)]
+    private let allocation: UnsafeMutableRawPointer?
+    /// The storages a concatenation reads (kept alive with it).
+    private let parts: [SampleStorage]
+    private let bytesPerSample: Int
+
+    private init(
+        type: SampleType, valuesPerSample: Int, segments: [Segment], mappings: [(UnsafeMutableRawPointer, Int)] = [],
+        allocation: UnsafeMutableRawPointer? = nil, parts: [SampleStorage] = []
+    ) {
+        self.type = type
+        self.valuesPerSample = valuesPerSample
+        self.segments = segments
+        count = segments.reduce(0) { $0 + $1.count }
+        self.mappings = mappings
+        self.allocation = allocation
+        self.parts = parts
+        bytesPerSample = valuesPerSample * type.byteWidth
+    }
+
+    /// A copy of `bytes` (byte values), `valuesPerSample` per sample.
+    public convenience init(bytes: [UInt8], valuesPerSample: Int) {
+        precondition(valuesPerSample > 0 && bytes.count % valuesPerSample == 0, "bytes are not whole samples")
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: max(bytes.count, 1), alignment: 64)
+        bytes.withUnsafeBytes { memory.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+        self.init(owning: memory, type: .uint8, valuesPerSample: valuesPerSample, count: bytes.count / valuesPerSample)
+    }
+
+    /// Memory from `UnsafeMutableRawPointer.allocate`, which the storage now owns and frees.
+    convenience init(owning memory: UnsafeMutableRawPointer, type: SampleType, valuesPerSample: Int, count: Int) {
+        self.init(
+            type: type, valuesPerSample: valuesPerSample,
+            segments: [Segment(base: UnsafeRawPointer(memory), firstSample: 0, count: count, file: nil)], allocation: memory)
+    }
+
+    /// A read-only private mapping of the open file `descriptor` (`length` bytes), `count` samples starting at byte
+    /// `offset`.
+    convenience init(
+        mapping descriptor: Int32, length: Int, offset: Int, type: SampleType, valuesPerSample: Int, count: Int,
+        path: String, identity: FileIdentity
+    ) throws {
         let address = mmap(nil, max(length, 1), PROT_READ, MAP_PRIVATE, descriptor, 0)
         guard let address, address != MAP_FAILED else {
             throw DataError.unreadable(path: path, reason: "mmap failed: \(String(cString: strerror(errno)))")
         }
-        self.type = type
-        mapping = (address, max(length, 1))
-        mappedBase = UnsafeRawPointer(address + offset)
-        byteCount = length - offset
-        bytes = nil
-        file = identity
+        self.init(
+            type: type, valuesPerSample: valuesPerSample,
+            segments: [Segment(base: UnsafeRawPointer(address + offset), firstSample: 0, count: count, file: identity)],
+            mappings: [(address, max(length, 1))])
     }
 
-    deinit { if let mapping { munmap(mapping.address, mapping.length) } }
-
-    /// Runs `body` on the values' bytes, which are valid only inside it (an array's storage is pinned for the
-    /// call, a mapping for the storage's life). No allocation.
-    @inline(__always)
-    public func withBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
-        if let bytes { return try bytes.withUnsafeBytes(body) }
-        return try body(UnsafeRawBufferPointer(start: mappedBase, count: byteCount))
+    /// `parts` read one after another as one data set (a folder of shards); they must share type and width.
+    public convenience init(concatenating parts: [SampleStorage]) {
+        precondition(!parts.isEmpty && parts.allSatisfy { $0.type == parts[0].type && $0.valuesPerSample == parts[0].valuesPerSample })
+        var segments: [Segment] = []
+        var first = 0
+        for part in parts {
+            for segment in part.segments {
+                segments.append(Segment(base: segment.base, firstSample: first, count: segment.count, file: segment.file))
+                first += segment.count
+            }
+        }
+        self.init(type: parts[0].type, valuesPerSample: parts[0].valuesPerSample, segments: segments, parts: parts)
     }
 
-    /// Adds the values' bytes to `hasher` (the data set's fingerprint).
-    func hash(into hasher: inout SHA256) { withBytes { hasher.update(raw: $0) } }
-
-    /// Writes values `first ..< first + count` into `target` as floats: bytes scaled by 1/255, floats as stored.
-    @inline(__always)
-    func convert(first: Int, count: Int, into target: UnsafeMutablePointer<Float>) {
-        guard count > 0 else { return }
-        withBytes { raw in convert(base: raw.baseAddress!, first: first, count: count, into: target) }
+    deinit {
+        for mapping in mappings { munmap(mapping.address, mapping.length) }
+        allocation?.deallocate()
     }
 
+    /// The first byte of sample `sample` (a binary search over the segments when there are several). No allocation.
     @inline(__always)
-    private func convert(base: UnsafeRawPointer, first: Int, count: Int, into target: UnsafeMutablePointer<Float>) {
+    public func address(ofSample sample: Int) -> UnsafeRawPointer {
+        if segments.count == 1 { return segments[0].base + sample * bytesPerSample }
+        var low = 0, high = segments.count - 1
+        while low < high {
+            let middle = (low + high + 1) / 2
+            if segments[middle].firstSample <= sample { low = middle } else { high = middle - 1 }
+        }
+        return segments[low].base + (sample - segments[low].firstSample) * bytesPerSample
+    }
+
+    /// All values' bytes in order (a copy; tests and small data).
+    public func copyBytes() -> [UInt8] {
+        var result: [UInt8] = []
+        result.reserveCapacity(byteCount)
+        for segment in segments {
+            result.append(contentsOf: UnsafeRawBufferPointer(start: segment.base, count: segment.count * bytesPerSample))
+        }
+        return result
+    }
+
+    /// Adds the values' bytes to `hasher`, segment after segment (the data set's fingerprint).
+    func hash(into hasher: inout SHA256) {
+        for segment in segments {
+            hasher.update(raw: UnsafeRawBufferPointer(start: segment.base, count: segment.count * bytesPerSample))
+        }
+    }
+
+    /// Writes sample `sample`'s values into `target` as floats: bytes scaled by 1/255, floats as stored.
+    @inline(__always)
+    public func convert(sample: Int, into target: UnsafeMutablePointer<Float>) {
+        let base = address(ofSample: sample)
+        let count = valuesPerSample
         switch type {
         case .uint8:
-            let source = base.assumingMemoryBound(to: UInt8.self) + first
+            let source = base.assumingMemoryBound(to: UInt8.self)
             for j in 0..<count { target[j] = Float(source[j]) / 255 }
         case .float16:
-            let source = base.assumingMemoryBound(to: UInt16.self) + first
+            let source = base.assumingMemoryBound(to: UInt16.self)
             for j in 0..<count { target[j] = Float(Float16(bitPattern: UInt16(littleEndian: source[j]))) }
         case .float32:
-            target.update(from: base.assumingMemoryBound(to: Float.self) + first, count: count)
+            target.update(from: base.assumingMemoryBound(to: Float.self), count: count)
         case .float64:
-            let source = base.assumingMemoryBound(to: Double.self) + first
+            let source = base.assumingMemoryBound(to: Double.self)
             for j in 0..<count { target[j] = Float(source[j]) }
         }
     }
@@ -124,15 +194,15 @@ public struct FileIdentity: Equatable, Sendable {
 public enum FingerprintCache {
     public static func path(for file: String) -> String { file + ".sha256" }
 
-    /// The cached hash of `storage`'s file, or the hash computed now (and cached).
-    public static func fingerprint(of storage: SampleStorage, file: FileIdentity) -> String {
+    /// The cached hash of the values of `segment`'s file, or the hash computed now (and cached).
+    public static func fingerprint(of segment: SampleStorage.Segment, bytesPerSample: Int, file: FileIdentity) -> String {
         let cache = path(for: file.path)
         if let text = try? String(contentsOfFile: cache, encoding: .utf8) {
             let lines = text.split(separator: "\n").map(String.init)
             if lines.count == 2, lines[0] == file.key, lines[1].count == 64, lines[1].allSatisfy(\.isHexDigit) { return lines[1] }
         }
         var hasher = SHA256()
-        storage.hash(into: &hasher)
+        hasher.update(raw: UnsafeRawBufferPointer(start: segment.base, count: segment.count * bytesPerSample))
         let hash = hasher.finalize().hexString
         try? AtomicFile.write(Array("\(file.key)\n\(hash)\n".utf8), to: cache)
         return hash

@@ -80,8 +80,11 @@ public final class Trainer {
         if self.exchange.writesState { layout.initialize(self.exchange.model.parameters, seed: configuration.seed) }
         self.exchange.publish()
         store = CheckpointStore(directory: configuration.runDirectory, keep: configuration.keepCheckpoints)
+        let standardization = configuration.standardize ? Standardization.measure(data.train) : nil
         batches = TrainingBatches(
-            dataset: data.train, filler: BatchFiller(seed: configuration.seed, binarization: configuration.binarization))
+            dataset: data.train,
+            filler: BatchFiller(
+                seed: configuration.seed, binarization: configuration.binarization, standardization: standardization))
         if configuration.blasThreads > 0 { BLAS.setThreadCount(configuration.blasThreads) }
     }
 
@@ -96,8 +99,8 @@ public final class Trainer {
         }
         let likelihood = configuration.architecture.likelihood
         guard likelihood.acceptsBinarizedTargets else { return }
-        for (split, dataset) in [("training", data.train), ("test", data.test)] {
-            if let (sample, value) = dataset.firstValueOutsideUnitInterval() {
+        for (split, dataset) in [("training", data.train), ("validation", data.validation), ("test", data.test)] {
+            if let (sample, value) = dataset?.firstValueOutsideUnitInterval() {
                 throw TrainerError.valuesOutsideUnitInterval(split: split, sample: sample, value: value, likelihood: likelihood.name)
             }
         }
@@ -152,7 +155,8 @@ public final class Trainer {
                 layout: model.layout, parameters: model.parameters, adam: optimizer,
                 metadata: .init(
                     position: position, adamStep: optimizer.step, configurationJSON: configuration.trajectoryJSON,
-                    dataFingerprint: data.trainFingerprint, worldSize: communicator.size))
+                    dataFingerprint: data.trainFingerprint, worldSize: communicator.size,
+                    standardization: batches.filler.standardization))
             let path = try store.save(bytes, step: position.globalStep)
             logger.info("saved checkpoint \(path) (step \(position.globalStep))")
             return path
@@ -273,19 +277,19 @@ public final class Trainer {
             }
             guard position.stepInEpoch == total else { break epochLoop }
 
-            // Epoch end: test pass, report, checkpoint at the next epoch's start.
+            // Epoch end: validation and test passes, report, checkpoint at the next epoch's start.
             let summary = EpochSummary(
-                epoch: epoch + 1, train: position.epochTerms, test: evaluate(data.test),
-                seconds: (clock.now - epochStart).seconds)
+                epoch: epoch + 1, train: position.epochTerms, validation: data.validation.map(evaluate),
+                test: data.test.map(evaluate), seconds: (clock.now - epochStart).seconds)
             summaries.append(summary)
             report.epochFinished(summary, globalStep: position.globalStep)
             try communicator.agree {
                 try report.images(of: model, filler: batches.filler, epoch: epoch + 1, globalStep: position.globalStep)
             }
-            if config.nllImportanceSamples > 0 {
+            if config.nllImportanceSamples > 0, let heldOut = data.heldOut {
                 // The importance-weighted NLL on the first test images, split across ranks (a collective).
                 let nll = ImportanceWeightedNLL.estimate(
-                    model: model, dataset: data.test, filler: batches.filler,
+                    model: model, dataset: heldOut, filler: batches.filler,
                     communicator: communicator, seed: config.seed,
                     samples: config.nllImportanceSamples, images: config.nllImages)
                 report.nllFinished(nll, epoch: epoch + 1, globalStep: position.globalStep)

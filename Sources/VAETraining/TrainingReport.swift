@@ -7,8 +7,18 @@ import VAEModel
 public struct EpochSummary: Equatable, Sendable {
     public var epoch: Int
     public var train: LossTerms
-    public var test: LossTerms
+    /// The validation pass, when there is a validation set.
+    public var validation: LossTerms?
+    /// The test pass, when there is a test set.
+    public var test: LossTerms?
     public var seconds: Double
+
+    /// The loss a run reports as its result: the test set's, else the validation set's, else training's.
+    public var reported: (split: String, terms: LossTerms) {
+        if let test { return ("test", test) }
+        if let validation { return ("validation", validation) }
+        return ("train", train)
+    }
 }
 
 /// What a call to ``Trainer/run(resume:)`` did.
@@ -78,7 +88,7 @@ public final class TrainingReport {
         if let warning = BLASKernels.warning { logger.warning("\(warning)") }
         let ranks = communicator.size
         logger.info(
-            "training \(configuration.architecture.describe) on \(data.source): \(data.train.count) train / \(data.test.count) test samples, global batch \(configuration.batchSize), \(ranks) rank(s)\(ranks > 1 ? " (gradient exchange: \(exchange.description))" : ""), BLAS threads \(BLAS.threadCount) (\(BLAS.coreName) kernels), \(parameterCount) parameters"
+            "training \(configuration.architecture.describe) on \(data.source): \(data.counts), global batch \(configuration.batchSize), \(ranks) rank(s)\(ranks > 1 ? " (gradient exchange: \(exchange.description))" : ""), BLAS threads \(BLAS.threadCount) (\(BLAS.coreName) kernels), \(parameterCount) parameters"
         )
     }
 
@@ -128,30 +138,37 @@ public final class TrainingReport {
         guard writes else { return }
         let klWeight = configuration.klWeight
         let trainLoss = summary.train.perSample(klWeight: klWeight).loss
-        let test = summary.test.perSample(klWeight: klWeight)
         logger.info("\(String(format: "====> Epoch: %d Average loss: %.4f", summary.epoch, trainLoss))")
-        logger.info(
-            "\(String(format: "====> Test set loss: %.4f  (recon %.4f, KL %.4f)  epoch %.1f s, %.0f train samples/s", test.loss, test.reconstruction, test.kl, summary.seconds, samplesPerSecond))"
-        )
-        metrics.write([
+        var record: [String: Any] = [
             "type": "epoch", "epoch": summary.epoch, "global_step": globalStep, "train_loss": trainLoss,
-            "test_loss": test.loss, "test_reconstruction": test.reconstruction, "test_kl": test.kl,
             "seconds": summary.seconds,
-        ])
-        if let tensorboard {
-            tensorboard.scalar("epoch/train_loss", trainLoss, step: globalStep)
-            tensorboard.scalar("test/loss", test.loss, step: globalStep)
-            tensorboard.scalar("test/reconstruction", test.reconstruction, step: globalStep)
-            tensorboard.scalar("test/kl", test.kl, step: globalStep)
+        ]
+        tensorboard?.scalar("epoch/train_loss", trainLoss, step: globalStep)
+        let timing = String(format: "  epoch %.1f s, %.0f train samples/s", summary.seconds, samplesPerSecond)
+        let passes = [("validation", "Validation set", summary.validation), ("test", "Test set", summary.test)]
+        let last = passes.lastIndex { $0.2 != nil }
+        for (index, (key, title, terms)) in passes.enumerated() {
+            guard let terms = terms?.perSample(klWeight: klWeight) else { continue }
+            logger.info(
+                "====> \(title) loss: \(String(format: "%.4f  (recon %.4f, KL %.4f)", terms.loss, terms.reconstruction, terms.kl))\(index == last ? timing : "")"
+            )
+            record["\(key)_loss"] = terms.loss
+            record["\(key)_reconstruction"] = terms.reconstruction
+            record["\(key)_kl"] = terms.kl
+            tensorboard?.scalar("\(key)/loss", terms.loss, step: globalStep)
+            tensorboard?.scalar("\(key)/reconstruction", terms.reconstruction, step: globalStep)
+            tensorboard?.scalar("\(key)/kl", terms.kl, step: globalStep)
         }
+        if last == nil { logger.info("====>\(timing)") }
+        metrics.write(record)
     }
 
     /// `reconstructions-E.png`, `samples-E.png` and, for a 2-D latent, `manifold-E.png` in the run folder (28×28
     /// data only), also as TensorBoard images.
     public func images(of model: VariationalAutoencoder, filler: BatchFiller, epoch: Int, globalStep: Int) throws {
-        guard writes, data.test.pixelsPerImage == 784 else { return }
+        guard writes, let heldOut = data.heldOut, heldOut.pixelsPerImage == 784, filler.standardization == nil else { return }
         var grids = [
-            ("reconstructions", EpochImages.reconstructions(model: model, test: data.test, filler: filler)),
+            ("reconstructions", EpochImages.reconstructions(model: model, test: heldOut, filler: filler)),
             ("samples", EpochImages.samples(model: model, seed: configuration.seed)),
         ]
         if let manifold = EpochImages.manifold(model: model) { grids.append(("manifold", manifold)) }

@@ -44,16 +44,10 @@ func bigEndian(_ values: [UInt32]) -> [UInt8] {
                 }, "label file"
             ),
             (
-                "gzip bytes", [0x1F, 0x8B, 8, 0] + good, goodLabels,
+                "damaged gzip", [0x1F, 0x8B, 8, 0] + good, goodLabels,
                 {
-                    if case .compressed = $0 { return true }; return false
-                }, "compressed"
-            ),
-            (
-                "wrong image size", bigEndian([0x803, 3, 32, 32]) + [UInt8](repeating: 0, count: 3 * 1024), goodLabels,
-                {
-                    if case .wrongDimensions = $0 { return true }; return false
-                }, "dimensions"
+                    if case .unreadable = $0 { return true }; return false
+                }, "gzip data is damaged"
             ),
             (
                 "truncated", Array(good.dropLast(5)), goodLabels,
@@ -78,12 +72,6 @@ func bigEndian(_ values: [UInt32]) -> [UInt8] {
                 {
                     if case .countMismatch = $0 { return true }; return false
                 }, "3 images"
-            ),
-            (
-                "label above 9", good, bigEndian([0x801, 3]) + [1, 12, 3],
-                {
-                    if case .labelOutOfRange(_, 1, 12) = $0 { return true }; return false
-                }, "above 9"
             ),
             (
                 "truncated labels", good, bigEndian([0x801, 3]) + [1],
@@ -117,7 +105,7 @@ func bigEndian(_ values: [UInt32]) -> [UInt8] {
         // Runs only after Launch/fetch-mnist.sh; checks the exact sizes data.md gives.
         guard FileManager.default.fileExists(atPath: "Data/mnist/train-images-idx3-ubyte") else { return }
         let splits = try DataSplits.mnist(directory: "Data/mnist")
-        #expect(splits.train.count == 60_000 && splits.test.count == 10_000)
+        #expect(splits.train.count == 60_000 && splits.test?.count == 10_000)
         #expect(splits.train.labels.prefix(5) == [5, 0, 4, 1, 9])
     }
 }

@@ -11,11 +11,11 @@ import VAEModel
         let reconstructions = try PNGFile.read(path: config.runDirectory + "/reconstructions-1.png")
         #expect(reconstructions.width == 8 * 28 && reconstructions.height == 2 * 28)
         // The top row holds the test images themselves, byte for byte.
-        let test = Fixtures.smallData.test
+        let test = try #require(Fixtures.smallData.test).pixels
         for n in 0..<8 {
             for y in 0..<28 {
                 for x in 0..<28 {
-                    let expected = test.pixels[n * 784 + y * 28 + x]
+                    let expected = test[n * 784 + y * 28 + x]
                     let got = reconstructions.pixels[y * reconstructions.width + n * 28 + x]
                     if got != expected { Issue.record("image \(n) pixel (\(x), \(y)): \(got) vs \(expected)"); return }
                 }
