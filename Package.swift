@@ -74,9 +74,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/MPICheck"),
-        // The checkpoint reader's libFuzzer target (Launch/fuzz-checkpoint.sh); a replay tool in normal builds.
+        // The checkpoint reader's and the NPY header parser's libFuzzer target (Launch/fuzz.sh); a replay tool in
+        // normal builds.
         .executableTarget(
-            name: "vae-dist-fuzz-checkpoint", dependencies: ["VAEModel", "VAEDistributed", "VAETraining"], path: "Tests/Fuzz"),
+            name: "vae-dist-fuzz", dependencies: ["VAEModel", "VAEDistributed", "VAETraining"], path: "Tests/Fuzz"),
         .testTarget(
             name: "VAEDistTests",
             dependencies: ["VAEModel", "VAEDistributed", "VAETraining", "VAETestSupport", "CAllocationCounter"],

@@ -156,4 +156,63 @@ import VAEModel
         }
         #expect(rejected + accepted == 10_000 && rejected > 5_000, "\(rejected) rejected, \(accepted) accepted")
     }
+
+    /// The manifest reader: a valid manifest's bytes mutated 10,000 ways plus hand-made ones (nesting, wrong types,
+    /// special files, itself as data). Every load is a data set or an error naming a file (in the folder, or one the
+    /// manifest names by absolute path).
+    @Test func manifestReaderSurvivesTenThousandHostileFiles() throws {
+        let folder = Fixtures.temporaryFolder()
+        let bytes = (0..<(8 * 4)).map { UInt8($0) }
+        for i in 0..<2 {
+            DataSourceTests.write(
+                npyFile(descr: "|u1", shape: [4, 4], data: Array(bytes[(16 * i)..<(16 * i + 16)])), folder + "/shards/s\(i).npy")
+        }
+        DataSourceTests.write(npyFile(descr: "|u1", shape: [2, 4], data: Array(bytes.prefix(8))), folder + "/v.npy")
+        DataSourceTests.write(npyFile(descr: "|u1", shape: [3, 4], data: Array(bytes.prefix(12))), folder + "/t.npy")
+        let path = folder + "/data.json"
+        let good = Array(#"{"train": "shards", "validation": ["v.npy", "t.npy"], "test": "t.npy"}"#.utf8)
+        var inputs = HostileInputTests.corpus(from: good, count: 10_000, key: 21)
+        inputs += [
+            #"{"train": "data.json"}"#, #"{"train": "/dev/zero"}"#, #"{"train": "."}"#, #"{"train": ["shards"]}"#,
+            #"{"train": null}"#, #"{"train": {"a": 1}}"#, #"{"train": "shards", "train": "t.npy"}"#,
+            String(repeating: "[", count: 100_000), String(repeating: #"{"a":"#, count: 10_000), "",
+            "{\"train\": \"t.npy\", \"validation\": \"v.npy\", \"test\": \"\u{0}\"}",
+        ].map { Array($0.utf8) }
+        var rejected = 0, accepted = 0
+        for (n, bytes) in inputs.enumerated() {
+            HostileInputTests.write(bytes, to: path)
+            do {
+                let data = try DataSplits.load(path)
+                accepted += 1
+                #expect(data.train.count > 0 && data.train.pixelsPerImage == 4)
+            } catch let error as DataError {
+                rejected += 1
+                let absolute = String(decoding: bytes, as: UTF8.self).contains("\"/")
+                #expect(error.description.contains(folder) || absolute, "case \(n): \(error)")
+            }
+        }
+        #expect(rejected + accepted >= 10_000 && rejected > 5_000 && accepted > 100, "\(rejected) rejected, \(accepted) accepted")
+    }
+
+    /// `.npy.gz`: a valid compressed file's bytes mutated 3,000 ways; zlib reports damage, the NPY checks the rest.
+    @Test func gzipReaderSurvivesThreeThousandHostileFiles() throws {
+        let folder = Fixtures.temporaryFolder()
+        let plain = folder + "/x.npy"
+        DataSourceTests.write(npyFile(descr: "<f4", shape: [6, 5], data: littleEndianBytes((0..<30).map { Float($0) })), plain)
+        let good = [UInt8](FileManager.default.contents(atPath: try DataSourceTests.gzip(plain))!)
+        let path = folder + "/data.npy.gz"
+        var rejected = 0, accepted = 0
+        for (n, bytes) in HostileInputTests.corpus(from: good, count: 3_000, key: 22).enumerated() {
+            HostileInputTests.write(bytes, to: path)
+            do {
+                let data = try NPYReader.readDataset(path: path)
+                accepted += 1
+                #expect(data.storage.byteCount == data.count * data.pixelsPerImage * data.storage.type.byteWidth)
+            } catch let error as DataError {
+                rejected += 1
+                #expect(error.description.contains(path), "case \(n): \(error)")
+            }
+        }
+        #expect(rejected > 2_000, "\(rejected) rejected, \(accepted) accepted")
+    }
 }

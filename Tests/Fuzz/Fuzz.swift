@@ -2,9 +2,10 @@ import Foundation
 import VAEModel
 import VAETraining
 
-// The checkpoint reader under coverage-guided fuzzing (libFuzzer). Built by Launch/fuzz-checkpoint.sh with
-// `-sanitize=fuzzer -D FUZZING`, this file is libFuzzer's target; in a normal build it is a replay tool:
-// `vae-dist-fuzz-checkpoint FILE…` runs each file through the reader and prints what it said.
+// The checkpoint reader and the NPY header parser under coverage-guided fuzzing (libFuzzer). Built by
+// Launch/fuzz.sh with `-sanitize=fuzzer -D FUZZING`, this file is libFuzzer's target (VAE_DIST_FUZZ_TARGET picks
+// the reader: checkpoint or npy); in a normal build it is a replay tool: `vae-dist-fuzz [--npy] FILE…` runs each
+// file through the reader and prints what it said.
 
 /// A small model: the reader's checks all run, and each input costs microseconds.
 let fuzzLayout = ParameterLayout(Architecture(inputSize: 6, encoderHidden: [5], latentSize: 2, decoderHidden: [5]))
@@ -24,10 +25,31 @@ func readCheckpoint(_ bytes: [UInt8]) -> String {
     }
 }
 
+/// Runs one input through the NPY header parser, as a whole file and as the start of a longer (or compressed)
+/// one. Returns the error, if any.
+func readNPYHeader(_ bytes: [UInt8]) -> String {
+    var said: [String] = []
+    for fileSize in [bytes.count, nil] as [Int?] {
+        do {
+            let header = try bytes.withUnsafeBytes { try NPYReader.header($0, fileSize: fileSize, path: "fuzz-input") }
+            precondition(header.dataOffset <= bytes.count && header.dataBytes >= 0, "a header past its own bytes: \(header)")
+            said.append("accepted (\(header.type), shape \(header.shape))")
+        } catch {
+            let message = "\(error)"
+            precondition(message.contains("fuzz-input"), "an error that does not name the file: \(message)")
+            said.append(message)
+        }
+    }
+    return said.joined(separator: " / ")
+}
+
 #if FUZZING
+    let fuzzNPY = ProcessInfo.processInfo.environment["VAE_DIST_FUZZ_TARGET"] == "npy"
+
     @_cdecl("LLVMFuzzerTestOneInput")
-    public func fuzzCheckpointReader(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-        _ = readCheckpoint(Array(UnsafeBufferPointer(start: data, count: size)))
+    public func fuzzReader(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+        let bytes = Array(UnsafeBufferPointer(start: data, count: size))
+        _ = fuzzNPY ? readNPYHeader(bytes) : readCheckpoint(bytes)
         return 0
     }
 
@@ -39,11 +61,11 @@ func readCheckpoint(_ bytes: [UInt8]) -> String {
     ) -> CInt
 
     /// SwiftPM links an executable's entry point under this name; hand control to libFuzzer's driver.
-    @_cdecl("vae_dist_fuzz_checkpoint_main")
+    @_cdecl("vae_dist_fuzz_main")
     public func fuzzEntry(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
         var count = argc
         var arguments = argv
-        return LLVMFuzzerRunDriver(&count, &arguments) { data, size in fuzzCheckpointReader(data, size) }
+        return LLVMFuzzerRunDriver(&count, &arguments) { data, size in fuzzReader(data, size) }
     }
 #else
     @main
@@ -63,9 +85,10 @@ func readCheckpoint(_ bytes: [UInt8]) -> String {
                     atPath: String(files.dropFirst().first ?? "seed.safetensors"), contents: Data(bytes))
                 return
             }
-            for file in files {
+            let npy = files.first == "--npy"
+            for file in files.dropFirst(npy ? 1 : 0) {
                 let bytes = FileManager.default.contents(atPath: file).map { [UInt8]($0) } ?? []
-                print("\(file): \(readCheckpoint(bytes))")
+                print("\(file): \(npy ? readNPYHeader(bytes) : readCheckpoint(bytes))")
             }
         }
     }
