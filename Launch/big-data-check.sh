@@ -9,7 +9,7 @@
 # in-memory twin). Then, all with the same 784–400–20–400–784 Gaussian model, batch 128, one BLAS thread per rank:
 #   1. one process on the big file: the first start hashes it and caches the fingerprint (train.npy.sha256);
 #   2. the file is read into the page cache (cat);
-#   3. mpirun -n 2 on the big file, on the in-memory twin and on MNIST, STEPS steps each (default 400): each
+#   3. mpirun -n 2 on the big file, on the in-memory twin and on MNIST, STEPS steps each (default 1500): each
 #      rank's peak RssAnon (/proc/PID/status, sampled every 0.2 s), launch → first step (the first progress line
 #      with --log-every 1, timestamped as it arrives), and the median samples/s over the progress windows after
 #      the first (metrics.jsonl).
@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 folder=${1:-Data/big}
 gb=${2:-8}
-steps=${STEPS:-400}
+steps=${STEPS:-1500}
 bin=.build/release/vae-dist
 [ -x "$bin" ] || swift build -c release >/dev/null
 mkdir -p "$folder/small"
