@@ -17,25 +17,30 @@ rounds=${2:-3}
 export VAE_DIST_MPI_TIMEOUT=${VAE_DIST_MPI_TIMEOUT:-300}
 target=${3:-HEAD}
 mkdir -p .build-compare
-build() {  # build REF NAME: a clean worktree of REF, built in release into .build-compare/NAME
-  local tree=.build-compare/src-$2
+build() {  # build REF NAME: a clean worktree of REF, built in release into .build-compare/NAME (kept per commit)
+  local tree=.build-compare/src-$2 commit; commit=$(git rev-parse "$1^{commit}")
+  [ -x ".build-compare/$2/release/vae-dist" ] && [ "$(cat ".build-compare/$2.commit" 2>/dev/null)" = "$commit" ] && return
   rm -rf "$tree"; git worktree prune
   git worktree add --detach "$tree" "$1" >/dev/null
   (cd "$tree" && swift build -c release --scratch-path "$here/.build-compare/$2" >/dev/null)
   git worktree remove --force "$tree"
+  echo "$commit" > ".build-compare/$2.commit"
 }
 build "$base" base
 build "$target" new
 old=$here/.build-compare/base/release/vae-dist
 new=$here/.build-compare/new/release/vae-dist
 source "$here/Launch/legacy-exchange-flags.sh"
+# A base from before --gradient-exchange gets the flags that selected each strategy then.
+if "$old" bench --help 2>/dev/null | grep -q -- '--gradient-exchange'; then legacy_base=0; else legacy_base=1; fi
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 for ranks in 1 2; do
   for strategy in allreduce allreduce-overlapped sharded-adam node-shared exact; do
     for round in $(seq "$rounds"); do
       for which in base new; do
-        if [ $which = base ]; then bin=$old; flags=$(legacy_flags "$strategy"); else bin=$new; flags="--gradient-exchange $strategy"; fi
+        if [ $which = base ]; then bin=$old; else bin=$new; fi
+        if [ $which = base ] && [ $legacy_base = 1 ]; then flags=$(legacy_flags "$strategy"); else flags="--gradient-exchange $strategy"; fi
         if [ "$ranks" = 1 ]; then run=("$bin"); else run=("$here/Launch/mpirun.sh" -n "$ranks" -- "$bin"); fi
         line=$("${run[@]}" bench --json --steps 240 $flags | grep '^{')
         echo "$ranks $strategy $which $line" >> "$results"
