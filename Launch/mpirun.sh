@@ -24,5 +24,9 @@ done
 [ -n "${VAE_DIST_MPI_TIMEOUT:-}" ] && mpi_args+=(--timeout "$VAE_DIST_MPI_TIMEOUT")
 export OMPI_MCA_btl_vader_single_copy_mechanism=${OMPI_MCA_btl_vader_single_copy_mechanism:-none}  # keep a setting the caller made (cma is faster where it works)
 export OPENBLAS_NUM_THREADS=${VAE_DIST_BLAS_THREADS:-1}
+# On SIGTERM/SIGINT mpirun signals the ranks and SIGKILLs them after odls_base_sigkill_timeout seconds (OpenMPI's
+# default: 1). VAE_DIST_KILL_DELAY=S gives them S seconds to finish the step or pass they are in and checkpoint
+# (mpirun then also waits S seconds after any rank fails, which is why it is not the default).
+[ -n "${VAE_DIST_KILL_DELAY:-}" ] && mpi_args+=(--mca odls_base_sigkill_timeout "$VAE_DIST_KILL_DELAY")
 exec mpirun --oversubscribe --bind-to "${VAE_DIST_BIND:-none}" -x OPENBLAS_NUM_THREADS \
   -x OMPI_MCA_btl_vader_single_copy_mechanism "${mpi_args[@]}" "$@"

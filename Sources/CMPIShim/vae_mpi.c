@@ -12,8 +12,9 @@
 // The stall watchdog's shared state: which collective this rank is in and since when.
 static _Atomic(const char *) watched_operation = NULL;
 static _Atomic double watched_since = 0;
-static _Atomic int64_t watched_step = 0;
-static double watch_limit = 0;
+static _Atomic int64_t watched_step = -1;  // -1: start-up, before the first training step
+static _Atomic double watch_limit = 0;
+static atomic_int watch_thread_started = 0;
 
 static double monotonic_seconds(void) {
     struct timespec t;
@@ -22,13 +23,13 @@ static double monotonic_seconds(void) {
 }
 
 static void enter(const char *operation) {
-    if (watch_limit <= 0) return;
+    if (atomic_load(&watch_limit) <= 0) return;
     atomic_store(&watched_since, monotonic_seconds());
     atomic_store(&watched_operation, operation);
 }
 
 static void leave(void) {
-    if (watch_limit <= 0) return;
+    if (atomic_load(&watch_limit) <= 0) return;
     atomic_store(&watched_operation, (const char *)NULL);
 }
 
@@ -39,12 +40,17 @@ static void *watch(void *unused) {
         const char *operation = atomic_load(&watched_operation);
         if (!operation) continue;
         double waited = monotonic_seconds() - atomic_load(&watched_since);
-        if (waited > watch_limit && atomic_load(&watched_operation) == operation) {
+        double limit = atomic_load(&watch_limit);
+        if (limit > 0 && waited > limit && atomic_load(&watched_operation) == operation) {
             int rank = -1;
             MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-            fprintf(stderr, "error: rank %d: watchdog: %s has waited %.1f s (limit %.1f s) at step %lld; another rank is "
+            long long step = (long long)atomic_load(&watched_step);
+            char where[64];
+            if (step < 0) snprintf(where, sizeof where, "during start-up");
+            else snprintf(where, sizeof where, "at step %lld", step);
+            fprintf(stderr, "error: rank %d: watchdog: %s has waited %.1f s (limit %.1f s) %s; another rank is "
                             "stalled or gone. Ending the job (raise run.collective_timeout if the wait is legitimate).\n",
-                    rank, operation, waited, watch_limit, (long long)atomic_load(&watched_step));
+                    rank, operation, waited, limit, where);
             fflush(stderr);
             _exit(3);  // a rank that exits non-zero makes mpirun end every rank
         }
@@ -53,8 +59,9 @@ static void *watch(void *unused) {
 }
 
 void vae_mpi_watchdog_start(double limit_seconds) {
-    if (limit_seconds <= 0 || watch_limit > 0) return;
-    watch_limit = limit_seconds;
+    // Started with the default limit at MPI start (covering start-up), then set to the run's own (0: off).
+    atomic_store(&watch_limit, limit_seconds);
+    if (limit_seconds <= 0 || atomic_exchange(&watch_thread_started, 1)) return;
     pthread_t thread;
     if (pthread_create(&thread, NULL, watch, NULL) == 0) pthread_detach(thread);
 }

@@ -23,7 +23,7 @@ enum Console {
     /// otherwise single-process, and MPI is never initialized. Errors become one `error: …` line on standard error
     /// and exit status 1: an error every rank agreed on ends each rank cleanly; any other error under MPI aborts
     /// the whole job so no rank is left waiting.
-    static func run(_ body: (Communicator, Logger) throws -> Void) throws {
+    static func run(stopsAtOnce: Bool = false, _ body: (Communicator, Logger) throws -> Void) throws {
         let communicator: Communicator
         var mpi: MPICommunicator?
         if MPICommunicator.isLaunchedByMPI {
@@ -32,6 +32,9 @@ enum Console {
                 throw ExitCode.failure
             }
             communicator = mpi!
+            // Start-up (configuration and data agreement, shared windows, the parameter broadcast) is watched too,
+            // with the default limit until the run sets its own.
+            communicator.startWatchdog(limitSeconds: TrainingConfiguration().collectiveTimeout)
         } else {
             communicator = SingleProcessCommunicator()
         }
@@ -42,13 +45,13 @@ enum Console {
             return handler
         }
         let logger = Logger(label: "vae-dist")
-        StopSignal.install()
+        StopSignal.install(immediately: stopsAtOnce)
         do {
             try body(communicator, logger)
             mpi?.finish()
         } catch let stop as Interrupted {
             // Every rank stopped after the same step and the checkpoint is written: a clean, distinct exit.
-            if communicator.isLeader { FileHandle.standardError.write(Data("vae-dist: \(stop)\n".utf8)) }
+            if communicator.isLeader { writeStandardError("vae-dist: \(stop)\n") }
             mpi?.finish()
             throw ExitCode(Interrupted.exitCode)
         } catch let failure as CollectiveFailure {
@@ -82,7 +85,19 @@ enum Console {
     }
 
     static func report(_ message: String) {
-        FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+        writeStandardError("error: \(message)\n")
+    }
+
+    /// Writes to standard error, ignoring a closed or full stream (Foundation's FileHandle.write traps on EPIPE).
+    static func writeStandardError(_ text: String) {
+        let bytes = Array(text.utf8)
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { write(2, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return }
+            done += n
+        }
     }
 }
 
@@ -162,6 +177,9 @@ public struct Train: ParsableCommand {
 
     /// Every flag's type and range, before any work (the configuration file and the rank count come later).
     public func validate() throws {
+        if batchSize != nil && common.batchPerRank != nil {
+            throw ValidationError("give --batch-size (the global batch) or --batch-per-rank, not both")
+        }
         try Console.validateFlags(overrides(ranks: 1))
     }
 
@@ -217,7 +235,7 @@ struct Evaluate: ParsableCommand {
     }
 
     func run() throws {
-        try Console.run { communicator, _ in
+        try Console.run(stopsAtOnce: true) { communicator, _ in
             let source = data
             let splits = try communicator.agree { try DataSplits.load(source) }
             let result = try Evaluation.evaluate(
@@ -229,20 +247,20 @@ struct Evaluate: ParsableCommand {
                 let extra =
                     weighted.map {
                         String(
-                            format: ",\"nll\":%.6f,\"nll_standard_error\":%.6f,\"importance_samples\":%d,\"nll_images\":%d",
+                            format: ",\"nll\":%.6f,\"nll_standard_error\":%.6f,\"importance_samples\":%ld,\"nll_images\":%ld",
                             $0.nll, $0.standardError, $0.samples, $0.images)
                     } ?? ""
                 print(
                     "{\"\(result.split.rawValue)_loss\":"
                         + String(
-                            format: "%.6f,\"reconstruction\":%.6f,\"kl\":%.6f,\"samples\":%d,\"global_step\":%d",
+                            format: "%.6f,\"reconstruction\":%.6f,\"kl\":%.6f,\"samples\":%ld,\"global_step\":%ld",
                             result.loss, result.reconstruction, result.kl, result.samples, result.globalStep) + extra + "}")
             } else {
                 let title = ["train": "Training", "validation": "Validation", "test": "Test"][result.split.rawValue]!
                 print(
                     "====> \(title) set loss: "
                         + String(
-                            format: "%.4f  (reconstruction %.4f, KL %.4f; %d samples, step %d)",
+                            format: "%.4f  (reconstruction %.4f, KL %.4f; %ld samples, step %ld)",
                             result.loss, result.reconstruction, result.kl, result.samples, result.globalStep))
                 if let weighted {
                     print(
@@ -294,7 +312,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        try Console.run { communicator, _ in
+        try Console.run(stopsAtOnce: true) { communicator, _ in
             var settings = try communicator.agree {
                 try common.config.map(TrainingConfiguration.load(path:)) ?? TrainingConfiguration()
             }
@@ -306,7 +324,7 @@ struct Bench: ParsableCommand {
             let strategies = allExchanges ? ExchangeStrategy.allCases.filter { $0 != .auto } : gradientExchange
             let counter: (() -> UInt64)? = vae_allocation_counting_active() != 0 ? { vae_thread_allocation_count() } : nil
             if communicator.isLeader, let warning = BLASKernels.warning {
-                FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
+                Console.writeStandardError("warning: \(warning)\n")
             }
             for strategy in strategies {
                 var configuration = settings

@@ -134,7 +134,10 @@ public enum ExchangeError: Error, CustomStringConvertible, Equatable {
                 "the global batch \(batchSize) does not divide among \(ranks) ranks; pick a --batch-size that is a multiple of \(ranks), or --batch-per-rank."
         case .microBatchesNotDivisible(let batchSize, let microBatches, let ranks):
             return
-                "reduction exact: \(microBatches) micro-batches must divide the global batch \(batchSize) and be divisible by the \(ranks) ranks; set training.micro_batches (e.g. \(max(ranks, 1) * max(1, microBatches / max(ranks, 1))))."
+                "reduction exact: \(microBatches) micro-batches must divide the global batch \(batchSize) and be divisible by the \(ranks) ranks; "
+                + (ExchangeError.microBatchSuggestion(batchSize: batchSize, microBatches: microBatches, ranks: ranks).map {
+                    "set training.micro_batches (--micro-batches) to \($0)."
+                } ?? "pick a --batch-size that is a multiple of \(ranks).")
         case .nodeSharedUnavailable(let reason):
             return "gradient_exchange node-shared: \(reason); use --gradient-exchange allreduce or auto."
         case .conflicting(let requested, let legacy):
@@ -174,5 +177,16 @@ extension NodeSharedExchange {
             return nil
         }
         return try NodeSharedExchange(communicator: communicator, topology: topology, settings: settings)
+    }
+}
+
+extension ExchangeError {
+    /// The valid micro-batch count (a multiple of `ranks` dividing `batchSize`) nearest to the one that failed, or
+    /// nil when there is none.
+    static func microBatchSuggestion(batchSize: Int, microBatches: Int, ranks: Int) -> Int? {
+        let step = max(ranks, 1)
+        return stride(from: step, through: max(batchSize, step), by: step)
+            .filter { batchSize % $0 == 0 && $0 != microBatches }
+            .min { abs($0 - microBatches) < abs($1 - microBatches) }
     }
 }

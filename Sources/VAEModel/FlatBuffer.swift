@@ -47,6 +47,14 @@ public final class FlatBuffer {
     /// A copy of the elements as an array (tests and checkpoints; never in a training step).
     public var array: [Float] { Array(buffer) }
 
+    /// The index of the first NaN or infinity, or nil (one pass; a vectorizable OR of exponent checks).
+    public func firstNonFinite() -> Int? {
+        var bad = false
+        for i in 0..<count { bad = bad || !pointer[i].isFinite }
+        guard bad else { return nil }
+        return (0..<count).first { !pointer[$0].isFinite }
+    }
+
     /// The raw little-endian bytes of the elements (tests and checkpoints).
     public var bytes: [UInt8] {
         Array(UnsafeRawBufferPointer(start: pointer, count: count * MemoryLayout<Float>.size))

@@ -10,9 +10,19 @@ public struct FileError: Error, CustomStringConvertible {
     public let path: String
     public let operation: String
     public let code: Int32
+    /// What to do, when the default advice (folder, permissions, free space) is not it.
+    public var hint: String?
+
+    public init(path: String, operation: String, code: Int32, hint: String? = nil) {
+        self.path = path
+        self.operation = operation
+        self.code = code
+        self.hint = hint
+    }
+
     public var description: String {
         "\(operation) \(path) failed: \(String(cString: strerror(code))) (errno \(code)). "
-            + "Check that the folder exists, is writable and has free space."
+            + (hint ?? "Check that the folder exists, is writable and has free space.")
     }
 }
 
@@ -23,12 +33,21 @@ public enum AtomicFile {
     /// The prefix of every temp file vae-dist writes; only files with it are ever cleaned up.
     public static let temporaryPrefix = ".vae-dist-tmp."
 
+    /// Replaces `path` (a regular file or a new name; a symlink, device, FIFO or folder there is refused, never
+    /// replaced) with `bytes`.
     public static func write(_ bytes: [UInt8], to path: String) throws {
+        var info = stat()
+        if lstat(path, &info) == 0, (info.st_mode & S_IFMT) != S_IFREG {
+            throw FileError(
+                path: path, operation: "writing", code: EEXIST,
+                hint: "Something other than a regular file is there (a link, device, FIFO or folder); vae-dist writes only "
+                    + "regular files and new paths. Choose another path.")
+        }
         let url = URL(fileURLWithPath: path)
         let folder = url.deletingLastPathComponent().path
         let temporary = (folder as NSString).appendingPathComponent(
             "\(temporaryPrefix)\(url.lastPathComponent).\(getpid())")
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
         guard fd >= 0 else { throw FileError(path: temporary, operation: "creating", code: errno) }
         var committed = false
         defer { if !committed { unlink(temporary) } }
@@ -67,5 +86,42 @@ public enum AtomicFile {
         let leftovers = names.filter { $0.hasPrefix(temporaryPrefix) }
         for name in leftovers { unlink((folder as NSString).appendingPathComponent(name)) }
         return leftovers
+    }
+}
+
+/// Reads a small file whole — a configuration, the `latest` pointer, a fingerprint cache — without ever blocking on
+/// a FIFO or device (opened non-blocking, then refused unless a regular file) or allocating more than `limit`.
+public enum SmallFile {
+    public struct Refused: Error, CustomStringConvertible {
+        public let path: String
+        public let reason: String
+        public var description: String { "\(path): \(reason)" }
+    }
+
+    /// The file's bytes, nil when nothing is at `path`; throws when something other than a regular file of at most
+    /// `limit` bytes is there.
+    public static func read(_ path: String, limit: Int) throws -> [UInt8]? {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard descriptor >= 0 else {
+            if errno == ENOENT { return nil }
+            throw Refused(path: path, reason: "cannot be opened (\(String(cString: strerror(errno))))")
+        }
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            throw Refused(path: path, reason: "is not a regular file (a folder, FIFO or device)")
+        }
+        guard Int(info.st_size) <= limit else {
+            throw Refused(path: path, reason: "is \(info.st_size) bytes, more than the \(limit) expected here")
+        }
+        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw Refused(path: path, reason: "could not be read") }
+            done += n
+        }
+        return bytes
     }
 }

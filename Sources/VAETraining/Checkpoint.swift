@@ -133,7 +133,7 @@ public enum Checkpoint {
         }
         defer { withExtendedLifetime(extraBuffers) {} }
         let p = metadata.position
-        let fields: [String: String] = [
+        var fields: [String: String] = [
             "format": format,
             "format_version": formatVersion,
             "data_sha256": hasher.finalize().hexString,
@@ -150,7 +150,15 @@ public enum Checkpoint {
             "world_size": "\(metadata.worldSize)",
             "parameter_count": "\(layout.count)",
         ]
+        fields["metadata_sha256"] = metadataHash(fields)
         return Safetensors.encode(tensors: tensors, metadata: fields)
+    }
+
+    /// SHA-256 over every metadata field but itself (sorted `key=value` lines): the position, Adam's step and the
+    /// epoch sums are checked like the tensors. (Checkpoints written before it have no such field and still load.)
+    static func metadataHash(_ fields: [String: String]) -> String {
+        let text = fields.keys.sorted().filter { $0 != "metadata_sha256" }.map { "\($0)=\(fields[$0]!)\n" }.joined()
+        return SHA256.hash(Array(text.utf8)).hexString
     }
 
     /// Decodes checkpoint `bytes` into `parameters` and `adam` after checking format, checksum, finiteness and
@@ -214,6 +222,10 @@ public enum Checkpoint {
         }
         if let extra = entries.keys.sorted().first(where: { !expected.contains($0) }) {
             throw CheckpointError.unexpectedTensor(path: path, tensor: extra)
+        }
+        if let recorded = metadata["metadata_sha256"], recorded != metadataHash(metadata) {
+            throw CheckpointError.format(
+                path: path, problem: "metadata_sha256 does not match the metadata (position, Adam step, sums); the file was altered")
         }
         let stored = try field("data_sha256")
         let computed = SHA256.hash(bytes[dataStart...]).hexString
@@ -289,15 +301,20 @@ public struct CheckpointStore {
 
     public func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
 
-    public static func fileName(step: Int) -> String { String(format: "checkpoint-step-%09d.safetensors", step) }
+    /// `checkpoint-step-NNNNNNNNN.safetensors`: at least 9 digits, more past 999,999,999 (64-bit, never wrapping).
+    public static func fileName(step: Int) -> String {
+        let digits = String(step)
+        return "checkpoint-step-" + String(repeating: "0", count: max(0, 9 - digits.count)) + digits + ".safetensors"
+    }
 
-    /// Creates the folder and removes vae-dist's leftover temp files from an interrupted save.
-    @discardableResult
-    public func prepare() throws -> [String] {
+    /// Creates the folder, takes its lock (held while the returned lock lives), then removes vae-dist's leftover
+    /// temp files from an interrupted save.
+    public func prepare() throws -> (lock: RunLock, removed: [String]) {
         do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
             throw FileError(path: directory, operation: "creating folder", code: errno == 0 ? EACCES : errno)
         }
-        return AtomicFile.removeLeftovers(in: directory)
+        let lock = try RunLock(directory: directory)
+        return (lock, AtomicFile.removeLeftovers(in: directory))
     }
 
     /// Writes the checkpoint for `step`, then points `latest` at it, then rotates. Returns its path.
@@ -326,7 +343,12 @@ public struct CheckpointStore {
 
     /// The checkpoint `latest` points to, or nil when the folder has none.
     public func latest() throws -> String? {
-        guard let data = FileManager.default.contents(atPath: path(CheckpointStore.pointerName)) else { return nil }
+        let pointer = path(CheckpointStore.pointerName)
+        let data: [UInt8]?
+        do { data = try SmallFile.read(pointer, limit: 4096) } catch let refused as SmallFile.Refused {
+            throw CheckpointError.format(path: pointer, problem: "the pointer \(refused.reason); remove it and resume from a checkpoint path")
+        }
+        guard let data else { return nil }
         let name = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard !name.isEmpty, !name.contains("/") else {
             throw CheckpointError.format(path: path(CheckpointStore.pointerName), problem: "the pointer names no checkpoint file")

@@ -29,11 +29,42 @@ public struct CheckpointFile {
                 }
                 path = p
             }
-            guard let data = FileManager.default.contents(atPath: path) else { throw CheckpointError.notFound(path: path) }
-            return (path, [UInt8](data))
+            return (path, try CheckpointFile.readChecked(path))
         }
         let shared = communicator.broadcast(bytes: bytes)
         return CheckpointFile(path: path, name: communicator.isLeader ? path : "the checkpoint rank 0 read", bytes: shared)
+    }
+
+    /// The file's bytes, read only after its header has been checked against its size: a FIFO, device or folder
+    /// is refused without blocking, and a huge file whose header does not describe it is refused after reading the
+    /// header alone.
+    static func readChecked(_ path: String) throws -> [UInt8] {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard descriptor >= 0 else {
+            if errno == ENOENT { throw CheckpointError.notFound(path: path) }
+            throw CheckpointError.format(path: path, problem: "cannot be opened (\(String(cString: strerror(errno))))")
+        }
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            throw CheckpointError.format(path: path, problem: "not a regular file (a folder, FIFO or device); pass a .safetensors file")
+        }
+        let size = Int(info.st_size)
+        func read(_ count: Int, at offset: Int) throws -> [UInt8] {
+            var bytes = [UInt8](repeating: 0, count: count)
+            var done = 0
+            while done < count {
+                let n = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress! + done, count - done, off_t(offset + done)) }
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { throw CheckpointError.format(path: path, problem: "could not be read (it shrank or failed)") }
+                done += n
+            }
+            return bytes
+        }
+        let first = try read(min(8, size), at: 0)
+        let headerEnd = try Safetensors.headerEnd(first, fileSize: size, path: path)
+        _ = try Safetensors.decode(prefix: first + read(headerEnd - 8, at: 8), fileSize: size, path: path)
+        return try read(size, at: 0)
     }
 
     /// The configuration the checkpoint was trained with.
@@ -84,6 +115,7 @@ public struct LoadedModel {
         let (configuration, exchange, metadata) = try communicator.agree {
             () throws -> (TrainingConfiguration, any GradientExchange, Checkpoint.Metadata) in
             let configuration = try file.storedConfiguration()
+            try configuration.checkFitsMemory()  // a crafted checkpoint must not make us allocate what cannot fit
             let strategy = configuration.gradientExchange.forEvaluation
             var settings = ExchangeSettings(configuration)
             settings.globalBatchSize = strategy.evaluationBatchSize(trainedWith: configuration.batchSize, ranks: communicator.size)

@@ -7,7 +7,11 @@ public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
     /// Dotted key (`model.latent_size`), or the file for file-level faults.
     public let key: String
     public let problem: String
-    public var description: String { "configuration key '\(key)': \(problem)" }
+    public var description: String {
+        // Quoted input is capped: a 100 MB key or value is not echoed back.
+        let shown = key.count > 200 ? String(key.prefix(200)) + "…" : key
+        return "configuration key '\(shown)': \(problem.count > 2000 ? String(problem.prefix(2000)) + "…" : problem)"
+    }
 }
 
 /// Everything that defines a training run. Read from a JSON file in Config/, then overridden by flags.
@@ -81,12 +85,16 @@ public struct TrainingConfiguration: Equatable, Sendable {
 
     /// Reads a JSON configuration file on top of the defaults.
     public static func load(path: String) throws -> TrainingConfiguration {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        let bytes: [UInt8]?
+        do { bytes = try SmallFile.read(path, limit: 1 << 20) } catch let refused as SmallFile.Refused {
+            throw ConfigurationError(key: path, problem: "\(refused.reason); a configuration is a JSON file of at most 1 MiB")
+        }
+        guard let bytes else {
             throw ConfigurationError(
                 key: path,
-                problem: "file not found or unreadable; pass an existing file such as Config/mnist-pytorch-example.json")
+                problem: "file not found; pass an existing file such as Config/mnist-pytorch-example.json")
         }
-        return try parse(data, source: path)
+        return try parse(Data(bytes), source: path)
     }
 
     /// Parses JSON configuration text on top of the defaults.
@@ -97,6 +105,9 @@ public struct TrainingConfiguration: Equatable, Sendable {
         }
         guard let root = object as? [String: Any] else {
             throw ConfigurationError(key: source, problem: "the top level must be a JSON object")
+        }
+        if let duplicate = JSONDuplicateKeys.first(in: [UInt8](data)) {
+            throw ConfigurationError(key: duplicate, problem: "given twice in \(source); keep one")
         }
         var config = TrainingConfiguration()
         for (section, value) in root {
@@ -154,16 +165,20 @@ public struct TrainingConfiguration: Equatable, Sendable {
             guard let x = v.value as? NSNumber, !isJSONBool(v.value), x.doubleValue > 0, x.doubleValue.isFinite else {
                 throw v.error("must be \"learned\" or a positive number (a fixed variance)")
             }
-            config.gaussianVariance = .fixed(x.floatValue)
+            config.gaussianVariance = .fixed(try v.float(above: 0))
         },
         .init("training.epochs") { $0.epochs = try $1.integer(min: 1) },
         .init("training.max_steps") { $0.maxSteps = $1.value is NSNull ? nil : try $1.integer(min: 1) },
         .init("training.batch_size") { $0.batchSize = try $1.integer(min: 1) },
-        .init("training.learning_rate") { $0.adam.learningRate = Float(try $1.number(above: 0)) },
+        .init("training.learning_rate") { $0.adam.learningRate = try $1.float(above: 0) },
         .init("training.beta1") { $0.adam.beta1 = Float(try $1.number(atLeast: 0, below: 1)) },
         .init("training.beta2") { $0.adam.beta2 = Float(try $1.number(atLeast: 0, below: 1)) },
-        .init("training.adam_epsilon") { $0.adam.epsilon = Float(try $1.number(above: 0)) },
-        .init("training.kl_weight") { $0.klWeight = try $1.number(atLeast: 0) },
+        .init("training.adam_epsilon") { $0.adam.epsilon = try $1.float(above: 0) },
+        // Kept as given (the trajectory hash and the per-sample sums use the double); the step uses it as a float.
+        .init("training.kl_weight") { config, v in
+            _ = try v.float(atLeast: 0)
+            config.klWeight = try v.number(atLeast: 0)
+        },
         .init("training.seed") { $0.seed = UInt64(try $1.integer(min: 0)) },
         .init("training.drop_last") { $0.dropLast = try $1.bool() },
         .init("training.gradient_exchange") { $0.gradientExchange = try $1.choice(ExchangeStrategy.self) },
@@ -190,6 +205,10 @@ public struct TrainingConfiguration: Equatable, Sendable {
     /// A deprecated exchange key: what it asks for, folded into ``gradientExchange`` by ``validate()``.
     mutating func setLegacyExchange(_ v: ConfigValue, asked: Bool) throws {
         let strategy = ExchangeStrategy.legacy(key: v.key)!
+        if asked, let previous = legacyExchange, previous != strategy {
+            throw v.error(
+                "asks for \(strategy.rawValue), but another deprecated key asks for \(previous.rawValue); set training.gradient_exchange alone")
+        }
         guard asked else {
             // `false` / "fast" takes back what an earlier source of settings asked for with this key.
             if legacyExchange == strategy { legacyExchange = nil }
@@ -217,6 +236,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
                     "a \(architecture.likelihood.name) likelihood needs grey levels (\"none\"), got \"\(binarization.rawValue)\"")
         }
         if let maxSteps, maxSteps < 1 { throw ConfigurationError(key: "training.max_steps", problem: "must be ≥ 1") }
+        try checkFitsMemory()
         if standardize && architecture.likelihood.acceptsBinarizedTargets {
             throw ConfigurationError(
                 key: "data.standardize",
@@ -323,6 +343,9 @@ struct ConfigValue {
 
     func integers(min: Int) throws -> [Int] {
         guard let items = value as? [Any] else { throw error("must be a list of integers, got \(describe(value))") }
+        guard items.count <= TrainingConfiguration.maximumLayers else {
+            throw error("has \(items.count) entries; at most \(TrainingConfiguration.maximumLayers) layers")
+        }
         return try items.map { try ConfigValue(key: key, value: $0).integer(min: min) }
     }
 
@@ -336,6 +359,17 @@ struct ConfigValue {
         let x = try number()
         guard x >= lower && x < upper else { throw error("must be in [\(lower), \(upper)), got \(x)") }
         return x
+    }
+
+    /// A number the model uses as a 32-bit float: it must stay finite (and, above 0, nonzero) as one.
+    func float(above lower: Double) throws -> Float { try asFloat(number(above: lower)) }
+    func float(atLeast lower: Double) throws -> Float { try asFloat(number(atLeast: lower)) }
+
+    private func asFloat(_ x: Double) throws -> Float {
+        let f = Float(x)
+        guard f.isFinite else { throw error("\(x) is too large for a 32-bit float (at most \(Float.greatestFiniteMagnitude))") }
+        guard x == 0 || f != 0 else { throw error("\(x) is too small for a 32-bit float (it would be 0)") }
+        return f
     }
 
     func number() throws -> Double {
@@ -373,7 +407,7 @@ struct ConfigValue {
 
     func describe(_ value: Any) -> String {
         if value is NSNull { return "null" }
-        if let s = value as? String { return "\"\(s)\"" }
+        if let s = value as? String { return s.count > 80 ? "\"\(s.prefix(80))…\" (\(s.utf8.count) bytes)" : "\"\(s)\"" }
         if value is [Any] { return "a list" }
         if value is [String: Any] { return "an object" }
         return "\(value)"
@@ -384,4 +418,39 @@ struct ConfigValue {
 /// boolean is told apart by its type (`Bool` or Foundation's boxed boolean).
 func isJSONBool(_ value: Any) -> Bool {
     type(of: value) == Bool.self || String(describing: type(of: value)).contains("Boolean")
+}
+
+/// Finds a key given twice in one JSON object (JSONSerialization keeps the last silently). Runs on text the JSON
+/// parser has accepted; returns the dotted path of the first duplicate.
+enum JSONDuplicateKeys {
+    static func first(in bytes: [UInt8]) -> String? {
+        // One frame per open object or array: the keys seen, the key being read's value, whether a key comes next.
+        struct Frame { var isObject: Bool; var keys: Set<[UInt8]> = []; var current: String = ""; var expectKey = true }
+        var stack: [Frame] = []
+        var i = 0
+        while i < bytes.count {
+            let byte = bytes[i]
+            switch byte {
+            case UInt8(ascii: "{"): stack.append(Frame(isObject: true))
+            case UInt8(ascii: "["): stack.append(Frame(isObject: false))
+            case UInt8(ascii: "}"), UInt8(ascii: "]"): if !stack.isEmpty { stack.removeLast() }
+            case UInt8(ascii: ","): if !stack.isEmpty, stack[stack.count - 1].isObject { stack[stack.count - 1].expectKey = true }
+            case UInt8(ascii: ":"): if !stack.isEmpty { stack[stack.count - 1].expectKey = false }
+            case UInt8(ascii: "\""):
+                var j = i + 1
+                while j < bytes.count && bytes[j] != UInt8(ascii: "\"") { j += bytes[j] == UInt8(ascii: "\\") ? 2 : 1 }
+                if let top = stack.last, top.isObject, top.expectKey {
+                    let key = Array(bytes[(i + 1)..<min(j, bytes.count)])
+                    let name = String(decoding: key, as: UTF8.self)
+                    let path = (stack.dropLast().filter(\.isObject).map(\.current) + [name]).joined(separator: ".")
+                    if !stack[stack.count - 1].keys.insert(key).inserted { return path }
+                    stack[stack.count - 1].current = name
+                }
+                i = j
+            default: break
+            }
+            i += 1
+        }
+        return nil
+    }
 }

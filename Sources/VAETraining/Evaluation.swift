@@ -30,6 +30,8 @@ public struct ImportanceWeightedNLL: Sendable {
     public var standardError: Double
     public var images: Int
     public var samples: Int
+    /// Whether a stop signal cut the estimate short (then the figures cover fewer images and are not reported).
+    public var interrupted = false
 
     /// −log p(x) for the first `images` images of `dataset` by importance sampling with K = `samples` (ε keyed by
     /// (seed, image, k), so the estimate is the same at any rank count up to the float sum of per-image values);
@@ -42,8 +44,13 @@ public struct ImportanceWeightedNLL: Sendable {
         let latentSize = model.layout.architecture.latentSize
         var x = [Float](repeating: 0, count: dataset.pixelsPerImage)
         var scratchNoise = [Float](repeating: 0, count: latentSize)
-        var sums = [0.0, 0.0]
+        var sums = [0.0, 0.0, 0.0]  // Σ −log p, Σ log² p, ranks stopped by a signal
         for i in stride(from: communicator.rank, to: n, by: communicator.size) {
+            // A long estimate yields to a stop request (SIGTERM under mpirun leaves the ranks seconds, not minutes).
+            if StopSignal.signal != 0 {
+                sums[2] = 1
+                break
+            }
             // The image as the test pass sees it (grey levels or the fixed binarization).
             let index = [Int32(i)]
             x.withUnsafeMutableBufferPointer { xb in
@@ -67,7 +74,8 @@ public struct ImportanceWeightedNLL: Sendable {
         sums.withUnsafeMutableBufferPointer { communicator.allReduce($0, .sum) }
         let mean = sums[0] / Double(n)
         let variance = max(0, sums[1] / Double(n) - mean * mean) * Double(n) / Double(max(n - 1, 1))
-        return ImportanceWeightedNLL(nll: mean, standardError: (variance / Double(n)).squareRoot(), images: n, samples: samples)
+        return ImportanceWeightedNLL(
+            nll: mean, standardError: (variance / Double(n)).squareRoot(), images: n, samples: samples, interrupted: sums[2] > 0)
     }
 }
 
@@ -141,7 +149,8 @@ public enum Evaluation {
         let latentSize = model.layout.architecture.latentSize
         var latents = EpochImages.priorSamples(count: count, latentSize: latentSize, seed: seed)
         if let latentFile {
-            guard let data = FileManager.default.contents(atPath: latentFile), data.count == count * latentSize * 4 else {
+            guard let data = try? SmallFile.read(latentFile, limit: count * latentSize * 4), data.count == count * latentSize * 4
+            else {
                 throw ImageError(
                     path: latentFile,
                     reason: "expected \(count) × \(latentSize) little-endian float32 values (\(count * latentSize * 4) bytes)")

@@ -3,7 +3,9 @@ import Foundation
 /// `metrics.jsonl` in the run folder: one JSON object per logged step and per epoch.
 public final class MetricsLog {
     public let path: String
-    private var handle: FileHandle?
+    private var file: AppendFile?
+    /// Why the log stopped taking records, if it did.
+    public var failure: FileError? { file?.failure }
 
     public init(path: String) { self.path = path }
 
@@ -11,7 +13,8 @@ public final class MetricsLog {
     /// are replayed and would otherwise appear twice). Pass 0 on a fresh run to start an empty file.
     public func open(keepingThrough step: Int) throws {
         var kept = ""
-        if step > 0, let data = FileManager.default.contents(atPath: path) {
+        if step > 0, let bytes = try SmallFile.read(path, limit: 1 << 31) {
+            let data = Data(bytes)
             for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
                 guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                     let recordStep = (object["global_step"] as? NSNumber)?.intValue
@@ -20,13 +23,12 @@ public final class MetricsLog {
             }
         }
         try AtomicFile.write(Array(kept.utf8), to: path)
-        handle = FileHandle(forWritingAtPath: path)
-        handle?.seekToEndOfFile()
+        file = try AppendFile(path: path)
     }
 
     /// Appends one record; values are numbers, strings or booleans. Keys are written sorted.
     public func write(_ record: [String: Any]) {
-        guard let handle else { return }
+        guard let file else { return }
         var line = "{"
         line += record.keys.sorted().map { key -> String in
             let value = record[key]!
@@ -41,12 +43,11 @@ public final class MetricsLog {
             return "\"\(key)\":\(text)"
         }.joined(separator: ",")
         line += "}\n"
-        handle.write(Data(line.utf8))
+        file.append(Array(line.utf8))
     }
 
     public func close() {
-        try? handle?.synchronize()
-        try? handle?.close()
-        handle = nil
+        file?.close()
+        file = nil
     }
 }

@@ -82,15 +82,32 @@ public enum Safetensors {
     )
         throws -> (entries: [String: SafetensorsEntry], metadata: [String: String], dataStart: Int)
     {
+        try decode(prefix: bytes, fileSize: bytes.count, path: path)
+    }
+
+    /// The header length a file's first 8 bytes declare, checked against the limit and the file's size.
+    public static func headerEnd(_ first: [UInt8], fileSize: Int, path: String) throws -> Int {
         func fail(_ fault: String) -> SafetensorsError { SafetensorsError(path: path, fault: fault) }
-        guard bytes.count >= 8 else { throw fail("file is \(bytes.count) bytes, shorter than the 8-byte header length") }
+        guard fileSize >= 8, first.count >= 8 else { throw fail("file is \(fileSize) bytes, shorter than the 8-byte header length") }
         var n: UInt64 = 0
-        for i in 0..<8 { n |= UInt64(bytes[i]) << (8 * UInt64(i)) }
+        for i in 0..<8 { n |= UInt64(first[i]) << (8 * UInt64(i)) }
         guard n <= UInt64(maximumHeaderSize) else { throw fail("header length \(n) exceeds the 100 MB limit") }
-        guard n <= UInt64(bytes.count - 8) else {
-            throw fail("header length \(n) is longer than the \(bytes.count - 8) bytes after it")
+        guard n <= UInt64(fileSize - 8) else {
+            throw fail("header length \(n) is longer than the \(fileSize - 8) bytes after it")
         }
-        let headerEnd = 8 + Int(n)
+        return 8 + Int(n)
+    }
+
+    /// Parses and validates the header at the start of `prefix` (at least the first 8 + header bytes) for a file
+    /// of `fileSize` bytes: every check but the data's own, so a reader can refuse a file before reading all of it.
+    public static func decode(
+        prefix bytes: [UInt8], fileSize: Int, path: String
+    )
+        throws -> (entries: [String: SafetensorsEntry], metadata: [String: String], dataStart: Int)
+    {
+        func fail(_ fault: String) -> SafetensorsError { SafetensorsError(path: path, fault: fault) }
+        let headerEnd = try self.headerEnd(bytes, fileSize: fileSize, path: path)
+        guard bytes.count >= headerEnd else { throw fail("header is cut short") }
         guard let text = String(validating: bytes[8..<headerEnd], as: UTF8.self) else { throw fail("header is not valid UTF-8") }
         guard text.first == "{" else { throw fail("header does not start with '{'") }
         let object: Any
@@ -147,8 +164,8 @@ public enum Safetensors {
             }
             position = entry.range.upperBound
         }
-        guard position == bytes.count - headerEnd else {
-            throw fail("tensors cover \(position) bytes but the data section has \(bytes.count - headerEnd)")
+        guard position == fileSize - headerEnd else {
+            throw fail("tensors cover \(position) bytes but the data section has \(fileSize - headerEnd)")
         }
         return (entries, metadata, headerEnd)
     }

@@ -197,7 +197,8 @@ public enum FingerprintCache {
     /// The cached hash of the values of `segment`'s file, or the hash computed now (and cached).
     public static func fingerprint(of segment: SampleStorage.Segment, bytesPerSample: Int, file: FileIdentity) -> String {
         let cache = path(for: file.path)
-        if let text = try? String(contentsOfFile: cache, encoding: .utf8) {
+        if let bytes = try? SmallFile.read(cache, limit: 4096) {
+            let text = String(decoding: bytes, as: UTF8.self)
             let lines = text.split(separator: "\n").map(String.init)
             if lines.count == 2, lines[0] == file.key, lines[1].count == 64, lines[1].allSatisfy(\.isHexDigit) { return lines[1] }
         }

@@ -8,8 +8,10 @@ import Foundation
 public enum StopSignal {
     nonisolated(unsafe) static var received: Int32 = 0
 
-    /// Installs the handlers (the CLI does; a library user may not want them).
-    public static func install() {
+    /// Installs the handlers (the CLI does; a library user may not want them). `immediately`: the commands that
+    /// write nothing a stop could tear (eval, bench) end at the signal, with status 128 + signal, instead of
+    /// finishing a step.
+    public static func install(immediately: Bool = false) {
         received = 0  // initialize the global before a handler can touch it
         // A parent may have left these blocked (the mask survives exec): unblock them, or they never arrive.
         var set = sigset_t()
@@ -17,9 +19,17 @@ public enum StopSignal {
         sigaddset(&set, SIGTERM)
         sigaddset(&set, SIGINT)
         pthread_sigmask(SIG_UNBLOCK, &set, nil)
-        Glibc.signal(SIGTERM) { StopSignal.received = $0 }
-        Glibc.signal(SIGINT) { StopSignal.received = $0 }
+        if immediately {
+            Glibc.signal(SIGTERM) { _exit(128 + $0) }
+            Glibc.signal(SIGINT) { _exit(128 + $0) }
+        } else {
+            Glibc.signal(SIGTERM) { StopSignal.received = $0 }
+            Glibc.signal(SIGINT) { StopSignal.received = $0 }
+        }
         Glibc.signal(SIGXFSZ, SIG_IGN)  // a file-size limit makes write() fail with EFBIG (reported) instead of killing us
+        // A closed stdout or stderr (`vae-dist train | head`) makes writes fail with EPIPE, which the log ignores,
+        // instead of killing the run.
+        Glibc.signal(SIGPIPE, SIG_IGN)
     }
 
     /// The signal received, or 0.

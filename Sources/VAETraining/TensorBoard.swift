@@ -6,24 +6,24 @@ import Foundation
 /// `tensorboard --logdir RUN_DIR` shows the scalars and the image grids.
 public final class TensorBoardWriter {
     public let path: String
-    private let handle: FileHandle
+    private let file: AppendFile
+    /// Why the file stopped taking events, if it did.
+    public var failure: FileError? { file.failure }
 
     /// Creates `events.out.tfevents.TIME.HOST.PID` in `directory` and writes the file-version event.
     public init(directory: String) throws {
         let name =
             "events.out.tfevents.\(Int(Date().timeIntervalSince1970)).\(ProcessInfo.processInfo.hostName).\(getpid()).vae-dist"
         path = (directory as NSString).appendingPathComponent(name)
-        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
-            throw FileError(path: path, operation: "creating", code: errno == 0 ? EIO : errno)
-        }
-        self.handle = handle
+        file = try AppendFile(path: path)
         var event = Protobuf()
         event.double(1, Date().timeIntervalSince1970)
         event.bytes(3, Array("brain.Event:2".utf8))
         write(event.bytes)
+        if let failure = file.failure { throw failure }
     }
 
-    deinit { try? handle.close() }
+    deinit { file.close() }
 
     /// A scalar at `step`.
     public func scalar(_ tag: String, _ value: Double, step: Int) {
@@ -64,7 +64,7 @@ public final class TensorBoardWriter {
         record += TensorBoardWriter.littleEndian(TensorBoardWriter.maskedCRC(length))
         record += data
         record += TensorBoardWriter.littleEndian(TensorBoardWriter.maskedCRC(data))
-        handle.write(Data(record))
+        file.append(record)
     }
 
     static func littleEndian(_ value: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: value >> (8 * UInt32($0))) } }

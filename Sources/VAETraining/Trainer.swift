@@ -17,7 +17,7 @@ public enum ResumeSource: Equatable, Sendable {
 /// Calls around every training step, for what watches a run from outside the loop (the fault-tolerance tests'
 /// injected faults). Nil in normal use.
 public protocol TrainingHooks: AnyObject {
-    /// Before global step `step` (1-based) runs.
+    /// Before global step `step` (1-based) runs; step 0: before the start-up agreement.
     func beforeStep(_ step: Int, trainer: Trainer)
     /// After global step `step` and its checkpoint, before the replica check.
     func afterStep(_ step: Int, trainer: Trainer)
@@ -43,8 +43,8 @@ public final class Trainer {
     public var profile: StepProfile?
     /// Called around every step (tests' fault injection); nil in normal use.
     public var hooks: TrainingHooks?
-    /// One double for the per-step stop-signal agreement.
-    let stopFlag = UnsafeMutableBufferPointer<Double>.allocate(capacity: 1)
+    /// Two doubles for the per-step stop agreement: the signal received, and whether rank 0's logs failed.
+    let stopFlag = UnsafeMutableBufferPointer<Double>.allocate(capacity: 2)
 
     /// The model (its parameters, gradients and activations live where the exchange keeps them).
     public var model: VariationalAutoencoder { exchange.model }
@@ -57,6 +57,7 @@ public final class Trainer {
         configuration: TrainingConfiguration, data: DataSplits, communicator: Communicator = SingleProcessCommunicator(),
         logger: Logger = Logger(label: "vae-dist"), exchange: (any GradientExchange)? = nil
     ) throws {
+        try configuration.checkFitsMemory()  // input_size may have followed the data since validate()
         let layout = ParameterLayout(configuration.architecture)
         guard data.train.pixelsPerImage == layout.architecture.inputSize else {
             throw TrainerError.inputSizeMismatch(data: data.train.pixelsPerImage, model: layout.architecture.inputSize)
@@ -126,9 +127,10 @@ public final class Trainer {
         return file.path
     }
 
-    /// Start-up agreement: every rank must have the same configuration, parameter count and data (a mismatch
-    /// stops every rank with a message naming the ranks), then rank 0's parameters are broadcast.
-    public func synchronizeStart() throws {
+    /// Start-up agreement: every rank must have the same configuration, parameter count and data, and every
+    /// setting that decides which collectives run (a mismatch stops every rank with a message naming the setting
+    /// and the ranks), then rank 0's parameters are broadcast.
+    public func synchronizeStart(resume: ResumeSource? = nil) throws {
         guard communicator.size > 1 else { return }
         func prefix(_ hex: String) -> Int64 { Int64(bitPattern: UInt64(hex.prefix(16), radix: 16) ?? 0) }
         try communicator.requireSame(
@@ -140,6 +142,18 @@ public final class Trainer {
         try communicator.requireSame(
             prefix(data.trainFingerprint), what: "the training data fingerprint",
             hint: "Give every rank the same --data.")
+        let c = configuration
+        let schedule: [(String, Int)] = [
+            ("--epochs (training.epochs)", c.epochs), ("--max-steps (training.max_steps)", c.maxSteps ?? -1),
+            ("--checkpoint-every (run.checkpoint_every)", c.checkpointEvery),
+            ("--divergence-check-every (run.divergence_check_every)", c.divergenceCheckEvery),
+            ("--gradient-exchange (training.gradient_exchange)", ExchangeStrategy.allCases.firstIndex(of: c.gradientExchange)!),
+            ("run.nll_importance_samples", c.nllImportanceSamples), ("run.nll_images", c.nllImages),
+            ("--resume (0 none, 1 latest, 2 a path)", resume == nil ? 0 : resume == .latest ? 1 : 2),
+        ]
+        for (setting, value) in schedule {
+            try communicator.requireSame(Int64(value), what: setting, hint: "Start every rank with the same \(setting).")
+        }
         exchange.broadcastParameters()
     }
 
@@ -151,6 +165,13 @@ public final class Trainer {
         exchange.gatherOptimizerState()
         return try communicator.agree {
             guard communicator.isLeader else { return nil }
+            // A checkpoint of non-finite state could never be loaded: refuse to write one.
+            for (name, buffer) in [("parameters", model.parameters), ("Adam first moments", optimizer.firstMoment),
+                                   ("Adam second moments", optimizer.secondMoment)] {
+                if let index = buffer.firstNonFinite() {
+                    throw TrainerError.nonFiniteState(step: position.globalStep, buffer: name, index: index)
+                }
+            }
             let bytes = Checkpoint.encode(
                 layout: model.layout, parameters: model.parameters, adam: optimizer,
                 metadata: .init(
@@ -174,12 +195,21 @@ public final class Trainer {
         TestPass.loss(of: dataset, exchange: exchange, filler: batches.filler)
     }
 
-    /// Whether any rank received SIGTERM/SIGINT (agreed by a MAX all-reduce, so all ranks stop after the same step).
-    /// The signal number is left in `stopFlag[0]`.
-    func stopRequested() -> Bool {
+    /// Whether any rank received SIGTERM/SIGINT or rank 0 could not write its logs (`writeFailed`; agreed by one
+    /// MAX all-reduce, so all ranks stop after the same step). The signal number is left in `stopFlag[0]`, the
+    /// write failure in `stopFlag[1]`.
+    func stopRequested(writeFailed: Bool) -> Bool {
         stopFlag[0] = Double(StopSignal.signal)
+        stopFlag[1] = writeFailed ? 1 : 0
         if communicator.size > 1 { communicator.allReduce(stopFlag, .max) }
-        return stopFlag[0] != 0
+        return stopFlag[0] != 0 || stopFlag[1] != 0
+    }
+
+    /// After an agreed stop: the write failure (rank 0's message; the others name rank 0), else the signal.
+    func stopError(_ report: TrainingReport, checkpoint: String?) -> Error {
+        guard stopFlag[1] != 0 else { return Interrupted(signal: Int32(stopFlag[0]), step: position.globalStep, checkpoint: checkpoint) }
+        let local = report.writeFailure.map { TrainerError.reportWriteFailed($0, checkpoint: checkpoint) }
+        return CollectiveFailure(failedRanks: [0], local: local, summary: nil)
     }
 
     /// Compares a hash of the parameters across ranks; stops every rank, naming the ones that differ from rank 0.
@@ -200,15 +230,21 @@ public final class Trainer {
     /// Trains from the current position (or from `resume`) to the configured epochs or max steps.
     public func run(resume: ResumeSource? = nil) throws -> TrainingSummary {
         let leader = communicator.isLeader
-        try synchronizeStart()
         if communicator.size > 1 { communicator.startWatchdog(limitSeconds: configuration.collectiveTimeout) }
-        try communicator.agree {
-            guard leader else { return }
-            let removed = try store.prepare()
+        hooks?.beforeStep(0, trainer: self)
+        try synchronizeStart(resume: resume)
+        let lock = try communicator.agree { () throws -> RunLock? in
+            guard leader else { return nil }
+            if resume == .latest, !FileManager.default.fileExists(atPath: store.directory) {
+                throw TrainerError.nothingToResume(directory: store.directory)  // and create nothing
+            }
+            let (lock, removed) = try store.prepare()
             if !removed.isEmpty {
                 logger.info("removed leftover temp files from an interrupted save: \(removed.joined(separator: ", "))")
             }
+            return lock
         }
+        defer { withExtendedLifetime(lock) {} }
         if let resume {
             let path = try restore(from: resume)
             if leader {
@@ -270,9 +306,9 @@ public final class Trainer {
                 if config.divergenceCheckEvery > 0 && position.globalStep % config.divergenceCheckEvery == 0 {
                     try checkReplicasAgree()
                 }
-                if stopRequested() {
+                if stopRequested(writeFailed: report.writeFailure != nil) {
                     if savedStep != position.globalStep { try save() }
-                    throw Interrupted(signal: Int32(stopFlag[0]), step: position.globalStep, checkpoint: lastCheckpoint)
+                    throw stopError(report, checkpoint: lastCheckpoint)
                 }
             }
             guard position.stepInEpoch == total else { break epochLoop }
@@ -292,7 +328,7 @@ public final class Trainer {
                     model: model, dataset: heldOut, filler: batches.filler,
                     communicator: communicator, seed: config.seed,
                     samples: config.nllImportanceSamples, images: config.nllImages)
-                report.nllFinished(nll, epoch: epoch + 1, globalStep: position.globalStep)
+                if !nll.interrupted { report.nllFinished(nll, epoch: epoch + 1, globalStep: position.globalStep) }
             }
             position.epoch += 1
             position.stepInEpoch = 0
@@ -301,6 +337,8 @@ public final class Trainer {
         }
         // A run that stops inside an epoch (max steps) saves where it stopped, unless that step is saved already.
         if position.stepInEpoch > 0 && savedStep != position.globalStep { try save() }
+        // The epoch-end records are the last writes: a failure among them still ends the run with its error.
+        if stopRequested(writeFailed: report.writeFailure != nil) { throw stopError(report, checkpoint: lastCheckpoint) }
         return TrainingSummary(
             position: position, epochs: summaries, samplesPerSecond: report.samplesPerSecond,
             lastCheckpoint: lastCheckpoint)

@@ -8,6 +8,9 @@ public enum TrainerError: Error, CustomStringConvertible {
     case nonFiniteLoss(step: Int, term: String)
     case binarizedFloatData(binarization: String)
     case valuesOutsideUnitInterval(split: String, sample: Int, value: Double, likelihood: String)
+    case reportWriteFailed(FileError, checkpoint: String?)
+    case emptySplit(split: String, source: String)
+    case nonFiniteState(step: Int, buffer: String, index: Int)
 
     public var description: String {
         switch self {
@@ -24,6 +27,15 @@ public enum TrainerError: Error, CustomStringConvertible {
         case .valuesOutsideUnitInterval(let split, let sample, let value, let likelihood):
             return "the \(split) set has the value \(value) (sample \(sample)) outside [0, 1], which a \(likelihood) likelihood cannot model; "
                 + "use model.likelihood gaussian for real-valued data, or scale the data into [0, 1]."
+        case .reportWriteFailed(let failure, let checkpoint):
+            return "\(failure) Training stopped"
+                + (checkpoint.map { "; checkpoint \($0) written, continue with --resume latest once there is room" } ?? "")
+                + "."
+        case .nonFiniteState(let step, let buffer, let index):
+            return "step \(step): the \(buffer) hold a non-finite value (element \(index)), so no checkpoint was written; "
+                + "lower --learning-rate (or kl_weight, or raise gaussian_variance) and resume from the last checkpoint."
+        case .emptySplit(let split, let source):
+            return "the \(split) set of \(source) has no samples; give it at least one (or leave the set out)."
         case .nonFiniteLoss(let step, let term):
             return
                 "step \(step): the \(term) is not finite; lower --learning-rate or check the data. No checkpoint was written for this step."

@@ -72,6 +72,9 @@ public final class TrainingReport {
         }
     }
 
+    /// The first failed write of metrics.jsonl or the event file (rank 0), after which neither takes more.
+    public var writeFailure: FileError? { metrics.failure ?? tensorboard?.failure }
+
     /// Closes the files.
     public func close() {
         tensorboard = nil

@@ -149,8 +149,11 @@ import VAEModel
         let at = start + entries["fc3.bias"]!.range.lowerBound + 4
         withUnsafeBytes(of: Float.nan.bitPattern.littleEndian) { poisoned.replaceSubrange(at..<(at + 4), with: $0) }
         let newSum = SHA256.hash(poisoned[start...]).hexString
-        let text = String(decoding: poisoned[8..<start], as: UTF8.self).replacingOccurrences(
-            of: metadata["data_sha256"]!, with: newSum)
+        var edited = metadata
+        edited["data_sha256"] = newSum
+        let text = String(decoding: poisoned[8..<start], as: UTF8.self)
+            .replacingOccurrences(of: metadata["data_sha256"]!, with: newSum)
+            .replacingOccurrences(of: metadata["metadata_sha256"]!, with: Checkpoint.metadataHash(edited))
         poisoned.replaceSubrange(8..<start, with: Array(text.utf8))
         expectRejected(poisoned, "fc3.bias holds a non-finite value at element 1")
 
@@ -175,7 +178,7 @@ import VAEModel
         _ = FileManager.default.createFile(
             atPath: folder + "/.vae-dist-tmp.checkpoint-step-000000001.safetensors.999", contents: Data([1]))
         _ = FileManager.default.createFile(atPath: folder + "/notes.txt", contents: Data([1]))
-        #expect(try store.prepare() == [".vae-dist-tmp.checkpoint-step-000000001.safetensors.999"])
+        #expect(try store.prepare().removed == [".vae-dist-tmp.checkpoint-step-000000001.safetensors.999"])
         for step in [1, 2, 3] { try store.save([UInt8(step)], step: step) }
         #expect(store.checkpoints() == ["checkpoint-step-000000002.safetensors", "checkpoint-step-000000003.safetensors"])
         #expect(try store.latest() == folder + "/checkpoint-step-000000003.safetensors")

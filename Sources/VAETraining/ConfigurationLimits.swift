@@ -1,0 +1,72 @@
+import Foundation
+import VAEModel
+
+/// What a configuration asks of memory, checked before anything is allocated: a hidden size, latent size or batch
+/// that cannot fit is one error naming the key and the bytes, not an allocation failure deep in the model.
+extension TrainingConfiguration {
+    /// Hidden layers per network: far more than any VAE uses, few enough that describing the model is instant.
+    public static let maximumLayers = 64
+
+    /// Bytes the model needs, about: parameters, gradients and two Adam moments (4 floats per parameter, and one
+    /// more for the exchanges' copies), and per row of the batch the activations and their gradients (6 floats per
+    /// unit of every layer). Nil when the count overflows.
+    public var estimatedMemory: (bytes: Int, parameters: Int, activations: Int)? {
+        let a = architecture
+        let outputs = a.likelihood.name == "gaussian" ? 2 : 1
+        let widths = [a.inputSize] + a.encoderHidden + [a.latentSize]
+        let decoder = [a.latentSize] + a.decoderHidden + [a.inputSize * outputs]
+        var parameters = 0, units = 0
+        for chain in [widths, decoder] {
+            for (from, to) in zip(chain, chain.dropFirst()) {
+                let heads = chain == widths && to == a.latentSize ? 2 : 1  // μ and log σ²
+                guard case (let weights, false) = from.multipliedReportingOverflow(by: to),
+                    case (let layer, false) = (weights + to).multipliedReportingOverflow(by: heads),
+                    case (let total, false) = parameters.addingReportingOverflow(layer)
+                else { return nil }
+                parameters = total
+            }
+            for width in chain {
+                guard case (let total, false) = units.addingReportingOverflow(width) else { return nil }
+                units = total
+            }
+        }
+        guard case (let perRow, false) = units.multipliedReportingOverflow(by: 6 * 4),
+            case (let activations, false) = perRow.multipliedReportingOverflow(by: batchSize),
+            case (let state, false) = parameters.multipliedReportingOverflow(by: 5 * 4),
+            case (let bytes, false) = state.addingReportingOverflow(activations)
+        else { return nil }
+        return (bytes, state, activations)
+    }
+
+    /// Throws when the model cannot fit in this machine's memory, naming the key that asks for the most.
+    public func checkFitsMemory(
+        physicalMemory: Int = Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
+    ) throws {
+        func gigabytes(_ bytes: Int) -> String { String(format: "%.1f GB", Double(bytes) / 1e9) }
+        guard let estimate = estimatedMemory else {
+            throw ConfigurationError(
+                key: largestKey(parameterSide: true),
+                problem: "the model's size overflows a 64-bit count; use sizes a machine can hold")
+        }
+        guard estimate.bytes <= physicalMemory else {
+            let parameterSide = estimate.parameters >= estimate.activations
+            throw ConfigurationError(
+                key: largestKey(parameterSide: parameterSide),
+                problem:
+                    "the model needs about \(gigabytes(estimate.bytes)) (parameters and optimizer \(gigabytes(estimate.parameters)), "
+                    + "activations for a batch of \(batchSize) \(gigabytes(estimate.activations))), more than this machine's "
+                    + "\(gigabytes(physicalMemory)) of memory; use smaller \(parameterSide ? "layers" : "batches")")
+        }
+    }
+
+    /// The key most responsible for the size.
+    private func largestKey(parameterSide: Bool) -> String {
+        guard parameterSide else { return "training.batch_size" }
+        let a = architecture
+        let candidates = [
+            ("model.encoder_hidden", a.encoderHidden.max() ?? 0), ("model.decoder_hidden", a.decoderHidden.max() ?? 0),
+            ("model.latent_size", a.latentSize), ("model.input_size", a.inputSize),
+        ]
+        return candidates.max { $0.1 < $1.1 }!.0
+    }
+}

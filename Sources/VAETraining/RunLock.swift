@@ -1,0 +1,34 @@
+import Foundation
+
+/// An exclusive lock on a run folder for a training run's lifetime (`flock` on `RUN_DIR/.lock`, which also holds
+/// the holder's PID), so two trainings never share a folder: the second refuses, naming the first's PID, before it
+/// touches anything (not even the first's in-flight temp files). The kernel releases the lock when the process
+/// ends, however it ends.
+public final class RunLock {
+    public static let fileName = ".lock"
+    private let descriptor: Int32
+
+    /// Takes the lock of `directory` (which must exist), or throws naming the process that holds it.
+    public init(directory: String) throws {
+        let path = (directory as NSString).appendingPathComponent(RunLock.fileName)
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        guard descriptor >= 0 else { throw FileError(path: path, operation: "opening the run lock", code: errno) }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            let code = errno
+            var text = [UInt8](repeating: 0, count: 32)
+            let n = pread(descriptor, &text, text.count, 0)
+            close(descriptor)
+            let holder = n > 0 ? String(decoding: text.prefix(n), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : "?"
+            guard code == EWOULDBLOCK else { throw FileError(path: path, operation: "locking", code: code) }
+            throw FileError(
+                path: directory, operation: "locking the run folder", code: code,
+                hint: "Another vae-dist (PID \(holder)) is training in this folder; wait for it to finish, or choose another --run-dir.")
+        }
+        let pid = Array("\(getpid())\n".utf8)
+        _ = ftruncate(descriptor, 0)
+        _ = pid.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, 0) }
+        self.descriptor = descriptor
+    }
+
+    deinit { close(descriptor) }  // releases the lock
+}
