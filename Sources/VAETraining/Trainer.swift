@@ -205,11 +205,23 @@ public final class Trainer {
         return stopFlag[0] != 0 || stopFlag[1] != 0
     }
 
-    /// After an agreed stop: the write failure (rank 0's message; the others name rank 0), else the signal.
-    func stopError(_ report: TrainingReport, checkpoint: String?) -> Error {
+    /// After an agreed stop: the write failure (rank 0's message, with the stop checkpoint's own failure if that
+    /// failed too; the others name rank 0), else the signal.
+    func stopError(_ report: TrainingReport, checkpoint: String?, saveFailure: Error? = nil) -> Error {
         guard stopFlag[1] != 0 else { return Interrupted(signal: Int32(stopFlag[0]), step: position.globalStep, checkpoint: checkpoint) }
-        let local = report.writeFailure.map { TrainerError.reportWriteFailed($0, checkpoint: checkpoint) }
+        let local = report.writeFailure.map {
+            TrainerError.reportWriteFailed($0, checkpoint: checkpoint, saveFailure: saveFailure.map { "\($0)" })
+        }
         return CollectiveFailure(failedRanks: [0], local: local, summary: nil)
+    }
+
+    /// The stop's checkpoint: its failure is the error, unless the stop is a failed log write (then both are told).
+    func saveForStop(_ save: () throws -> Void) throws -> Error? {
+        do { try save() } catch {
+            if stopFlag[1] == 0 { throw error }
+            return error
+        }
+        return nil
     }
 
     /// Compares a hash of the parameters across ranks; stops every rank, naming the ones that differ from rank 0.
@@ -307,8 +319,8 @@ public final class Trainer {
                     try checkReplicasAgree()
                 }
                 if stopRequested(writeFailed: report.writeFailure != nil) {
-                    if savedStep != position.globalStep { try save() }
-                    throw stopError(report, checkpoint: lastCheckpoint)
+                    let saveFailure = savedStep != position.globalStep ? try saveForStop(save) : nil
+                    throw stopError(report, checkpoint: lastCheckpoint, saveFailure: saveFailure)
                 }
             }
             guard position.stepInEpoch == total else { break epochLoop }

@@ -8,7 +8,7 @@ public enum TrainerError: Error, CustomStringConvertible {
     case nonFiniteLoss(step: Int, term: String)
     case binarizedFloatData(binarization: String)
     case valuesOutsideUnitInterval(split: String, sample: Int, value: Double, likelihood: String)
-    case reportWriteFailed(FileError, checkpoint: String?)
+    case reportWriteFailed(FileError, checkpoint: String?, saveFailure: String?)
     case emptySplit(split: String, source: String)
     case nonFiniteState(step: Int, buffer: String, index: Int)
 
@@ -27,9 +27,12 @@ public enum TrainerError: Error, CustomStringConvertible {
         case .valuesOutsideUnitInterval(let split, let sample, let value, let likelihood):
             return "the \(split) set has the value \(value) (sample \(sample)) outside [0, 1], which a \(likelihood) likelihood cannot model; "
                 + "use model.likelihood gaussian for real-valued data, or scale the data into [0, 1]."
-        case .reportWriteFailed(let failure, let checkpoint):
+        case .reportWriteFailed(let failure, let checkpoint, let saveFailure):
             return "\(failure) Training stopped"
-                + (checkpoint.map { "; checkpoint \($0) written, continue with --resume latest once there is room" } ?? "")
+                + (saveFailure.map { "; the stop checkpoint could not be written either (\($0))" } ?? "")
+                + (checkpoint.map {
+                    "; checkpoint \($0) \(saveFailure == nil ? "written" : "is the last one"), continue with --resume latest once there is room"
+                } ?? "")
                 + "."
         case .nonFiniteState(let step, let buffer, let index):
             return "step \(step): the \(buffer) hold a non-finite value (element \(index)), so no checkpoint was written; "
