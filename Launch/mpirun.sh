@@ -24,9 +24,19 @@ done
 [ -n "${VAE_DIST_MPI_TIMEOUT:-}" ] && mpi_args+=(--timeout "$VAE_DIST_MPI_TIMEOUT")
 export OMPI_MCA_btl_vader_single_copy_mechanism=${OMPI_MCA_btl_vader_single_copy_mechanism:-none}  # keep a setting the caller made (cma is faster where it works)
 export OPENBLAS_NUM_THREADS=${VAE_DIST_BLAS_THREADS:-1}
-# On SIGTERM/SIGINT mpirun signals the ranks and SIGKILLs them after odls_base_sigkill_timeout seconds (OpenMPI's
-# default: 1). VAE_DIST_KILL_DELAY=S gives them S seconds to finish the step or pass they are in and checkpoint
-# (mpirun then also waits S seconds after any rank fails, which is why it is not the default).
+# SIGTERM/SIGINT to this script go to the ranks themselves, not to mpirun: mpirun would SIGKILL them about 1 s
+# later (odls_base_sigkill_timeout) and exit 1, while a rank finishes its step or pass, checkpoints and exits 75,
+# which mpirun then returns. Ranks on other hosts learn of the stop through the trainer's per-step stop
+# agreement. (VAE_DIST_KILL_DELAY=S still sets mpirun's own kill delay, for a signal sent to mpirun directly.)
 [ -n "${VAE_DIST_KILL_DELAY:-}" ] && mpi_args+=(--mca odls_base_sigkill_timeout "$VAE_DIST_KILL_DELAY")
-exec mpirun --oversubscribe --bind-to "${VAE_DIST_BIND:-none}" -x OPENBLAS_NUM_THREADS \
-  -x OMPI_MCA_btl_vader_single_copy_mechanism "${mpi_args[@]}" "$@"
+mpirun --oversubscribe --bind-to "${VAE_DIST_BIND:-none}" -x OPENBLAS_NUM_THREADS \
+  -x OMPI_MCA_btl_vader_single_copy_mechanism "${mpi_args[@]}" "$@" </dev/stdin &
+launcher=$!
+trap 'pkill -TERM -P "$launcher" 2>/dev/null || true' TERM
+trap 'pkill -INT -P "$launcher" 2>/dev/null || true' INT
+status=0
+while :; do
+  wait "$launcher" && status=0 || status=$?
+  kill -0 "$launcher" 2>/dev/null || break  # wait also returns when a trapped signal arrives
+done
+exit "$status"

@@ -305,4 +305,29 @@ import VAEModel
         #expect(status == 1 && output.contains("\(setting)") && output.contains("differs across ranks") && output.contains("rank 1"), "\(output)")
         #expect(Date().timeIntervalSince(start) < 60)
     }
+
+    /// Defect 7: SIGTERM during the epoch-end NLL (a pass of many seconds) ended the ranks with no stop checkpoint
+    /// (mpirun SIGKILLs 1 s after SIGTERM) and mpirun exited 1. Launch/mpirun.sh now hands the signal to the ranks:
+    /// the NLL yields, the epoch's checkpoint and the stop's are written, and the job exits 75.
+    @Test func sigtermDuringALongPassCheckpointsAndExits75() throws {
+        let dir = FaultToleranceTests.folder("nllterm")
+        let config = dir + ".json"
+        try #"{"model": {"encoder_hidden": [32], "latent_size": 4, "decoder_hidden": [32]}, "training": {"batch_size": 64}, "data": {"source": "synthetic"}, "run": {"nll_importance_samples": 5000, "nll_images": 2000, "log_every": 50}}"#
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let (status, output, _) = try MPITests.mpirun(
+            ["-n", "2", "--", MPITests.binary("vae-dist"), "--config", config, "--run-dir", dir, "--epochs", "2"]
+        ) { launcher in
+            // Once epoch 1's test pass is logged the NLL (minutes of work) is running: stop the job.
+            for _ in 0..<600 where Fixtures.deterministicMetrics(in: dir).filter({ $0.contains("\"epoch\"") && $0.contains("test_loss") }).isEmpty {
+                usleep(50_000)
+            }
+            usleep(500_000)
+            kill(launcher.processIdentifier, SIGTERM)
+        }
+        #expect(status == Interrupted.exitCode, "\(output)")
+        let store = CheckpointStore(directory: dir, keep: 3)
+        #expect(store.checkpoints().contains(CheckpointStore.fileName(step: 157)), "no epoch-end checkpoint: \(store.checkpoints())")
+        #expect(output.contains("stopped by signal 15"), "\(output)")
+        #expect(!(try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8)).contains("\"nll\""), "a cut-short NLL was reported")
+    }
 }

@@ -12,11 +12,26 @@ import VAEDistributed
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name).path
     }
 
-    /// Runs `Launch/mpirun.sh ARGS`; returns (status, stdout + stderr, seconds).
-    static func mpirun(_ arguments: [String], environment extra: [String: String] = [:]) throws -> (Int32, String, Double) {
+    /// Runs `Launch/mpirun.sh ARGS`; returns (status, stdout + stderr, seconds). `started` sees the launcher once
+    /// it runs (to signal it).
+    static func mpirun(
+        _ arguments: [String], environment extra: [String: String] = [:], started: ((Process) -> Void)? = nil
+    ) throws -> (Int32, String, Double) {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "Launch/mpirun.sh")
-        process.arguments = arguments
+        if started == nil {
+            process.executableURL = URL(fileURLWithPath: "Launch/mpirun.sh")
+            process.arguments = arguments
+        } else {
+            // To be signalled: the test runner's threads block SIGTERM/SIGINT and a spawned shell inherits the
+            // mask (its traps would never run), so unblock them first, then exec the launcher in place.
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments =
+                [
+                    "python3", "-c",
+                    "import os, signal, sys; signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, signal.SIGINT]); os.execv(sys.argv[1], sys.argv[1:])",
+                    "Launch/mpirun.sh",
+                ] + arguments
+        }
         // A parent that called MPI_Init leaves OMPI_*/PMIX_* variables that hang a child mpirun: drop them.
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") }
         environment["VAE_DIST_MPI_TIMEOUT"] = "\(timeout)"
@@ -27,6 +42,7 @@ import VAEDistributed
         process.standardError = pipe
         let start = Date()
         try process.run()
+        if let started { DispatchQueue.global().async { started(process) } }
         let output = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: output, as: UTF8.self), Date().timeIntervalSince(start))
