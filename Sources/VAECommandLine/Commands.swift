@@ -389,8 +389,28 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "Micro-batches per global batch with --gradient-exchange exact (default 8).")
     var microBatches: Int?
 
+    @Option(
+        name: .customLong("set"),
+        help: ArgumentHelp(
+            "Any configuration key: --set training.lr_schedule=cosine --set model.latent_size=2 (repeatable; after --config).",
+            discussion: "The value is read as JSON when it parses (numbers, true/false, [lists], null), else as a string.",
+            valueName: "section.key=value"))
+    var settings: [String] = []
+
+    func validate() throws {
+        if let bad = settings.first(where: { !$0.contains("=") || $0.hasPrefix("=") }) {
+            throw ValidationError("--set takes section.key=value (e.g. --set training.kl_schedule=linear), got '\(bad)'")
+        }
+    }
+
     func overrides(ranks: Int) -> [(key: String, value: Any?)] {
         [("data.source", data), ("run.blas_threads", blasThreads), ("training.micro_batches", microBatches)]
+            + settings.map { setting in
+                guard let equals = setting.firstIndex(of: "=") else { return (setting, nil) }  // refused by validate()
+                let key = String(setting[..<equals]), text = String(setting[setting.index(after: equals)...])
+                let parsed = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: .fragmentsAllowed)
+                return (key, parsed ?? text)
+            }
     }
 
     /// Last, so it wins over --batch-size: the global batch from the per-rank one.

@@ -64,6 +64,30 @@ public struct TrainingConfiguration: Equatable, Sendable {
     public var nllImportanceSamples = 0
     /// …on the first this many test images.
     public var nllImages = 1000
+    /// The learning-rate schedule's settings (see ``learningRateSchedule``).
+    public var lrSchedule = "constant", lrWarmupSteps = 0, lrDecaySteps: Int? = nil, lrMinimumFactor = 0.0
+    public var lrStepEvery = 1000, lrStepFactor = 0.5
+    /// The KL weight schedule's settings (see ``klSchedule``).
+    public var klScheduleName = "constant", klWarmupSteps = 1000, klCycleSteps = 1000, klCycleRatio = 0.5
+
+    /// The learning rate by global step.
+    public var learningRateSchedule: LearningRateSchedule {
+        switch lrSchedule {
+        case "step": return .step(every: lrStepEvery, factor: lrStepFactor)
+        case "cosine": return .cosine(warmupSteps: lrWarmupSteps, decaySteps: lrDecaySteps, minimum: lrMinimumFactor)
+        default: return .constant
+        }
+    }
+
+    /// β by global step.
+    public var klSchedule: KLSchedule {
+        switch klScheduleName {
+        case "linear": return .linear(warmupSteps: klWarmupSteps)
+        case "cyclical": return .cyclical(cycleSteps: klCycleSteps, ratio: klCycleRatio)
+        default: return .constant
+        }
+    }
+
     /// How gradients are summed across ranks and turned into an Adam step (see ``ExchangeStrategy``).
     public var gradientExchange = ExchangeStrategy.auto
     /// What a deprecated key (`training.reduction`, `training.sharded_optimizer`, `training.overlap_allreduce`)
@@ -180,6 +204,24 @@ public struct TrainingConfiguration: Equatable, Sendable {
             config.klWeight = try v.number(atLeast: 0)
         },
         .init("training.seed") { $0.seed = UInt64(try $1.integer(min: 0)) },
+        .init("training.lr_schedule") { $0.lrSchedule = try $1.string(oneOf: ["constant", "step", "cosine"]) },
+        .init("training.lr_warmup_steps") { $0.lrWarmupSteps = try $1.integer(min: 0) },
+        .init("training.lr_decay_steps") { $0.lrDecaySteps = $1.value is NSNull ? nil : try $1.integer(min: 1) },
+        .init("training.lr_min_factor") { $0.lrMinimumFactor = try $1.number(atLeast: 0, below: 1) },
+        .init("training.lr_step_every") { $0.lrStepEvery = try $1.integer(min: 1) },
+        .init("training.lr_step_factor") { config, v in
+            let x = try v.number(above: 0)
+            guard x <= 1 else { throw v.error("must be in (0, 1], got \(x)") }
+            config.lrStepFactor = x
+        },
+        .init("training.kl_schedule") { $0.klScheduleName = try $1.string(oneOf: ["constant", "linear", "cyclical"]) },
+        .init("training.kl_warmup_steps") { $0.klWarmupSteps = try $1.integer(min: 1) },
+        .init("training.kl_cycle_steps") { $0.klCycleSteps = try $1.integer(min: 1) },
+        .init("training.kl_cycle_ratio") { config, v in
+            let x = try v.number(above: 0)
+            guard x <= 1 else { throw v.error("must be in (0, 1], got \(x)") }
+            config.klCycleRatio = x
+        },
         .init("training.drop_last") { $0.dropLast = try $1.bool() },
         .init("training.gradient_exchange") { $0.gradientExchange = try $1.choice(ExchangeStrategy.self) },
         .init("training.micro_batches") { $0.microBatches = try $1.integer(min: 1) },
@@ -263,7 +305,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
                 ("beta2", "\(adam.beta2)"), ("drop_last", "\(dropLast)"), ("kl_weight", "\(klWeight)"),
                 ("learning_rate", "\(adam.learningRate)"), ("seed", "\(seed)"),
                 ("reduction", gradientExchange.definesTrajectory ? "\"exact\"" : "\"fast\""),
-            ] + (gradientExchange.definesTrajectory ? [("micro_batches", "\(microBatches)")] : [])
+            ] + (gradientExchange.definesTrajectory ? [("micro_batches", "\(microBatches)")] : []) + scheduleFields
         // Keys added after version 1 appear only when set, so earlier runs keep their hash and resume.
         let data: [(String, String)] =
             [("binarization", "\"\(binarization.rawValue)\"")] + (standardize ? [("standardize", "true")] : [])
@@ -272,6 +314,29 @@ public struct TrainingConfiguration: Equatable, Sendable {
             "{" + pairs.sorted { $0.0 < $1.0 }.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
         }
         return "{\"data\":\(object(data)),\"model\":\(object(model)),\"training\":\(object(training))}"
+    }
+
+    /// The schedules' trajectory keys, present only when a schedule is not constant (earlier runs keep their hash).
+    var scheduleFields: [(String, String)] {
+        var fields: [(String, String)] = []
+        switch learningRateSchedule {
+        case .constant: break
+        case .step(let every, let factor):
+            fields += [("lr_schedule", "\"step\""), ("lr_step_every", "\(every)"), ("lr_step_factor", "\(factor)")]
+        case .cosine(let warmup, let decay, let minimum):
+            fields += [
+                ("lr_schedule", "\"cosine\""), ("lr_warmup_steps", "\(warmup)"), ("lr_min_factor", "\(minimum)"),
+                // Without lr_decay_steps the decay spans the run's epochs, which then decide the trajectory.
+                decay.map { ("lr_decay_steps", "\($0)") } ?? ("epochs", "\(epochs)"),
+            ]
+        }
+        switch klSchedule {
+        case .constant: break
+        case .linear(let warmup): fields += [("kl_schedule", "\"linear\""), ("kl_warmup_steps", "\(warmup)")]
+        case .cyclical(let cycle, let ratio):
+            fields += [("kl_schedule", "\"cyclical\""), ("kl_cycle_steps", "\(cycle)"), ("kl_cycle_ratio", "\(ratio)")]
+        }
+        return fields
     }
 
     /// SHA-256 of ``trajectoryJSON``.

@@ -184,6 +184,15 @@ public final class Trainer {
         }
     }
 
+    /// Sets the learning rate and β that the schedules give global step `step` (no allocation; a constant schedule
+    /// gives the configured values, bit for bit).
+    public func applySchedules(step: Int, stepsPerEpoch: Int) {
+        let c = configuration
+        exchange.optimizer.hyperparameters.learningRate = c.learningRateSchedule.rate(
+            at: step, base: c.adam.learningRate, horizon: c.epochs * stepsPerEpoch)
+        exchange.model.klWeight = Float(c.klSchedule.weight(at: step, base: c.klWeight))
+    }
+
     /// One optimizer step on the global batch `indices`. No allocation. Returns the batch's loss sums over all ranks.
     public func step(indices: UnsafeBufferPointer<Int32>, epoch: Int) -> LossTerms {
         exchange.step(indices: indices, epoch: epoch, source: batches, profile: profile)
@@ -292,6 +301,7 @@ public final class Trainer {
                 let lower = position.stepInEpoch * config.batchSize, upper = min(lower + config.batchSize, data.train.count)
                 communicator.watch(step: position.globalStep + 1)
                 hooks?.beforeStep(position.globalStep + 1, trainer: self)
+                applySchedules(step: position.globalStep + 1, stepsPerEpoch: total)
                 let stepStart = clock.now
                 let terms = order.withUnsafeBufferPointer {
                     step(indices: UnsafeBufferPointer(rebasing: $0[lower..<upper]), epoch: epoch)
@@ -309,7 +319,7 @@ public final class Trainer {
                 position.epochTerms += terms
                 report.stepFinished(
                     terms, seconds: seconds, position: position, stepsPerEpoch: total, lastStep: lastStep,
-                    learningRate: optimizer.hyperparameters.learningRate)
+                    learningRate: optimizer.hyperparameters.learningRate, klWeight: model.klWeight)
                 if config.checkpointEvery > 0 && position.globalStep % config.checkpointEvery == 0 && position.stepInEpoch < total
                 {
                     try save()

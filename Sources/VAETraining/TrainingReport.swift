@@ -105,7 +105,7 @@ public final class TrainingReport {
     /// end) a progress line, a metrics record and the TensorBoard scalars.
     public func stepFinished(
         _ terms: LossTerms, seconds: Double, position: TrainingPosition, stepsPerEpoch total: Int,
-        lastStep: Int, learningRate: Float
+        lastStep: Int, learningRate: Float, klWeight: Float
     ) {
         trainSeconds += seconds
         trainSamples += terms.samples
@@ -123,6 +123,7 @@ public final class TrainingReport {
         metrics.write([
             "type": "step", "epoch": epoch, "step": position.stepInEpoch, "global_step": position.globalStep,
             "loss": mean.loss, "reconstruction": mean.reconstruction, "kl": mean.kl, "samples_per_second": rate,
+            "learning_rate": Double(learningRate), "kl_weight": Double(klWeight),
         ])
         if let tensorboard {
             let step = position.globalStep
@@ -130,6 +131,7 @@ public final class TrainingReport {
             tensorboard.scalar("train/reconstruction", mean.reconstruction, step: step)
             tensorboard.scalar("train/kl", mean.kl, step: step)
             tensorboard.scalar("train/learning_rate", Double(learningRate), step: step)
+            tensorboard.scalar("train/kl_weight", Double(klWeight), step: step)
             tensorboard.scalar("train/samples_per_second", rate, step: step)
         }
         windowStart = clock.now

@@ -1,0 +1,111 @@
+import Foundation
+import Testing
+import VAEModel
+@testable import VAETraining
+
+/// Learning-rate and KL-weight schedules: pure functions of the global step.
+@Suite struct ScheduleTests {
+    @Test func learningRateSchedulesMatchHandComputedValues() {
+        let base: Float = 1e-3
+        let step = LearningRateSchedule.step(every: 100, factor: 0.5)
+        #expect(step.rate(at: 1, base: base, horizon: 0) == base && step.rate(at: 100, base: base, horizon: 0) == base)
+        #expect(step.rate(at: 101, base: base, horizon: 0) == Float(5e-4) && step.rate(at: 201, base: base, horizon: 0) == Float(2.5e-4))
+        let cosine = LearningRateSchedule.cosine(warmupSteps: 10, decaySteps: 110, minimum: 0.1)
+        func close(_ a: Float, _ b: Double) -> Bool { abs(Double(a) - b) <= 1e-9 }
+        #expect(close(cosine.rate(at: 5, base: base, horizon: 0), 0.5e-3))
+        #expect(close(cosine.rate(at: 10, base: base, horizon: 0), 1e-3))
+        #expect(close(cosine.rate(at: 60, base: base, horizon: 0), 0.55e-3))  // halfway: 0.1 + 0.9 · ½
+        #expect(close(cosine.rate(at: 110, base: base, horizon: 0), 0.1e-3) && close(cosine.rate(at: 500, base: base, horizon: 0), 0.1e-3))
+        // Without decay steps the horizon (epochs × steps per epoch) is the decay's end.
+        let run = LearningRateSchedule.cosine(warmupSteps: 0, decaySteps: nil, minimum: 0)
+        #expect(close(run.rate(at: 50, base: base, horizon: 100), 0.5e-3) && close(run.rate(at: 100, base: base, horizon: 100), 0))
+        #expect(LearningRateSchedule.constant.rate(at: 12345, base: base, horizon: 1) == base)
+    }
+
+    @Test func klSchedulesMatchHandComputedValues() {
+        let linear = KLSchedule.linear(warmupSteps: 100)
+        #expect(linear.weight(at: 50, base: 1) == 0.5 && linear.weight(at: 100, base: 1) == 1 && linear.weight(at: 150, base: 1) == 1)
+        #expect(linear.weight(at: 25, base: 2) == 0.5)
+        let cyclical = KLSchedule.cyclical(cycleSteps: 100, ratio: 0.5)  // Fu et al.: rise over half a cycle, hold
+        #expect(cyclical.weight(at: 25, base: 1) == 0.5 && cyclical.weight(at: 50, base: 1) == 1 && cyclical.weight(at: 75, base: 1) == 1)
+        #expect(cyclical.weight(at: 100, base: 1) == 1 && cyclical.weight(at: 101, base: 1) == 0.02 && cyclical.weight(at: 125, base: 1) == 0.5)
+        #expect(KLSchedule.constant.weight(at: 7, base: 0.25) == 0.25)
+    }
+
+    static func scheduled(_ folder: String, maxSteps: Int) -> TrainingConfiguration {
+        var config = Fixtures.smallConfiguration(runDirectory: folder)
+        config.lrSchedule = "cosine"
+        config.lrWarmupSteps = 5
+        config.lrDecaySteps = 25
+        config.klScheduleName = "linear"
+        config.klWarmupSteps = 20
+        config.maxSteps = maxSteps
+        return config
+    }
+
+    /// A resume in the middle of the learning-rate warm-up and the KL warm-up (step 3) and in the middle of the
+    /// cosine (step 14) continues bit for bit; the schedules change the run (a constant one differs); the logged
+    /// rate and β are the schedules'.
+    @Test func resumeInsideTheSchedulesIsBitExact() throws {
+        let straight = Fixtures.temporaryFolder("straight")
+        _ = try Fixtures.trainer(ScheduleTests.scheduled(straight, maxSteps: 20)).run()
+        let split = Fixtures.temporaryFolder("split")
+        for stop in [3, 14, 20] {
+            _ = try Fixtures.trainer(ScheduleTests.scheduled(split, maxSteps: stop)).run(resume: stop == 3 ? nil : .latest)
+        }
+        let name = "/" + CheckpointStore.fileName(step: 20)
+        #expect(try Fixtures.stateHash(straight + name) == Fixtures.stateHash(split + name))
+        #expect(Fixtures.deterministicMetrics(in: straight) == Fixtures.deterministicMetrics(in: split))
+
+        let constant = Fixtures.temporaryFolder("constant")
+        var plain = Fixtures.smallConfiguration(runDirectory: constant)
+        plain.maxSteps = 20
+        _ = try Fixtures.trainer(plain).run()
+        #expect(try Fixtures.stateHash(constant + name) != Fixtures.stateHash(straight + name))
+
+        let config = ScheduleTests.scheduled(straight, maxSteps: 20)
+        let records = try String(contentsOfFile: straight + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").compactMap {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }.filter { $0["type"] as? String == "step" }
+        #expect(!records.isEmpty)
+        for record in records {
+            let step = record["global_step"] as! Int
+            let rate = config.learningRateSchedule.rate(at: step, base: config.adam.learningRate, horizon: 0)
+            // Compared as the floats they are (the JSON reader's last double digit is not always the writer's).
+            #expect((record["learning_rate"] as? Double).map(Float.init) == rate, "step \(step)")
+            #expect((record["kl_weight"] as? Double).map(Float.init) == Float(config.klSchedule.weight(at: step, base: 1)), "step \(step)")
+        }
+    }
+
+    /// A resume with another schedule is refused naming the key; the default (constant) schedules leave the
+    /// trajectory hash as it was, so earlier checkpoints resume.
+    @Test func schedulesArePartOfTheTrajectory() throws {
+        let json = TrainingConfiguration().trajectoryJSON
+        #expect(!json.contains("lr_schedule") && !json.contains("kl_schedule"))
+        let scheduled = ScheduleTests.scheduled("/tmp", maxSteps: 1).trajectoryJSON
+        #expect(TrainingConfiguration.differingKeys(json, scheduled).contains("training.lr_schedule"))
+        let stored = try TrainingConfiguration.parse(Data(scheduled.utf8))
+        #expect(stored.learningRateSchedule == .cosine(warmupSteps: 5, decaySteps: 25, minimum: 0))
+        #expect(stored.klSchedule == .linear(warmupSteps: 20))
+        #expect { try TrainingConfiguration.parse(Data(#"{"training": {"lr_schedule": "exponential"}}"#.utf8)) } throws: {
+            "\($0)".contains("training.lr_schedule") && "\($0)".contains("cosine")
+        }
+    }
+
+    /// `--set section.key=value` reaches every key, typed and checked like the file.
+    @Test func setFlagSetsAnyKey() throws {
+        let dir = Fixtures.temporaryFolder()
+        let (status, out, err) = try CLITests.run([
+            "train", "--data", "synthetic", "--max-steps", "2", "--log-every", "1", "--run-dir", dir,
+            "--set", "training.kl_schedule=linear", "--set", "training.kl_warmup_steps=4", "--set", "model.encoder_hidden=[16]",
+            "--set", "model.latent_size=2", "--set", "model.decoder_hidden=[16]",
+        ])
+        #expect(status == 0 && out.contains("784–16–2–16–784"), "\(out)\(err)")
+        let first = try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").first.map(String.init) ?? ""
+        #expect(first.contains("\"kl_weight\":0.25"), "\(first)")
+        let (bad, _, badErr) = try CLITests.run(["train", "--data", "synthetic", "--set", "training.kl_warmup_steps=zero"])
+        #expect(bad != 0 && badErr.contains("training.kl_warmup_steps"), "\(badErr)")
+        let (noEquals, _, noEqualsErr) = try CLITests.run(["train", "--set", "training.epochs"])
+        #expect(noEquals != 0 && noEqualsErr.contains("section.key=value"), "\(noEqualsErr)")
+    }
+}
