@@ -20,11 +20,14 @@ public struct ExchangeSettings: Sendable {
     public var adam: Adam.Hyperparameters
     /// Micro-batches per global batch (the exact exchange only).
     public var microBatches: Int
+    /// Clip the summed gradient to this global norm (0: no clipping; see ``GradientClipper``).
+    public var clipNorm: Float
 
     public init(
         layout: ParameterLayout, globalBatchSize: Int, klWeight: Float, adam: Adam.Hyperparameters,
-        microBatches: Int = 8
+        microBatches: Int = 8, clipNorm: Float = 0
     ) {
+        self.clipNorm = clipNorm
         self.layout = layout
         self.globalBatchSize = globalBatchSize
         self.klWeight = klWeight
@@ -49,6 +52,8 @@ public protocol GradientExchange: AnyObject {
     var optimizer: Adam { get }
     /// How the gradients travel, in words (start-up log line, `bench`).
     var description: String { get }
+    /// The gradient clipping every strategy applies to its summed gradient before Adam.
+    var clipper: GradientClipper { get }
 
     /// One optimizer step on the global batch `indices`: this rank's gradients, their sum over all ranks, the
     /// Adam update. Returns the batch's loss sums over all ranks (the same on every rank). Allocates nothing.

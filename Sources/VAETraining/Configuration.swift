@@ -64,6 +64,8 @@ public struct TrainingConfiguration: Equatable, Sendable {
     public var nllImportanceSamples = 0
     /// …on the first this many test images.
     public var nllImages = 1000
+    /// Clip the summed gradient to this global L2 norm before each Adam step (0: off; see ``GradientClipper``).
+    public var clipGradientNorm = 0.0
     /// The learning-rate schedule's settings (see ``learningRateSchedule``).
     public var lrSchedule = "constant", lrWarmupSteps = 0, lrDecaySteps: Int? = nil, lrMinimumFactor = 0.0
     public var lrStepEvery = 1000, lrStepFactor = 0.5
@@ -204,6 +206,10 @@ public struct TrainingConfiguration: Equatable, Sendable {
             config.klWeight = try v.number(atLeast: 0)
         },
         .init("training.seed") { $0.seed = UInt64(try $1.integer(min: 0)) },
+        .init("training.clip_grad_norm") { config, v in
+            _ = try v.float(atLeast: 0)
+            config.clipGradientNorm = try v.number(atLeast: 0)
+        },
         .init("training.lr_schedule") { $0.lrSchedule = try $1.string(oneOf: ["constant", "step", "cosine"]) },
         .init("training.lr_warmup_steps") { $0.lrWarmupSteps = try $1.integer(min: 0) },
         .init("training.lr_decay_steps") { $0.lrDecaySteps = $1.value is NSNull ? nil : try $1.integer(min: 1) },
@@ -318,7 +324,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
 
     /// The schedules' trajectory keys, present only when a schedule is not constant (earlier runs keep their hash).
     var scheduleFields: [(String, String)] {
-        var fields: [(String, String)] = []
+        var fields: [(String, String)] = clipGradientNorm > 0 ? [("clip_grad_norm", "\(clipGradientNorm)")] : []
         switch learningRateSchedule {
         case .constant: break
         case .step(let every, let factor):

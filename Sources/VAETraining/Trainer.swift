@@ -319,7 +319,8 @@ public final class Trainer {
                 position.epochTerms += terms
                 report.stepFinished(
                     terms, seconds: seconds, position: position, stepsPerEpoch: total, lastStep: lastStep,
-                    learningRate: optimizer.hyperparameters.learningRate, klWeight: model.klWeight)
+                    learningRate: optimizer.hyperparameters.learningRate, klWeight: model.klWeight,
+                    gradientNorm: exchange.clipper.maxNorm > 0 ? exchange.clipper.lastNorm : nil)
                 if config.checkpointEvery > 0 && position.globalStep % config.checkpointEvery == 0 && position.stepInEpoch < total
                 {
                     try save()

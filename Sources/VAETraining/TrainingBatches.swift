@@ -6,7 +6,8 @@ extension ExchangeSettings {
     public init(_ configuration: TrainingConfiguration) {
         self.init(
             layout: ParameterLayout(configuration.architecture), globalBatchSize: configuration.batchSize,
-            klWeight: Float(configuration.klWeight), adam: configuration.adam, microBatches: configuration.microBatches)
+            klWeight: Float(configuration.klWeight), adam: configuration.adam, microBatches: configuration.microBatches,
+            clipNorm: Float(configuration.clipGradientNorm))
     }
 }
 

@@ -105,7 +105,7 @@ public final class TrainingReport {
     /// end) a progress line, a metrics record and the TensorBoard scalars.
     public func stepFinished(
         _ terms: LossTerms, seconds: Double, position: TrainingPosition, stepsPerEpoch total: Int,
-        lastStep: Int, learningRate: Float, klWeight: Float
+        lastStep: Int, learningRate: Float, klWeight: Float, gradientNorm: Double? = nil
     ) {
         trainSeconds += seconds
         trainSamples += terms.samples
@@ -120,11 +120,13 @@ public final class TrainingReport {
         logger.info(
             "\(String(format: "Train Epoch: %d [%d/%d (%.0f%%)]  Loss: %.6f  (recon %.4f, KL %.4f)  %.0f samples/s  ETA %@", epoch, seen, data.train.count, 100 * Double(position.stepInEpoch) / Double(total), mean.loss, mean.reconstruction, mean.kl, rate, formatDuration(eta)))"
         )
-        metrics.write([
+        var record: [String: Any] = [
             "type": "step", "epoch": epoch, "step": position.stepInEpoch, "global_step": position.globalStep,
             "loss": mean.loss, "reconstruction": mean.reconstruction, "kl": mean.kl, "samples_per_second": rate,
             "learning_rate": Double(learningRate), "kl_weight": Double(klWeight),
-        ])
+        ]
+        if let gradientNorm { record["grad_norm"] = gradientNorm }  // before clipping
+        metrics.write(record)
         if let tensorboard {
             let step = position.globalStep
             tensorboard.scalar("train/loss", mean.loss, step: step)
@@ -132,6 +134,7 @@ public final class TrainingReport {
             tensorboard.scalar("train/kl", mean.kl, step: step)
             tensorboard.scalar("train/learning_rate", Double(learningRate), step: step)
             tensorboard.scalar("train/kl_weight", Double(klWeight), step: step)
+            if let gradientNorm { tensorboard.scalar("train/grad_norm", gradientNorm, step: step) }
             tensorboard.scalar("train/samples_per_second", rate, step: step)
         }
         windowStart = clock.now

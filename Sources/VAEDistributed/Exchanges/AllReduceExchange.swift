@@ -7,10 +7,12 @@ public final class AllReduceExchange: GradientExchange {
     public let model: VariationalAutoencoder
     public let optimizer: Adam
     let losses = LossReduction()
+    public let clipper: GradientClipper
 
     public init(communicator: Communicator, settings: ExchangeSettings) {
         self.communicator = communicator
         (model, optimizer) = makeReplica(settings, batchCapacity: settings.globalBatchSize / communicator.size)
+        clipper = GradientClipper(maxNorm: settings.clipNorm)
     }
 
     public var description: String { communicator.size == 1 ? "none (single process)" : "all-reduce" }
@@ -20,6 +22,7 @@ public final class AllReduceExchange: GradientExchange {
         let rows = slice(of: indices.count)
         let terms = model.localGradients(indices: indices, rows: rows, epoch: epoch, source: source, timer: &timer)
         communicator.allReduce(model.gradients.buffer, .sum)
+        clipper.clip(model.gradients.pointer, count: model.gradients.count)
         timer.optimizer { optimizer.update(parameters: model.parameters, gradients: model.gradients) }
         let global = losses.sum(terms, over: communicator)
         timer.record(into: profile, samples: rows.count)

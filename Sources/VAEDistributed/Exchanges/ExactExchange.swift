@@ -19,6 +19,7 @@ public final class ExactExchange: GradientExchange {
     public let communicator: Communicator
     public let model: VariationalAutoencoder
     public let optimizer: Adam
+    public let clipper: GradientClipper
     let microBatches: Int
     let microBatchSize: Int
     let perRank: Int
@@ -33,6 +34,7 @@ public final class ExactExchange: GradientExchange {
     /// checks).
     public init(communicator: Communicator, settings: ExchangeSettings) {
         self.communicator = communicator
+        clipper = GradientClipper(maxNorm: settings.clipNorm)
         microBatches = settings.microBatches
         microBatchSize = settings.globalBatchSize / settings.microBatches
         perRank = settings.microBatches / communicator.size
@@ -140,6 +142,7 @@ extension ExactExchange {
             model.gradients.pointer.update(repeating: .nan, count: count)
         }
         communicator.allReduce(slots, .sum)
+        clipper.clip(model.gradients.pointer, count: model.gradients.count)
         timer.optimizer { optimizer.update(parameters: model.parameters, gradients: model.gradients) }
         timer.record(into: profile, samples: samples)
         return ExactExchange.orderedTerms(slots, count: microBatches)

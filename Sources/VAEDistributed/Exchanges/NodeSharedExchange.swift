@@ -14,6 +14,7 @@ open class NodeSharedExchange: GradientExchange {
     public let model: VariationalAutoencoder
     public let optimizer: Adam
     let losses = LossReduction()
+    public let clipper: GradientClipper
     /// Where this rank sits.
     public let topology: NodeTopology
     let memory: NodeSharedMemory
@@ -60,6 +61,7 @@ open class NodeSharedExchange: GradientExchange {
     public init(communicator: Communicator, topology: NodeTopology, settings: ExchangeSettings) throws {
         let parameterCount = settings.layout.count
         self.communicator = communicator
+        clipper = GradientClipper(maxNorm: settings.clipNorm)
         self.topology = topology
         let stride = Self.stride(parameterCount)
         let segmentFloats = Self.segmentFloats(parameterCount: parameterCount, localRank: topology.localRank)
@@ -156,6 +158,8 @@ open class NodeSharedExchange: GradientExchange {
         }
         sumOverLocalRanks()
         memory.allReduceAcrossNodes(UnsafeMutableBufferPointer(start: gradients.pointer + shard.lowerBound, count: shard.count))
+        // Every node holds every shard once: the squares of all ranks count each shard once per node.
+        clipper.clip(gradients.pointer + shard.lowerBound, count: shard.count, shards: communicator, copies: topology.nodeCount)
         timer.optimizer {
             optimizer.update(parameters: parameters, range: shard, shardGradients: gradients.pointer + shard.lowerBound)
         }

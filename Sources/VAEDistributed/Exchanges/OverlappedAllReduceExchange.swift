@@ -8,11 +8,13 @@ public final class OverlappedAllReduceExchange: GradientExchange {
     public let model: VariationalAutoencoder
     public let optimizer: Adam
     let losses = LossReduction()
+    public let clipper: GradientClipper
     /// The gradient ranges of the two all-reduces.
     let decoder: UnsafeMutableBufferPointer<Float>, encoder: UnsafeMutableBufferPointer<Float>
 
     public init(communicator: Communicator, settings: ExchangeSettings) {
         self.communicator = communicator
+        clipper = GradientClipper(maxNorm: settings.clipNorm)
         (model, optimizer) = makeReplica(settings, batchCapacity: settings.globalBatchSize / communicator.size)
         let split = model.decoderGradientRange
         decoder = UnsafeMutableBufferPointer(rebasing: model.gradients.buffer[split])
@@ -40,6 +42,7 @@ public final class OverlappedAllReduceExchange: GradientExchange {
         }
         communicator.allReduce(encoder, .sum)
         communicator.wait(slot: 0)
+        clipper.clip(model.gradients.pointer, count: model.gradients.count)
         timer.optimizer { optimizer.update(parameters: model.parameters, gradients: model.gradients) }
         let global = losses.sum(terms, over: communicator)
         timer.record(into: profile, samples: rows.count)

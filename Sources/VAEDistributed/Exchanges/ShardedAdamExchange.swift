@@ -9,6 +9,7 @@ public final class ShardedAdamExchange: GradientExchange {
     public let model: VariationalAutoencoder
     public let optimizer: Adam
     let losses = LossReduction()
+    public let clipper: GradientClipper
     /// One contiguous shard of the flat buffers per rank.
     public let shards: ShardLayout
     /// This rank's summed gradient shard.
@@ -19,6 +20,7 @@ public final class ShardedAdamExchange: GradientExchange {
         (model, optimizer) = makeReplica(settings, batchCapacity: settings.globalBatchSize / communicator.size)
         shards = ShardLayout(count: settings.layout.count, ranks: communicator.size)
         shardGradients = FlatBuffer(count: shards.range(of: communicator.rank).count)
+        clipper = GradientClipper(maxNorm: settings.clipNorm)
     }
 
     public var description: String { "reduce-scatter + all-gather (ZeRO-1)" }
@@ -32,6 +34,7 @@ public final class ShardedAdamExchange: GradientExchange {
         let rows = slice(of: indices.count)
         let terms = model.localGradients(indices: indices, rows: rows, epoch: epoch, source: source, timer: &timer)
         communicator.reduceScatterSum(UnsafeBufferPointer(model.gradients.buffer), into: shardGradients.buffer, shards: shards)
+        clipper.clip(shardGradients.pointer, count: shardGradients.count, shards: communicator)
         timer.optimizer {
             optimizer.update(
                 parameters: model.parameters, range: shards.range(of: communicator.rank),
