@@ -12,6 +12,10 @@ public struct TrainingPosition: Equatable, Sendable {
     public var stepInEpoch = 0
     /// The running training-loss sums of `epoch`, so the epoch summary is exact after a mid-epoch resume.
     public var epochTerms = LossTerms()
+    /// The lowest validation loss per sample at an epoch end so far, and that epoch (1-based; 0: none yet), for
+    /// the `best` pointer and early stopping across resumes.
+    public var bestValidationLoss: Double? = nil
+    public var bestEpoch = 0
 
     public init(globalStep: Int = 0, epoch: Int = 0, stepInEpoch: Int = 0, epochTerms: LossTerms = LossTerms()) {
         self.globalStep = globalStep
@@ -144,6 +148,8 @@ public enum Checkpoint {
             "epoch_reconstruction_bits": String(p.epochTerms.reconstruction.bitPattern, radix: 16),
             "epoch_kl_bits": String(p.epochTerms.kl.bitPattern, radix: 16),
             "epoch_samples": "\(p.epochTerms.samples)",
+            "best_validation_bits": p.bestValidationLoss.map { String($0.bitPattern, radix: 16) } ?? "none",
+            "best_epoch": "\(p.bestEpoch)",
             "config": metadata.configurationJSON,
             "config_sha256": SHA256.hash(Array(metadata.configurationJSON.utf8)).hexString,
             "dataset_sha256": metadata.dataFingerprint,
@@ -268,11 +274,14 @@ public enum Checkpoint {
             }
             standardization = Standardization(mean: tensors[0], deviation: tensors[1])
         }
-        let position = TrainingPosition(
+        var position = TrainingPosition(
             globalStep: try integer("global_step"), epoch: try integer("epoch"), stepInEpoch: try integer("step_in_epoch"),
             epochTerms: LossTerms(
                 reconstruction: try double("epoch_reconstruction_bits"), kl: try double("epoch_kl_bits"),
                 samples: try integer("epoch_samples")))
+        // Written since the best-checkpoint tracking; earlier checkpoints have no best yet.
+        if let best = metadata["best_validation_bits"], best != "none" { position.bestValidationLoss = try double("best_validation_bits") }
+        if metadata["best_epoch"] != nil { position.bestEpoch = try integer("best_epoch") }
         let result = Metadata(
             position: position, adamStep: try integer("adam_step"), configurationJSON: try field("config"),
             dataFingerprint: try field("dataset_sha256"), worldSize: try integer("world_size"), standardization: standardization)
@@ -338,7 +347,22 @@ public struct CheckpointStore {
     func rotate(keeping current: String) {
         let all = checkpoints()
         guard all.count > keep else { return }
-        for name in all.prefix(all.count - keep) where name != current { unlink(path(name)) }
+        let best = try? self.best().map { ($0 as NSString).lastPathComponent }
+        for name in all.prefix(all.count - keep) where name != current && name != best { unlink(path(name)) }
+    }
+
+    public static let bestPointerName = "best"
+
+    /// Points `best` at the checkpoint of `step` (atomically, like `latest`); rotation never deletes it.
+    public func markBest(step: Int) throws {
+        try AtomicFile.write(Array((CheckpointStore.fileName(step: step) + "\n").utf8), to: path(CheckpointStore.bestPointerName))
+    }
+
+    /// The checkpoint `best` points to, or nil.
+    public func best() throws -> String? {
+        guard let data = try SmallFile.read(path(CheckpointStore.bestPointerName), limit: 4096) else { return nil }
+        let name = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return name.isEmpty || name.contains("/") ? nil : path(name)
     }
 
     /// The checkpoint `latest` points to, or nil when the folder has none.

@@ -64,6 +64,8 @@ public struct TrainingConfiguration: Equatable, Sendable {
     public var nllImportanceSamples = 0
     /// …on the first this many test images.
     public var nllImages = 1000
+    /// Stop when the validation loss has not improved for this many epochs (0: never).
+    public var earlyStopPatience = 0
     /// Clip the summed gradient to this global L2 norm before each Adam step (0: off; see ``GradientClipper``).
     public var clipGradientNorm = 0.0
     /// The learning-rate schedule's settings (see ``learningRateSchedule``).
@@ -206,6 +208,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
             config.klWeight = try v.number(atLeast: 0)
         },
         .init("training.seed") { $0.seed = UInt64(try $1.integer(min: 0)) },
+        .init("training.early_stop_patience") { $0.earlyStopPatience = try $1.integer(min: 0) },
         .init("training.clip_grad_norm") { config, v in
             _ = try v.float(atLeast: 0)
             config.clipGradientNorm = try v.number(atLeast: 0)

@@ -63,6 +63,7 @@ public final class Trainer {
             throw TrainerError.inputSizeMismatch(data: data.train.pixelsPerImage, model: layout.architecture.inputSize)
         }
         try Trainer.checkValues(of: data, configuration: configuration)
+        if configuration.earlyStopPatience > 0 && data.validation == nil { throw TrainerError.earlyStoppingWithoutValidation }
         if configuration.dropLast && data.train.count < configuration.batchSize {
             throw TrainerError.dataTooSmall(samples: data.train.count, batchSize: configuration.batchSize)
         }
@@ -353,10 +354,31 @@ public final class Trainer {
                     samples: config.nllImportanceSamples, images: config.nllImages)
                 if !nll.interrupted { report.nllFinished(nll, epoch: epoch + 1, globalStep: position.globalStep) }
             }
+            // The best validation loss so far travels in the checkpoint (early stopping resumes exactly).
+            var improved = false
+            if let validation = summary.validation?.perSample(klWeight: config.klWeight).loss,
+                position.bestValidationLoss.map({ validation < $0 }) ?? true
+            {
+                position.bestValidationLoss = validation
+                position.bestEpoch = epoch + 1
+                improved = true
+            }
             position.epoch += 1
             position.stepInEpoch = 0
             position.epochTerms = LossTerms()
             try save()
+            if improved {
+                let step = position.globalStep
+                try communicator.agree { if leader { try store.markBest(step: step) } }
+            }
+            if config.earlyStopPatience > 0 && position.epoch - position.bestEpoch >= config.earlyStopPatience {
+                if leader {
+                    logger.info(
+                        "early stop after epoch \(position.epoch): the validation loss has not improved for \(config.earlyStopPatience) epoch(s); best \(String(format: "%.4f", position.bestValidationLoss ?? .nan)) after epoch \(position.bestEpoch) (checkpoint pointer 'best')"
+                    )
+                }
+                break epochLoop
+            }
         }
         // A run that stops inside an epoch (max steps) saves where it stopped, unless that step is saved already.
         if position.stepInEpoch > 0 && savedStep != position.globalStep { try save() }

@@ -10,6 +10,7 @@ public enum TrainerError: Error, CustomStringConvertible {
     case valuesOutsideUnitInterval(split: String, sample: Int, value: Double, likelihood: String)
     case reportWriteFailed(FileError, checkpoint: String?, saveFailure: String?)
     case emptySplit(split: String, source: String)
+    case earlyStoppingWithoutValidation
     case nonFiniteState(step: Int, buffer: String, index: Int)
 
     public var description: String {
@@ -37,6 +38,9 @@ public enum TrainerError: Error, CustomStringConvertible {
         case .nonFiniteState(let step, let buffer, let index):
             return "step \(step): the \(buffer) hold a non-finite value (element \(index)), so no checkpoint was written; "
                 + "lower --learning-rate (or kl_weight, or raise gaussian_variance) and resume from the last checkpoint."
+        case .earlyStoppingWithoutValidation:
+            return "early stopping (training.early_stop_patience) watches the validation loss, and there is no validation set; "
+                + "add --validation-fraction F or a validation file."
         case .emptySplit(let split, let source):
             return "the \(split) set of \(source) has no samples; give it at least one (or leave the set out)."
         case .nonFiniteLoss(let step, let term):
