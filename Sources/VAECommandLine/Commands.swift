@@ -189,6 +189,17 @@ public struct Train: ParsableCommand {
                 try common.config.map(TrainingConfiguration.load(path:)) ?? TrainingConfiguration()
             }
             try communicator.agree { try settings.override(overrides(ranks: communicator.size)) }
+            if !settings.givenKeys.contains("run.run_dir") {
+                // No --run-dir: runs/NAME/version_N, new for a fresh run, the newest for --resume.
+                let name = common.config.map { (($0 as NSString).lastPathComponent as NSString).deletingPathExtension } ?? "default"
+                let root = "runs/\(name)", resuming = resume != nil
+                settings.runDirectory = try communicator.agree { () throws -> String in
+                    guard let folder = RunFolder.pick(under: root, resuming: resuming) else {
+                        throw TrainerError.nothingToResume(directory: root)
+                    }
+                    return folder
+                }
+            }
             let (source, fraction, seed) = (settings.dataSource, settings.validationFraction, settings.seed)
             let splits = try communicator.agree { try DataSplits.load(source).holdingOut(fraction: fraction, seed: seed) }
             settings.adapt(to: splits)

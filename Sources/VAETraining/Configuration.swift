@@ -45,6 +45,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
     public var standardize = false
     /// Hold out this seeded fraction of the training set as the validation set (0: none).
     public var validationFraction: Double = 0
+    /// The run folder (`run.run_dir`, `--run-dir`); the CLI picks `runs/NAME/version_N` when it is not given.
     public var runDirectory = "runs/default"
     /// Checkpoint every this many steps (0: only at the end of each epoch and of the run).
     public var checkpointEvery = 0

@@ -261,6 +261,10 @@ public final class Trainer {
                 throw TrainerError.nothingToResume(directory: store.directory)  // and create nothing
             }
             let (lock, removed) = try store.prepare()
+            // A fresh run never writes into another run's folder (it would truncate its metrics and rotate its
+            // checkpoints away).
+            let previous = resume == nil ? RunFolder.previousRun(in: store.directory) : []
+            if !previous.isEmpty { throw TrainerError.runFolderHoldsARun(directory: store.directory, files: previous) }
             if !removed.isEmpty {
                 logger.info("removed leftover temp files from an interrupted save: \(removed.joined(separator: ", "))")
             }

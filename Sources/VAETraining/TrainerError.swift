@@ -11,6 +11,7 @@ public enum TrainerError: Error, CustomStringConvertible {
     case reportWriteFailed(FileError, checkpoint: String?, saveFailure: String?)
     case emptySplit(split: String, source: String)
     case earlyStoppingWithoutValidation
+    case runFolderHoldsARun(directory: String, files: [String])
     case nonFiniteState(step: Int, buffer: String, index: Int)
 
     public var description: String {
@@ -38,6 +39,9 @@ public enum TrainerError: Error, CustomStringConvertible {
         case .nonFiniteState(let step, let buffer, let index):
             return "step \(step): the \(buffer) hold a non-finite value (element \(index)), so no checkpoint was written; "
                 + "lower --learning-rate (or kl_weight, or raise gaussian_variance) and resume from the last checkpoint."
+        case .runFolderHoldsARun(let directory, let files):
+            return "\(directory) holds another run (\(files.prefix(3).joined(separator: ", "))\(files.count > 3 ? ", …" : "")); "
+                + "continue it with --resume latest, or give a new --run-dir (or leave --run-dir out: each run gets runs/NAME/version_N)."
         case .earlyStoppingWithoutValidation:
             return "early stopping (training.early_stop_patience) watches the validation loss, and there is no validation set; "
                 + "add --validation-fraction F or a validation file."

@@ -120,8 +120,28 @@ import VAEModel
         kill(first.0.processIdentifier, SIGTERM)
         let (firstStatus, _, firstErr) = FaultToleranceTests.finish(first)
         #expect(firstStatus == Interrupted.exitCode, "\(firstErr)")
-        // Once the first has ended, the folder is free.
-        #expect(try FaultToleranceTests.run(base + ["--max-steps", "10"]).0 == 0)
+        // Once the first has ended, its folder takes a resume, never a fresh run (that would truncate its metrics
+        // and rotate its checkpoints away).
+        let (fresh, _, freshErr) = try FaultToleranceTests.run(base + ["--max-steps", "10"])
+        #expect(fresh == 1 && freshErr.contains("holds another run") && freshErr.contains("--resume latest"), "\(freshErr)")
+        #expect(try FaultToleranceTests.run(base + ["--max-steps", "10", "--resume", "latest"]).0 == 0)
+    }
+
+    /// Without --run-dir each run gets runs/NAME/version_N (NAME: the configuration file's), and --resume continues
+    /// the newest.
+    @Test func runsWithoutARunDirGetNumberedFolders() throws {
+        let name = "vae-dist-test-\(UUID().uuidString.prefix(8))"
+        let config = NSTemporaryDirectory() + name + ".json"
+        try FileManager.default.copyItem(atPath: HostileUseTests.tinyConfig, toPath: config)
+        let root = "runs/" + name
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for expected in ["version_0", "version_1"] {
+            let (status, out, err) = try FaultToleranceTests.run(["--config", config, "--max-steps", "3"])
+            #expect(status == 0 && out.contains(root + "/" + expected), "\(out)\(err)")
+        }
+        let (resumed, out, err) = try FaultToleranceTests.run(["--config", config, "--max-steps", "5", "--resume", "latest"])
+        #expect(resumed == 0 && out.contains("resumed from \(root)/version_1/"), "\(out)\(err)")
+        #expect(!FileManager.default.fileExists(atPath: root + "/version_2"))
     }
 
     /// Defect 8: `eval --importance-samples 5000` ignored SIGTERM (it needed SIGKILL).

@@ -75,9 +75,11 @@ import VAEModel
         var first = config
         first.maxSteps = 14
         _ = try Fixtures.trainer(first).run()
+        let checkpoint = try #require(try CheckpointStore(directory: config.runDirectory, keep: 3).latest())
         config.maxSteps = nil
+        config.runDirectory = Fixtures.temporaryFolder("broken")  // a fresh run: its own folder
         let resumed = try Fixtures.trainer(config)
-        _ = try resumed.restore(from: .latest)
+        _ = try resumed.restore(from: .path(checkpoint))
         resumed.position.epoch = 0
         resumed.position.globalStep -= 10
         _ = try resumed.run()
