@@ -102,15 +102,21 @@ import VAEModel
         #expect { try DataSplits.load(folder + "/sharded") } throws: { "\($0)".contains("part-3.npy") && "\($0)".contains("must agree") }
     }
 
-    @Test func manifestNamesFilesListsAndFolders() throws {
-        let folder = Fixtures.temporaryFolder()
+    /// A folder for manifests to name: `shards/s0.npy`, `shards/s1.npy` (4 × 4 bytes each, `bytes` in order),
+    /// `v.npy` (2 rows) and `t.npy` (3 rows).
+    static func manifestFolder() -> (folder: String, bytes: [UInt8]) {
+        let folder = Fixtures.temporaryFolder("manifest")
         let bytes = (0..<(8 * 4)).map { UInt8($0) }
         for i in 0..<2 {
-            DataSourceTests.write(
-                npyFile(descr: "|u1", shape: [4, 4], data: Array(bytes[(16 * i)..<(16 * i + 16)])), folder + "/shards/s\(i).npy")
+            write(npyFile(descr: "|u1", shape: [4, 4], data: Array(bytes[(16 * i)..<(16 * i + 16)])), folder + "/shards/s\(i).npy")
         }
-        DataSourceTests.write(npyFile(descr: "|u1", shape: [2, 4], data: Array(bytes.prefix(8))), folder + "/v.npy")
-        DataSourceTests.write(npyFile(descr: "|u1", shape: [3, 4], data: Array(bytes.prefix(12))), folder + "/t.npy")
+        write(npyFile(descr: "|u1", shape: [2, 4], data: Array(bytes.prefix(8))), folder + "/v.npy")
+        write(npyFile(descr: "|u1", shape: [3, 4], data: Array(bytes.prefix(12))), folder + "/t.npy")
+        return (folder, bytes)
+    }
+
+    @Test func manifestNamesFilesListsAndFolders() throws {
+        let (folder, bytes) = DataSourceTests.manifestFolder()
         let manifest = folder + "/data.json"
         try #"{"train": "shards", "validation": ["v.npy"], "test": "t.npy"}"#.write(toFile: manifest, atomically: true, encoding: .utf8)
         let splits = try DataSplits.load(manifest)

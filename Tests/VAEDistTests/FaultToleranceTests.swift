@@ -5,13 +5,9 @@ import Testing
 /// Faults end runs cleanly and the state on disk stays usable: signals, NaNs, a failing write, a stalled rank,
 /// diverged replicas, a dead rank. Runs the `vae-dist` CLI (and mpirun under `--timeout`).
 @Suite(.serialized) struct FaultToleranceTests {
-    static let config: String = {
-        let path = NSTemporaryDirectory() + "vae-dist-faults-\(UUID().uuidString.prefix(8)).json"
-        try!
-            #"{"model": {"encoder_hidden": [32], "latent_size": 4, "decoder_hidden": [32]}, "training": {"batch_size": 32}, "data": {"source": "synthetic"}, "run": {"log_every": 1}}"#
-            .write(toFile: path, atomically: true, encoding: .utf8)
-        return path
-    }()
+    static let config = Fixtures.configFile(
+        #"{"model": {"encoder_hidden": [32], "latent_size": 4, "decoder_hidden": [32]}, "training": {"batch_size": 32}, "data": {"source": "synthetic"}, "run": {"log_every": 1}}"#,
+        name: "faults")
 
     static func folder(_ name: String) -> String {
         NSTemporaryDirectory() + "vae-dist-fault-\(name)-\(UUID().uuidString.prefix(8))"

@@ -46,6 +46,26 @@ import VAEModel
         _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
     }
 
+    /// Writes each input to `path` and reads it as NPY (plain or gzip): a data set whose storage matches its shape,
+    /// or an error naming the file. Returns the counts of each.
+    static func readEachAsNPY(_ inputs: [[UInt8]], at path: String) -> (rejected: Int, accepted: Int) {
+        var rejected = 0, accepted = 0
+        for (n, bytes) in inputs.enumerated() {
+            write(bytes, to: path)
+            do {
+                let data = try NPYReader.readDataset(path: path)
+                accepted += 1
+                #expect(data.storage.byteCount == data.count * data.pixelsPerImage * data.storage.type.byteWidth)
+            } catch let error as DataError {
+                rejected += 1
+                #expect(error.description.contains(path), "case \(n): \(error)")
+            } catch {
+                Issue.record("case \(n): not a DataError: \(error)")
+            }
+        }
+        return (rejected, accepted)
+    }
+
     @Test func idxReaderSurvivesTenThousandHostileFiles() throws {
         let folder = Fixtures.temporaryFolder()
         let images = folder + "/images", labels = folder + "/labels"
@@ -94,18 +114,7 @@ import VAEModel
         ]
         inputs += HostileInputTests.corpus(from: good, count: 5_000, key: 11)
         inputs += HostileInputTests.corpus(from: goodBytes, count: 5_000, key: 12)
-        var rejected = 0, accepted = 0
-        for (n, bytes) in inputs.enumerated() {
-            HostileInputTests.write(bytes, to: path)
-            do {
-                let data = try NPYReader.readDataset(path: path)
-                accepted += 1
-                #expect(data.storage.byteCount == data.count * data.pixelsPerImage * data.storage.type.byteWidth)
-            } catch let error as DataError {
-                rejected += 1
-                #expect(error.description.contains(path), "case \(n): \(error)")
-            }
-        }
+        let (rejected, accepted) = HostileInputTests.readEachAsNPY(inputs, at: path)
         // Flipped data bytes are valid arrays, so some mutations are rightly accepted.
         #expect(rejected + accepted >= 10_000 && rejected > 5_000, "\(rejected) rejected, \(accepted) accepted")
     }
@@ -161,14 +170,7 @@ import VAEModel
     /// special files, itself as data). Every load is a data set or an error naming a file (in the folder, or one the
     /// manifest names by absolute path).
     @Test func manifestReaderSurvivesTenThousandHostileFiles() throws {
-        let folder = Fixtures.temporaryFolder()
-        let bytes = (0..<(8 * 4)).map { UInt8($0) }
-        for i in 0..<2 {
-            DataSourceTests.write(
-                npyFile(descr: "|u1", shape: [4, 4], data: Array(bytes[(16 * i)..<(16 * i + 16)])), folder + "/shards/s\(i).npy")
-        }
-        DataSourceTests.write(npyFile(descr: "|u1", shape: [2, 4], data: Array(bytes.prefix(8))), folder + "/v.npy")
-        DataSourceTests.write(npyFile(descr: "|u1", shape: [3, 4], data: Array(bytes.prefix(12))), folder + "/t.npy")
+        let folder = DataSourceTests.manifestFolder().folder
         let path = folder + "/data.json"
         let good = Array(#"{"train": "shards", "validation": ["v.npy", "t.npy"], "test": "t.npy"}"#.utf8)
         var inputs = HostileInputTests.corpus(from: good, count: 10_000, key: 21)
@@ -201,18 +203,7 @@ import VAEModel
         DataSourceTests.write(npyFile(descr: "<f4", shape: [6, 5], data: littleEndianBytes((0..<30).map { Float($0) })), plain)
         let good = [UInt8](FileManager.default.contents(atPath: try DataSourceTests.gzip(plain))!)
         let path = folder + "/data.npy.gz"
-        var rejected = 0, accepted = 0
-        for (n, bytes) in HostileInputTests.corpus(from: good, count: 3_000, key: 22).enumerated() {
-            HostileInputTests.write(bytes, to: path)
-            do {
-                let data = try NPYReader.readDataset(path: path)
-                accepted += 1
-                #expect(data.storage.byteCount == data.count * data.pixelsPerImage * data.storage.type.byteWidth)
-            } catch let error as DataError {
-                rejected += 1
-                #expect(error.description.contains(path), "case \(n): \(error)")
-            }
-        }
+        let (rejected, accepted) = HostileInputTests.readEachAsNPY(HostileInputTests.corpus(from: good, count: 3_000, key: 22), at: path)
         #expect(rejected > 2_000, "\(rejected) rejected, \(accepted) accepted")
     }
 }

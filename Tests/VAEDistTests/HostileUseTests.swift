@@ -8,13 +8,9 @@ import VAEModel
 /// before its fix.
 @Suite struct HostileUseTests {
     /// A model whose checkpoint is ≈ 48 KB, smaller than a few hundred steps of metrics and events.
-    static let tinyConfig: String = {
-        let path = NSTemporaryDirectory() + "vae-dist-tiny-\(UUID().uuidString.prefix(8)).json"
-        try!
-            #"{"model": {"encoder_hidden": [2], "latent_size": 1, "decoder_hidden": [2]}, "training": {"batch_size": 32}, "data": {"source": "synthetic"}, "run": {"log_every": 1}}"#
-            .write(toFile: path, atomically: true, encoding: .utf8)
-        return path
-    }()
+    static let tinyConfig = Fixtures.configFile(
+        #"{"model": {"encoder_hidden": [2], "latent_size": 1, "decoder_hidden": [2]}, "training": {"batch_size": 32}, "data": {"source": "synthetic"}, "run": {"log_every": 1}}"#,
+        name: "tiny")
 
     /// TFRecord framing of an event file: whole records only, ending exactly at the file's end.
     static func wholeRecords(_ path: String) -> Bool {

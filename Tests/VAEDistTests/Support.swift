@@ -13,6 +13,13 @@ enum Fixtures {
         return logger
     }
 
+    /// `json` written to a fresh temp file named after `name`: a configuration for CLI tests.
+    static func configFile(_ json: String, name: String) -> String {
+        let path = NSTemporaryDirectory() + "vae-dist-\(name)-\(UUID().uuidString.prefix(8)).json"
+        try! json.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
     /// A fresh, empty temp folder.
     static func temporaryFolder(_ name: String = #function) -> String {
         let path =

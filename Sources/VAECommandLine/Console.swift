@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import Logging
+import VAEDistributed
+import VAEMPI
+import VAETraining
+
+/// Shared start-up: the communicator (MPI only when launched by mpirun), logging, and user-facing errors.
+enum Console {
+    /// Runs `body` with a communicator. Under mpirun it is MPI's (initialized here, finalized at the end);
+    /// otherwise single-process, and MPI is never initialized. Errors become one `error: …` line on standard error
+    /// and exit status 1: an error every rank agreed on ends each rank cleanly; any other error under MPI aborts
+    /// the whole job so no rank is left waiting.
+    static func run(stopsAtOnce: Bool = false, _ body: (Communicator, Logger) throws -> Void) throws {
+        let communicator: Communicator
+        var mpi: MPICommunicator?
+        if MPICommunicator.isLaunchedByMPI {
+            do { mpi = try MPICommunicator.start() } catch {
+                report("\(error)")
+                throw ExitCode.failure
+            }
+            communicator = mpi!
+            // Start-up (configuration and data agreement, shared windows, the parameter broadcast) is watched too,
+            // with the default limit until the run sets its own.
+            communicator.startWatchdog(limitSeconds: TrainingConfiguration().collectiveTimeout)
+        } else {
+            communicator = SingleProcessCommunicator()
+        }
+        let rank = communicator.rank
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardOutput(label: label)
+            handler.logLevel = rank == 0 ? .info : .warning  // rank 0 logs; the others only warn
+            return handler
+        }
+        let logger = Logger(label: "vae-dist")
+        StopSignal.install(immediately: stopsAtOnce)
+        do {
+            try body(communicator, logger)
+            mpi?.finish()
+        } catch let stop as Interrupted {
+            // Every rank stopped after the same step and the checkpoint is written: a clean, distinct exit.
+            if communicator.isLeader { writeStandardError("vae-dist: \(stop)\n") }
+            mpi?.finish()
+            throw ExitCode(Interrupted.exitCode)
+        } catch let failure as CollectiveFailure {
+            // Agreed by every rank: the failed ranks print their own error, rank 0 the job-wide summary.
+            // An error every rank hit alike is printed once, by rank 0.
+            let unanimous = failure.failedRanks.count == communicator.size
+            if communicator.isLeader && (unanimous || failure.local == nil) {
+                report("\(failure)")
+            } else if failure.local != nil && !unanimous {
+                report("rank \(rank): \(failure)")
+            }
+            mpi?.finish()
+            throw ExitCode.failure
+        } catch {
+            report(communicator.size > 1 ? "rank \(rank): \(error)" : "\(error)")
+            if communicator.size > 1 { communicator.abort(code: 1) }
+            throw ExitCode.failure
+        }
+    }
+
+    /// Applies the flags to the default configuration before any work: a flag of the wrong type or range is one
+    /// `error:` line (the key's own message) and exit status 1. Under mpirun the run itself checks them, agreed
+    /// by every rank, so the job prints that line once.
+    static func validateFlags(_ overrides: [(key: String, value: Any?)]) throws {
+        guard !MPICommunicator.isLaunchedByMPI else { return }
+        var defaults = TrainingConfiguration()
+        do { try defaults.override(overrides) } catch {
+            report("\(error)")
+            throw ExitCode.failure
+        }
+    }
+
+    static func report(_ message: String) {
+        writeStandardError("error: \(message)\n")
+    }
+
+    /// Writes to standard error, ignoring a closed or full stream (Foundation's FileHandle.write traps on EPIPE).
+    static func writeStandardError(_ text: String) {
+        let bytes = Array(text.utf8)
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { write(2, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return }
+            done += n
+        }
+    }
+}
