@@ -13,7 +13,7 @@ public struct VAEDist: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "vae-dist",
         abstract: "Train and evaluate variational autoencoders (BLAS-backed, data-parallel over MPI).",
-        subcommands: [Train.self, Evaluate.self, Sample.self, Bench.self],
+        subcommands: [Train.self, Evaluate.self, Sample.self, Export.self, Bench.self],
         defaultSubcommand: Train.self)
 }
 
@@ -53,6 +53,12 @@ public struct Train: ParsableCommand {
     var runDir: String?
     @Option(help: "Resume from 'latest' (the run folder's pointer) or a checkpoint path.")
     var resume: ResumeSource?
+    @Option(
+        help: ArgumentHelp(
+            "Start a fresh run from the model tensors of a safetensors file (a PyTorch state_dict, an export, a checkpoint).",
+            discussion: "Tensors are matched by name and shape (fc1.weight …); Adam's state starts fresh.",
+            valueName: "file"))
+    var initFrom: String?
     @Option(help: "Also checkpoint every this many steps (0: only at epoch ends and at the stop).")
     var checkpointEvery: Int?
     @Option(help: "Checkpoints kept after rotation.")
@@ -96,6 +102,10 @@ public struct Train: ParsableCommand {
         if batchSize != nil && common.batchPerRank != nil {
             throw ValidationError("give --batch-size (the global batch) or --batch-per-rank, not both")
         }
+        if resume != nil && initFrom != nil {
+            throw ValidationError(
+                "give --resume (continue a run, with its optimizer state) or --init-from (a fresh run from weights), not both")
+        }
         try Console.validateFlags(overrides(ranks: 1))
     }
 
@@ -124,7 +134,7 @@ public struct Train: ParsableCommand {
                 try Trainer(configuration: configuration, data: splits, communicator: communicator, logger: logger)
             }
             trainer.hooks = Train.makeHooks()
-            let summary = try trainer.run(resume: resume)
+            let summary = try trainer.run(resume: resume, initializeFrom: initFrom)
             if let last = summary.epochs.last {
                 let (split, terms) = last.reported
                 let loss = terms.perSample(klWeight: settings.klWeight).loss
@@ -296,6 +306,34 @@ struct Sample: ParsableCommand {
         try Console.run { _, _ in
             try Evaluation.sample(
                 checkpoint: checkpoint, count: count, seed: seed, out: out, latentFile: latentFile, rawOut: rawOut)
+        }
+    }
+}
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a checkpoint's model tensors alone as safetensors, for PyTorch's load_state_dict(strict=True).",
+        discussion: """
+            The names and shapes are the PyTorch example's module's (fc1.weight [400, 784], fc1.bias, fc21, fc22, \
+            fc3, fc4 for the default model): `model.load_state_dict(safetensors.torch.load_file(FILE))`. Adam's \
+            moments and the data standardization stay in the checkpoint.
+            """)
+
+    @Argument(help: "A checkpoint (.safetensors) written by vae-dist train.")
+    var checkpoint: String
+    @Option(help: "The safetensors file to write.")
+    var out: String
+
+    func run() throws {
+        try Console.run { communicator, logger in
+            let loaded = try LoadedModel.load(checkpoint: checkpoint, communicator: communicator)
+            guard communicator.isLeader else { return }
+            let bytes = ModelWeights.export(
+                layout: loaded.model.layout, parameters: loaded.model.parameters,
+                source: ["source_checkpoint": (checkpoint as NSString).lastPathComponent,
+                         "global_step": "\(loaded.metadata.position.globalStep)"])
+            try AtomicFile.write(bytes, to: out)
+            logger.info("wrote \(loaded.model.layout.tensors.count) model tensors (\(loaded.model.layout.architecture.describe)) to \(out)")
         }
     }
 }

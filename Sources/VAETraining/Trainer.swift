@@ -128,6 +128,20 @@ public final class Trainer {
         return file.path
     }
 
+    /// Replaces the freshly initialized parameters with the model tensors of the safetensors file `path`
+    /// (``ModelWeights``; Adam's state stays fresh). Collective: rank 0 reads the file, every rank checks the same
+    /// bytes and agrees on any error. Returns the file's SHA-256 and the tensors it held that the model does not use.
+    public func initialize(from path: String) throws -> (sha256: String, unused: [String]) {
+        let file = try CheckpointFile.read(.path(path), communicator: communicator)
+        let layout = model.layout
+        let unused = try communicator.agree { () throws -> [String] in
+            let target = exchange.writesState ? model.parameters : FlatBuffer(count: layout.count)
+            return try ModelWeights.read(file.bytes, path: file.name, layout: layout, into: target)
+        }
+        exchange.publish()
+        return (SHA256.hash(file.bytes).hexString, unused)
+    }
+
     /// Start-up agreement: every rank must have the same configuration, parameter count and data, and every
     /// setting that decides which collectives run (a mismatch stops every rank with a message naming the setting
     /// and the ranks), then rank 0's parameters are broadcast.
@@ -249,8 +263,9 @@ public final class Trainer {
         }
     }
 
-    /// Trains from the current position (or from `resume`) to the configured epochs or max steps.
-    public func run(resume: ResumeSource? = nil) throws -> TrainingSummary {
+    /// Trains from the current position (or from `resume`, or from the weights of `initializeFrom`) to the
+    /// configured epochs or max steps.
+    public func run(resume: ResumeSource? = nil, initializeFrom: String? = nil) throws -> TrainingSummary {
         let leader = communicator.isLeader
         if communicator.size > 1 { communicator.startWatchdog(limitSeconds: configuration.collectiveTimeout) }
         hooks?.beforeStep(0, trainer: self)
@@ -279,10 +294,12 @@ public final class Trainer {
                 )
             }
         }
+        let initialWeights = try initializeFrom.map { path in (path, try initialize(from: path)) }
         let report = try TrainingReport(
             configuration: configuration, data: data, store: store, logger: logger,
             communicator: communicator, keepingThrough: position.globalStep)
         defer { report.close() }
+        if let (path, (sha256, unused)) = initialWeights { report.initialized(from: path, sha256: sha256, unused: unused) }
         report.started(exchange: exchange, parameterCount: model.layout.count)
 
         let config = configuration

@@ -95,6 +95,14 @@ public final class TrainingReport {
         )
     }
 
+    /// The run starts from the weights of `path` (`--init-from`): a log line and a metrics record.
+    public func initialized(from path: String, sha256: String, unused: [String]) {
+        guard writes else { return }
+        let skipped = unused.isEmpty ? "" : "; \(unused.count) other tensor(s) in the file not used"
+        logger.info("initialized the model from \(path) (SHA-256 \(sha256.prefix(16))…; fresh Adam state\(skipped))")
+        metrics.write(["type": "init_from", "path": path, "sha256": sha256, "unused_tensors": unused.count])
+    }
+
     /// A new epoch's progress window starts.
     public func epochStarted() {
         windowStart = clock.now

@@ -122,6 +122,22 @@ import Testing
     }
 }
 
+/// Weights in and out (Tests/python/weights_check.py): a state_dict written by Python's safetensors initializes
+/// `train --init-from` with a first loss equal to a numpy forward pass, and `export` holds exactly the example
+/// module's keys and shapes.
+@Suite struct WeightsInteropTests {
+    @Test func aPythonStateDictInitializesARunAndTheExportLoadsStrictly() throws {
+        let folder = Fixtures.temporaryFolder()
+        let (code, output) = try CLITests.python(["Tests/python/weights_check.py", CLITests.binary, folder])
+        #expect(code == 0 && output.contains("weights ok"), "\(output)")
+    }
+
+    @Test func initFromAndResumeTogetherAreRefused() throws {
+        let (status, _, err) = try CLITests.run(["train", "--data", "synthetic", "--resume", "latest", "--init-from", "x.safetensors"])
+        #expect(status != 0 && err.contains("not both"), "\(err)")
+    }
+}
+
 /// TensorBoard: the run folder's event file, read back by the Python `tensorboard` package, holds the scalars
 /// metrics.jsonl holds and an image grid per epoch (Tests/python/tensorboard_check.py).
 @Suite struct TensorBoardTests {
