@@ -51,8 +51,14 @@ public struct Train: ParsableCommand {
     var validationFraction: Double?
     @Option(help: "Folder for checkpoints, the latest pointer and metrics.jsonl.")
     var runDir: String?
-    @Option(help: "Resume from 'latest' (the run folder's pointer) or a checkpoint path.")
+    @Option(
+        help: ArgumentHelp(
+            "Resume from 'latest' (the run folder's pointer) or a checkpoint path, with the checkpoint's settings.",
+            discussion:
+                "Settings given again (--config, flags, --set) must equal the stored ones where they change the training; --fine-tune allows a change. Without --run-dir a path resumes in its own folder, 'latest' in the newest runs/NAME/version_N."))
     var resume: ResumeSource?
+    @Flag(help: "With --resume: continue from the checkpoint with the settings given now where they differ (logged and recorded in metrics.jsonl).")
+    var fineTune = false
     @Option(
         help: ArgumentHelp(
             "Start a fresh run from the model tensors of a safetensors file (a PyTorch state_dict, an export, a checkpoint).",
@@ -102,6 +108,9 @@ public struct Train: ParsableCommand {
         if batchSize != nil && common.batchPerRank != nil {
             throw ValidationError("give --batch-size (the global batch) or --batch-per-rank, not both")
         }
+        if fineTune && resume == nil {
+            throw ValidationError("--fine-tune changes the settings of a resumed run: give it with --resume latest or --resume CHECKPOINT")
+        }
         if resume != nil && initFrom != nil {
             throw ValidationError(
                 "give --resume (continue a run, with its optimizer state) or --init-from (a fresh run from weights), not both")
@@ -116,15 +125,30 @@ public struct Train: ParsableCommand {
             }
             try communicator.agree { try settings.override(overrides(ranks: communicator.size)) }
             if !settings.givenKeys.contains("run.run_dir") {
-                // No --run-dir: runs/NAME/version_N, new for a fresh run, the newest for --resume.
-                let name = common.config.map { (($0 as NSString).lastPathComponent as NSString).deletingPathExtension } ?? "default"
-                let root = "runs/\(name)", resuming = resume != nil
-                settings.runDirectory = try communicator.agree { () throws -> String in
-                    guard let folder = RunFolder.pick(under: root, resuming: resuming) else {
-                        throw TrainerError.nothingToResume(directory: root)
+                if case .path(let checkpoint)? = resume {
+                    // A checkpoint path resumes in its own folder.
+                    let folder = (checkpoint as NSString).deletingLastPathComponent
+                    settings.runDirectory = folder.isEmpty ? "." : folder
+                } else {
+                    // runs/NAME/version_N, new for a fresh run, the newest for --resume latest.
+                    let name = common.config.map { (($0 as NSString).lastPathComponent as NSString).deletingPathExtension } ?? "default"
+                    let root = "runs/\(name)", resuming = resume != nil
+                    settings.runDirectory = try communicator.agree { () throws -> String in
+                        guard let folder = RunFolder.pick(under: root, resuming: resuming) else {
+                            throw TrainerError.nothingToResume(directory: root)
+                        }
+                        return folder
                     }
-                    return folder
                 }
+            }
+            if let resume {
+                // The checkpoint's settings, with what was given now on top (the trainer refuses a change of the
+                // trajectory unless --fine-tune).
+                let folder = settings.runDirectory, requested = settings
+                let stored = try CheckpointFile.storedSettings(
+                    resume, store: CheckpointStore(directory: folder, keep: 1), communicator: communicator)
+                settings = try communicator.agree { try stored.adopting(requested) }
+                settings.runDirectory = folder
             }
             let (source, fraction, seed) = (settings.dataSource, settings.validationFraction, settings.seed)
             let splits = try communicator.agree { try DataSplits.load(source).holdingOut(fraction: fraction, seed: seed) }
@@ -134,7 +158,7 @@ public struct Train: ParsableCommand {
                 try Trainer(configuration: configuration, data: splits, communicator: communicator, logger: logger)
             }
             trainer.hooks = Train.makeHooks()
-            let summary = try trainer.run(resume: resume, initializeFrom: initFrom)
+            let summary = try trainer.run(resume: resume, fineTune: fineTune, initializeFrom: initFrom)
             if let last = summary.epochs.last {
                 let (split, terms) = last.reported
                 let loss = terms.perSample(klWeight: settings.klWeight).loss

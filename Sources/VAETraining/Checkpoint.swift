@@ -34,7 +34,7 @@ public enum CheckpointError: Error, CustomStringConvertible {
     case missingTensor(path: String, tensor: String)
     case unexpectedTensor(path: String, tensor: String)
     case shapeMismatch(path: String, tensor: String, checkpoint: [Int], model: [Int])
-    case configurationMismatch(path: String, keys: [String])
+    case configurationMismatch(path: String, changes: [TrainingConfiguration.SettingChange])
     case dataMismatch(path: String, checkpoint: String, current: String)
 
     public var description: String {
@@ -56,12 +56,12 @@ public enum CheckpointError: Error, CustomStringConvertible {
         case .shapeMismatch(let path, let tensor, let checkpoint, let model):
             return
                 "checkpoint \(path): tensor \(tensor) has shape \(checkpoint) but the model needs \(model); the checkpoint is from another architecture or config."
-        case .configurationMismatch(let path, let keys):
+        case .configurationMismatch(let path, let changes):
             return
-                "checkpoint \(path) was trained with different settings for \(keys.joined(separator: ", ")); resume with the checkpoint's configuration or start a new --run-dir."
+                "resuming \(path) would change how it trains: \(changes.map(\.description).joined(separator: "; ")). Leave these settings out (--resume takes the checkpoint's), or pass --fine-tune to continue from the checkpoint with the new values."
         case .dataMismatch(let path, let checkpoint, let current):
             return
-                "checkpoint \(path) was trained on data with SHA-256 \(checkpoint), but the data given has \(current); pass the same --data."
+                "checkpoint \(path) was trained on data with SHA-256 \(checkpoint), but the data given has \(current); pass the same --data (to train these weights on other data, start a fresh run with --init-from \(path))."
         }
     }
 }
@@ -85,12 +85,16 @@ public enum Checkpoint {
         public var worldSize: Int
         /// The training set's standardization (`data.standardize`), stored as tensors `data.mean` and `data.std`.
         public var standardization: Standardization?
+        /// Every setting of the run (``TrainingConfiguration/resolvedJSON``), which `--resume` adopts; nil in
+        /// checkpoints written before it (they resume with their trajectory settings, `config`).
+        public var settingsJSON: String?
 
         public init(
             position: TrainingPosition, adamStep: Int, configurationJSON: String, dataFingerprint: String, worldSize: Int,
-            standardization: Standardization? = nil
+            standardization: Standardization? = nil, settingsJSON: String? = nil
         ) {
             self.standardization = standardization
+            self.settingsJSON = settingsJSON
             self.position = position
             self.adamStep = adamStep
             self.configurationJSON = configurationJSON
@@ -99,9 +103,22 @@ public enum Checkpoint {
         }
     }
 
+    /// The settings a checkpoint's run had (its `settings` metadata; for an older checkpoint its trajectory
+    /// settings, `config`, on top of the defaults).
+    public static func storedSettings(_ metadata: [String: String], path: String) throws -> TrainingConfiguration {
+        guard metadata["format"] == format else {
+            throw CheckpointError.format(path: path, problem: "format is '\(metadata["format"] ?? "none")', not a vae-dist checkpoint; a plain weights file goes to --init-from")
+        }
+        guard let json = metadata["settings"] else { return try storedConfiguration(metadata, path: path) }
+        return try TrainingConfiguration.parse(Data(json.utf8), source: "\(path) (stored settings)")
+    }
+
     /// The configuration a checkpoint was trained with (its `config` metadata), on top of the defaults.
     public static func storedConfiguration(_ bytes: [UInt8], path: String) throws -> TrainingConfiguration {
-        let (_, metadata, _) = try Safetensors.decode(bytes, path: path)
+        try storedConfiguration(try Safetensors.decode(bytes, path: path).metadata, path: path)
+    }
+
+    static func storedConfiguration(_ metadata: [String: String], path: String) throws -> TrainingConfiguration {
         guard let json = metadata["config"] else {
             throw CheckpointError.format(path: path, problem: "metadata has no 'config'; not a vae-dist checkpoint")
         }
@@ -156,6 +173,7 @@ public enum Checkpoint {
             "world_size": "\(metadata.worldSize)",
             "parameter_count": "\(layout.count)",
         ]
+        if let settings = metadata.settingsJSON { fields["settings"] = settings }
         fields["metadata_sha256"] = metadataHash(fields)
         return Safetensors.encode(tensors: tensors, metadata: fields)
     }
@@ -284,7 +302,8 @@ public enum Checkpoint {
         if metadata["best_epoch"] != nil { position.bestEpoch = try integer("best_epoch") }
         let result = Metadata(
             position: position, adamStep: try integer("adam_step"), configurationJSON: try field("config"),
-            dataFingerprint: try field("dataset_sha256"), worldSize: try integer("world_size"), standardization: standardization)
+            dataFingerprint: try field("dataset_sha256"), worldSize: try integer("world_size"), standardization: standardization,
+            settingsJSON: metadata["settings"])
         guard SHA256.hash(Array(result.configurationJSON.utf8)).hexString == (try field("config_sha256")) else {
             throw CheckpointError.format(path: path, problem: "config_sha256 does not match the stored config")
         }

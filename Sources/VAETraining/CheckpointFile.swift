@@ -21,24 +21,41 @@ public struct CheckpointFile {
         let (path, bytes) = try communicator.agree { () throws -> (String, [UInt8]?) in
             guard communicator.isLeader else { return ("", nil) }
             let path: String
-            switch source {
-            case .path(let p): path = p
-            case .latest:
-                guard let store, let p = try store.latest() else {
+            if case .path(let p) = source { path = p } else {
+                guard let store, let p = try source.path(in: store) else {
                     throw TrainerError.nothingToResume(directory: store?.directory ?? ".")
                 }
                 path = p
             }
-            return (path, try CheckpointFile.readChecked(path))
+            return (path, try CheckpointFile.readChecked(path).bytes)
         }
         let shared = communicator.broadcast(bytes: bytes)
         return CheckpointFile(path: path, name: communicator.isLeader ? path : "the checkpoint rank 0 read", bytes: shared)
     }
 
+    /// Collective: the settings the checkpoint `source` names was trained with (see
+    /// ``Checkpoint/storedSettings(_:path:)``), read from its header alone by rank 0 and shared with every rank.
+    public static func storedSettings(
+        _ source: ResumeSource, store: CheckpointStore, communicator: Communicator
+    ) throws -> TrainingConfiguration {
+        let (path, text) = try communicator.agree { () throws -> (String, [UInt8]?) in
+            guard communicator.isLeader else { return ("", nil) }
+            guard let path = try source.path(in: store) else { throw TrainerError.nothingToResume(directory: store.directory) }
+            let metadata = try CheckpointFile.readChecked(path, headerOnly: true).metadata
+            _ = try Checkpoint.storedSettings(metadata, path: path)  // every rank parses what rank 0 could
+            return (path, Array(try JSONSerialization.data(withJSONObject: metadata)))
+        }
+        let shared = communicator.broadcast(bytes: text)
+        return try communicator.agree {
+            let metadata = try JSONSerialization.jsonObject(with: Data(shared)) as? [String: String] ?? [:]
+            return try Checkpoint.storedSettings(metadata, path: communicator.isLeader ? path : "the checkpoint rank 0 read")
+        }
+    }
+
     /// The file's bytes, read only after its header has been checked against its size: a FIFO, device or folder
     /// is refused without blocking, and a huge file whose header does not describe it is refused after reading the
     /// header alone.
-    static func readChecked(_ path: String) throws -> [UInt8] {
+    static func readChecked(_ path: String, headerOnly: Bool = false) throws -> (bytes: [UInt8], metadata: [String: String]) {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard descriptor >= 0 else {
             if errno == ENOENT { throw CheckpointError.notFound(path: path) }
@@ -63,8 +80,9 @@ public struct CheckpointFile {
         }
         let first = try read(min(8, size), at: 0)
         let headerEnd = try Safetensors.headerEnd(first, fileSize: size, path: path)
-        _ = try Safetensors.decode(prefix: first + read(headerEnd - 8, at: 8), fileSize: size, path: path)
-        return try read(size, at: 0)
+        let prefix = first + (try read(headerEnd - 8, at: 8))
+        let metadata = try Safetensors.decode(prefix: prefix, fileSize: size, path: path).metadata
+        return (headerOnly ? prefix : try read(size, at: 0), metadata)
     }
 
     /// The configuration the checkpoint was trained with.
@@ -89,15 +107,36 @@ public struct CheckpointFile {
     }
 }
 
+extension ResumeSource {
+    /// The checkpoint file it names: a path as given, `latest` through `store`'s pointer (nil: no pointer).
+    public func path(in store: CheckpointStore) throws -> String? {
+        switch self {
+        case .path(let path): return path
+        case .latest: return try store.latest()
+        }
+    }
+}
+
 extension Checkpoint.Metadata {
-    /// Checks that a checkpoint continues this run: the same trajectory settings (naming the keys that differ)
-    /// and the same training data.
-    public func check(against configuration: TrainingConfiguration, data: DataSplits, path: String) throws {
-        let differing = TrainingConfiguration.differingKeys(configurationJSON, configuration.trajectoryJSON)
-        guard differing.isEmpty else { throw CheckpointError.configurationMismatch(path: path, keys: differing) }
+    /// Checks that a checkpoint continues this run: the same trajectory settings (naming each key that differs
+    /// with both values) unless `fineTune` allows changing them, and the same training data. Returns the changes
+    /// a fine-tune makes.
+    @discardableResult
+    public func check(
+        against configuration: TrainingConfiguration, data: DataSplits, path: String, fineTune: Bool = false
+    ) throws -> [TrainingConfiguration.SettingChange] {
+        let changes = configuration.trajectoryChanges(from: configurationJSON)
+        guard changes.isEmpty || fineTune else { throw CheckpointError.configurationMismatch(path: path, changes: changes) }
         guard dataFingerprint == data.trainFingerprint else {
             throw CheckpointError.dataMismatch(path: path, checkpoint: dataFingerprint, current: data.trainFingerprint)
         }
+        if let batch = changes.first(where: { $0.key == "training.batch_size" }), position.stepInEpoch > 0 {
+            throw CheckpointError.format(
+                path: path,
+                problem:
+                    "it stopped inside an epoch (step \(position.stepInEpoch)), where training.batch_size cannot change (\(batch)); fine-tune from an epoch-end checkpoint")
+        }
+        return changes
     }
 }
 

@@ -29,21 +29,20 @@ public final class MetricsLog {
     /// Appends one record; values are numbers, strings or booleans. Keys are written sorted.
     public func write(_ record: [String: Any]) {
         guard let file else { return }
-        var line = "{"
-        line += record.keys.sorted().map { key -> String in
-            let value = record[key]!
-            let text: String
-            switch value {
-            case let x as Double: text = x.isFinite ? "\(x)" : "null"
-            case let x as Float: text = x.isFinite ? "\(x)" : "null"
-            case let x as Int: text = "\(x)"
-            case let x as Bool: text = "\(x)"
-            default: text = Safetensors.jsonString("\(value)")
-            }
-            return "\"\(key)\":\(text)"
-        }.joined(separator: ",")
-        line += "}\n"
-        file.append(Array(line.utf8))
+        file.append(Array((MetricsLog.json(record) + "\n").utf8))
+    }
+
+    /// One value as JSON: numbers (non-finite as null), booleans, nested objects with sorted keys, else a string.
+    static func json(_ value: Any) -> String {
+        switch value {
+        case let x as Double: return x.isFinite ? "\(x)" : "null"
+        case let x as Float: return x.isFinite ? "\(x)" : "null"
+        case let x as Int: return "\(x)"
+        case let x as Bool: return "\(x)"
+        case let object as [String: Any]:
+            return "{" + object.keys.sorted().map { "\(Safetensors.jsonString($0)):\(json(object[$0]!))" }.joined(separator: ",") + "}"
+        default: return Safetensors.jsonString("\(value)")
+        }
     }
 
     public func close() {

@@ -115,17 +115,21 @@ public final class Trainer {
     }
 
     /// Restores parameters, Adam state and position from a checkpoint after checking it fits this run (its
-    /// configuration and training data). Collective; every rank agrees on success or on the error.
-    public func restore(from source: ResumeSource) throws -> String {
+    /// configuration and training data; with `fineTune` the trajectory settings may differ, and the changes are
+    /// returned). Collective; every rank agrees on success or on the error.
+    @discardableResult
+    public func restore(
+        from source: ResumeSource, fineTune: Bool = false
+    ) throws -> (path: String, changes: [TrainingConfiguration.SettingChange]) {
         let file = try CheckpointFile.read(source, store: store, communicator: communicator)
-        let metadata = try communicator.agree {
+        let (metadata, changes) = try communicator.agree {
             let metadata = try file.decode(into: exchange)
-            try metadata.check(against: configuration, data: data, path: file.name)
-            return metadata
+            let changes = try metadata.check(against: configuration, data: data, path: file.name, fineTune: fineTune)
+            return (metadata, changes)
         }
         exchange.publish()
         position = metadata.position
-        return file.path
+        return (file.path, changes)
     }
 
     /// Replaces the freshly initialized parameters with the model tensors of the safetensors file `path`
@@ -192,7 +196,7 @@ public final class Trainer {
                 metadata: .init(
                     position: position, adamStep: optimizer.step, configurationJSON: configuration.trajectoryJSON,
                     dataFingerprint: data.trainFingerprint, worldSize: communicator.size,
-                    standardization: batches.filler.standardization))
+                    standardization: batches.filler.standardization, settingsJSON: configuration.resolvedJSON))
             let path = try store.save(bytes, step: position.globalStep)
             logger.info("saved checkpoint \(path) (step \(position.globalStep))")
             return path
@@ -264,8 +268,9 @@ public final class Trainer {
     }
 
     /// Trains from the current position (or from `resume`, or from the weights of `initializeFrom`) to the
-    /// configured epochs or max steps.
-    public func run(resume: ResumeSource? = nil, initializeFrom: String? = nil) throws -> TrainingSummary {
+    /// configured epochs or max steps. `fineTune`: resuming may change trajectory settings (logged, and recorded in
+    /// metrics.jsonl); without it a change is refused with each key's values.
+    public func run(resume: ResumeSource? = nil, fineTune: Bool = false, initializeFrom: String? = nil) throws -> TrainingSummary {
         let leader = communicator.isLeader
         if communicator.size > 1 { communicator.startWatchdog(limitSeconds: configuration.collectiveTimeout) }
         hooks?.beforeStep(0, trainer: self)
@@ -286,8 +291,10 @@ public final class Trainer {
             return lock
         }
         defer { withExtendedLifetime(lock) {} }
+        var changes: [TrainingConfiguration.SettingChange] = []
         if let resume {
-            let path = try restore(from: resume)
+            let path: String
+            (path, changes) = try restore(from: resume, fineTune: fineTune)
             if leader {
                 logger.info(
                     "resumed from \(path) at epoch \(position.epoch + 1), step \(position.stepInEpoch) of \(stepsPerEpoch) (global step \(position.globalStep))"
@@ -300,6 +307,7 @@ public final class Trainer {
             communicator: communicator, keepingThrough: position.globalStep)
         defer { report.close() }
         if let (path, (sha256, unused)) = initialWeights { report.initialized(from: path, sha256: sha256, unused: unused) }
+        if !changes.isEmpty { report.fineTuned(changes, globalStep: position.globalStep) }
         report.started(exchange: exchange, parameterCount: model.layout.count)
 
         let config = configuration

@@ -100,7 +100,17 @@ public final class TrainingReport {
         guard writes else { return }
         let skipped = unused.isEmpty ? "" : "; \(unused.count) other tensor(s) in the file not used"
         logger.info("initialized the model from \(path) (SHA-256 \(sha256.prefix(16))…; fresh Adam state\(skipped))")
-        metrics.write(["type": "init_from", "path": path, "sha256": sha256, "unused_tensors": unused.count])
+        metrics.write(["type": "init_from", "global_step": 0, "path": path, "sha256": sha256, "unused_tensors": unused.count])
+    }
+
+    /// A resume with `--fine-tune` changed these settings from the checkpoint's: a log line and a metrics record.
+    public func fineTuned(_ changes: [TrainingConfiguration.SettingChange], globalStep: Int) {
+        guard writes else { return }
+        logger.info("fine-tuning from step \(globalStep) with new settings: \(changes.map(\.description).joined(separator: "; "))")
+        metrics.write([
+            "type": "fine_tune", "global_step": globalStep,
+            "changes": Dictionary(uniqueKeysWithValues: changes.map { ($0.key, ["checkpoint": $0.stored, "now": $0.requested]) }),
+        ])
     }
 
     /// A new epoch's progress window starts.
