@@ -45,16 +45,21 @@ let package = Package(
         .target(name: "VAEDistributed", dependencies: ["VAEModel"], swiftSettings: kernelFlags),
         // The MPI implementation of the Communicator protocol.
         .target(name: "VAEMPI", dependencies: ["CMPIShim", "VAEDistributed"]),
+        // The version and the source revision (written before each build by the SourceRevision plugin).
+        .plugin(name: "SourceRevision", capability: .buildTool()),
+        .target(name: "VAEBuildInfo", plugins: ["SourceRevision"]),
         // Training: configuration, data, checkpoints, the loop, reporting, the benchmark.
         .target(
             name: "VAETraining",
-            dependencies: ["VAEModel", "VAEDistributed", "CPNG", "CZlib", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "VAEModel", "VAEDistributed", "VAEBuildInfo", "CPNG", "CZlib", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: kernelFlags),
         // The CLI's commands (swift-argument-parser): parse and dispatch, nothing else.
         .target(
             name: "VAECommandLine",
             dependencies: [
-                "VAEModel", "VAEDistributed", "VAETraining", "VAEMPI", "CAllocationCounter",
+                "VAEModel", "VAEDistributed", "VAETraining", "VAEMPI", "VAEBuildInfo", "CAllocationCounter",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -80,7 +85,7 @@ let package = Package(
             name: "vae-dist-fuzz", dependencies: ["VAEModel", "VAEDistributed", "VAETraining"], path: "Tests/Fuzz"),
         .testTarget(
             name: "VAEDistTests",
-            dependencies: ["VAEModel", "VAEDistributed", "VAETraining", "VAETestSupport", "CAllocationCounter"],
+            dependencies: ["VAEModel", "VAEDistributed", "VAETraining", "VAEBuildInfo", "VAETestSupport", "CAllocationCounter"],
             exclude: []),
     ],
     swiftLanguageModes: [.v5]

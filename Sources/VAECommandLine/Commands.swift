@@ -2,6 +2,7 @@ import ArgumentParser
 import CAllocationCounter
 import Foundation
 import Logging
+import VAEBuildInfo
 import VAEDistributed
 import VAEMPI
 import VAEModel
@@ -13,6 +14,7 @@ public struct VAEDist: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "vae-dist",
         abstract: "Train and evaluate variational autoencoders (BLAS-backed, data-parallel over MPI).",
+        version: "vae-dist \(BuildInfo.description)",
         subcommands: [Train.self, Evaluate.self, Sample.self, Export.self, Bench.self],
         defaultSubcommand: Train.self)
 }
@@ -141,6 +143,7 @@ public struct Train: ParsableCommand {
                     }
                 }
             }
+            try Trainer.requireSameResume(resume, communicator: communicator)
             if let resume {
                 // The checkpoint's settings, with what was given now on top (the trainer refuses a change of the
                 // trajectory unless --fine-tune).

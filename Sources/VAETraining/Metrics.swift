@@ -34,11 +34,16 @@ public final class MetricsLog {
 
     /// One value as JSON: numbers (non-finite as null), booleans, nested objects with sorted keys, else a string.
     static func json(_ value: Any) -> String {
+        // Numbers read back by JSONSerialization (a file rewritten from its own text) keep their spelling.
+        if type(of: value) is NSNumber.Type, let number = value as? NSNumber {
+            return isJSONBool(number) ? "\(number.boolValue)" : number.doubleValue.isFinite ? number.stringValue : "null"
+        }
         switch value {
         case let x as Double: return x.isFinite ? "\(x)" : "null"
         case let x as Float: return x.isFinite ? "\(x)" : "null"
         case let x as Int: return "\(x)"
         case let x as Bool: return "\(x)"
+        case let array as [Any]: return "[" + array.map(json).joined(separator: ",") + "]"
         case let object as [String: Any]:
             return "{" + object.keys.sorted().map { "\(Safetensors.jsonString($0)):\(json(object[$0]!))" }.joined(separator: ",") + "}"
         default: return Safetensors.jsonString("\(value)")

@@ -22,7 +22,7 @@ public enum RunFolder {
     public static func previousRun(in directory: String) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter {
             ($0.hasPrefix("checkpoint-step-") && $0.hasSuffix(".safetensors")) || $0 == CheckpointStore.pointerName
-                || $0 == "metrics.jsonl" || $0.hasPrefix("events.out.tfevents.")
+                || $0 == "metrics.jsonl" || $0.hasPrefix("events.out.tfevents.") || $0 == "config.json" || $0 == "run.json"
         }.sorted()
     }
 }

@@ -46,6 +46,106 @@ public final class TensorBoardWriter {
         summary(item, step: step)
     }
 
+    /// A hyperparameter's value for the `hparams` plugin (`google.protobuf.Value`).
+    public enum HyperparameterValue: Equatable, Sendable {
+        case number(Double)
+        case string(String)
+        case bool(Bool)
+
+        /// A configuration value's JSON literal: a number, a boolean, a string; anything else (lists, null) as its text.
+        public init(json: String) {
+            let value = try? JSONSerialization.jsonObject(with: Data(json.utf8), options: .fragmentsAllowed)
+            if let number = value as? NSNumber {
+                self = isJSONBool(number) ? .bool(number.boolValue) : .number(number.doubleValue)
+            } else if let string = value as? String {
+                self = .string(string)
+            } else {
+                self = .string(json)
+            }
+        }
+
+        /// `google.protobuf.Value`: number_value = 2, string_value = 3, bool_value = 4.
+        var encoded: [UInt8] {
+            var value = Protobuf()
+            switch self {
+            case .number(let x): value.double(2, x)
+            case .string(let s): value.bytes(3, Array(s.utf8))
+            case .bool(let b): value.varint(4, b ? 1 : 0)
+            }
+            return value.bytes
+        }
+
+        /// api.proto's DataType: STRING 1, BOOL 2, FLOAT64 3.
+        var dataType: UInt64 {
+            switch self {
+            case .string: return 1
+            case .bool: return 2
+            case .number: return 3
+            }
+        }
+    }
+
+    /// The run's hyperparameters for TensorBoard's HPARAMS tab: the experiment (each hyperparameter's type and the
+    /// metrics to tabulate, `_hparams_/experiment`) and this session's values (`_hparams_/session_start_info`), as
+    /// the `hparams` plugin's summaries (plugin data version 0).
+    public func hyperparameters(_ values: [(name: String, value: HyperparameterValue)], metrics: [String], startTime: Double) {
+        var experiment = Protobuf()
+        experiment.double(3, startTime)  // time_created_secs
+        for (name, value) in values {
+            var info = Protobuf()
+            info.bytes(1, Array(name.utf8))
+            info.varint(4, value.dataType)
+            experiment.bytes(4, info.bytes)  // hparam_infos
+        }
+        for metric in metrics {
+            var name = Protobuf()
+            name.bytes(2, Array(metric.utf8))  // MetricName.tag (group: the run itself)
+            var info = Protobuf()
+            info.bytes(1, name.bytes)
+            experiment.bytes(5, info.bytes)  // metric_infos
+        }
+        hparamsSummary("_hparams_/experiment", field: 2, experiment.bytes)
+        var start = Protobuf()
+        for (name, value) in values {
+            var entry = Protobuf()  // map<string, Value> entry: key = 1, value = 2
+            entry.bytes(1, Array(name.utf8))
+            entry.bytes(2, value.encoded)
+            start.bytes(1, entry.bytes)
+        }
+        start.double(5, startTime)  // start_time_secs
+        hparamsSummary("_hparams_/session_start_info", field: 3, start.bytes)
+    }
+
+    /// The session's end for the HPARAMS tab (`_hparams_/session_end_info`): status SUCCESS (1) or FAILURE (2).
+    public func sessionEnded(success: Bool) {
+        var end = Protobuf()
+        end.varint(1, success ? 1 : 2)
+        end.double(2, Date().timeIntervalSince1970)
+        hparamsSummary("_hparams_/session_end_info", field: 4, end.bytes)
+    }
+
+    /// A Summary.Value of the `hparams` plugin: HParamsPluginData { version 0, FIELD: message } as the plugin
+    /// data's content, and the plugin's null tensor (an empty float vector).
+    private func hparamsSummary(_ tag: String, field: Int, _ message: [UInt8]) {
+        var content = Protobuf()
+        content.bytes(field, message)
+        var pluginData = Protobuf()
+        pluginData.bytes(1, Array("hparams".utf8))
+        pluginData.bytes(2, content.bytes)
+        var metadata = Protobuf()
+        metadata.bytes(1, pluginData.bytes)
+        var shape = Protobuf()
+        shape.bytes(2, [])  // one dim of size 0
+        var tensor = Protobuf()
+        tensor.varint(1, 1)  // DT_FLOAT
+        tensor.bytes(2, shape.bytes)
+        var item = Protobuf()
+        item.bytes(1, Array(tag.utf8))
+        item.bytes(8, tensor.bytes)
+        item.bytes(9, metadata.bytes)
+        summary(item, step: 0)
+    }
+
     private func summary(_ value: Protobuf, step: Int) {
         var summary = Protobuf()
         summary.bytes(1, value.bytes)

@@ -146,6 +146,15 @@ public final class Trainer {
         return (SHA256.hash(file.bytes).hexString, unused)
     }
 
+    /// Start-up agreement on `--resume` (none, latest or a path), before anything collective depends on it (the
+    /// CLI reads the checkpoint's settings first).
+    public static func requireSameResume(_ resume: ResumeSource?, communicator: Communicator) throws {
+        guard communicator.size > 1 else { return }
+        let setting = "--resume (0 none, 1 latest, 2 a path)"
+        try communicator.requireSame(
+            Int64(resume == nil ? 0 : resume == .latest ? 1 : 2), what: setting, hint: "Start every rank with the same \(setting).")
+    }
+
     /// Start-up agreement: every rank must have the same configuration, parameter count and data, and every
     /// setting that decides which collectives run (a mismatch stops every rank with a message naming the setting
     /// and the ranks), then rank 0's parameters are broadcast.
@@ -168,11 +177,11 @@ public final class Trainer {
             ("--divergence-check-every (run.divergence_check_every)", c.divergenceCheckEvery),
             ("--gradient-exchange (training.gradient_exchange)", ExchangeStrategy.allCases.firstIndex(of: c.gradientExchange)!),
             ("run.nll_importance_samples", c.nllImportanceSamples), ("run.nll_images", c.nllImages),
-            ("--resume (0 none, 1 latest, 2 a path)", resume == nil ? 0 : resume == .latest ? 1 : 2),
         ]
         for (setting, value) in schedule {
             try communicator.requireSame(Int64(value), what: setting, hint: "Start every rank with the same \(setting).")
         }
+        try Trainer.requireSameResume(resume, communicator: communicator)
         exchange.broadcastParameters()
     }
 
@@ -292,9 +301,11 @@ public final class Trainer {
         }
         defer { withExtendedLifetime(lock) {} }
         var changes: [TrainingConfiguration.SettingChange] = []
+        var resumedFrom: String?
         if let resume {
             let path: String
             (path, changes) = try restore(from: resume, fineTune: fineTune)
+            resumedFrom = path
             if leader {
                 logger.info(
                     "resumed from \(path) at epoch \(position.epoch + 1), step \(position.stepInEpoch) of \(stepsPerEpoch) (global step \(position.globalStep))"
@@ -306,7 +317,13 @@ public final class Trainer {
             configuration: configuration, data: data, store: store, logger: logger,
             communicator: communicator, keepingThrough: position.globalStep)
         defer { report.close() }
-        if let (path, (sha256, unused)) = initialWeights { report.initialized(from: path, sha256: sha256, unused: unused) }
+        var origin: [String: Any] = [:]
+        if let (path, (sha256, unused)) = initialWeights {
+            report.initialized(from: path, sha256: sha256, unused: unused)
+            origin["init_from"] = ["path": path, "sha256": sha256]
+        }
+        if let resumedFrom { origin["resumed_from"] = resumedFrom }
+        try report.recordStart(origin: origin, globalStep: position.globalStep)
         if !changes.isEmpty { report.fineTuned(changes, globalStep: position.globalStep) }
         report.started(exchange: exchange, parameterCount: model.layout.count)
 
@@ -413,6 +430,7 @@ public final class Trainer {
         if position.stepInEpoch > 0 && savedStep != position.globalStep { try save() }
         // The epoch-end records are the last writes: a failure among them still ends the run with its error.
         if stopRequested(writeFailed: report.writeFailure != nil) { throw stopError(report, checkpoint: lastCheckpoint) }
+        report.finished()
         return TrainingSummary(
             position: position, epochs: summaries, samplesPerSecond: report.samplesPerSecond,
             lastCheckpoint: lastCheckpoint)

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import VAEBuildInfo
 import VAEDistributed
 import VAEModel
 
@@ -101,6 +102,50 @@ public final class TrainingReport {
         let skipped = unused.isEmpty ? "" : "; \(unused.count) other tensor(s) in the file not used"
         logger.info("initialized the model from \(path) (SHA-256 \(sha256.prefix(16))…; fresh Adam state\(skipped))")
         metrics.write(["type": "init_from", "global_step": 0, "path": path, "sha256": sha256, "unused_tensors": unused.count])
+    }
+
+    /// The run folder's record of this start, written by rank 0 (collective: every rank learns of a failed
+    /// write): `config.json` (every setting in force, readable by `--config`), `run.json` (per start of the run:
+    /// vae-dist's version and source revision, the command line, host, ranks, start time and step, and `origin`:
+    /// where the parameters came from), and the hyperparameters for TensorBoard's HPARAMS tab.
+    public func recordStart(origin: [String: Any], globalStep: Int) throws {
+        let (writes, configuration, store, communicator, metrics) = (self.writes, self.configuration, self.store, self.communicator, self.metrics)
+        let started = Date()
+        let record: [String: Any] = [
+            "vae_dist_version": BuildInfo.version, "source_revision": BuildInfo.revision,
+            "command_line": CommandLine.arguments, "working_directory": FileManager.default.currentDirectoryPath,
+            "host": ProcessInfo.processInfo.hostName, "ranks": communicator.size, "global_step": globalStep,
+            "started_at": ISO8601DateFormatter().string(from: started),
+        ].merging(origin) { a, _ in a }
+        try communicator.agree {
+            guard writes else { return }
+            try AtomicFile.write(Array(configuration.resolvedJSON.utf8), to: store.path("config.json"))
+            // run.json: the build of the latest start on top, and every start of the run (a resume adds one).
+            let path = store.path("run.json")
+            var starts: [Any] = []
+            if let bytes = try? SmallFile.read(path, limit: 1 << 20),
+                let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
+                let earlier = object["starts"] as? [Any]
+            {
+                starts = earlier
+            }
+            starts.append(record)
+            let run: [String: Any] = ["vae_dist_version": BuildInfo.version, "source_revision": BuildInfo.revision, "starts": starts]
+            try AtomicFile.write(Array((MetricsLog.json(run) + "\n").utf8), to: path)
+        }
+        guard writes else { return }
+        var metricTags = ["epoch/train_loss", "train/loss"]
+        if data.validation != nil { metricTags.append("validation/loss") }
+        if data.test != nil { metricTags.append("test/loss") }
+        if configuration.nllImportanceSamples > 0 { metricTags.append("test/nll") }
+        tensorboard?.hyperparameters(
+            configuration.resolvedValues.map { ($0.key, TensorBoardWriter.HyperparameterValue(json: $0.json)) },
+            metrics: metricTags, startTime: started.timeIntervalSince1970)
+    }
+
+    /// The run reached its end (epochs, max steps or early stop): TensorBoard's session status SUCCESS.
+    public func finished() {
+        tensorboard?.sessionEnded(success: true)
     }
 
     /// A resume with `--fine-tune` changed these settings from the checkpoint's: a log line and a metrics record.

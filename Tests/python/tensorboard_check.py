@@ -28,5 +28,27 @@ for tag, size in [("reconstructions", (224, 56)), ("samples", (224, 224))]:
     assert len(images) == len(epochs), (tag, len(images))
     assert (images[0].width, images[0].height) == size, (tag, images[0].width, images[0].height)
     assert images[0].encoded_image_string[:8] == b"\x89PNG\r\n\x1a\n"
+# The HPARAMS tab: the hparams plugin's experiment, session start (every setting of config.json) and end.
+from tensorboard.plugins.hparams import metadata
+content = events.PluginTagToContent("hparams")
+experiment = metadata.parse_experiment_plugin_data(content["_hparams_/experiment"])
+start = metadata.parse_session_start_info_plugin_data(content["_hparams_/session_start_info"])
+end = metadata.parse_session_end_info_plugin_data(content["_hparams_/session_end_info"])
+config = json.load(open(f"{run}/config.json"))
+settings = {f"{section}.{key}": value for section, table in config.items() for key, value in table.items()}
+assert set(start.hparams) == set(settings) == {h.name for h in experiment.hparam_infos}, set(settings) ^ set(start.hparams)
+for name, value in settings.items():
+    stored = start.hparams[name]
+    kind = stored.WhichOneof("kind")
+    if isinstance(value, bool):
+        assert kind == "bool_value" and stored.bool_value == value, (name, stored)
+    elif isinstance(value, (int, float)):
+        assert kind == "number_value" and abs(stored.number_value - value) <= 1e-7 * abs(value), (name, stored)
+    elif isinstance(value, str):
+        assert kind == "string_value" and stored.string_value == value, (name, stored)
+    else:
+        assert kind == "string_value" and json.loads(stored.string_value) == value, (name, stored)
+assert {m.name.tag for m in experiment.metric_infos} >= {"test/loss", "epoch/train_loss"}, experiment.metric_infos
+assert end.status == 1, end  # STATUS_SUCCESS
 print(f"tensorboard ok: {len(logged)} train/loss points and {len(test)} test/loss points match metrics.jsonl; "
-      f"{len(events.Images('samples'))} sample grids")
+      f"{len(events.Images('samples'))} sample grids; {len(start.hparams)} hyperparameters as in config.json")
