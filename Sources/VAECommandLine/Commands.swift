@@ -33,25 +33,26 @@ public struct Train: ParsableCommand {
             """)
 
     @OptionGroup var common: CommonOptions
-    @Option(help: "Epochs to train in total (a resumed run continues up to this count).")
+    @OptionGroup var log: LogOptions
+    @Option(help: "Epochs to train in total; a resumed run continues up to this count (default: \(defaults.epochs)).")
     var epochs: Int?
-    @Option(help: "Stop after this many optimizer steps in total.")
+    @Option(help: "Stop after this many optimizer steps in total (default: none, all epochs).")
     var maxSteps: Int?
-    @Option(help: "Global batch size.")
+    @Option(help: "Global batch size, over all ranks (default: \(defaults.batchSize)).")
     var batchSize: Int?
-    @Option(help: "Adam learning rate.")
+    @Option(help: "Adam learning rate (default: \(defaults.adam.learningRate)).")
     var learningRate: Float?
-    @Option(help: "Seed of every random stream (initialization, data order, ε, binarization).")
+    @Option(help: "Seed of every random stream: initialization, data order, ε, binarization (default: \(defaults.seed)).")
     var seed: UInt64?
-    @Option(help: "Binarization of the pixels: none (grey levels), dynamic or static.")
+    @Option(help: "Binarization of the pixels: none (grey levels), dynamic or static (default: \(defaults.binarization.rawValue)).")
     var binarization: Binarization?
-    @Option(help: "The likelihood p(x|z): bernoulli (values in [0, 1]) or gaussian (any real values).")
-    var likelihood: String?
+    @Option(help: "The likelihood p(x|z): bernoulli (values in [0, 1]) or gaussian (any real values) (default: \(defaults.architecture.likelihood.name)).")
+    var likelihood: LikelihoodName?
     @Flag(help: "Standardize float data per feature (training set's mean and deviation; stored in the checkpoint).")
     var standardize = false
-    @Option(help: "Hold out this seeded fraction of the training set as the validation set (0 ≤ F < 1).")
+    @Option(help: "Hold out this seeded fraction of the training set as the validation set, 0 ≤ F < 1 (default: 0, none).")
     var validationFraction: Double?
-    @Option(help: "Folder for checkpoints, the latest pointer and metrics.jsonl.")
+    @Option(help: "The run folder: checkpoints, latest/best pointers, metrics.jsonl, config.json, run.json, events (default: a new runs/NAME/version_N, NAME: the --config file's name or 'default').")
     var runDir: String?
     @Option(
         help: ArgumentHelp(
@@ -67,20 +68,20 @@ public struct Train: ParsableCommand {
             discussion: "Tensors are matched by name and shape (fc1.weight …); Adam's state starts fresh.",
             valueName: "file"))
     var initFrom: String?
-    @Option(help: "Also checkpoint every this many steps (0: only at epoch ends and at the stop).")
+    @Option(help: "Also checkpoint every this many steps; 0: only at epoch ends and at the stop (default: \(defaults.checkpointEvery)).")
     var checkpointEvery: Int?
-    @Option(help: "Checkpoints kept after rotation.")
+    @Option(help: "Checkpoints kept after rotation, besides the best (default: \(defaults.keepCheckpoints)).")
     var keepCheckpoints: Int?
-    @Option(help: "Print a progress line every this many steps.")
+    @Option(help: "Print a progress line every this many steps (default: \(defaults.logEvery)).")
     var logEvery: Int?
     @Option(
         help: ArgumentHelp(
-            "How gradients are summed across ranks and Adam steps (default auto: node-shared under mpirun where it applies, else allreduce).",
+            "How gradients are summed across ranks and Adam steps (default: auto, node-shared under mpirun where it applies, else allreduce).",
             discussion: ExchangeStrategy.helpText))
     var gradientExchange: ExchangeStrategy?
-    @Option(help: "Under MPI: end the job when a collective waits longer than this many seconds (0: off; default 300).")
+    @Option(help: "Under MPI: end the job when a collective waits longer than this many seconds; 0: off (default: \(Int(defaults.collectiveTimeout))).")
     var collectiveTimeout: Double?
-    @Option(help: "Under MPI: compare parameter hashes across ranks every this many steps (0: off).")
+    @Option(help: "Under MPI: compare parameter hashes across ranks every this many steps; 0: off (default: \(defaults.divergenceCheckEvery)).")
     var divergenceCheckEvery: Int?
     @Flag(help: ArgumentHelp("Deprecated: --gradient-exchange sharded-adam.", visibility: .hidden))
     var shardedOptimizer = false
@@ -94,7 +95,7 @@ public struct Train: ParsableCommand {
         common.overrides(ranks: ranks) + [
             ("training.epochs", epochs), ("training.max_steps", maxSteps), ("training.batch_size", batchSize),
             ("training.learning_rate", learningRate), ("training.seed", seed), ("data.binarization", binarization),
-            ("model.likelihood", likelihood), ("data.standardize", standardize ? true : nil),
+            ("model.likelihood", likelihood?.rawValue), ("data.standardize", standardize ? true : nil),
             ("data.validation_fraction", validationFraction),
             ("run.run_dir", runDir), ("run.checkpoint_every", checkpointEvery), ("run.keep_checkpoints", keepCheckpoints),
             ("run.log_every", logEvery), ("training.gradient_exchange", gradientExchange),
@@ -121,7 +122,7 @@ public struct Train: ParsableCommand {
     }
 
     public func run() throws {
-        try Console.run { communicator, logger in
+        try Console.run(logLevel: log.level) { communicator, logger in
             var settings = try communicator.agree {
                 try common.config.map(TrainingConfiguration.load(path:)) ?? TrainingConfiguration()
             }
@@ -180,6 +181,7 @@ struct Evaluate: ParsableCommand {
         discussion:
             "The architecture, seed, binarization, standardization and validation split come from the checkpoint itself.")
 
+    @OptionGroup var log: LogOptions
     @Option(help: "A checkpoint (.safetensors) written by vae-dist train.")
     var checkpoint: String
     @Option(help: "The data the checkpoint was trained on: a folder, a file, a .json manifest, or 'synthetic'.")
@@ -199,7 +201,7 @@ struct Evaluate: ParsableCommand {
     }
 
     func run() throws {
-        try Console.run(stopsAtOnce: true) { communicator, _ in
+        try Console.run(stopsAtOnce: true, logLevel: log.level) { communicator, _ in
             let source = data
             let splits = try communicator.agree { try DataSplits.load(source) }
             let result = try Evaluation.evaluate(
@@ -247,6 +249,7 @@ struct Bench: ParsableCommand {
             """)
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var log: LogOptions
     @Option(help: "Timed steps.")
     var steps: Int = 300
     @Option(help: "Untimed warm-up steps.")
@@ -276,7 +279,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        try Console.run(stopsAtOnce: true) { communicator, _ in
+        try Console.run(stopsAtOnce: true, logLevel: log.level) { communicator, _ in
             var settings = try communicator.agree {
                 try common.config.map(TrainingConfiguration.load(path:)) ?? TrainingConfiguration()
             }
@@ -311,6 +314,7 @@ struct Sample: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a PNG grid of decodes of z ~ N(0, I) from a checkpoint's model.")
 
+    @OptionGroup var log: LogOptions
     @Option(help: "A checkpoint (.safetensors) written by vae-dist train.")
     var checkpoint: String
     @Option(help: "How many samples (tiled into a square grid).")
@@ -330,7 +334,7 @@ struct Sample: ParsableCommand {
     }
 
     func run() throws {
-        try Console.run { _, _ in
+        try Console.run(logLevel: log.level) { _, _ in
             try Evaluation.sample(
                 checkpoint: checkpoint, count: count, seed: seed, out: out, latentFile: latentFile, rawOut: rawOut)
         }
@@ -350,9 +354,10 @@ struct Export: ParsableCommand {
     var checkpoint: String
     @Option(help: "The safetensors file to write.")
     var out: String
+    @OptionGroup var log: LogOptions
 
     func run() throws {
-        try Console.run { communicator, logger in
+        try Console.run(logLevel: log.level) { communicator, logger in
             let loaded = try LoadedModel.load(checkpoint: checkpoint, communicator: communicator)
             guard communicator.isLeader else { return }
             let bytes = ModelWeights.export(
@@ -367,18 +372,18 @@ struct Export: ParsableCommand {
 
 /// The options `train` and `bench` share.
 struct CommonOptions: ParsableArguments {
-    @Option(help: "A JSON training configuration (see Config/; default: the PyTorch example's settings).")
+    @Option(help: "A JSON training configuration, e.g. Config/mnist-pytorch-example.json or a run's config.json (default: the PyTorch example's settings).")
     var config: String?
     @Option(
         help: ArgumentHelp(
-            "The data: a folder (MNIST's IDX files, train.npy/test.npy, or train/ test/ folders of shards), an .npy or IDX file (.gz too), a .json manifest, or 'synthetic' (bench's default).",
+            "The data: a folder (MNIST's IDX files, train.npy/test.npy, or train/ test/ folders of shards), an .npy or IDX file (.gz too), a .json manifest, or 'synthetic' (default: \(defaults.dataSource); bench's: synthetic).",
             discussion: "See \"Your own data\" in the README."))
     var data: String?
-    @Option(help: "Weak scaling: the batch per rank (the global batch becomes this × ranks; bench's default 128).")
+    @Option(help: "Weak scaling: the batch per rank; the global batch becomes this × ranks (default: none; bench's: 128).")
     var batchPerRank: Int?
-    @Option(help: "OpenBLAS threads per rank (train's default: all cores; bench's: 1).")
+    @Option(help: "OpenBLAS threads per rank (default: all cores, 0; bench's: 1).")
     var blasThreads: Int?
-    @Option(help: "Micro-batches per global batch with --gradient-exchange exact (default 8).")
+    @Option(help: "Micro-batches per global batch with --gradient-exchange exact (default: \(defaults.microBatches)).")
     var microBatches: Int?
 
     @Option(
@@ -409,6 +414,14 @@ struct CommonOptions: ParsableArguments {
     func perRankBatch(ranks: Int) -> [(key: String, value: Any?)] {
         [("training.batch_size", batchPerRank.map { $0 * ranks })]
     }
+}
+
+/// The configuration's defaults, shown in `--help`.
+private let defaults = TrainingConfiguration()
+
+/// `--likelihood`'s values (the configuration reads `model.likelihood` by name).
+enum LikelihoodName: String, CaseIterable, ExpressibleByArgument {
+    case bernoulli, gaussian
 }
 
 extension Binarization: ExpressibleByArgument {}

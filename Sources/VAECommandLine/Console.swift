@@ -11,7 +11,9 @@ enum Console {
     /// otherwise single-process, and MPI is never initialized. Errors become one `error: …` line on standard error
     /// and exit status 1: an error every rank agreed on ends each rank cleanly; any other error under MPI aborts
     /// the whole job so no rank is left waiting.
-    static func run(stopsAtOnce: Bool = false, _ body: (Communicator, Logger) throws -> Void) throws {
+    static func run(
+        stopsAtOnce: Bool = false, logLevel: Logger.Level = .info, _ body: (Communicator, Logger) throws -> Void
+    ) throws {
         let communicator: Communicator
         var mpi: MPICommunicator?
         if MPICommunicator.isLaunchedByMPI {
@@ -26,11 +28,10 @@ enum Console {
         } else {
             communicator = SingleProcessCommunicator()
         }
-        let rank = communicator.rank
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardOutput(label: label)
-            handler.logLevel = rank == 0 ? .info : .warning  // rank 0 logs; the others only warn
-            return handler
+        let rank = communicator.rank, size = communicator.size
+        LoggingSystem.bootstrap { _ in
+            // Rank 0 logs at the chosen level; the others only warn.
+            ConsoleLogHandler(logLevel: rank == 0 ? logLevel : max(logLevel, .warning), rank: size > 1 ? rank : nil)
         }
         let logger = Logger(label: "vae-dist")
         StopSignal.install(immediately: stopsAtOnce)
@@ -77,14 +78,57 @@ enum Console {
     }
 
     /// Writes to standard error, ignoring a closed or full stream (Foundation's FileHandle.write traps on EPIPE).
-    static func writeStandardError(_ text: String) {
+    static func writeStandardError(_ text: String) { write(text, to: 2) }
+
+    /// Writes to standard output, ignoring a closed or full stream.
+    static func writeStandardOutput(_ text: String) { write(text, to: 1) }
+
+    static func write(_ text: String, to descriptor: Int32) {
         let bytes = Array(text.utf8)
         var done = 0
         while done < bytes.count {
-            let n = bytes.withUnsafeBytes { write(2, $0.baseAddress! + done, $0.count - done) }
+            let n = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + done, $0.count - done) }
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { return }
             done += n
         }
     }
 }
+
+/// Log lines as a person reads them: the message alone on standard output (the progress lines read like the
+/// PyTorch example's prints), `warning:` / `error:` lines on standard error, `rank N:` in front on ranks other than
+/// 0. No timestamp, level or label prefix: metrics.jsonl and the event file hold the timed record.
+struct ConsoleLogHandler: LogHandler {
+    var logLevel: Logger.Level
+    var metadata: Logger.Metadata = [:]
+    /// This process's rank under MPI (nil: single process).
+    let rank: Int?
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let prefix = rank.map { $0 == 0 ? "" : "rank \($0): " } ?? ""
+        let message = event.message
+        switch event.level {
+        case .warning: Console.writeStandardError("\(prefix)warning: \(message)\n")
+        case .error, .critical: Console.writeStandardError("\(prefix)error: \(message)\n")
+        default: Console.writeStandardOutput("\(prefix)\(message)\n")
+        }
+    }
+}
+
+/// `--log-level` and `--quiet`, shared by every command.
+struct LogOptions: ParsableArguments {
+    @Option(help: "The least severe log lines shown.")
+    var logLevel: Logger.Level = .info
+    @Flag(name: [.short, .long], help: "Only warnings and errors (the same as --log-level warning); results still print.")
+    var quiet = false
+
+    /// The level in force.
+    var level: Logger.Level { quiet ? max(logLevel, .warning) : logLevel }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}

@@ -50,6 +50,9 @@ public final class TrainingReport {
     var windowSamples = 0
     /// Step time and samples over the run, for the train samples/s figures.
     var trainSeconds = 0.0, trainSamples = 0
+    /// When the last epoch's steps ended, and how long the work between epochs took the last time (ETA).
+    var epochEndStart: ContinuousClock.Instant?
+    var epochEndSeconds = 0.0
 
     /// Opens metrics.jsonl (keeping the records through `keepingThrough`, for a resume) and the event file on
     /// rank 0. Collective: every rank learns whether rank 0 could open them.
@@ -109,7 +112,7 @@ public final class TrainingReport {
     /// vae-dist's version and source revision, the command line, host, ranks, start time and step, and `origin`:
     /// where the parameters came from), and the hyperparameters for TensorBoard's HPARAMS tab.
     public func recordStart(origin: [String: Any], globalStep: Int) throws {
-        let (writes, configuration, store, communicator, metrics) = (self.writes, self.configuration, self.store, self.communicator, self.metrics)
+        let (writes, configuration, store, communicator) = (self.writes, self.configuration, self.store, self.communicator)
         let started = Date()
         let record: [String: Any] = [
             "vae_dist_version": BuildInfo.version, "source_revision": BuildInfo.revision,
@@ -158,8 +161,11 @@ public final class TrainingReport {
         ])
     }
 
-    /// A new epoch's progress window starts.
+    /// A new epoch's progress window starts (and the previous epoch's end — its validation and test passes, images
+    /// and checkpoint — is timed, for the run's ETA).
     public func epochStarted() {
+        if let start = epochEndStart { epochEndSeconds = (clock.now - start).seconds }
+        epochEndStart = nil
         windowStart = clock.now
         windowSamples = 0
     }
@@ -176,12 +182,17 @@ public final class TrainingReport {
         guard writes, position.stepInEpoch % configuration.logEvery == 0 || position.stepInEpoch == total else { return }
         let batch = configuration.batchSize
         let rate = Double(windowSamples) / max((clock.now - windowStart).seconds, 1e-9)
-        let eta = Double(lastStep - position.globalStep) * Double(batch) / max(rate, 1e-9)
+        // The run's ETA: its remaining steps at this window's rate, plus each epoch end still to come at the last
+        // one's duration; and the epoch's.
+        let pendingEpochEnds = max(0, lastStep / total - position.epoch)
+        let eta =
+            Double(lastStep - position.globalStep) * Double(batch) / max(rate, 1e-9) + Double(pendingEpochEnds) * epochEndSeconds
+        let epochETA = Double(total - position.stepInEpoch) * Double(batch) / max(rate, 1e-9)
         let seen = min(position.stepInEpoch * batch, data.train.count)
         let mean = terms.perSample(klWeight: configuration.klWeight)
         let epoch = position.epoch + 1
         logger.info(
-            "\(String(format: "Train Epoch: %d [%d/%d (%.0f%%)]  Loss: %.6f  (recon %.4f, KL %.4f)  %.0f samples/s  ETA %@", epoch, seen, data.train.count, 100 * Double(position.stepInEpoch) / Double(total), mean.loss, mean.reconstruction, mean.kl, rate, formatDuration(eta)))"
+            "\(String(format: "Train Epoch: %d [%d/%d (%.0f%%)]  Loss: %.6f  (recon %.4f, KL %.4f)  %.0f samples/s  ETA epoch %@, run %@", epoch, seen, data.train.count, 100 * Double(position.stepInEpoch) / Double(total), mean.loss, mean.reconstruction, mean.kl, rate, formatDuration(epochETA), formatDuration(eta)))"
         )
         var record: [String: Any] = [
             "type": "step", "epoch": epoch, "step": position.stepInEpoch, "global_step": position.globalStep,
@@ -202,6 +213,7 @@ public final class TrainingReport {
         }
         windowStart = clock.now
         windowSamples = 0
+        if position.stepInEpoch == total { epochEndStart = clock.now }
     }
 
     /// The epoch's summary lines, metrics record and scalars.

@@ -47,6 +47,40 @@ import Testing
         }
         let (_, evalHelp, _) = try CLITests.run(["eval", "--help"])
         #expect(evalHelp.contains("--checkpoint") && evalHelp.contains("--json"))
+        // The defaults are the configuration's, shown beside each flag.
+        for shown in ["(default: 128)", "(default: 0.001)", "(default: 10)", "(default: Data/mnist", "(default: 300)"] {
+            #expect(out.contains(shown), "train --help lacks \(shown)")
+        }
+        for flag in ["--init-from", "--fine-tune", "--log-level", "--quiet", "--version"] {
+            #expect(out.contains(flag), "train --help lacks \(flag)")
+        }
+    }
+
+    @Test func progressLinesArePlainAndQuietKeepsOnlyWarnings() throws {
+        let folder = Fixtures.temporaryFolder()
+        let (status, out, err) = try CLITests.run([
+            "--data", "synthetic", "--max-steps", "4", "--batch-size", "16", "--log-every", "2", "--run-dir", folder,
+        ])
+        #expect(status == 0, "\(err)")
+        let progress = out.split(separator: "\n").filter { $0.contains("Train Epoch") }
+        #expect(progress.count == 2, "\(out)")
+        // No timestamp, level or label in front, and the epoch's and the whole run's ETA.
+        #expect(progress.allSatisfy { $0.hasPrefix("Train Epoch: 1 [") && $0.contains("ETA epoch ") && $0.contains(", run ") }, "\(out)")
+        let (quiet, quietOut, quietErr) = try CLITests.run([
+            "--data", "synthetic", "--max-steps", "2", "--batch-size", "16", "--run-dir", folder + "-quiet", "--quiet",
+            "--reduction", "exact",
+        ])
+        #expect(quiet == 0 && quietOut.isEmpty, "\(quietOut)")
+        #expect(quietErr.contains("warning: configuration key 'training.reduction' is deprecated"), "\(quietErr)")
+        let (bad, _, badErr) = try CLITests.run(["--data", "synthetic", "--log-level", "loud"])
+        #expect(bad != 0 && badErr.contains("--log-level"), "\(badErr)")
+    }
+
+    @Test func shellCompletionScriptsNameTheFlags() throws {
+        for shell in ["bash", "zsh", "fish"] {
+            let (status, out, err) = try CLITests.run(["--generate-completion-script", shell])
+            #expect(status == 0 && out.contains("init-from") && out.contains("fine-tune"), "\(shell): \(err)")
+        }
     }
 
     @Test func trainsThenEvaluatesWithoutASubcommand() throws {
