@@ -5,10 +5,11 @@
 #   Launch/setup.sh --deps     install packages only
 #
 # Needs: Swift 6 on PATH. Packages: pkg-config (SwiftPM reads the openblas / ompi-c .pc files through it),
-# libopenblas-dev, libopenmpi-dev, openmpi-bin, libpng-dev (image grids), zlib1g-dev (.gz data).
+# libopenblas-dev, libopenmpi-dev, openmpi-bin, libpng-dev (image grids), zlib1g-dev (.gz data), curl and unzip
+# (Launch/fetch-mnist.sh). No Python: the tests make their own (Launch/python-env.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(pkg-config libopenblas-dev libopenmpi-dev openmpi-bin libpng-dev zlib1g-dev)
+packages=(pkg-config libopenblas-dev libopenmpi-dev openmpi-bin libpng-dev zlib1g-dev curl unzip)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -18,8 +19,5 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "missing packages: ${missing[*]} — run: sudo apt-get install -y ${missing[*]}" >&2; exit 1
   fi
 fi
-# Python's safetensors and tensorboard (PyPI), for the interop and event-file tests; numpy comes with the machine's Python.
-python3 -c "import safetensors, numpy" 2>/dev/null || python3 -m pip install --quiet "safetensors==0.8.0" numpy
-python3 -c "import tensorboard" 2>/dev/null || python3 -m pip install --quiet "tensorboard==2.21.0"
 [ "${1:-}" = "--deps" ] && exit 0
 swift build -c release

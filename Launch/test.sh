@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite: installs packages if missing, fetches MNIST (so the real-data reader test runs),
-# builds the tests and runs them.
+# The whole test suite: installs packages if missing (python3-venv too), makes the tests' Python environment,
+# fetches MNIST (so the real-data reader test runs), builds the tests and runs them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Launch/setup.sh --deps
+# The Python tests run in a virtual environment of their own (numpy, safetensors, tensorboard), never the system's.
+VAE_DIST_PYTHON=$(Launch/python-env.sh)
+export VAE_DIST_PYTHON
 Launch/fetch-mnist.sh Data/mnist
 swift build --build-tests
 swift test --skip-build

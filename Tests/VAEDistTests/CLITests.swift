@@ -8,11 +8,20 @@ import Testing
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("vae-dist").path
     }
 
-    /// Runs `python3 ARGS` from the package root; returns (status, stdout and stderr together).
+    /// The tests' Python: `VAE_DIST_PYTHON` (Launch/test.sh sets it to the interpreter of the virtual environment
+    /// Launch/python-env.sh makes), else that environment's interpreter when it exists, else `python3` on PATH.
+    static var pythonInterpreter: [String] {
+        if let given = ProcessInfo.processInfo.environment["VAE_DIST_PYTHON"], !given.isEmpty { return [given] }
+        let venv = FileManager.default.currentDirectoryPath + "/.venv-tests/bin/python3"
+        return FileManager.default.isExecutableFile(atPath: venv) ? [venv] : ["/usr/bin/env", "python3"]
+    }
+
+    /// Runs the tests' Python with ARGS from the package root; returns (status, stdout and stderr together).
     static func python(_ arguments: [String]) throws -> (Int32, String) {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3"] + arguments
+        let interpreter = pythonInterpreter
+        process.executableURL = URL(fileURLWithPath: interpreter[0])
+        process.arguments = Array(interpreter.dropFirst()) + arguments
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe

@@ -24,10 +24,11 @@ import VAEDistributed
         } else {
             // To be signalled: the test runner's threads block SIGTERM/SIGINT and a spawned shell inherits the
             // mask (its traps would never run), so unblock them first, then exec the launcher in place.
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            let interpreter = CLITests.pythonInterpreter
+            process.executableURL = URL(fileURLWithPath: interpreter[0])
             process.arguments =
-                [
-                    "python3", "-c",
+                Array(interpreter.dropFirst()) + [
+                    "-c",
                     "import os, signal, sys; signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, signal.SIGINT]); os.execv(sys.argv[1], sys.argv[1:])",
                     "Launch/mpirun.sh",
                 ] + arguments
