@@ -13,7 +13,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 mpi_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    -n|-np|--np|--timeout|--hostfile|--host|-H|--map-by|--bind-to|-x|--mca) mpi_args+=("$1" "$2"); shift 2 ;;
+    -n|-np|--np|--timeout|--hostfile|--host|-H|--map-by|--bind-to|-x) mpi_args+=("$1" "$2"); shift 2 ;;
+    --mca|-mca|--gmca) mpi_args+=("$1" "$2" "$3"); shift 3 ;;  # --mca NAME VALUE
     --) shift; break ;;
     -*) mpi_args+=("$1"); shift ;;
     *) set -- "$here/.build/release/vae-dist" "$@"; break ;;
@@ -29,6 +30,12 @@ export OPENBLAS_NUM_THREADS=${VAE_DIST_BLAS_THREADS:-1}
 # which mpirun then returns. Ranks on other hosts learn of the stop through the trainer's per-step stop
 # agreement. (VAE_DIST_KILL_DELAY=S still sets mpirun's own kill delay, for a signal sent to mpirun directly.)
 [ -n "${VAE_DIST_KILL_DELAY:-}" ] && mpi_args+=(--mca odls_base_sigkill_timeout "$VAE_DIST_KILL_DELAY")
+# Across hosts: TCP keepalive on OpenMPI's control connections (mpirun ↔ each host's orted), so a host that becomes
+# unreachable is noticed within seconds (5 s idle, then 3 probes 2 s apart) and the job ends on both sides — the far
+# orted loses its lifeline and kills its ranks — instead of waiting out OpenMPI's defaults (300 s + 9 × 20 s).
+# The collective watchdog (--collective-timeout) ends the ranks themselves.
+mpi_args+=(--mca oob_tcp_keepalive_time "${VAE_DIST_KEEPALIVE_TIME:-5}" --mca oob_tcp_keepalive_intvl 2
+  --mca oob_tcp_keepalive_probes 3)
 mpirun --oversubscribe --bind-to "${VAE_DIST_BIND:-none}" -x OPENBLAS_NUM_THREADS \
   -x OMPI_MCA_btl_vader_single_copy_mechanism "${mpi_args[@]}" "$@" </dev/stdin &
 launcher=$!
