@@ -28,7 +28,8 @@ enum Fixtures {
         return path
     }
 
-    /// A small configuration over `smallData`: 784–32–4–32–784, batch 32 → 10 steps per epoch, the last one partial.
+    /// A small configuration over `smallData`: 784–32–4–32–784, batch 32 → 10 steps per epoch, the last one partial,
+    /// one BLAS thread.
     static func smallConfiguration(runDirectory: String) -> TrainingConfiguration {
         var c = TrainingConfiguration()
         c.architecture = Architecture(encoderHidden: [32], latentSize: 4, decoderHidden: [32])
@@ -37,6 +38,9 @@ enum Fixtures {
         c.dataSource = "synthetic"
         c.runDirectory = runDirectory
         c.logEvery = 3
+        // OpenBLAS's thread count is process-wide and the suites run in parallel (StepTests sets 1): every fixture
+        // trainer sets 1 itself, so a run and its resumed twin never use different counts (whose sums may differ).
+        c.blasThreads = 1
         return c
     }
 
