@@ -4,16 +4,19 @@
 #   Launch/mpirun.sh -n 8 [mpirun options] [-- COMMAND ARGS...]
 #   Launch/mpirun.sh -n 8 train --data Data/mnist          (no "--": runs .build/release/vae-dist ARGS)
 #
-# Sets: --allow-run-as-root when root; --oversubscribe (more ranks than cores is fine: idle ranks yield);
+# Sets: --allow-run-as-root when root; on one machine --oversubscribe (more ranks than cores is fine: idle ranks
+# yield) and --bind-to none, with --hostfile/--host --bind-to core and no oversubscription;
 # the shared-memory transport without single-copy (CMA fails in containers); one OpenBLAS thread per rank
-# (ranks >= cores; override with VAE_DIST_BLAS_THREADS); --bind-to none (see the README for the measurement);
+# (ranks >= cores; override with VAE_DIST_BLAS_THREADS; VAE_DIST_BIND overrides the binding);
 # and mpirun's --timeout when VAE_DIST_MPI_TIMEOUT is set, so a hang ends instead of waiting forever.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 mpi_args=()
+hosts=0
 while [ $# -gt 0 ]; do
   case "$1" in
-    -n|-np|--np|--timeout|--hostfile|--host|-H|--map-by|--bind-to|-x) mpi_args+=("$1" "$2"); shift 2 ;;
+    --hostfile|--host|-H) hosts=1; mpi_args+=("$1" "$2"); shift 2 ;;
+    -n|-np|--np|--timeout|--map-by|--bind-to|-x) mpi_args+=("$1" "$2"); shift 2 ;;
     --mca|-mca|--gmca) mpi_args+=("$1" "$2" "$3"); shift 3 ;;  # --mca NAME VALUE
     --) shift; break ;;
     -*) mpi_args+=("$1"); shift ;;
@@ -36,7 +39,10 @@ export OPENBLAS_NUM_THREADS=${VAE_DIST_BLAS_THREADS:-1}
 # The collective watchdog (--collective-timeout) ends the ranks themselves.
 mpi_args+=(--mca oob_tcp_keepalive_time "${VAE_DIST_KEEPALIVE_TIME:-5}" --mca oob_tcp_keepalive_intvl 2
   --mca oob_tcp_keepalive_probes 3)
-mpirun --oversubscribe --bind-to "${VAE_DIST_BIND:-none}" -x OPENBLAS_NUM_THREADS \
+# One machine: more ranks than cores is fine (--oversubscribe) and unbound ranks measured best here. Given hosts
+# (--hostfile/--host): a cluster, so each rank gets its core and the slots are respected.
+if [ "$hosts" = 1 ]; then placement=(--bind-to "${VAE_DIST_BIND:-core}"); else placement=(--oversubscribe --bind-to "${VAE_DIST_BIND:-none}"); fi
+mpirun "${placement[@]}" -x OPENBLAS_NUM_THREADS \
   -x OMPI_MCA_btl_vader_single_copy_mechanism "${mpi_args[@]}" "$@" </dev/stdin &
 launcher=$!
 trap 'pkill -TERM -P "$launcher" 2>/dev/null || true' TERM
