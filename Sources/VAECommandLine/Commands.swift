@@ -122,7 +122,7 @@ public struct Train: ParsableCommand {
     }
 
     public func run() throws {
-        try Console.run(logLevel: log.level) { communicator, logger in
+        try Console.run(logLevel: log.level, threads: common.threads) { communicator, logger in
             var settings = try communicator.agree {
                 try common.config.map(TrainingConfiguration.load(path:)) ?? TrainingConfiguration()
             }
@@ -136,12 +136,14 @@ public struct Train: ParsableCommand {
                     // runs/NAME/version_N, new for a fresh run, the newest for --resume latest.
                     let name = common.config.map { (($0 as NSString).lastPathComponent as NSString).deletingPathExtension } ?? "default"
                     let root = "runs/\(name)", resuming = resume != nil
-                    settings.runDirectory = try communicator.agree { () throws -> String in
+                    let folder = try communicator.agree { () throws -> String in
                         guard let folder = RunFolder.pick(under: root, resuming: resuming) else {
                             throw TrainerError.nothingToResume(directory: root)
                         }
                         return folder
                     }
+                    // Rank 0's pick for every rank (another rank could look after rank 0 has made it).
+                    settings.runDirectory = String(decoding: communicator.broadcast(bytes: Array(folder.utf8)), as: UTF8.self)
                 }
             }
             try Trainer.requireSameResume(resume, communicator: communicator)
@@ -279,7 +281,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        try Console.run(stopsAtOnce: true, logLevel: log.level) { communicator, _ in
+        try Console.run(stopsAtOnce: true, logLevel: log.level, threads: common.threads) { communicator, _ in
             var settings = try communicator.agree {
                 try common.config.map(TrainingConfiguration.load(path:)) ?? TrainingConfiguration()
             }
@@ -381,8 +383,13 @@ struct CommonOptions: ParsableArguments {
     var data: String?
     @Option(help: "Weak scaling: the batch per rank; the global batch becomes this × ranks (default: none; bench's: 128).")
     var batchPerRank: Int?
-    @Option(help: "OpenBLAS threads per rank (default: all cores, 0; bench's: 1).")
+    @Option(help: "OpenBLAS threads per rank (default: all cores, 0; bench's: 1; with --threads: 1).")
     var blasThreads: Int?
+    @Option(
+        help: ArgumentHelp(
+            "Without mpirun: train on this many threads, each a rank of one node (node-shared: the same bits as mpirun -n N) (default: 1).",
+            discussion: "Each thread takes its rows of every batch with one BLAS thread; their gradients are summed in a fixed order."))
+    var threads: Int = 1
     @Option(help: "Micro-batches per global batch with --gradient-exchange exact (default: \(defaults.microBatches)).")
     var microBatches: Int?
 
@@ -395,13 +402,17 @@ struct CommonOptions: ParsableArguments {
     var settings: [String] = []
 
     func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        if threads > 1 && MPICommunicator.isLaunchedByMPI {
+            throw ValidationError("--threads is for a run without mpirun; under mpirun start one rank per core instead")
+        }
         if let bad = settings.first(where: { !$0.contains("=") || $0.hasPrefix("=") }) {
             throw ValidationError("--set takes section.key=value (e.g. --set training.kl_schedule=linear), got '\(bad)'")
         }
     }
 
     func overrides(ranks: Int) -> [(key: String, value: Any?)] {
-        [("data.source", data), ("run.blas_threads", blasThreads), ("training.micro_batches", microBatches)]
+        [("data.source", data), ("run.blas_threads", blasThreads ?? (threads > 1 ? 1 : nil)), ("training.micro_batches", microBatches)]
             + settings.map { setting in
                 guard let equals = setting.firstIndex(of: "=") else { return (setting, nil) }  // refused by validate()
                 let key = String(setting[..<equals]), text = String(setting[setting.index(after: equals)...])

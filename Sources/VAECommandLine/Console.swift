@@ -12,52 +12,68 @@ enum Console {
     /// and exit status 1: an error every rank agreed on ends each rank cleanly; any other error under MPI aborts
     /// the whole job so no rank is left waiting.
     static func run(
-        stopsAtOnce: Bool = false, logLevel: Logger.Level = .info, _ body: (Communicator, Logger) throws -> Void
+        stopsAtOnce: Bool = false, logLevel: Logger.Level = .info, threads: Int = 1,
+        _ body: @escaping (Communicator, Logger) throws -> Void
     ) throws {
-        let communicator: Communicator
-        var mpi: MPICommunicator?
+        StopSignal.install(immediately: stopsAtOnce)
         if MPICommunicator.isLaunchedByMPI {
+            let mpi: MPICommunicator
             do { mpi = try MPICommunicator.start() } catch {
                 report("\(error)")
                 throw ExitCode.failure
             }
-            communicator = mpi!
             // Start-up (configuration and data agreement, shared windows, the parameter broadcast) is watched too,
             // with the default limit until the run sets its own.
-            communicator.startWatchdog(limitSeconds: TrainingConfiguration().collectiveTimeout)
+            mpi.startWatchdog(limitSeconds: TrainingConfiguration().collectiveTimeout)
+            if let code = execute(body, communicator: mpi, logLevel: logLevel, finish: mpi.finish) { throw code }
+        } else if threads > 1 {
+            // One process, `threads` threads as the ranks of one node (see ThreadGroup).
+            let group = ThreadGroup(size: threads)
+            let codes = group.run { communicator in
+                nonisolated(unsafe) let body = body
+                return execute(body, communicator: communicator, logLevel: logLevel, finish: {})
+            }
+            if let code = codes[0] { throw code }
         } else {
-            communicator = SingleProcessCommunicator()
+            if let code = execute(body, communicator: SingleProcessCommunicator(), logLevel: logLevel, finish: {}) { throw code }
         }
+    }
+
+    /// Runs `body` on one rank and turns its outcome into an exit code (nil: success): an error every rank agreed
+    /// on ends each rank cleanly; any other error in a job of several ranks ends the whole job at once.
+    static func execute(
+        _ body: (Communicator, Logger) throws -> Void, communicator: Communicator, logLevel: Logger.Level,
+        finish: () -> Void
+    ) -> ExitCode? {
         let rank = communicator.rank, size = communicator.size
-        LoggingSystem.bootstrap { _ in
-            // Rank 0 logs at the chosen level; the others only warn.
+        // Rank 0 logs at the chosen level; the others only warn.
+        let logger = Logger(label: "vae-dist") { _ in
             ConsoleLogHandler(logLevel: rank == 0 ? logLevel : max(logLevel, .warning), rank: size > 1 ? rank : nil)
         }
-        let logger = Logger(label: "vae-dist")
-        StopSignal.install(immediately: stopsAtOnce)
         do {
             try body(communicator, logger)
-            mpi?.finish()
+            finish()
+            return nil
         } catch let stop as Interrupted {
             // Every rank stopped after the same step and the checkpoint is written: a clean, distinct exit.
             if communicator.isLeader { writeStandardError("vae-dist: \(stop)\n") }
-            mpi?.finish()
-            throw ExitCode(Interrupted.exitCode)
+            finish()
+            return ExitCode(Interrupted.exitCode)
         } catch let failure as CollectiveFailure {
             // Agreed by every rank: the failed ranks print their own error, rank 0 the job-wide summary.
             // An error every rank hit alike is printed once, by rank 0.
-            let unanimous = failure.failedRanks.count == communicator.size
+            let unanimous = failure.failedRanks.count == size
             if communicator.isLeader && (unanimous || failure.local == nil) {
                 report("\(failure)")
             } else if failure.local != nil && !unanimous {
                 report("rank \(rank): \(failure)")
             }
-            mpi?.finish()
-            throw ExitCode.failure
+            finish()
+            return ExitCode.failure
         } catch {
-            report(communicator.size > 1 ? "rank \(rank): \(error)" : "\(error)")
-            if communicator.size > 1 { communicator.abort(code: 1) }
-            throw ExitCode.failure
+            report(size > 1 ? "rank \(rank): \(error)" : "\(error)")
+            if size > 1 { communicator.abort(code: 1) }
+            return ExitCode.failure
         }
     }
 

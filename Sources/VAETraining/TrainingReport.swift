@@ -95,7 +95,7 @@ public final class TrainingReport {
         if let warning = BLASKernels.warning { logger.warning("\(warning)") }
         let ranks = communicator.size
         logger.info(
-            "training \(configuration.architecture.describe) on \(data.source): \(data.counts), global batch \(configuration.batchSize), \(ranks) rank(s)\(ranks > 1 ? " (gradient exchange: \(exchange.description))" : ""), BLAS threads \(BLAS.threadCount) (\(BLAS.coreName) kernels), \(parameterCount) parameters"
+            "training \(configuration.architecture.describe) on \(data.source): \(data.counts), global batch \(configuration.batchSize), \(ranks) \(communicator is ThreadCommunicator ? "thread(s)" : "rank(s)")\(ranks > 1 ? " (gradient exchange: \(exchange.description))" : ""), BLAS threads \(BLAS.threadCount) (\(BLAS.coreName) kernels), \(parameterCount) parameters"
         )
     }
 

@@ -1,0 +1,72 @@
+import CAllocationCounter
+import Foundation
+import Testing
+import VAEDistributed
+@testable import VAETraining
+import VAEModel
+
+/// Threads as the ranks of one node (``ThreadGroup``): exact collectives, training steps that allocate nothing on
+/// every thread, and `vae-dist --threads 2` taking the same bits as `mpirun -n 2` and resuming exactly.
+@Suite struct ThreadGroupTests {
+    @Test func collectivesGiveEveryThreadTheSameExactResult() {
+        let group = ThreadGroup(size: 3)
+        let results = group.run { communicator -> [Double] in
+            let r = Double(communicator.rank)
+            var sum: [Float] = [Float(r) + 0.5, 1e6 * Float(r + 1), -Float(r)]
+            sum.withUnsafeMutableBufferPointer { communicator.allReduce($0, .sum) }
+            var extremes: [Double] = [r, r]
+            extremes.withUnsafeMutableBufferPointer { communicator.allReduce(UnsafeMutableBufferPointer(rebasing: $0[0..<1]), .min) }
+            extremes.withUnsafeMutableBufferPointer { communicator.allReduce(UnsafeMutableBufferPointer(rebasing: $0[1..<2]), .max) }
+            var count: [Int64] = [Int64(communicator.rank) + 1]
+            count.withUnsafeMutableBufferPointer { communicator.allReduce($0, .sum) }
+            var root: [UInt8] = communicator.rank == 2 ? [7, 8, 9] : [0, 0, 0]
+            root.withUnsafeMutableBytes { communicator.broadcast($0, root: 2) }
+            return sum.map(Double.init) + extremes + [Double(count[0])] + root.map(Double.init)
+        }
+        #expect(results[0] == [4.5, 6e6, -3, 0, 2, 6, 7, 8, 9], "\(results[0])")
+        #expect(results.allSatisfy { $0 == results[0] })
+    }
+
+    @Test func nodeSharedStepsOnTwoThreadsAllocateNothing() throws {
+        let folder = Fixtures.temporaryFolder()
+        let counts = ThreadGroup(size: 2).run { communicator -> UInt64 in
+            var config = TrainingConfiguration()
+            config.gradientExchange = .nodeShared
+            config.dataSource = "synthetic"
+            config.runDirectory = folder
+            config.blasThreads = 1
+            guard let trainer = try? Trainer(configuration: config, data: Fixtures.smallData, communicator: communicator, logger: Fixtures.quietLogger)
+            else { return .max }
+            let order = epochPermutation(count: Fixtures.smallData.train.count, seed: 1, epoch: 0)
+            return order.withUnsafeBufferPointer { all -> UInt64 in
+                _ = trainer.step(indices: UnsafeBufferPointer(rebasing: all[0..<128]), epoch: 0)  // warm-up
+                let before = vae_thread_allocation_count()
+                for s in 1..<6 {
+                    _ = trainer.step(indices: UnsafeBufferPointer(rebasing: all[(s % 2 * 128)..<(s % 2 * 128 + 128)]), epoch: s)
+                }
+                return vae_thread_allocation_count() - before
+            }
+        }
+        #expect(counts == [0, 0], "heap allocations in 5 steps per thread: \(counts)")
+    }
+
+    @Test func twoThreadsTakeMpirunTwosBitsAndResumeExactly() throws {
+        let threads = Fixtures.temporaryFolder("threads"), ranks = Fixtures.temporaryFolder("ranks")
+        let resumed = Fixtures.temporaryFolder("resumed")
+        let common = ["--data", "synthetic", "--batch-size", "64", "--max-steps", "6", "--log-every", "2"]
+        let (status, out, err) = try CLITests.run(["train", "--threads", "2", "--run-dir", threads] + common)
+        #expect(status == 0, "\(err)")
+        #expect(out.contains("2 thread(s) (gradient exchange: node-shared"), "\(out)")
+        let (ranked, rankedOut, _) = try MPITests.mpirun(["-n", "2", "--", CLITests.binary, "train", "--run-dir", ranks] + common)
+        #expect(ranked == 0, "\(rankedOut)")
+        let name = "/checkpoint-step-000000006.safetensors"
+        #expect(try Fixtures.stateHash(threads + name) == Fixtures.stateHash(ranks + name))
+        // Stop at step 3, resume to 6 on two threads: the same bits.
+        let (first, _, firstErr) = try CLITests.run(["train", "--threads", "2", "--run-dir", resumed] + common + ["--max-steps", "3"])
+        #expect(first == 0, "\(firstErr)")
+        let (second, _, secondErr) = try CLITests.run(["train", "--threads", "2", "--run-dir", resumed, "--resume", "latest", "--max-steps", "6"])
+        #expect(second == 0, "\(secondErr)")
+        #expect(try Fixtures.stateHash(resumed + name) == Fixtures.stateHash(threads + name))
+        #expect(Fixtures.deterministicMetrics(in: resumed) == Fixtures.deterministicMetrics(in: threads))
+    }
+}
