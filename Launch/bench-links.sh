@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Multi-host speed over ordinary links: two network-namespace hosts (Launch/two-hosts.sh), the veth shaped with
+# `tc qdisc … tbf` to each rate, `vae-dist bench` on 2 hosts × 2 ranks (128 rows per rank, one BLAS thread) per rate
+# and per gradient exchange, with the unshaped link and one host's -n 4 as baselines, in one script run. Prints
+# samples/s, the exchange's share of the step, and each figure against the unshaped link. Root; not part of CI.
+#
+#   Launch/bench-links.sh [RATE ...]      (default: 10gbit 1gbit 200mbit)
+#   VAE_DIST_BIN=path  EXCHANGES="node-shared allreduce"  STEPS=60  Launch/bench-links.sh 1gbit
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+bin=$(realpath "${VAE_DIST_BIN:-.build/release/vae-dist}")
+rates=("$@"); [ ${#rates[@]} -gt 0 ] || rates=(10gbit 1gbit 200mbit)
+exchanges=(${EXCHANGES:-node-shared allreduce})
+steps=${STEPS:-60}
+source "$root/Launch/two-hosts.sh"
+results=$work/results
+shape() {  # RATE or "none", on both ends of the veth
+  for end in "$nsa:$vetha" "$nsb:$vethb"; do
+    ip netns exec "${end%%:*}" tc qdisc del dev "${end#*:}" root 2>/dev/null || true
+    [ "$1" = none ] || ip netns exec "${end%%:*}" tc qdisc add dev "${end#*:}" root tbf rate "$1" burst 256kb latency 100ms
+  done
+}
+for exchange in "${exchanges[@]}"; do
+  VAE_DIST_MPI_TIMEOUT=600 Launch/mpirun.sh -n 4 -- "$bin" bench --json --steps "$steps" --warmup 10 \
+    --gradient-exchange "$exchange" | grep '^{' | sed "s/^/one-host $exchange /" >>"$results"
+  for rate in none "${rates[@]}"; do
+    shape "$rate"
+    two_hosts bench --json --steps "$steps" --warmup 10 --gradient-exchange "$exchange" | grep '^{' \
+      | sed "s/^/$rate $exchange /" >>"$results"
+  done
+done
+shape none
+python3 - "$results" <<'PY'
+import json, sys
+rows = []
+for line in open(sys.argv[1]):
+    rate, exchange, text = line.split(" ", 2)
+    rows.append((rate, exchange, json.loads(text)))
+unshaped = {e: r["samples_per_second_total"] for rate, e, r in rows if rate == "none"}
+print(f"{'link':<10} {'exchange':<12} {'samples/s':>10} {'exchange share':>15} {'vs unshaped':>12}")
+for rate, exchange, r in rows:
+    link = {"none": "unshaped"}.get(rate, rate)
+    print(f"{link:<10} {exchange:<12} {r['samples_per_second_total']:>10.0f} {100 * r['allreduce_share']:>14.1f}% "
+          f"{r['samples_per_second_total'] / unshaped[exchange]:>11.3f}")
+PY
