@@ -5,13 +5,15 @@
 # samples/s, the exchange's share of the step, and each figure against the unshaped link. Root; not part of CI.
 #
 #   Launch/bench-links.sh [RATE ...]      (default: 10gbit 1gbit 200mbit)
-#   VAE_DIST_BIN=path  EXCHANGES="node-shared allreduce"  STEPS=60  Launch/bench-links.sh 1gbit
+#   VAE_DIST_BIN=path  EXCHANGES="node-shared node-shared-bf16 allreduce"  STEPS=60  Launch/bench-links.sh 1gbit
+#   QUALITY=1: also the 10-epoch MNIST test loss on 2 hosts (unshaped) with and without bf16 compression.
+# node-shared-bf16 is node-shared with training.cross_node_compression bf16 (error feedback).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 bin=$(realpath "${VAE_DIST_BIN:-.build/release/vae-dist}")
 rates=("$@"); [ ${#rates[@]} -gt 0 ] || rates=(10gbit 1gbit 200mbit)
-exchanges=(${EXCHANGES:-node-shared allreduce})
+exchanges=(${EXCHANGES:-node-shared node-shared-bf16 allreduce})
 steps=${STEPS:-60}
 source "$root/Launch/two-hosts.sh"
 results=$work/results
@@ -21,15 +23,24 @@ shape() {  # RATE or "none", on both ends of the veth
     [ "$1" = none ] || ip netns exec "${end%%:*}" tc qdisc add dev "${end#*:}" root tbf rate "$1" burst 256kb latency 100ms
   done
 }
+flags() { case $1 in node-shared-bf16) echo "--gradient-exchange node-shared --set training.cross_node_compression=bf16" ;; *) echo "--gradient-exchange $1" ;; esac; }
 for exchange in "${exchanges[@]}"; do
   VAE_DIST_MPI_TIMEOUT=600 Launch/mpirun.sh -n 4 -- "$bin" bench --json --steps "$steps" --warmup 10 \
-    --gradient-exchange "$exchange" | grep '^{' | sed "s/^/one-host $exchange /" >>"$results"
+    $(flags "$exchange") | grep '^{' | sed "s/^/one-host $exchange /" >>"$results"
   for rate in none "${rates[@]}"; do
     shape "$rate"
-    two_hosts bench --json --steps "$steps" --warmup 10 --gradient-exchange "$exchange" | grep '^{' \
+    two_hosts bench --json --steps "$steps" --warmup 10 $(flags "$exchange") | grep '^{' \
       | sed "s/^/$rate $exchange /" >>"$results"
   done
 done
+if [ "${QUALITY:-0}" = 1 ]; then
+  shape none
+  for exchange in node-shared node-shared-bf16; do
+    two_hosts train --data "$root/Data/mnist" --blas-threads 1 --log-every 100000 $(flags "$exchange") \
+      --run-dir "$work/quality-$exchange" > "$work/quality-$exchange.log" 2>&1
+    echo "$exchange: 10-epoch MNIST test loss per epoch $(grep -o '"test_loss":[0-9.]*' "$work/quality-$exchange/metrics.jsonl" | cut -d: -f2 | xargs printf '%.2f ')"
+  done
+fi
 shape none
 python3 - "$results" <<'PY'
 import json, sys
@@ -38,9 +49,9 @@ for line in open(sys.argv[1]):
     rate, exchange, text = line.split(" ", 2)
     rows.append((rate, exchange, json.loads(text)))
 unshaped = {e: r["samples_per_second_total"] for rate, e, r in rows if rate == "none"}
-print(f"{'link':<10} {'exchange':<12} {'samples/s':>10} {'exchange share':>15} {'vs unshaped':>12}")
+print(f"{'link':<10} {'exchange':<17} {'samples/s':>10} {'exchange share':>15} {'vs unshaped':>12}")
 for rate, exchange, r in rows:
     link = {"none": "unshaped"}.get(rate, rate)
-    print(f"{link:<10} {exchange:<12} {r['samples_per_second_total']:>10.0f} {100 * r['allreduce_share']:>14.1f}% "
+    print(f"{link:<10} {exchange:<17} {r['samples_per_second_total']:>10.0f} {100 * r['allreduce_share']:>14.1f}% "
           f"{r['samples_per_second_total'] / unshaped[exchange]:>11.3f}")
 PY

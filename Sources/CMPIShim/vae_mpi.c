@@ -277,6 +277,18 @@ int vae_mpi_node_free(vae_mpi_node_memory *memory) {
     return rc;
 }
 
+int vae_mpi_cross_node_allgather(const void *send, int64_t bytes, void *receive) {
+    if (topology_node_count <= 1) {
+        memcpy(receive, send, (size_t)bytes);
+        return MPI_SUCCESS;
+    }
+    if (bytes > INT_MAX) return MPI_ERR_COUNT;
+    enter("MPI_Allgather (across nodes)");
+    int rc = MPI_Allgather(send, (int)bytes, MPI_BYTE, receive, (int)bytes, MPI_BYTE, cross_comm);
+    leave();
+    return rc;
+}
+
 int vae_mpi_cross_node_allreduce_float_sum(float *buffer, int64_t count) {
     if (topology_node_count <= 1) return MPI_SUCCESS;
     for (int64_t done = 0; done < count;) {

@@ -22,6 +22,8 @@ public struct ExchangeSettings: Sendable {
     public var microBatches: Int
     /// Clip the summed gradient to this global norm (0: no clipping; see ``GradientClipper``).
     public var clipNorm: Float
+    /// The node-shared exchange's cross-node hop (see ``CrossNodeCompression``).
+    public var crossNodeCompression: CrossNodeCompression = .none
 
     public init(
         layout: ParameterLayout, globalBatchSize: Int, klWeight: Float, adam: Adam.Hyperparameters,

@@ -41,6 +41,16 @@ public protocol NodeSharedMemory: AnyObject {
     func synchronizeNode()
     /// In-place float sum over the ranks that have this rank's local rank, one per node (nothing with one node).
     func allReduceAcrossNodes(_ buffer: UnsafeMutableBufferPointer<Float>)
+    /// Every node's `send` (the ranks with this rank's local rank, one per node), in node order, into `receive`
+    /// (`send.count` × node count bytes). Default: one node, a copy.
+    func allGatherAcrossNodes(_ send: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer)
+}
+
+extension NodeSharedMemory {
+    public func allGatherAcrossNodes(_ send: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer) {
+        guard let source = send.baseAddress, send.count > 0 else { return }
+        receive.baseAddress!.copyMemory(from: source, byteCount: send.count)
+    }
 }
 
 /// One process's "node memory": a page-aligned, zeroed heap block, nothing to synchronize.

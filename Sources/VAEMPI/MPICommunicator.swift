@@ -170,4 +170,10 @@ final class MPINodeMemory: NodeSharedMemory {
         let code = vae_mpi_cross_node_allreduce_float_sum(base, Int64(buffer.count))
         if code != 0 { fatalError("MPI_Allreduce across nodes returned error \(code)") }
     }
+
+    func allGatherAcrossNodes(_ send: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer) {
+        guard let source = send.baseAddress, send.count > 0 else { return }
+        let code = vae_mpi_cross_node_allgather(source, Int64(send.count), receive.baseAddress!)
+        if code != 0 { fatalError("MPI_Allgather across nodes returned error \(code)") }
+    }
 }

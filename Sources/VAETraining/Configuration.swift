@@ -100,6 +100,8 @@ public struct TrainingConfiguration: Equatable, Sendable {
     var legacyExchange: ExchangeStrategy?
     /// One line per deprecated key that was read, naming its replacement (the trainer logs them).
     public private(set) var deprecations: [String] = []
+    /// The node-shared exchange's cross-node hop: float32, or bfloat16 with error feedback (``CrossNodeCompression``).
+    public var crossNodeCompression = CrossNodeCompression.none
     /// Micro-batches per global batch with the `exact` exchange (must divide the batch and be divisible by the
     /// rank count).
     public var microBatches = 8
@@ -235,6 +237,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
         .init("training.drop_last") { $0.dropLast = try $1.bool() },
         .init("training.gradient_exchange") { $0.gradientExchange = try $1.choice(ExchangeStrategy.self) },
         .init("training.micro_batches") { $0.microBatches = try $1.integer(min: 1) },
+        .init("training.cross_node_compression") { $0.crossNodeCompression = try $1.choice(CrossNodeCompression.self) },
         // Deprecated: one choice, training.gradient_exchange, replaces these three keys.
         .init("training.reduction") { try $0.setLegacyExchange($1, asked: try $1.string(oneOf: ["fast", "exact"]) == "exact") },
         .init("training.sharded_optimizer") { try $0.setLegacyExchange($1, asked: try $1.bool()) },
@@ -287,6 +290,11 @@ public struct TrainingConfiguration: Equatable, Sendable {
                 problem:
                     "a \(architecture.likelihood.name) likelihood needs grey levels (\"none\"), got \"\(binarization.rawValue)\"")
         }
+        if crossNodeCompression != .none && ![.auto, .nodeShared].contains(gradientExchange) {
+            throw ConfigurationError(
+                key: "training.cross_node_compression",
+                problem: "compresses the node-shared exchange's hop between hosts; use it with training.gradient_exchange \"node-shared\" or \"auto\", not \"\(gradientExchange.rawValue)\"")
+        }
         if let maxSteps, maxSteps < 1 { throw ConfigurationError(key: "training.max_steps", problem: "must be ≥ 1") }
         try checkFitsMemory()
         if standardize && architecture.likelihood.acceptsBinarizedTargets {
@@ -329,6 +337,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
     /// The schedules' trajectory keys, present only when a schedule is not constant (earlier runs keep their hash).
     var scheduleFields: [(String, String)] {
         var fields: [(String, String)] = clipGradientNorm > 0 ? [("clip_grad_norm", "\(clipGradientNorm)")] : []
+        if crossNodeCompression != .none { fields.append(("cross_node_compression", "\"\(crossNodeCompression.rawValue)\"")) }
         switch learningRateSchedule {
         case .constant: break
         case .step(let every, let factor):

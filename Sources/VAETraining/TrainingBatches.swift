@@ -8,6 +8,7 @@ extension ExchangeSettings {
             layout: ParameterLayout(configuration.architecture), globalBatchSize: configuration.batchSize,
             klWeight: Float(configuration.klWeight), adam: configuration.adam, microBatches: configuration.microBatches,
             clipNorm: Float(configuration.clipGradientNorm))
+        crossNodeCompression = configuration.crossNodeCompression
     }
 }
 

@@ -67,6 +67,9 @@ int vae_mpi_node_free(vae_mpi_node_memory *memory);
 /// In-place float sum of `count` elements over the ranks with this rank's local rank, one per node
 /// (returns at once with one node).
 int vae_mpi_cross_node_allreduce_float_sum(float *buffer, int64_t count);
+/// Every node's `bytes` from `send` (the ranks with this rank's local rank, one per node) into `receive`, in node
+/// order (`bytes` × node count); a copy with one node.
+int vae_mpi_cross_node_allgather(const void *send, int64_t bytes, void *receive);
 
 /// Starts the stall watchdog: a thread that ends this rank with exit status 3 (so mpirun ends the whole job)
 /// when one collective has waited more than `limit_seconds`, after printing the operation, the step and the wait.

@@ -37,6 +37,8 @@ open class NodeSharedExchange: GradientExchange {
     static let lossLineFloats = 16
     /// One block of the sum, kept in L1.
     let accumulator: UnsafeMutablePointer<Float>
+    /// The cross-node hop in bfloat16 with error feedback (several nodes and `cross_node_compression: bf16`).
+    let compressor: CompressedCrossNodeSum?
     static let blockSize = 1024
 
     /// One flat buffer's length in the segments: whole 64-byte lines.
@@ -88,6 +90,9 @@ open class NodeSharedExchange: GradientExchange {
             borrowing: UnsafeMutablePointer(mutating: peers[topology.localRank]), count: parameterCount, owner: memory)
         let lines = stride / 16, r = topology.localRank, n = topology.localSize
         shard = min(lines * r / n * 16, parameterCount)..<min(lines * (r + 1) / n * 16, parameterCount)
+        compressor =
+            settings.crossNodeCompression == .bf16 && topology.nodeCount > 1
+            ? CompressedCrossNodeSum(count: shard.count, nodeCount: topology.nodeCount) : nil
         accumulator = .allocate(capacity: Self.blockSize)
         accumulator.initialize(repeating: 0, count: Self.blockSize)
         // Each rank touches first what it will write in every step (its gradient segment and its shard of the
@@ -111,7 +116,7 @@ open class NodeSharedExchange: GradientExchange {
     }
 
     public var description: String {
-        "node-shared, \(topology.localSize) rank(s) per node, \(topology.nodeCount) node(s)"
+        "node-shared, \(topology.localSize) rank(s) per node, \(topology.nodeCount) node(s)\(compressor == nil ? "" : ", bf16 across nodes")"
     }
 
     /// Only local rank 0 writes the node's parameters and moments outside a step (initialization, restore).
@@ -157,7 +162,11 @@ open class NodeSharedExchange: GradientExchange {
             global = sum
         }
         sumOverLocalRanks()
-        memory.allReduceAcrossNodes(UnsafeMutableBufferPointer(start: gradients.pointer + shard.lowerBound, count: shard.count))
+        if let compressor {
+            compressor.sum(gradients.pointer + shard.lowerBound, memory: memory)
+        } else {
+            memory.allReduceAcrossNodes(UnsafeMutableBufferPointer(start: gradients.pointer + shard.lowerBound, count: shard.count))
+        }
         // Every node holds every shard once: the squares of all ranks count each shard once per node.
         clipper.clip(gradients.pointer + shard.lowerBound, count: shard.count, shards: communicator, copies: topology.nodeCount)
         timer.optimizer {
