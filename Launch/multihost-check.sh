@@ -5,7 +5,8 @@
 #      within float tolerance (1e-5 relative);
 #   2. with --gradient-exchange exact the checkpoint equals a single process's bit for bit;
 #   3. a resume across the hosts is exact (stop at step 3, resume to 6: the same checkpoint);
-#   4. with the link cut mid-run the job ends within 2 × the collective timeout, with a message naming the lost
+#   4. the cross-host hop in bf16 (training.cross_node_compression) trains with identical replicas;
+#   5. with the link cut mid-run the job ends within 2 × the collective timeout, with a message naming the lost
 #      host or the stalled operation, and no vae-dist or orted process is left on either host.
 # Needs root (ip netns) and iproute2; exits 77 with a line saying why when it cannot make namespaces. Removes its
 # namespaces and kills what it started whatever happens. The addresses are its own, on the veth only.
@@ -53,7 +54,17 @@ two_hosts --resume latest --run-dir "$work/resume" --max-steps 6 >>"$work/resume
 [ "$(state "$work/resume/$checkpoint")" = "$(state "$work/exact1/$checkpoint")" ] || fail "the resume across hosts is not exact"
 echo "3. resume across the hosts (step 3 → 6): bit-identical"
 
-# 4. a partition: cut the link mid-run.
+# 4. bf16 across the hosts: trains, and the replicas stay identical (parameter hashes compared every step).
+two_hosts "${model[@]}" --max-steps 6 --gradient-exchange node-shared --set training.cross_node_compression=bf16 \
+  --divergence-check-every 1 --run-dir "$work/bf16" >"$work/bf16.log" 2>&1 || { cat "$work/bf16.log"; fail "bf16 across hosts"; }
+grep -q "2 node(s), bf16 across nodes" "$work/bf16.log" || { cat "$work/bf16.log"; fail "bf16 compression not reported"; }
+paste <(losses "$work/bf16") <(losses "$work/hosts2") | awk '
+  { n++; d = $1 - $2; if (d < 0) d = -d; if (d > 1e-2 * ($2 < 0 ? -$2 : $2)) bad++; if (d > worst) worst = d }
+  END { if (n != 6 || bad) { print "bf16 losses stray (" n " steps, " bad " beyond 1%)"; exit 1 }
+        printf "4. bf16 across the hosts: replicas identical at every step; 6 losses within %.2e of float32\n", worst }' \
+  || fail "the bf16 run's losses stray from float32's"
+
+# 5. a partition: cut the link mid-run.
 timeout=15
 two_hosts "${model[@]}" --max-steps 1000000 --collective-timeout "$timeout" --run-dir "$work/cut" >"$work/cut.log" 2>&1 &
 job=$!
@@ -79,5 +90,5 @@ grep -qE "lost communication|watchdog|unreachable|stalled" "$work/cut.log" || { 
 reason=$(grep -m1 -oE "(lost communication[^.]*|watchdog[^;.]*)" "$work/cut.log" || true)
 remote=$(grep -m1 -oE "Remote daemon:.*on node [^ ]+" "$work/cut.log" | sed 's/  */ /g' || true)
 [ -n "$remote" ] && reason="$reason; $remote"
-printf '4. link cut: the job ended after %.1f s (limit %d s, exit %d: %s); no vae-dist or orted left\n' "$elapsed" $((2 * timeout)) "$status" "$reason"
+printf '5. link cut: the job ended after %.1f s (limit %d s, exit %d: %s); no vae-dist or orted left\n' "$elapsed" $((2 * timeout)) "$status" "$reason"
 echo "multihost ok"

@@ -3,7 +3,7 @@ import Testing
 
 /// Two hosts on one machine (Launch/multihost-check.sh): network namespaces joined by a veth pair, OpenMPI over TCP
 /// with a launcher agent, 2 hosts × 2 ranks of vae-dist: two nodes and node-shared, losses equal one host's, `exact`
-/// bit for bit with one process, a resume across hosts, and a cut link that ends the job within 2 × the collective
+/// bit for bit with one process, a resume across hosts, bf16 across hosts with identical replicas, and a cut link that ends the job within 2 × the collective
 /// timeout leaving no process behind. Needs root and network namespaces; skipped, saying so, where there are none.
 @Suite(.serialized) struct MultiHostTests {
     /// Whether this machine lets us make a network namespace (root, iproute2, the capability).
