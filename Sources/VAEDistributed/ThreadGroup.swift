@@ -131,6 +131,35 @@ public final class ThreadCommunicator: Communicator {
 
     public func barrier() { group.wait() }
 
+    /// Each thread sums its own shard over every thread's `source`, in thread order, straight into `shard`.
+    public func reduceScatterSum(
+        _ source: UnsafeBufferPointer<Float>, into shard: UnsafeMutableBufferPointer<Float>, shards: ShardLayout
+    ) {
+        let mine = shards.range(of: rank)
+        group.pointers[rank] = UnsafeMutableRawPointer(mutating: source.baseAddress)
+        group.wait()
+        if let out = shard.baseAddress, !mine.isEmpty {
+            for other in 0..<size {
+                let input = group.pointers[other]!.assumingMemoryBound(to: Float.self) + mine.lowerBound
+                if other == 0 { out.update(from: input, count: mine.count) } else { for i in 0..<mine.count { out[i] += input[i] } }
+            }
+        }
+        group.wait()  // every source read
+    }
+
+    /// Each thread copies every other thread's range of its `buffer` into its own.
+    public func allGather(_ buffer: UnsafeMutableBufferPointer<Float>, shards: ShardLayout) {
+        group.pointers[rank] = UnsafeMutableRawPointer(buffer.baseAddress)
+        group.wait()
+        for other in 0..<size where other != rank {
+            let range = shards.range(of: other)
+            guard !range.isEmpty else { continue }
+            (buffer.baseAddress! + range.lowerBound).update(
+                from: group.pointers[other]!.assumingMemoryBound(to: Float.self) + range.lowerBound, count: range.count)
+        }
+        group.wait()  // every range copied before anyone writes again
+    }
+
     /// Ends the whole process (every thread of the job) at once.
     public func abort(code: Int32) -> Never { exit(code) }
 

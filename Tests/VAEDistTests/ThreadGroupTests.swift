@@ -27,11 +27,34 @@ import VAEModel
         #expect(results.allSatisfy { $0 == results[0] })
     }
 
-    @Test func nodeSharedStepsOnTwoThreadsAllocateNothing() throws {
+    @Test func reduceScatterAndAllGatherMatchTheirDefinitions() {
+        let shards = ShardLayout(count: 7, ranks: 3)
+        let results = ThreadGroup(size: 3).run { communicator -> [Float] in
+            let source = (0..<7).map { Float(communicator.rank * 10 + $0) }
+            let mine = shards.range(of: communicator.rank)
+            var shard = [Float](repeating: -1, count: mine.count)
+            source.withUnsafeBufferPointer { s in shard.withUnsafeMutableBufferPointer { communicator.reduceScatterSum(s, into: $0, shards: shards) } }
+            var gathered = [Float](repeating: -1, count: 7)
+            for i in mine { gathered[i] = Float(communicator.rank) }
+            gathered.withUnsafeMutableBufferPointer { communicator.allGather($0, shards: shards) }
+            return shard + [.nan] + gathered
+        }
+        for rank in 0..<3 {
+            let mine = shards.range(of: rank)
+            let expectedShard = mine.map { Float(30 + 3 * $0) }  // Σ over r of 10r + i
+            let expectedGather = (0..<7).map { i in Float((0..<3).first { shards.range(of: $0).contains(i) }!) }
+            #expect(Array(results[rank].prefix(mine.count)) == expectedShard)
+            #expect(Array(results[rank].suffix(7)) == expectedGather)
+        }
+    }
+
+    /// Every gradient exchange on two threads: no heap allocation in a step, on either thread.
+    @Test(arguments: ExchangeStrategy.allCases.filter { $0 != .auto })
+    func stepsOnTwoThreadsAllocateNothing(exchange: ExchangeStrategy) throws {
         let folder = Fixtures.temporaryFolder()
         let counts = ThreadGroup(size: 2).run { communicator -> UInt64 in
             var config = TrainingConfiguration()
-            config.gradientExchange = .nodeShared
+            config.gradientExchange = exchange
             config.dataSource = "synthetic"
             config.runDirectory = folder
             config.blasThreads = 1
