@@ -92,4 +92,14 @@ import VAEModel
         #expect(try Fixtures.stateHash(resumed + name) == Fixtures.stateHash(threads + name))
         #expect(Fixtures.deterministicMetrics(in: resumed) == Fixtures.deterministicMetrics(in: threads))
     }
+
+    @Test func exactOnTwoThreadsIsOneProcesssBits() throws {
+        let one = Fixtures.temporaryFolder("one"), two = Fixtures.temporaryFolder("two")
+        let common = ["--data", "synthetic", "--batch-size", "64", "--max-steps", "4", "--gradient-exchange", "exact", "-q"]
+        let (a, _, aErr) = try CLITests.run(["train", "--blas-threads", "1", "--run-dir", one] + common)
+        let (b, _, bErr) = try CLITests.run(["train", "--threads", "2", "--run-dir", two] + common)
+        #expect(a == 0 && b == 0, "\(aErr)\(bErr)")
+        let name = "/checkpoint-step-000000004.safetensors"
+        #expect(try Fixtures.stateHash(one + name) == Fixtures.stateHash(two + name))
+    }
 }
