@@ -32,6 +32,9 @@ public struct FileError: Error, CustomStringConvertible {
 public enum AtomicFile {
     /// The prefix of every temp file vae-dist writes; only files with it are ever cleaned up.
     public static let temporaryPrefix = ".vae-dist-tmp."
+    /// The temp file's suffix: this process and thread (threads of one process may write the same file, e.g. a
+    /// data fingerprint's cache, each through its own temp file).
+    public static var temporarySuffix: String { "\(getpid()).\(pthread_self())" }
 
     /// Replaces `path` (a regular file or a new name; a symlink, device, FIFO or folder there is refused, never
     /// replaced) with `bytes`.
@@ -46,7 +49,7 @@ public enum AtomicFile {
         let url = URL(fileURLWithPath: path)
         let folder = url.deletingLastPathComponent().path
         let temporary = (folder as NSString).appendingPathComponent(
-            "\(temporaryPrefix)\(url.lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max))")
+            "\(temporaryPrefix)\(url.lastPathComponent).\(temporarySuffix)")
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
         guard fd >= 0 else { throw FileError(path: temporary, operation: "creating", code: errno) }
         var committed = false

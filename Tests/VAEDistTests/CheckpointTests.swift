@@ -192,7 +192,7 @@ import VAEModel
         let store = CheckpointStore(directory: folder, keep: 3)
         try store.save([1, 2, 3], step: 1)
         // Block the temp file's name with a folder: the write fails like a full or read-only disk would.
-        let blocker = folder + "/\(AtomicFile.temporaryPrefix)checkpoint-step-000000002.safetensors.\(getpid())"
+        let blocker = folder + "/\(AtomicFile.temporaryPrefix)checkpoint-step-000000002.safetensors.\(AtomicFile.temporarySuffix)"
         try FileManager.default.createDirectory(atPath: blocker, withIntermediateDirectories: false)
         #expect(throws: FileError.self) { try store.save([4, 5, 6], step: 2) }
         #expect(try store.latest() == folder + "/checkpoint-step-000000001.safetensors")
