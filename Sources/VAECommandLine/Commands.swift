@@ -127,35 +127,8 @@ public struct Train: ParsableCommand {
                 try common.config.map(TrainingConfiguration.load(path:)) ?? TrainingConfiguration()
             }
             try communicator.agree { try settings.override(overrides(ranks: communicator.size)) }
-            if !settings.givenKeys.contains("run.run_dir") {
-                if case .path(let checkpoint)? = resume {
-                    // A checkpoint path resumes in its own folder.
-                    let folder = (checkpoint as NSString).deletingLastPathComponent
-                    settings.runDirectory = folder.isEmpty ? "." : folder
-                } else {
-                    // runs/NAME/version_N, new for a fresh run, the newest for --resume latest.
-                    let name = common.config.map { (($0 as NSString).lastPathComponent as NSString).deletingPathExtension } ?? "default"
-                    let root = "runs/\(name)", resuming = resume != nil
-                    let folder = try communicator.agree { () throws -> String in
-                        guard let folder = RunFolder.pick(under: root, resuming: resuming) else {
-                            throw TrainerError.nothingToResume(directory: root)
-                        }
-                        return folder
-                    }
-                    // Rank 0's pick for every rank (another rank could look after rank 0 has made it).
-                    settings.runDirectory = String(decoding: communicator.broadcast(bytes: Array(folder.utf8)), as: UTF8.self)
-                }
-            }
-            try Trainer.requireSameResume(resume, communicator: communicator)
-            if let resume {
-                // The checkpoint's settings, with what was given now on top (the trainer refuses a change of the
-                // trajectory unless --fine-tune).
-                let folder = settings.runDirectory, requested = settings
-                let stored = try CheckpointFile.storedSettings(
-                    resume, store: CheckpointStore(directory: folder, keep: 1), communicator: communicator)
-                settings = try communicator.agree { try stored.adopting(requested) }
-                settings.runDirectory = folder
-            }
+            let name = common.config.map { (($0 as NSString).lastPathComponent as NSString).deletingPathExtension } ?? "default"
+            settings = try RunFolder.settings(settings, runName: name, resume: resume, communicator: communicator)
             let (source, fraction, seed) = (settings.dataSource, settings.validationFraction, settings.seed)
             let splits = try communicator.agree { try DataSplits.load(source).holdingOut(fraction: fraction, seed: seed) }
             settings.adapt(to: splits)
@@ -171,71 +144,6 @@ public struct Train: ParsableCommand {
                 logger.info(
                     "done: \(split) loss \(String(format: "%.4f after epoch %d; %.0f train samples/s", loss, last.epoch, summary.samplesPerSecond))"
                 )
-            }
-        }
-    }
-}
-
-struct Evaluate: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "eval",
-        abstract: "Print the test (or validation) −ELBO per sample of a checkpoint (the example's \"Test set loss\").",
-        discussion:
-            "The architecture, seed, binarization, standardization and validation split come from the checkpoint itself.")
-
-    @OptionGroup var log: LogOptions
-    @Option(help: "A checkpoint (.safetensors) written by vae-dist train.")
-    var checkpoint: String
-    @Option(help: "The data the checkpoint was trained on: a folder, a file, a .json manifest, or 'synthetic'.")
-    var data: String = "Data/mnist"
-    @Option(help: "The set to evaluate: test or validation (train works too).")
-    var split: DataSplit = .test
-    @Flag(help: "Print one JSON object: SPLIT_loss, reconstruction, kl, samples (and nll, nll_standard_error).")
-    var json = false
-    @Option(help: "Also estimate −log p(x) by importance sampling with K samples per image (the papers use 5000).")
-    var importanceSamples: Int?
-    @Option(help: "With --importance-samples: only the first N test images.")
-    var images: Int?
-
-    func validate() throws {
-        if let k = importanceSamples, k < 1 { throw ValidationError("--importance-samples must be at least 1") }
-        if let images, images < 1 { throw ValidationError("--images must be at least 1") }
-    }
-
-    func run() throws {
-        try Console.run(stopsAtOnce: true, logLevel: log.level) { communicator, _ in
-            let source = data
-            let splits = try communicator.agree { try DataSplits.load(source) }
-            let result = try Evaluation.evaluate(
-                checkpoint: checkpoint, data: splits, split: split, communicator: communicator,
-                importanceSamples: importanceSamples, images: images)
-            guard communicator.isLeader else { return }
-            let weighted = result.importanceWeighted
-            if json {
-                let extra =
-                    weighted.map {
-                        String(
-                            format: ",\"nll\":%.6f,\"nll_standard_error\":%.6f,\"importance_samples\":%ld,\"nll_images\":%ld",
-                            $0.nll, $0.standardError, $0.samples, $0.images)
-                    } ?? ""
-                print(
-                    "{\"\(result.split.rawValue)_loss\":"
-                        + String(
-                            format: "%.6f,\"reconstruction\":%.6f,\"kl\":%.6f,\"samples\":%ld,\"global_step\":%ld",
-                            result.loss, result.reconstruction, result.kl, result.samples, result.globalStep) + extra + "}")
-            } else {
-                let title = ["train": "Training", "validation": "Validation", "test": "Test"][result.split.rawValue]!
-                print(
-                    "====> \(title) set loss: "
-                        + String(
-                            format: "%.4f  (reconstruction %.4f, KL %.4f; %ld samples, step %ld)",
-                            result.loss, result.reconstruction, result.kl, result.samples, result.globalStep))
-                if let weighted {
-                    print(
-                        String(
-                            format: "====> Test NLL (importance-weighted, K = %d, %d images): %.4f ± %.4f",
-                            weighted.samples, weighted.images, weighted.nll, weighted.standardError))
-                }
             }
         }
     }
@@ -308,66 +216,6 @@ struct Bench: ParsableCommand {
                     print(json ? report.json : report.text)
                 }
             }
-        }
-    }
-}
-
-struct Sample: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Write a PNG grid of decodes of z ~ N(0, I) from a checkpoint's model.")
-
-    @OptionGroup var log: LogOptions
-    @Option(help: "A checkpoint (.safetensors) written by vae-dist train.")
-    var checkpoint: String
-    @Option(help: "How many samples (tiled into a square grid).")
-    var count: Int = 64
-    @Option(help: "The PNG file to write.")
-    var out: String?
-    @Option(help: "Seed of the z draws.")
-    var seed: UInt64 = 1
-    @Option(help: "Decode these z instead: --count rows of latent_size little-endian float32 values.")
-    var latentFile: String?
-    @Option(help: "Also write the decoded means as little-endian float32 (count × input size, in the data's units).")
-    var rawOut: String?
-
-    func validate() throws {
-        guard count >= 1 else { throw ValidationError("--count must be at least 1") }
-        guard out != nil || rawOut != nil else { throw ValidationError("give --out FILE.png and/or --raw-out FILE") }
-    }
-
-    func run() throws {
-        try Console.run(logLevel: log.level) { _, _ in
-            try Evaluation.sample(
-                checkpoint: checkpoint, count: count, seed: seed, out: out, latentFile: latentFile, rawOut: rawOut)
-        }
-    }
-}
-
-struct Export: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Write a checkpoint's model tensors alone as safetensors, for PyTorch's load_state_dict(strict=True).",
-        discussion: """
-            The names and shapes are the PyTorch example's module's (fc1.weight [400, 784], fc1.bias, fc21, fc22, \
-            fc3, fc4 for the default model): `model.load_state_dict(safetensors.torch.load_file(FILE))`. Adam's \
-            moments and the data standardization stay in the checkpoint.
-            """)
-
-    @Argument(help: "A checkpoint (.safetensors) written by vae-dist train.")
-    var checkpoint: String
-    @Option(help: "The safetensors file to write.")
-    var out: String
-    @OptionGroup var log: LogOptions
-
-    func run() throws {
-        try Console.run(logLevel: log.level) { communicator, logger in
-            let loaded = try LoadedModel.load(checkpoint: checkpoint, communicator: communicator)
-            guard communicator.isLeader else { return }
-            let bytes = ModelWeights.export(
-                layout: loaded.model.layout, parameters: loaded.model.parameters,
-                source: ["source_checkpoint": (checkpoint as NSString).lastPathComponent,
-                         "global_step": "\(loaded.metadata.position.globalStep)"])
-            try AtomicFile.write(bytes, to: out)
-            logger.info("wrote \(loaded.model.layout.tensors.count) model tensors (\(loaded.model.layout.architecture.describe)) to \(out)")
         }
     }
 }

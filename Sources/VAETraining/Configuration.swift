@@ -360,20 +360,6 @@ public struct TrainingConfiguration: Equatable, Sendable {
 
     /// SHA-256 of ``trajectoryJSON``.
     public var trajectoryHash: String { SHA256.hash(Array(trajectoryJSON.utf8)).hexString }
-
-    /// The dotted keys whose values differ between two trajectory JSON texts (for resume errors).
-    public static func differingKeys(_ a: String, _ b: String) -> [String] {
-        func flatten(_ text: String) -> [String: String] {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { return [:] }
-            var out: [String: String] = [:]
-            for (section, value) in object {
-                for (key, item) in (value as? [String: Any]) ?? [:] { out["\(section).\(key)"] = "\(item)" }
-            }
-            return out
-        }
-        let x = flatten(a), y = flatten(b)
-        return Set(x.keys).union(y.keys).filter { x[$0] != y[$0] }.sorted()
-    }
 }
 
 extension TrainingConfiguration {

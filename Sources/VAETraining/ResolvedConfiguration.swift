@@ -75,6 +75,11 @@ extension TrainingConfiguration {
 
     /// The trajectory settings (``trajectoryJSON``'s keys) whose values differ between `stored` and `self`.
     public func trajectoryChanges(from stored: String) -> [SettingChange] {
+        TrainingConfiguration.changes(from: stored, to: trajectoryJSON)
+    }
+
+    /// The dotted keys whose values differ between two trajectory JSON texts, with both values, in key order.
+    public static func changes(from old: String, to new: String) -> [SettingChange] {
         func flatten(_ text: String) -> [String: String] {
             guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { return [:] }
             var out: [String: String] = [:]
@@ -83,11 +88,14 @@ extension TrainingConfiguration {
             }
             return out
         }
-        let old = flatten(stored), new = flatten(trajectoryJSON)
-        return Set(old.keys).union(new.keys).sorted().compactMap { key in
-            old[key] == new[key] ? nil : SettingChange(key: key, stored: old[key] ?? "(not set)", requested: new[key] ?? "(not set)")
+        let a = flatten(old), b = flatten(new)
+        return Set(a.keys).union(b.keys).sorted().compactMap { key in
+            a[key] == b[key] ? nil : SettingChange(key: key, stored: a[key] ?? "(not set)", requested: b[key] ?? "(not set)")
         }
     }
+
+    /// The dotted keys whose values differ between two trajectory JSON texts.
+    public static func differingKeys(_ a: String, _ b: String) -> [String] { changes(from: a, to: b).map(\.key) }
 
     /// What `--resume` runs with: these (a checkpoint's) settings, with the keys `requested` was explicitly given
     /// (by a file or a flag) taken from it; `training.epochs` and `training.max_steps` go together (either given:

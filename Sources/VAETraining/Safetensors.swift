@@ -60,6 +60,11 @@ public enum Safetensors {
         return out
     }
 
+    /// Element `index` of a little-endian F32 tensor whose data starts at `base`.
+    @inline(__always) public static func float32(_ base: UnsafeRawPointer, _ index: Int) -> Float {
+        Float(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * index, as: UInt32.self)))
+    }
+
     static func jsonString(_ s: String) -> String {
         var out = "\""
         for scalar in s.unicodeScalars {

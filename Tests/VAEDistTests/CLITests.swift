@@ -32,15 +32,23 @@ import Testing
     }
 
     /// Runs the binary; returns (status, stdout, stderr).
-    static func run(_ arguments: [String]) throws -> (Int32, String, String) {
+    static func run(_ arguments: [String]) throws -> (Int32, String, String) { try execute(binary, arguments) }
+
+    /// Runs `executable ARGS` (with `environment`, else ours); returns (status, stdout, stderr), or with `combined`
+    /// (status, stdout and stderr as one stream, "").
+    static func execute(
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil, combined: Bool = false
+    ) throws -> (Int32, String, String) {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        let out = Pipe(), err = Pipe()
+        if let environment { process.environment = environment }
+        let out = Pipe(), err = combined ? out : Pipe()
         process.standardOutput = out
         process.standardError = err
         try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile(), stderr = err.fileHandleForReading.readDataToEndOfFile()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = combined ? Data() : err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
     }

@@ -29,18 +29,11 @@ import Testing
         .enabled(if: canCreateNamespaces, "needs root and network namespaces (ip netns add); skipped on this machine"),
         .timeLimit(.minutes(5)))
     func twoHostsTrainAsOneResumeExactlyAndEndCleanlyWhenTheLinkIsCut() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "Launch/multihost-check.sh")
-        process.arguments = [CLITests.binary]
-        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") }
+        let (status, output, _) = try CLITests.execute(
+            "Launch/multihost-check.sh", [CLITests.binary], environment: environment, combined: true)
         let summary = output.split(separator: "\n").filter { $0.first?.isNumber == true || $0.hasPrefix("multihost") }
-        #expect(process.terminationStatus == 0 && output.contains("multihost ok"), "\(output.suffix(6000))")
+        #expect(status == 0 && output.contains("multihost ok"), "\(output.suffix(6000))")
         print(summary.joined(separator: "\n"))
     }
 }
