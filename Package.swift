@@ -34,6 +34,8 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev", "pkg-config"])]),
         // Per-thread heap-allocation counting (replaces malloc in the executables that link it).
         .target(name: "CAllocationCounter"),
+        // SHA-256's compression function, through the CPU's SHA extensions where it has them.
+        .target(name: "CSHA256", cSettings: [.unsafeFlags(["-O3"])]),
         // The thin C wrapper over OpenMPI: the only code that calls MPI.
         .target(name: "CMPIShim", dependencies: ["COpenMPI"]),
         // Model math: tensors, ops (forward/backward pairs), the VAE, Adam, counter-based RNG. No I/O, no MPI.
@@ -52,7 +54,7 @@ let package = Package(
         .target(
             name: "VAETraining",
             dependencies: [
-                "VAEModel", "VAEDistributed", "VAEBuildInfo", "CPNG", "CZlib", .product(name: "Logging", package: "swift-log"),
+                "VAEModel", "VAEDistributed", "VAEBuildInfo", "CPNG", "CZlib", "CSHA256", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: kernelFlags),
         // The CLI's commands (swift-argument-parser): parse and dispatch, nothing else.
@@ -85,7 +87,9 @@ let package = Package(
             name: "vae-dist-fuzz", dependencies: ["VAEModel", "VAEDistributed", "VAETraining"], path: "Tests/Fuzz"),
         .testTarget(
             name: "VAEDistTests",
-            dependencies: ["VAEModel", "VAEDistributed", "VAETraining", "VAEBuildInfo", "VAETestSupport", "CAllocationCounter"],
+            dependencies: [
+                "VAEModel", "VAEDistributed", "VAETraining", "VAEBuildInfo", "VAETestSupport", "CAllocationCounter", "CSHA256",
+            ],
             exclude: []),
     ],
     swiftLanguageModes: [.v5]
