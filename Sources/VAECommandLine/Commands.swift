@@ -91,8 +91,8 @@ public struct Train: ParsableCommand {
     var reduction: String?
 
     /// The flags as configuration keys (nil: not given); the keys' types and ranges are the configuration's.
-    func overrides(ranks: Int) -> [(key: String, value: Any?)] {
-        common.overrides(ranks: ranks) + [
+    func overrides(ranks: Int, threads: Int?) -> [(key: String, value: Any?)] {
+        common.overrides(threads: threads) + [
             ("training.epochs", epochs), ("training.max_steps", maxSteps), ("training.batch_size", batchSize),
             ("training.learning_rate", learningRate), ("training.seed", seed), ("data.binarization", binarization),
             ("model.likelihood", likelihood?.rawValue), ("data.standardize", standardize ? true : nil),
@@ -118,16 +118,27 @@ public struct Train: ParsableCommand {
             throw ValidationError(
                 "give --resume (continue a run, with its optimizer state) or --init-from (a fresh run from weights), not both")
         }
-        try Console.validateFlags(overrides(ranks: 1))
+        try Console.validateFlags(overrides(ranks: 1, threads: common.threads))
     }
 
     public func run() throws {
-        try Console.run(logLevel: log.level, threads: common.threads) { communicator, logger in
+        let name = common.config.map { (($0 as NSString).lastPathComponent as NSString).deletingPathExtension } ?? "default"
+        // The thread count comes first (the threads are the ranks): from the settings the run will have.
+        let threads =
+            MPICommunicator.isLaunchedByMPI
+            ? 1
+            : try Console.beforeStart {
+                var requested = try common.config.map(TrainingConfiguration.load(path:)) ?? TrainingConfiguration()
+                try requested.override(overrides(ranks: 1, threads: common.threads))
+                return try RunFolder.threadCount(
+                    requested, runName: name, resume: resume, cores: ProcessInfo.processInfo.activeProcessorCount,
+                    batchGrowsWithRanks: common.batchPerRank != nil)
+            }
+        try Console.run(logLevel: log.level, threads: threads) { communicator, logger in
             var settings = try communicator.agree {
                 try common.config.map(TrainingConfiguration.load(path:)) ?? TrainingConfiguration()
             }
-            try communicator.agree { try settings.override(overrides(ranks: communicator.size)) }
-            let name = common.config.map { (($0 as NSString).lastPathComponent as NSString).deletingPathExtension } ?? "default"
+            try communicator.agree { try settings.override(overrides(ranks: communicator.size, threads: threads)) }
             settings = try RunFolder.settings(settings, runName: name, resume: resume, communicator: communicator)
             let (source, fraction, seed) = (settings.dataSource, settings.validationFraction, settings.seed)
             let splits = try communicator.agree { try DataSplits.load(source).holdingOut(fraction: fraction, seed: seed) }
@@ -179,7 +190,7 @@ struct Bench: ParsableCommand {
     /// pixels), 128 rows per rank, one BLAS thread per rank.
     func overrides(ranks: Int) -> [(key: String, value: Any?)] {
         [("data.source", "synthetic"), ("run.blas_threads", 1), ("training.batch_size", 128 * ranks)]
-            + common.overrides(ranks: ranks) + common.perRankBatch(ranks: ranks)
+            + common.overrides(threads: common.threads ?? 1) + common.perRankBatch(ranks: ranks)
     }
 
     func validate() throws {
@@ -189,7 +200,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        try Console.run(stopsAtOnce: true, logLevel: log.level, threads: common.threads) { communicator, _ in
+        try Console.run(stopsAtOnce: true, logLevel: log.level, threads: common.threads ?? 1) { communicator, _ in
             var settings = try communicator.agree {
                 try common.config.map(TrainingConfiguration.load(path:)) ?? TrainingConfiguration()
             }
@@ -231,13 +242,13 @@ struct CommonOptions: ParsableArguments {
     var data: String?
     @Option(help: "Weak scaling: the batch per rank; the global batch becomes this × ranks (default: none; bench's: 128).")
     var batchPerRank: Int?
-    @Option(help: "OpenBLAS threads per rank (default: all cores, 0; bench's: 1; with --threads: 1).")
+    @Option(help: "OpenBLAS threads per rank (default: all cores, 0, when training on one thread; with several threads and in bench: 1).")
     var blasThreads: Int?
     @Option(
         help: ArgumentHelp(
-            "Without mpirun: train on this many threads, each a rank of one node (node-shared: the same bits as mpirun -n N) (default: 1).",
+            "Without mpirun: train on this many threads, each a rank of one node (node-shared: the same bits as mpirun -n N) (default: train's: the cores available that divide the batch, 1 with --blas-threads, a resumed run's own count; bench's: 1).",
             discussion: "Each thread takes its rows of every batch with one BLAS thread; their gradients are summed in a fixed order."))
-    var threads: Int = 1
+    var threads: Int?
     @Option(help: "Micro-batches per global batch with --gradient-exchange exact (default: \(defaults.microBatches)).")
     var microBatches: Int?
 
@@ -250,8 +261,8 @@ struct CommonOptions: ParsableArguments {
     var settings: [String] = []
 
     func validate() throws {
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
-        if threads > 1 && MPICommunicator.isLaunchedByMPI {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if let threads, threads > 1 && MPICommunicator.isLaunchedByMPI {
             throw ValidationError("--threads is for a run without mpirun; under mpirun start one rank per core instead")
         }
         if let bad = settings.first(where: { !$0.contains("=") || $0.hasPrefix("=") }) {
@@ -259,8 +270,12 @@ struct CommonOptions: ParsableArguments {
         }
     }
 
-    func overrides(ranks: Int) -> [(key: String, value: Any?)] {
-        [("data.source", data), ("run.blas_threads", blasThreads ?? (threads > 1 ? 1 : nil)), ("training.micro_batches", microBatches)]
+    /// The flags as configuration keys; `threads`: the run's thread count when known (nil: not decided yet).
+    func overrides(threads: Int?) -> [(key: String, value: Any?)] {
+        [
+            ("data.source", data), ("run.blas_threads", blasThreads ?? ((threads ?? 1) > 1 ? 1 : nil)),
+            ("run.threads", threads), ("training.micro_batches", microBatches),
+        ]
             + settings.map { setting in
                 guard let equals = setting.firstIndex(of: "=") else { return (setting, nil) }  // refused by validate()
                 let key = String(setting[..<equals]), text = String(setting[setting.index(after: equals)...])

@@ -89,6 +89,14 @@ enum Console {
         }
     }
 
+    /// Work before a run's ranks start (choosing the thread count): an error is one `error:` line and exit 1.
+    static func beforeStart<Value>(_ body: () throws -> Value) throws -> Value {
+        do { return try body() } catch {
+            report("\(error)")
+            throw ExitCode.failure
+        }
+    }
+
     static func report(_ message: String) {
         writeStandardError("error: \(message)\n")
     }

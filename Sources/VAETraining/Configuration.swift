@@ -25,7 +25,7 @@ public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
 ///                 "drop_last": false },
 ///   "data": { "source": "Data/mnist", "binarization": "none" },
 ///   "run": { "run_dir": "runs/default", "checkpoint_every": 0, "keep_checkpoints": 3, "log_every": 10,
-///            "blas_threads": 0 } }
+///            "blas_threads": 0, "threads": 0 } }
 /// ```
 public struct TrainingConfiguration: Equatable, Sendable {
     public var architecture = Architecture.pytorchExample
@@ -55,6 +55,8 @@ public struct TrainingConfiguration: Equatable, Sendable {
     public var logEvery = 10
     /// OpenBLAS threads (0: OpenBLAS's default, all cores).
     public var blasThreads = 0
+    /// Without mpirun: threads as the ranks of one node (0: auto, ``resolvedThreadCount(cores:launchedByMPI:)``).
+    public var threads = 0
     /// Under MPI: a collective waiting longer than this many seconds ends the job, naming the operation and the
     /// step (0: no watchdog).
     public var collectiveTimeout: Double = 300
@@ -251,6 +253,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
         .init("run.keep_checkpoints") { $0.keepCheckpoints = try $1.integer(min: 1) },
         .init("run.log_every") { $0.logEvery = try $1.integer(min: 1) },
         .init("run.blas_threads") { $0.blasThreads = try $1.integer(min: 0) },
+        .init("run.threads") { $0.threads = try $1.integer(min: 0) },
         .init("run.collective_timeout") { $0.collectiveTimeout = try $1.number(atLeast: 0) },
         .init("run.divergence_check_every") { $0.divergenceCheckEvery = try $1.integer(min: 0) },
         .init("run.nll_importance_samples") { $0.nllImportanceSamples = try $1.integer(min: 0) },

@@ -43,7 +43,7 @@ extension TrainingConfiguration {
             ("data.standardize", "\(standardize)"), ("data.validation_fraction", "\(validationFraction)"),
             ("run.run_dir", string(runDirectory)), ("run.checkpoint_every", "\(checkpointEvery)"),
             ("run.keep_checkpoints", "\(keepCheckpoints)"), ("run.log_every", "\(logEvery)"),
-            ("run.blas_threads", "\(blasThreads)"), ("run.collective_timeout", "\(collectiveTimeout)"),
+            ("run.blas_threads", "\(blasThreads)"), ("run.threads", "\(threads)"), ("run.collective_timeout", "\(collectiveTimeout)"),
             ("run.divergence_check_every", "\(divergenceCheckEvery)"),
             ("run.nll_importance_samples", "\(nllImportanceSamples)"), ("run.nll_images", "\(nllImages)"),
         ]

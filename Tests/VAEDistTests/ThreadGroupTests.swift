@@ -84,11 +84,12 @@ import VAEModel
         #expect(ranked == 0, "\(rankedOut)")
         let name = "/checkpoint-step-000000006.safetensors"
         #expect(try Fixtures.stateHash(threads + name) == Fixtures.stateHash(ranks + name))
-        // Stop at step 3, resume to 6 on two threads: the same bits.
+        // Stop at step 3, resume to 6 without --threads: the checkpoint's two threads again, the same bits.
         let (first, _, firstErr) = try CLITests.run(["train", "--threads", "2", "--run-dir", resumed] + common + ["--max-steps", "3"])
         #expect(first == 0, "\(firstErr)")
-        let (second, _, secondErr) = try CLITests.run(["train", "--threads", "2", "--run-dir", resumed, "--resume", "latest", "--max-steps", "6"])
+        let (second, secondOut, secondErr) = try CLITests.run(["train", "--run-dir", resumed, "--resume", "latest", "--max-steps", "6"])
         #expect(second == 0, "\(secondErr)")
+        #expect(secondOut.contains("2 thread(s)") && !secondErr.contains("warning"), "\(secondOut)\(secondErr)")
         #expect(try Fixtures.stateHash(resumed + name) == Fixtures.stateHash(threads + name))
         #expect(Fixtures.deterministicMetrics(in: resumed) == Fixtures.deterministicMetrics(in: threads))
     }
@@ -101,5 +102,42 @@ import VAEModel
         #expect(a == 0 && b == 0, "\(aErr)\(bErr)")
         let name = "/checkpoint-step-000000004.safetensors"
         #expect(try Fixtures.stateHash(one + name) == Fixtures.stateHash(two + name))
+    }
+
+    /// The default thread count: every core the batch divides; 1 under mpirun or with BLAS threads; a set count wins.
+    @Test func theDefaultThreadCountUsesTheCoresTheBatchDivides() {
+        var settings = TrainingConfiguration()
+        #expect(settings.resolvedThreadCount(cores: 2, launchedByMPI: false) == 2)
+        #expect(settings.resolvedThreadCount(cores: 6, launchedByMPI: false) == 4)  // 128 = 4 × 32, not 6 × …
+        #expect(settings.resolvedThreadCount(cores: 6, launchedByMPI: false, batchGrowsWithRanks: true) == 6)
+        #expect(settings.resolvedThreadCount(cores: 2, launchedByMPI: true) == 1)
+        settings.batchSize = 100
+        #expect(settings.resolvedThreadCount(cores: 8, launchedByMPI: false) == 5)
+        settings.batchSize = 96
+        settings.gradientExchange = .exact  // 8 micro-batches: the count must divide them too
+        #expect(settings.resolvedThreadCount(cores: 6, launchedByMPI: false) == 4)
+        settings.blasThreads = 2
+        #expect(settings.resolvedThreadCount(cores: 6, launchedByMPI: false) == 1)
+        settings.threads = 3
+        #expect(settings.resolvedThreadCount(cores: 6, launchedByMPI: false) == 3)
+    }
+
+    /// A run without --threads records the count it chose; a resume at another count says what it costs.
+    @Test func theChosenCountIsRecordedAndAnotherCountOnResumeIsNamed() throws {
+        let folder = Fixtures.temporaryFolder("default-threads")
+        let common = ["--data", "synthetic", "--batch-size", "64", "-q"]
+        let (status, _, err) = try CLITests.run(["train", "--run-dir", folder, "--max-steps", "2"] + common)
+        #expect(status == 0, "\(err)")
+        var requested = TrainingConfiguration()
+        requested.batchSize = 64
+        let expected = requested.resolvedThreadCount(cores: ProcessInfo.processInfo.activeProcessorCount, launchedByMPI: false)
+        let config = try TrainingConfiguration.load(path: folder + "/config.json")
+        #expect(config.threads == expected)
+        let other = config.threads == 1 ? 2 : 1
+        let (resumed, _, resumedErr) = try CLITests.run(
+            ["train", "--run-dir", folder, "--resume", "latest", "--max-steps", "4", "--threads", "\(other)"] + common)
+        #expect(resumed == 0, "\(resumedErr)")
+        #expect(resumedErr.contains("written by a run on \(config.threads) rank(s) or threads, this one has \(other)"), "\(resumedErr)")
+        #expect(resumedErr.contains("resume with --threads \(config.threads)"), "\(resumedErr)")
     }
 }

@@ -1,0 +1,32 @@
+import VAEDistributed
+
+extension TrainingConfiguration {
+    /// How many threads a run trains on, each a rank of one node (``ThreadGroup``): `run.threads` when set (a
+    /// resumed run has the count it was trained with in its stored settings, so it continues bit for bit); 1 under
+    /// mpirun (one rank per core there) or when `run.blas_threads` is set (BLAS's own threads are then how the cores
+    /// are used); otherwise the most of `cores` that the global batch — and with the `exact` exchange the
+    /// micro-batches — divide, so the default run uses every core. `batchGrowsWithRanks`: `--batch-per-rank` was
+    /// given, so any count divides.
+    public func resolvedThreadCount(cores: Int, launchedByMPI: Bool, batchGrowsWithRanks: Bool = false) -> Int {
+        if launchedByMPI { return 1 }
+        if threads > 0 { return threads }
+        if blasThreads > 0 { return 1 }
+        let strategy = gradientExchange
+        return stride(from: max(cores, 1), to: 1, by: -1).first { count in
+            batchGrowsWithRanks
+                || (try? strategy.validate(globalBatchSize: batchSize, ranks: count, microBatches: microBatches)) != nil
+        } ?? 1
+    }
+}
+
+extension RunFolder {
+    /// The thread count of a run without mpirun (``TrainingConfiguration/resolvedThreadCount(cores:launchedByMPI:batchGrowsWithRanks:)``),
+    /// decided before its threads start, from the settings it will have: `requested` and, for a resume, what the
+    /// checkpoint stored.
+    public static func threadCount(
+        _ requested: TrainingConfiguration, runName: String, resume: ResumeSource?, cores: Int, batchGrowsWithRanks: Bool
+    ) throws -> Int {
+        let settings = try RunFolder.settings(requested, runName: runName, resume: resume, communicator: SingleProcessCommunicator())
+        return settings.resolvedThreadCount(cores: cores, launchedByMPI: false, batchGrowsWithRanks: batchGrowsWithRanks)
+    }
+}
