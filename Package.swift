@@ -34,13 +34,15 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev", "pkg-config"])]),
         // Per-thread heap-allocation counting (replaces malloc in the executables that link it).
         .target(name: "CAllocationCounter"),
+        // The model's hottest element-wise loops for AVX2, used when the CPU has it (each rounds as the Swift loop).
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off", "-fno-math-errno"])]),
         // SHA-256's compression function, through the CPU's SHA extensions where it has them.
         .target(name: "CSHA256", cSettings: [.unsafeFlags(["-O3"])]),
         // The thin C wrapper over OpenMPI: the only code that calls MPI.
         .target(name: "CMPIShim", dependencies: ["COpenMPI"]),
         // Model math: tensors, ops (forward/backward pairs), the VAE, Adam, counter-based RNG. No I/O, no MPI.
         .target(
-            name: "VAEModel", dependencies: ["CBLAS"], swiftSettings: kernelFlags,
+            name: "VAEModel", dependencies: ["CBLAS", "CKernels"], swiftSettings: kernelFlags,
             linkerSettings: [.linkedLibrary("mvec", .when(platforms: [.linux]))]),
         // The distributed layer: the Communicator protocol, the single-process communicator, node-shared memory,
         // one GradientExchange type per strategy. No MPI.
@@ -89,6 +91,7 @@ let package = Package(
             name: "VAEDistTests",
             dependencies: [
                 "VAEModel", "VAEDistributed", "VAETraining", "VAEBuildInfo", "VAETestSupport", "CAllocationCounter", "CSHA256",
+                "CKernels",
             ],
             exclude: []),
     ],

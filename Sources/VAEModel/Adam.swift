@@ -1,3 +1,5 @@
+import CKernels
+
 /// Adam (Kingma & Ba 2014) with bias correction, computed as PyTorch's `torch.optim.Adam` does:
 ///
 ///     m ← β₁ m + (1 − β₁) g
@@ -69,7 +71,22 @@ public final class Adam {
         let oneMinusB1 = 1 - b1, oneMinusB2 = 1 - b2
         let start = range.lowerBound
         let p = parameters.pointer + start, g = gradients, m = firstMoment.pointer + start, v = secondMoment.pointer + start
-        for i in 0..<range.count {
+        if vae_adam_avx2(p, g, m, v, range.count, b1, b2, oneMinusB1, oneMinusB2, stepSize, inverseRootCorrection2, eps) != 0 {
+            return  // CKernels' eight-lane copy of the loop below (the same operations, so the same bits)
+        }
+        Adam.apply(
+            parameters: p, gradients: g, firstMoment: m, secondMoment: v, count: range.count, beta1: b1, beta2: b2,
+            stepSize: stepSize, inverseRootCorrection2: inverseRootCorrection2, epsilon: eps)
+    }
+
+    /// The update loop over `count` elements (portable; it vectorizes).
+    public static func apply(
+        parameters p: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>,
+        firstMoment m: UnsafeMutablePointer<Float>, secondMoment v: UnsafeMutablePointer<Float>, count: Int,
+        beta1 b1: Float, beta2 b2: Float, stepSize: Float, inverseRootCorrection2: Float, epsilon eps: Float
+    ) {
+        let oneMinusB1 = 1 - b1, oneMinusB2 = 1 - b2
+        for i in 0..<count {
             let gi = g[i]
             let mi = b1 * m[i] + oneMinusB1 * gi
             let vi = b2 * v[i] + oneMinusB2 * gi * gi

@@ -1,3 +1,5 @@
+import CKernels
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -144,22 +146,34 @@ public enum BernoulliNLL {
     /// writes each pixel's loss to `scratch`); each row is then summed in a fixed SIMD order in float, the row
     /// sums in double. log(1 + e) is computed as log(u) − ((u − 1) − e)/u with u = 1 + e, which keeps log1p's
     /// accuracy for tiny e with the vectorizable `log`.
+    /// On a CPU with AVX2 the per-pixel loop runs as CKernels' eight-lane copy of ``perPixel(logits:targets:count:logitGradient:loss:)``.
     @inlinable
     public static func forward(
         logits: UnsafePointer<Float>, targets: UnsafePointer<Float>, rows: Int, width: Int,
         logitGradient: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
     ) -> Double {
         let count = rows * width
-        for j in 0..<count {
-            let l = logits[j], x = targets[j]
-            let e = expf(-abs(l))
-            let u = 1 + e
-            scratch[j] = max(l, 0) - x * l + (logf(u) - ((u - 1) - e) / u)
-            logitGradient[j] = (l >= 0 ? 1 : e) / u - x
+        if vae_bernoulli_nll_avx2(logits, targets, count, logitGradient, scratch) == 0 {
+            perPixel(logits: logits, targets: targets, count: count, logitGradient: logitGradient, loss: scratch)
         }
         var sum: Double = 0
         for row in 0..<rows { sum += Double(simdSum(scratch + row * width, count: width)) }
         return sum
+    }
+
+    /// Each pixel's loss into `loss` and sigmoid(ℓ) − x into `logitGradient` (the portable loop; it vectorizes).
+    @inlinable
+    public static func perPixel(
+        logits: UnsafePointer<Float>, targets: UnsafePointer<Float>, count: Int,
+        logitGradient: UnsafeMutablePointer<Float>, loss: UnsafeMutablePointer<Float>
+    ) {
+        for j in 0..<count {
+            let l = logits[j], x = targets[j]
+            let e = expf(-abs(l))
+            let u = 1 + e
+            loss[j] = max(l, 0) - x * l + (logf(u) - ((u - 1) - e) / u)
+            logitGradient[j] = (l >= 0 ? 1 : e) / u - x
+        }
     }
 }
 
