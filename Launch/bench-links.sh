@@ -7,7 +7,8 @@
 #   Launch/bench-links.sh [RATE ...]      (default: 10gbit 1gbit 200mbit)
 #   VAE_DIST_BIN=path  EXCHANGES="node-shared node-shared-bf16 allreduce"  STEPS=60  Launch/bench-links.sh 1gbit
 #   QUALITY=1: also the 10-epoch MNIST test loss on 2 hosts (unshaped) with and without bf16 compression.
-# node-shared-bf16 is node-shared with training.cross_node_compression bf16 (error feedback).
+# node-shared-bf16 is node-shared with training.cross_node_compression bf16 (error feedback); the -overlap variants
+# add training.cross_node_overlap (the hop between hosts starts for the decoder's part during backward).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -23,7 +24,14 @@ shape() {  # RATE or "none", on both ends of the veth
     [ "$1" = none ] || ip netns exec "${end%%:*}" tc qdisc add dev "${end#*:}" root tbf rate "$1" burst 256kb latency 100ms
   done
 }
-flags() { case $1 in node-shared-bf16) echo "--gradient-exchange node-shared --set training.cross_node_compression=bf16" ;; *) echo "--gradient-exchange $1" ;; esac; }
+flags() {
+  case $1 in
+    node-shared-bf16) echo "--gradient-exchange node-shared --set training.cross_node_compression=bf16" ;;
+    node-shared-overlap) echo "--gradient-exchange node-shared --set training.cross_node_overlap=true" ;;
+    node-shared-bf16-overlap) echo "--gradient-exchange node-shared --set training.cross_node_compression=bf16 --set training.cross_node_overlap=true" ;;
+    *) echo "--gradient-exchange $1" ;;
+  esac
+}
 for exchange in "${exchanges[@]}"; do
   VAE_DIST_MPI_TIMEOUT=600 Launch/mpirun.sh -n 4 -- "$bin" bench --json --steps "$steps" --warmup 10 \
     $(flags "$exchange") | grep '^{' | sed "s/^/one-host $exchange /" >>"$results"
@@ -49,9 +57,9 @@ for line in open(sys.argv[1]):
     rate, exchange, text = line.split(" ", 2)
     rows.append((rate, exchange, json.loads(text)))
 unshaped = {e: r["samples_per_second_total"] for rate, e, r in rows if rate == "none"}
-print(f"{'link':<10} {'exchange':<17} {'samples/s':>10} {'exchange share':>15} {'vs unshaped':>12}")
+print(f"{'link':<10} {'exchange':<25} {'samples/s':>10} {'exchange share':>15} {'vs unshaped':>12}")
 for rate, exchange, r in rows:
     link = {"none": "unshaped"}.get(rate, rate)
-    print(f"{link:<10} {exchange:<17} {r['samples_per_second_total']:>10.0f} {100 * r['allreduce_share']:>14.1f}% "
+    print(f"{link:<10} {exchange:<25} {r['samples_per_second_total']:>10.0f} {100 * r['allreduce_share']:>14.1f}% "
           f"{r['samples_per_second_total'] / unshaped[exchange]:>11.3f}")
 PY

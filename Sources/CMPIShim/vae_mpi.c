@@ -289,6 +289,28 @@ int vae_mpi_cross_node_allgather(const void *send, int64_t bytes, void *receive)
     return rc;
 }
 
+int vae_mpi_cross_node_iallreduce_float_sum(float *buffer, int count, int slot) {
+    if (slot < 0 || slot >= VAE_MPI_REQUEST_SLOTS) return MPI_ERR_ARG;
+    if (topology_node_count <= 1) return MPI_SUCCESS;
+    return MPI_Iallreduce(MPI_IN_PLACE, buffer, count, MPI_FLOAT, MPI_SUM, cross_comm, &requests[slot]);
+}
+
+int vae_mpi_cross_node_iallgather(const void *send, int bytes, void *receive, int slot) {
+    if (slot < 0 || slot >= VAE_MPI_REQUEST_SLOTS) return MPI_ERR_ARG;
+    if (topology_node_count <= 1) {
+        memcpy(receive, send, (size_t)bytes);
+        return MPI_SUCCESS;
+    }
+    return MPI_Iallgather(send, bytes, MPI_BYTE, receive, bytes, MPI_BYTE, cross_comm, &requests[slot]);
+}
+
+int vae_mpi_test(int slot) {
+    if (slot < 0 || slot >= VAE_MPI_REQUEST_SLOTS) return MPI_ERR_ARG;
+    if (requests[slot] == MPI_REQUEST_NULL) return MPI_SUCCESS;
+    int done = 0;
+    return MPI_Test(&requests[slot], &done, MPI_STATUS_IGNORE);
+}
+
 int vae_mpi_cross_node_allreduce_float_sum(float *buffer, int64_t count) {
     if (topology_node_count <= 1) return MPI_SUCCESS;
     for (int64_t done = 0; done < count;) {

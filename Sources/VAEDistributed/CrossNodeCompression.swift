@@ -52,15 +52,32 @@ public final class CompressedCrossNodeSum {
 
     /// Replaces `shard` (this node's sum over its ranks) with the sum over nodes of their bf16 messages.
     public func sum(_ shard: UnsafeMutablePointer<Float>, memory: NodeSharedMemory) {
+        start(shard, memory: memory, slot: nil)
+        finish(shard, memory: memory, slot: nil)
+    }
+
+    /// The first half of ``sum(_:memory:)``: compresses `shard` and starts the all-gather (in request `slot`,
+    /// non-blocking; nil: blocking). `shard` is free again at once; ``finish(_:memory:slot:)`` writes the sum.
+    public func start(_ shard: UnsafeMutablePointer<Float>, memory: NodeSharedMemory, slot: Int?) {
         for i in 0..<count {
             let value = shard[i] + residual[i]
             let message = Self.bfloat(value)
             outgoing[i] = message
             residual[i] = value - Self.float(message)
         }
-        memory.allGatherAcrossNodes(
-            UnsafeRawBufferPointer(start: outgoing, count: count * 2),
-            into: UnsafeMutableRawBufferPointer(start: incoming, count: count * nodeCount * 2))
+        let send = UnsafeRawBufferPointer(start: outgoing, count: count * 2)
+        let receive = UnsafeMutableRawBufferPointer(start: incoming, count: count * nodeCount * 2)
+        if let slot {
+            memory.startAllGatherAcrossNodes(send, into: receive, slot: slot)
+        } else {
+            memory.allGatherAcrossNodes(send, into: receive)
+        }
+    }
+
+    /// The second half: waits for the all-gather (when started in `slot`) and writes the sum over nodes, in node
+    /// order, into `shard`.
+    public func finish(_ shard: UnsafeMutablePointer<Float>, memory: NodeSharedMemory, slot: Int?) {
+        if let slot { memory.finishAcrossNodes(slot: slot) }
         for i in 0..<count { shard[i] = Self.float(incoming[i]) }
         for node in 1..<max(nodeCount, 1) {
             let part = incoming + node * count

@@ -24,6 +24,9 @@ public struct ExchangeSettings: Sendable {
     public var clipNorm: Float
     /// The node-shared exchange's cross-node hop (see ``CrossNodeCompression``).
     public var crossNodeCompression: CrossNodeCompression = .none
+    /// The node-shared exchange with several nodes: start the decoder's part of the cross-node hop as soon as its
+    /// gradients are final, while the encoder's backward runs (the same sums, so the same bits).
+    public var crossNodeOverlap = false
 
     public init(
         layout: ParameterLayout, globalBatchSize: Int, klWeight: Float, adam: Adam.Hyperparameters,

@@ -44,9 +44,25 @@ public protocol NodeSharedMemory: AnyObject {
     /// Every node's `send` (the ranks with this rank's local rank, one per node), in node order, into `receive`
     /// (`send.count` × node count bytes). Default: one node, a copy.
     func allGatherAcrossNodes(_ send: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer)
+    /// Non-blocking ``allReduceAcrossNodes(_:)`` in request slot `slot` (1 ..< 4; 0 is the all-reduce's):
+    /// `buffer` is not to be touched until ``finishAcrossNodes(slot:)``. Default: done at once.
+    func startAllReduceAcrossNodes(_ buffer: UnsafeMutableBufferPointer<Float>, slot: Int)
+    /// Non-blocking ``allGatherAcrossNodes(_:into:)`` in request slot `slot`. Default: done at once.
+    func startAllGatherAcrossNodes(_ send: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer, slot: Int)
+    /// Lets a started operation move along (MPI makes progress only inside its calls). Default: nothing.
+    func progressAcrossNodes(slot: Int)
+    /// Waits until the operation started in `slot` is done. Default: nothing.
+    func finishAcrossNodes(slot: Int)
 }
 
 extension NodeSharedMemory {
+    public func startAllReduceAcrossNodes(_ buffer: UnsafeMutableBufferPointer<Float>, slot: Int) { allReduceAcrossNodes(buffer) }
+    public func startAllGatherAcrossNodes(_ send: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer, slot: Int) {
+        allGatherAcrossNodes(send, into: receive)
+    }
+    public func progressAcrossNodes(slot: Int) {}
+    public func finishAcrossNodes(slot: Int) {}
+
     public func allGatherAcrossNodes(_ send: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer) {
         guard let source = send.baseAddress, send.count > 0 else { return }
         receive.baseAddress!.copyMemory(from: source, byteCount: send.count)

@@ -176,4 +176,28 @@ final class MPINodeMemory: NodeSharedMemory {
         let code = vae_mpi_cross_node_allgather(source, Int64(send.count), receive.baseAddress!)
         if code != 0 { fatalError("MPI_Allgather across nodes returned error \(code)") }
     }
+
+    func startAllReduceAcrossNodes(_ buffer: UnsafeMutableBufferPointer<Float>, slot: Int) {
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return }
+        precondition(buffer.count < Int(Int32.max), "one non-blocking sum over 2³¹ floats")
+        let code = vae_mpi_cross_node_iallreduce_float_sum(base, Int32(buffer.count), Int32(slot))
+        if code != 0 { fatalError("MPI_Iallreduce across nodes returned error \(code)") }
+    }
+
+    func startAllGatherAcrossNodes(_ send: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer, slot: Int) {
+        guard let source = send.baseAddress, send.count > 0 else { return }
+        precondition(send.count < Int(Int32.max), "one non-blocking all-gather over 2³¹ bytes")
+        let code = vae_mpi_cross_node_iallgather(source, Int32(send.count), receive.baseAddress!, Int32(slot))
+        if code != 0 { fatalError("MPI_Iallgather across nodes returned error \(code)") }
+    }
+
+    func progressAcrossNodes(slot: Int) {
+        let code = vae_mpi_test(Int32(slot))
+        if code != 0 { fatalError("MPI_Test returned error \(code)") }
+    }
+
+    func finishAcrossNodes(slot: Int) {
+        let code = vae_mpi_wait(Int32(slot))
+        if code != 0 { fatalError("MPI_Wait across nodes returned error \(code)") }
+    }
 }

@@ -237,7 +237,9 @@ public final class VariationalAutoencoder {
     }
 
     /// The second half of ``backward(batch:gradients:)``: the latent, both heads and the encoder's layers.
-    public func backwardEncoder(batch: Int, gradients target: FlatBuffer? = nil) {
+    /// `betweenLayers` runs after the heads and after each encoder layer (an exchange lets its communication
+    /// move along there).
+    public func backwardEncoder(batch: Int, gradients target: FlatBuffer? = nil, betweenLayers: () -> Void = {}) {
         let gradientTarget = target ?? gradients
         let activation = layout.architecture.activation
         let latentCount = batch * layout.architecture.latentSize
@@ -264,6 +266,7 @@ public final class VariationalAutoencoder {
             biasGradient: gradientTarget.pointer(to: layout.logVariance.bias),
             inputGradient: needInputGradient ? spare : nil, batch: batch,
             inputSize: layout.logVariance.inputSize, outputSize: layout.logVariance.outputSize)
+        betweenLayers()
         guard needInputGradient else { return }
         let width = layout.mean.inputSize
         for i in 0..<(batch * width) { upstream[i] += spare[i] }
@@ -279,6 +282,7 @@ public final class VariationalAutoencoder {
                 biasGradient: gradientTarget.pointer(to: layer.bias),
                 inputGradient: index == 0 ? nil : spare, batch: batch,
                 inputSize: layer.inputSize, outputSize: layer.outputSize)
+            betweenLayers()
             swap(&upstream, &spare)
         }
     }

@@ -104,6 +104,8 @@ public struct TrainingConfiguration: Equatable, Sendable {
     public private(set) var deprecations: [String] = []
     /// The node-shared exchange's cross-node hop: float32, or bfloat16 with error feedback (``CrossNodeCompression``).
     public var crossNodeCompression = CrossNodeCompression.none
+    /// The node-shared exchange's hop between hosts overlapped with backward's second half (the same bits).
+    public var crossNodeOverlap = false
     /// Micro-batches per global batch with the `exact` exchange (must divide the batch and be divisible by the
     /// rank count).
     public var microBatches = 8
@@ -240,6 +242,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
         .init("training.gradient_exchange") { $0.gradientExchange = try $1.choice(ExchangeStrategy.self) },
         .init("training.micro_batches") { $0.microBatches = try $1.integer(min: 1) },
         .init("training.cross_node_compression") { $0.crossNodeCompression = try $1.choice(CrossNodeCompression.self) },
+        .init("training.cross_node_overlap") { $0.crossNodeOverlap = try $1.bool() },
         // Deprecated: one choice, training.gradient_exchange, replaces these three keys.
         .init("training.reduction") { try $0.setLegacyExchange($1, asked: try $1.string(oneOf: ["fast", "exact"]) == "exact") },
         .init("training.sharded_optimizer") { try $0.setLegacyExchange($1, asked: try $1.bool()) },
@@ -293,10 +296,11 @@ public struct TrainingConfiguration: Equatable, Sendable {
                 problem:
                     "a \(architecture.likelihood.name) likelihood needs grey levels (\"none\"), got \"\(binarization.rawValue)\"")
         }
-        if crossNodeCompression != .none && ![.auto, .nodeShared].contains(gradientExchange) {
+        for (key, used) in [("training.cross_node_compression", crossNodeCompression != .none), ("training.cross_node_overlap", crossNodeOverlap)]
+        where used && ![.auto, .nodeShared].contains(gradientExchange) {
             throw ConfigurationError(
-                key: "training.cross_node_compression",
-                problem: "compresses the node-shared exchange's hop between hosts; use it with training.gradient_exchange \"node-shared\" or \"auto\", not \"\(gradientExchange.rawValue)\"")
+                key: key,
+                problem: "changes the node-shared exchange's hop between hosts; use it with training.gradient_exchange \"node-shared\" or \"auto\", not \"\(gradientExchange.rawValue)\"")
         }
         if let maxSteps, maxSteps < 1 { throw ConfigurationError(key: "training.max_steps", problem: "must be ≥ 1") }
         try checkFitsMemory()
@@ -373,6 +377,7 @@ extension TrainingConfiguration {
             guard let value else { continue }
             let wrapped: Any
             switch value {
+            case _ where isJSONBool(value): wrapped = value  // before Int: a JSON true also casts to 1
             case let n as Int: wrapped = NSNumber(value: n)
             case let n as UInt64: wrapped = NSNumber(value: n)
             case let x as Double: wrapped = NSNumber(value: x)

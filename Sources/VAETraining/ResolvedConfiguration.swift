@@ -39,6 +39,7 @@ extension TrainingConfiguration {
             ("training.gradient_exchange", string(gradientExchange.rawValue)),
             ("training.micro_batches", "\(microBatches)"),
             ("training.cross_node_compression", string(crossNodeCompression.rawValue)),
+            ("training.cross_node_overlap", "\(crossNodeOverlap)"),
             ("data.source", string(dataSource)), ("data.binarization", string(binarization.rawValue)),
             ("data.standardize", "\(standardize)"), ("data.validation_fraction", "\(validationFraction)"),
             ("run.run_dir", string(runDirectory)), ("run.checkpoint_every", "\(checkpointEvery)"),

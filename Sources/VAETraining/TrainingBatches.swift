@@ -9,6 +9,7 @@ extension ExchangeSettings {
             klWeight: Float(configuration.klWeight), adam: configuration.adam, microBatches: configuration.microBatches,
             clipNorm: Float(configuration.clipGradientNorm))
         crossNodeCompression = configuration.crossNodeCompression
+        crossNodeOverlap = configuration.crossNodeOverlap
     }
 }
 

@@ -69,7 +69,7 @@ public final class TightSharedMemory: ForwardingCommunicator {
 
 /// The node-shared exchange with its ranks summing only their own gradient (negative control).
 public final class OwnGradientOnlyExchange: NodeSharedExchange {
-    public override func sumOverLocalRanks() {}
+    public override func sumOverLocalRanks(_ range: Range<Int>) {}
 }
 
 /// Forwards every collective and counts, by operation, the heap allocations made inside them on this thread

@@ -4,6 +4,15 @@ import Testing
 import VAEModel
 
 @Suite struct ConfigurationTests {
+    /// `--set key=true` reaches the configuration as JSON's true, which also casts to the number 1: it must set a
+    /// boolean key (it was refused as "got 1").
+    @Test func aJSONTrueFromSetSetsBooleanKeys() throws {
+        let value = try JSONSerialization.jsonObject(with: Data("true".utf8), options: .fragmentsAllowed)
+        var settings = TrainingConfiguration()
+        try settings.override([("training.cross_node_overlap", value), ("training.drop_last", value)])
+        #expect(settings.crossNodeOverlap && settings.dropLast)
+    }
+
     func parse(_ text: String) throws -> TrainingConfiguration { try TrainingConfiguration.parse(Data(text.utf8)) }
 
     @Test func defaultsAreThePyTorchExample() throws {

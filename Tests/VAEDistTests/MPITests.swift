@@ -112,6 +112,13 @@ import VAEDistributed
         #expect(status == 0 && output.contains("PASS node-shared"), "\(output)")
     }
 
+    /// Two simulated nodes of 2: the hop between them overlapped with backward gives the bits of the hop after it.
+    @Test func crossNodeOverlapGivesTheSameBitsAsTheHopAfterBackward() throws {
+        let (status, output) = try MPITests.check("cross-node-overlap", ranksPerNode: 2)
+        #expect(status == 0 && output.contains("PASS cross-node-overlap"), "\(output)")
+        #expect(output.contains("bf16 across 2 node(s): the same bits"), "\(output)")
+    }
+
     @Test(arguments: [nil, 2] as [Int?])
     func nodeSharedFourRanksTakeTheSameStepsAsOneProcess(ranksPerNode: Int?) throws {
         let (status, output) = try MPITests.check("n-equals-1", exchange: "node-shared", ranksPerNode: ranksPerNode)

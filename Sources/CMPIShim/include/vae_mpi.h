@@ -71,6 +71,14 @@ int vae_mpi_cross_node_allreduce_float_sum(float *buffer, int64_t count);
 /// order (`bytes` × node count); a copy with one node.
 int vae_mpi_cross_node_allgather(const void *send, int64_t bytes, void *receive);
 
+/// Non-blocking: starts the cross-node sum of `buffer` into request slot `slot` (nothing with one node); finish
+/// with vae_mpi_wait, drive it meanwhile with vae_mpi_test.
+int vae_mpi_cross_node_iallreduce_float_sum(float *buffer, int count, int slot);
+/// Non-blocking: starts vae_mpi_cross_node_allgather into request slot `slot` (a copy, done, with one node).
+int vae_mpi_cross_node_iallgather(const void *send, int bytes, void *receive, int slot);
+/// MPI_Test on the request in `slot`: lets MPI move a pending operation along (no-op when none is pending).
+int vae_mpi_test(int slot);
+
 /// Starts the stall watchdog: a thread that ends this rank with exit status 3 (so mpirun ends the whole job)
 /// when one collective has waited more than `limit_seconds`, after printing the operation, the step and the wait.
 /// Call once, after vae_mpi_init; `limit_seconds` <= 0 leaves it off.

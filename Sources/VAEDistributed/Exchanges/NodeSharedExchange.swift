@@ -37,8 +37,15 @@ open class NodeSharedExchange: GradientExchange {
     static let lossLineFloats = 16
     /// One block of the sum, kept in L1.
     let accumulator: UnsafeMutablePointer<Float>
-    /// The cross-node hop in bfloat16 with error feedback (several nodes and `cross_node_compression: bf16`).
-    let compressor: CompressedCrossNodeSum?
+    /// ``shard`` cut where the decoder's parameters begin: the decoder part is final after backward's first half.
+    let shardParts: (encoder: Range<Int>, decoder: Range<Int>)
+    /// The cross-node hop in bfloat16 with error feedback, one per part of the shard (several nodes and
+    /// `cross_node_compression: bf16`; elementwise, so two parts give one shard's bits).
+    let compressors: (encoder: CompressedCrossNodeSum, decoder: CompressedCrossNodeSum)?
+    /// Several nodes and `cross_node_overlap`: the decoder part crosses while the encoder's backward runs.
+    let overlapsCrossNodeHop: Bool
+    /// The request slot of the decoder part's hop.
+    static let crossNodeSlot = 1
     static let blockSize = 1024
 
     /// One flat buffer's length in the segments: whole 64-byte lines.
@@ -90,9 +97,15 @@ open class NodeSharedExchange: GradientExchange {
             borrowing: UnsafeMutablePointer(mutating: peers[topology.localRank]), count: parameterCount, owner: memory)
         let lines = stride / 16, r = topology.localRank, n = topology.localSize
         shard = min(lines * r / n * 16, parameterCount)..<min(lines * (r + 1) / n * 16, parameterCount)
-        compressor =
+        let split = min(max(settings.layout.decoder[0].weight.offset, shard.lowerBound), shard.upperBound)
+        shardParts = (shard.lowerBound..<split, split..<shard.upperBound)
+        compressors =
             settings.crossNodeCompression == .bf16 && topology.nodeCount > 1
-            ? CompressedCrossNodeSum(count: shard.count, nodeCount: topology.nodeCount) : nil
+            ? (
+                CompressedCrossNodeSum(count: shardParts.encoder.count, nodeCount: topology.nodeCount),
+                CompressedCrossNodeSum(count: shardParts.decoder.count, nodeCount: topology.nodeCount)
+            ) : nil
+        overlapsCrossNodeHop = settings.crossNodeOverlap && topology.nodeCount > 1
         accumulator = .allocate(capacity: Self.blockSize)
         accumulator.initialize(repeating: 0, count: Self.blockSize)
         // Each rank touches first what it will write in every step (its gradient segment and its shard of the
@@ -116,7 +129,7 @@ open class NodeSharedExchange: GradientExchange {
     }
 
     public var description: String {
-        "node-shared, \(topology.localSize) rank(s) per node, \(topology.nodeCount) node(s)\(compressor == nil ? "" : ", bf16 across nodes")"
+        "node-shared, \(topology.localSize) rank(s) per node, \(topology.nodeCount) node(s)\(compressors == nil ? "" : ", bf16 across nodes")\(overlapsCrossNodeHop ? ", overlapped with backward" : "")"
     }
 
     /// Only local rank 0 writes the node's parameters and moments outside a step (initialization, restore).
@@ -140,15 +153,70 @@ open class NodeSharedExchange: GradientExchange {
     public func step(indices: UnsafeBufferPointer<Int32>, epoch: Int, source: BatchSource, profile: StepProfile?) -> LossTerms {
         var timer = StepTimer(profile)
         let rows = slice(of: indices.count)
-        let terms = model.localGradients(indices: indices, rows: rows, epoch: epoch, source: source, timer: &timer)
+        let terms =
+            overlapsCrossNodeHop
+            ? gradientsStartingTheDecoderHop(indices: indices, rows: rows, epoch: epoch, source: source, timer: &timer)
+            : model.localGradients(indices: indices, rows: rows, epoch: epoch, source: source, timer: &timer)
         let global = sumAndUpdate(terms: terms, timer: &timer)
         let result = global ?? losses.sum(terms, over: communicator)
         timer.record(into: profile, samples: rows.count)
         return result
     }
 
+    /// This rank's forward and backward with the decoder part's cross-node hop started in between: backward's
+    /// first half, a node barrier (every local rank's decoder gradients written), that part summed over the node's
+    /// ranks and sent on its way, then backward's second half, letting MPI move the transfer along between layers.
+    func gradientsStartingTheDecoderHop(
+        indices: UnsafeBufferPointer<Int32>, rows: Range<Int>, epoch: Int, source: BatchSource, timer: inout StepTimer
+    ) -> LossTerms {
+        var terms = LossTerms()
+        if rows.isEmpty {
+            gradients.zero()
+        } else {
+            timer.data { source.fill(model, indices: UnsafeBufferPointer(rebasing: indices[rows]), epoch: epoch) }
+            terms = timer.compute {
+                let terms = model.forward(batch: rows.count, training: true)
+                model.backwardDecoder(batch: rows.count)
+                return terms
+            }
+        }
+        memory.synchronizeNode()
+        sumOverLocalRanks(shardParts.decoder)
+        startCrossNodeSum(shardParts.decoder, compressor: compressors?.decoder, slot: Self.crossNodeSlot)
+        if !rows.isEmpty {
+            let memory = self.memory
+            timer.compute {
+                model.backwardEncoder(batch: rows.count, betweenLayers: { memory.progressAcrossNodes(slot: Self.crossNodeSlot) })
+            }
+        }
+        return terms
+    }
+
+    /// Starts the cross-node sum of `part` of this rank's gradient (float32 or bf16), non-blocking in `slot` (nil:
+    /// blocking, done on return).
+    func startCrossNodeSum(_ part: Range<Int>, compressor: CompressedCrossNodeSum?, slot: Int?) {
+        let start = gradients.pointer + part.lowerBound
+        if let compressor {
+            compressor.start(start, memory: memory, slot: slot)
+        } else if let slot {
+            memory.startAllReduceAcrossNodes(UnsafeMutableBufferPointer(start: start, count: part.count), slot: slot)
+        } else {
+            memory.allReduceAcrossNodes(UnsafeMutableBufferPointer(start: start, count: part.count))
+        }
+    }
+
+    /// Finishes what ``startCrossNodeSum(_:compressor:slot:)`` started.
+    func finishCrossNodeSum(_ part: Range<Int>, compressor: CompressedCrossNodeSum?, slot: Int?) {
+        if let compressor {
+            compressor.finish(gradients.pointer + part.lowerBound, memory: memory, slot: slot)
+        } else if let slot {
+            memory.finishAcrossNodes(slot: slot)
+        }
+    }
+
     /// The exchange and the update: a node barrier (every gradient written), this rank's shard summed over the
-    /// node's ranks and then across nodes, Adam on that shard, a node barrier (every parameter written).
+    /// node's ranks and then across nodes (with ``overlapsCrossNodeHop`` only the encoder part here, the decoder
+    /// part's hop finished), Adam on that shard, a node barrier (every parameter written).
     /// `terms` are this rank's loss sums: on one node they travel with the gradients and their sum over ranks (in
     /// local-rank order, the same on every rank) is returned as `global`; with several nodes `global` is nil and
     /// the caller all-reduces them. No allocation.
@@ -161,11 +229,19 @@ open class NodeSharedExchange: GradientExchange {
             for line in lossLines { sum += LossTerms(slot: line) }
             global = sum
         }
-        sumOverLocalRanks()
-        if let compressor {
-            compressor.sum(gradients.pointer + shard.lowerBound, memory: memory)
+        if overlapsCrossNodeHop {
+            sumOverLocalRanks(shardParts.encoder)
+            startCrossNodeSum(shardParts.encoder, compressor: compressors?.encoder, slot: nil)
+            finishCrossNodeSum(shardParts.encoder, compressor: compressors?.encoder, slot: nil)
+            finishCrossNodeSum(shardParts.decoder, compressor: compressors?.decoder, slot: Self.crossNodeSlot)
         } else {
-            memory.allReduceAcrossNodes(UnsafeMutableBufferPointer(start: gradients.pointer + shard.lowerBound, count: shard.count))
+            sumOverLocalRanks(shard)
+            if let compressors {
+                compressors.encoder.sum(gradients.pointer + shardParts.encoder.lowerBound, memory: memory)
+                compressors.decoder.sum(gradients.pointer + shardParts.decoder.lowerBound, memory: memory)
+            } else {
+                memory.allReduceAcrossNodes(UnsafeMutableBufferPointer(start: gradients.pointer + shard.lowerBound, count: shard.count))
+            }
         }
         // Every node holds every shard once: the squares of all ranks count each shard once per node.
         clipper.clip(gradients.pointer + shard.lowerBound, count: shard.count, shards: communicator, copies: topology.nodeCount)
@@ -176,16 +252,16 @@ open class NodeSharedExchange: GradientExchange {
         return global
     }
 
-    /// g[shard] = ((g₀ + g₁) + g₂) + … over local ranks, written into this rank's gradient. Each block is summed
-    /// in the accumulator first, since this rank's own segment is one of the inputs. (Open for the tests' negative
-    /// control, which sums only its own gradient.)
-    open func sumOverLocalRanks() {
+    /// g[range] = ((g₀ + g₁) + g₂) + … over local ranks, written into this rank's gradient (`range`: within
+    /// ``shard``). Each block is summed in the accumulator first, since this rank's own segment is one of the
+    /// inputs. (Open for the tests' negative control, which sums only its own gradient.)
+    open func sumOverLocalRanks(_ range: Range<Int>) {
         let out = gradients.pointer
         if peers.count > 1 {
             let accumulator = self.accumulator
-            var start = shard.lowerBound
-            while start < shard.upperBound {
-                let count = min(Self.blockSize, shard.upperBound - start)
+            var start = range.lowerBound
+            while start < range.upperBound {
+                let count = min(Self.blockSize, range.upperBound - start)
                 accumulator.update(from: peers[0] + start, count: count)
                 for r in 1..<peers.count {
                     let g = peers[r] + start
