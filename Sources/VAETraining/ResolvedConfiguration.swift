@@ -1,7 +1,8 @@
 import Foundation
 import VAEModel
 
-/// The configuration written out in full (every key with the value in force) and what `--resume` does with it:
+/// The configuration written out in full (every key with the value in force), its trajectory part, and what
+/// `--resume` does with them:
 /// the run folder's `config.json`, the checkpoint's `settings` metadata, and the adoption of a checkpoint's
 /// settings under the user's explicit requests.
 extension TrainingConfiguration {
@@ -118,4 +119,63 @@ extension TrainingConfiguration {
         try adopted.validate()
         return adopted
     }
+}
+
+/// The settings that decide the trajectory: what a resume must keep and what the start-up agreement compares.
+extension TrainingConfiguration {
+    /// The settings that decide the training trajectory, as canonical JSON (sorted keys). Two runs with the
+    /// same trajectory JSON, data and step produce the same bits; epochs, max_steps and the run settings may
+    /// change across a resume.
+    public var trajectoryJSON: String {
+        var model: [(String, String)] = [
+            ("activation", "\"\(architecture.activation.rawValue)\""),
+            ("decoder_hidden", "[\(architecture.decoderHidden.map(String.init).joined(separator: ","))]"),
+            ("encoder_hidden", "[\(architecture.encoderHidden.map(String.init).joined(separator: ","))]"),
+            ("input_size", "\(architecture.inputSize)"),
+            ("latent_size", "\(architecture.latentSize)"),
+        ]
+        model += architecture.likelihood.trajectoryFields
+        let training: [(String, String)] =
+            [
+                ("adam_epsilon", "\(adam.epsilon)"), ("batch_size", "\(batchSize)"), ("beta1", "\(adam.beta1)"),
+                ("beta2", "\(adam.beta2)"), ("drop_last", "\(dropLast)"), ("kl_weight", "\(klWeight)"),
+                ("learning_rate", "\(adam.learningRate)"), ("seed", "\(seed)"),
+                ("reduction", gradientExchange.definesTrajectory ? "\"exact\"" : "\"fast\""),
+            ] + (gradientExchange.definesTrajectory ? [("micro_batches", "\(microBatches)")] : []) + scheduleFields
+        // Keys added after version 1 appear only when set, so earlier runs keep their hash and resume.
+        let data: [(String, String)] =
+            [("binarization", "\"\(binarization.rawValue)\"")] + (standardize ? [("standardize", "true")] : [])
+            + (validationFraction > 0 ? [("validation_fraction", "\(validationFraction)")] : [])
+        func object(_ pairs: [(String, String)]) -> String {
+            "{" + pairs.sorted { $0.0 < $1.0 }.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
+        }
+        return "{\"data\":\(object(data)),\"model\":\(object(model)),\"training\":\(object(training))}"
+    }
+
+    /// The schedules' trajectory keys, present only when a schedule is not constant (earlier runs keep their hash).
+    var scheduleFields: [(String, String)] {
+        var fields: [(String, String)] = clipGradientNorm > 0 ? [("clip_grad_norm", "\(clipGradientNorm)")] : []
+        if crossNodeCompression != .none { fields.append(("cross_node_compression", "\"\(crossNodeCompression.rawValue)\"")) }
+        switch learningRateSchedule {
+        case .constant: break
+        case .step(let every, let factor):
+            fields += [("lr_schedule", "\"step\""), ("lr_step_every", "\(every)"), ("lr_step_factor", "\(factor)")]
+        case .cosine(let warmup, let decay, let minimum):
+            fields += [
+                ("lr_schedule", "\"cosine\""), ("lr_warmup_steps", "\(warmup)"), ("lr_min_factor", "\(minimum)"),
+                // Without lr_decay_steps the decay spans the run's epochs, which then decide the trajectory.
+                decay.map { ("lr_decay_steps", "\($0)") } ?? ("epochs", "\(epochs)"),
+            ]
+        }
+        switch klSchedule {
+        case .constant: break
+        case .linear(let warmup): fields += [("kl_schedule", "\"linear\""), ("kl_warmup_steps", "\(warmup)")]
+        case .cyclical(let cycle, let ratio):
+            fields += [("kl_schedule", "\"cyclical\""), ("kl_cycle_steps", "\(cycle)"), ("kl_cycle_ratio", "\(ratio)")]
+        }
+        return fields
+    }
+
+    /// SHA-256 of ``trajectoryJSON``.
+    public var trajectoryHash: String { SHA256.hash(Array(trajectoryJSON.utf8)).hexString }
 }
