@@ -126,7 +126,7 @@ public struct Train: ParsableCommand {
         // The thread count comes first (the threads are the ranks): from the settings the run will have.
         let threads =
             MPICommunicator.isLaunchedByMPI
-            ? 1
+            ? common.threads ?? 1  // under mpirun: one rank per core, or given threads in each rank (hybrid)
             : try Console.beforeStart {
                 var requested = try common.config.map(TrainingConfiguration.load(path:)) ?? TrainingConfiguration()
                 try requested.override(overrides(ranks: 1, threads: common.threads))
@@ -246,7 +246,7 @@ struct CommonOptions: ParsableArguments {
     var blasThreads: Int?
     @Option(
         help: ArgumentHelp(
-            "Without mpirun: train on this many threads, each a rank of one node (node-shared: the same bits as mpirun -n N) (default: train's: the cores available that divide the batch, 1 with --blas-threads, a resumed run's own count; bench's: 1).",
+            "Train on this many threads, each a rank of one node (node-shared: the same bits as mpirun -n N); under mpirun, in each rank (hybrid: each rank a node of N) (default: train's: the cores available that divide the batch, 1 with --blas-threads or under mpirun, a resumed run's own count; bench's: 1).",
             discussion: "Each thread takes its rows of every batch with one BLAS thread; their gradients are summed in a fixed order."))
     var threads: Int?
     @Option(help: "Micro-batches per global batch with --gradient-exchange exact (default: \(defaults.microBatches)).")
@@ -262,9 +262,6 @@ struct CommonOptions: ParsableArguments {
 
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        if let threads, threads > 1 && MPICommunicator.isLaunchedByMPI {
-            throw ValidationError("--threads is for a run without mpirun; under mpirun start one rank per core instead")
-        }
         if let bad = settings.first(where: { !$0.contains("=") || $0.hasPrefix("=") }) {
             throw ValidationError("--set takes section.key=value (e.g. --set training.kl_schedule=linear), got '\(bad)'")
         }

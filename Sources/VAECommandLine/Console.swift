@@ -25,7 +25,18 @@ enum Console {
             // Start-up (configuration and data agreement, shared windows, the parameter broadcast) is watched too,
             // with the default limit until the run sets its own.
             mpi.startWatchdog(limitSeconds: TrainingConfiguration().collectiveTimeout)
-            if let code = execute(body, communicator: mpi, logLevel: logLevel, finish: mpi.finish) { throw code }
+            if threads > 1 {
+                // Hybrid: this rank's `threads` threads as ranks of the job (thread 0, this thread, makes the MPI calls).
+                let group = ThreadGroup(size: threads, outer: mpi)
+                let codes = group.run { communicator in
+                    nonisolated(unsafe) let body = body
+                    return execute(body, communicator: communicator, logLevel: logLevel, finish: {})
+                }
+                mpi.finish()
+                if let code = codes[0] { throw code }
+            } else if let code = execute(body, communicator: mpi, logLevel: logLevel, finish: mpi.finish) {
+                throw code
+            }
         } else if threads > 1 {
             // One process, `threads` threads as the ranks of one node (see ThreadGroup).
             let group = ThreadGroup(size: threads)

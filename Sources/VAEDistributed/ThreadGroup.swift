@@ -13,9 +13,17 @@ import Foundation
 ///
 /// Collectives meet at a barrier: a reduction is computed by thread 0 in thread order into a shared scratch buffer,
 /// then every thread copies it out, so every thread gets the same bits.
+///
+/// Hybrid: with an `outer` communicator (each MPI rank runs a thread group) the threads of every process are ranks
+/// of one job — rank = process rank × threads + thread — and each process is a node of `size` ranks. Thread 0 (the
+/// thread that started MPI) makes every MPI call: a reduction is summed over the threads in thread order, then over
+/// the processes by the outer communicator, so the node-shared exchange gives the bits of `mpirun` with one node per
+/// process and `size` ranks on each.
 public final class ThreadGroup: @unchecked Sendable {
-    /// The number of threads (ranks).
+    /// The number of threads (ranks of this process).
     public let size: Int
+    /// The communicator between the processes of a hybrid job (nil: this process is the whole job).
+    public let outer: Communicator?
     let barrierState: UnsafeMutablePointer<pthread_barrier_t>
     /// Each thread's published buffer (a collective's operand) and requested size (node-shared memory).
     let pointers: UnsafeMutablePointer<UnsafeMutableRawPointer?>
@@ -26,9 +34,10 @@ public final class ThreadGroup: @unchecked Sendable {
     /// The node-shared memory the last allocation made (handed from thread 0 to the others).
     var shared: ThreadSharedMemory?
 
-    public init(size: Int) {
+    public init(size: Int, outer: Communicator? = nil) {
         precondition(size >= 1, "a thread group needs at least one thread")
         self.size = size
+        self.outer = outer
         barrierState = .allocate(capacity: 1)
         pthread_barrier_init(barrierState, nil, UInt32(size))
         pointers = .allocate(capacity: size)
@@ -53,13 +62,13 @@ public final class ThreadGroup: @unchecked Sendable {
         let slots = (0..<size).map { _ in ThreadResult<T>() }
         for rank in 1..<max(size, 1) {
             let thread = Thread { [self] in
-                slots[rank].value = body(ThreadCommunicator(group: self, rank: rank))
+                slots[rank].value = body(ThreadCommunicator(group: self, threadRank: rank))
                 slots[rank].done.signal()
             }
             thread.stackSize = stackBytes
             thread.start()
         }
-        slots[0].value = body(ThreadCommunicator(group: self, rank: 0))
+        slots[0].value = body(ThreadCommunicator(group: self, threadRank: 0))
         for rank in 1..<max(size, 1) { slots[rank].done.wait() }
         return slots.map { $0.value! }
     }
@@ -84,24 +93,32 @@ final class ThreadResult<T>: @unchecked Sendable {
 /// One thread's view of a ``ThreadGroup``: the ``Communicator`` its trainer uses.
 public final class ThreadCommunicator: Communicator {
     public let group: ThreadGroup
+    /// This thread's index in its group.
+    public let threadRank: Int
     public let rank: Int
-    public var size: Int { group.size }
+    public let size: Int
 
-    init(group: ThreadGroup, rank: Int) {
+    init(group: ThreadGroup, threadRank: Int) {
         self.group = group
-        self.rank = rank
+        self.threadRank = threadRank
+        rank = (group.outer?.rank ?? 0) * group.size + threadRank
+        size = (group.outer?.size ?? 1) * group.size
     }
 
-    /// The reduction of every thread's `buffer`, in thread order, into every thread's `buffer`.
-    func reduce<Element: Numeric & Comparable>(_ buffer: UnsafeMutableBufferPointer<Element>, _ operation: ReductionOperation) {
+    /// The reduction of every thread's `buffer`, in thread order (then over the processes by the outer
+    /// communicator), into every thread's `buffer`.
+    func reduce<Element: Numeric & Comparable>(
+        _ buffer: UnsafeMutableBufferPointer<Element>, _ operation: ReductionOperation,
+        outerReduce: (UnsafeMutableBufferPointer<Element>) -> Void
+    ) {
         guard size > 1 else { return }
-        group.pointers[rank] = buffer.count > 0 ? UnsafeMutableRawPointer(buffer.baseAddress!) : nil
+        group.pointers[threadRank] = buffer.count > 0 ? UnsafeMutableRawPointer(buffer.baseAddress!) : nil
         group.wait()
         let count = buffer.count
-        if rank == 0 && count > 0 {
+        if threadRank == 0 && count > 0 {
             let result = group.scratch(bytes: count * MemoryLayout<Element>.stride).bindMemory(to: Element.self, capacity: count)
             result.update(from: buffer.baseAddress!, count: count)
-            for other in 1..<size {
+            for other in 1..<group.size {
                 let source = group.pointers[other]!.assumingMemoryBound(to: Element.self)
                 switch operation {
                 case .sum: for i in 0..<count { result[i] += source[i] }
@@ -109,6 +126,7 @@ public final class ThreadCommunicator: Communicator {
                 case .max: for i in 0..<count where source[i] > result[i] { result[i] = source[i] }
                 }
             }
+            if group.outer != nil { outerReduce(UnsafeMutableBufferPointer(start: result, count: count)) }
         }
         group.wait()
         if count > 0 {
@@ -117,28 +135,68 @@ public final class ThreadCommunicator: Communicator {
         group.wait()  // the scratch is free again
     }
 
-    public func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ operation: ReductionOperation) { reduce(buffer, operation) }
-    public func allReduce(_ buffer: UnsafeMutableBufferPointer<Double>, _ operation: ReductionOperation) { reduce(buffer, operation) }
-    public func allReduce(_ buffer: UnsafeMutableBufferPointer<Int64>, _ operation: ReductionOperation) { reduce(buffer, operation) }
+    public func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ operation: ReductionOperation) {
+        reduce(buffer, operation) { group.outer!.allReduce($0, operation) }
+    }
+    public func allReduce(_ buffer: UnsafeMutableBufferPointer<Double>, _ operation: ReductionOperation) {
+        reduce(buffer, operation) { group.outer!.allReduce($0, operation) }
+    }
+    public func allReduce(_ buffer: UnsafeMutableBufferPointer<Int64>, _ operation: ReductionOperation) {
+        reduce(buffer, operation) { group.outer!.allReduce($0, operation) }
+    }
 
     public func broadcast(_ bytes: UnsafeMutableRawBufferPointer, root: Int) {
         guard size > 1 else { return }
-        if rank == root { group.pointers[root] = bytes.baseAddress }
+        let rootProcess = root / group.size, rootThread = root % group.size
+        let isRoot = rank == root, rootIsHere = (group.outer?.rank ?? 0) == rootProcess
+        if isRoot { group.pointers[rootThread] = bytes.baseAddress }
         group.wait()
-        if rank != root, bytes.count > 0 { bytes.baseAddress!.copyMemory(from: group.pointers[root]!, byteCount: bytes.count) }
+        if let outer = group.outer {
+            // Thread 0 of every process carries the bytes between processes in the scratch.
+            if threadRank == 0 && bytes.count > 0 {
+                let carried = group.scratch(bytes: bytes.count)
+                if rootIsHere { carried.copyMemory(from: group.pointers[rootThread]!, byteCount: bytes.count) }
+                outer.broadcast(UnsafeMutableRawBufferPointer(start: carried, count: bytes.count), root: rootProcess)
+            }
+            group.wait()
+            if !isRoot, bytes.count > 0 { bytes.baseAddress!.copyMemory(from: group.scratch!, byteCount: bytes.count) }
+        } else if !isRoot, bytes.count > 0 {
+            bytes.baseAddress!.copyMemory(from: group.pointers[root]!, byteCount: bytes.count)
+        }
         group.wait()
     }
 
-    public func barrier() { group.wait() }
+    public func barrier() {
+        group.wait()
+        if let outer = group.outer {
+            if threadRank == 0 { outer.barrier() }
+            group.wait()
+        }
+    }
 
-    /// Each thread sums its own shard over every thread's `source`, in thread order, straight into `shard`.
+    /// Each thread sums its own shard over every thread's `source`, in thread order, straight into `shard`
+    /// (hybrid: the threads' sum of the whole buffer, summed over the processes, then each thread's shard of it).
     public func reduceScatterSum(
         _ source: UnsafeBufferPointer<Float>, into shard: UnsafeMutableBufferPointer<Float>, shards: ShardLayout
     ) {
         let mine = shards.range(of: rank)
-        group.pointers[rank] = UnsafeMutableRawPointer(mutating: source.baseAddress)
+        group.pointers[threadRank] = UnsafeMutableRawPointer(mutating: source.baseAddress)
         group.wait()
-        if let out = shard.baseAddress, !mine.isEmpty {
+        if let outer = group.outer {
+            let count = source.count
+            if threadRank == 0 && count > 0 {
+                let sum = group.scratch(bytes: count * 4).bindMemory(to: Float.self, capacity: count)
+                for other in 0..<group.size {
+                    let input = group.pointers[other]!.assumingMemoryBound(to: Float.self)
+                    if other == 0 { sum.update(from: input, count: count) } else { for i in 0..<count { sum[i] += input[i] } }
+                }
+                outer.allReduce(UnsafeMutableBufferPointer(start: sum, count: count), .sum)
+            }
+            group.wait()
+            if let out = shard.baseAddress, !mine.isEmpty {
+                out.update(from: group.scratch!.assumingMemoryBound(to: Float.self) + mine.lowerBound, count: mine.count)
+            }
+        } else if let out = shard.baseAddress, !mine.isEmpty {
             for other in 0..<size {
                 let input = group.pointers[other]!.assumingMemoryBound(to: Float.self) + mine.lowerBound
                 if other == 0 { out.update(from: input, count: mine.count) } else { for i in 0..<mine.count { out[i] += input[i] } }
@@ -147,9 +205,16 @@ public final class ThreadCommunicator: Communicator {
         group.wait()  // every source read
     }
 
-    /// Each thread copies every other thread's range of its `buffer` into its own.
+    /// Each thread copies every other thread's range of its `buffer` into its own (hybrid: the other ranges
+    /// zeroed, then a sum, which adds only zeros to each range).
     public func allGather(_ buffer: UnsafeMutableBufferPointer<Float>, shards: ShardLayout) {
-        group.pointers[rank] = UnsafeMutableRawPointer(buffer.baseAddress)
+        if group.outer != nil {
+            let mine = shards.range(of: rank)
+            for i in buffer.indices where !mine.contains(i) { buffer[i] = 0 }
+            allReduce(buffer, .sum)
+            return
+        }
+        group.pointers[threadRank] = UnsafeMutableRawPointer(buffer.baseAddress)
         group.wait()
         for other in 0..<size where other != rank {
             let range = shards.range(of: other)
@@ -160,32 +225,45 @@ public final class ThreadCommunicator: Communicator {
         group.wait()  // every range copied before anyone writes again
     }
 
-    /// Ends the whole process (every thread of the job) at once.
-    public func abort(code: Int32) -> Never { exit(code) }
-
-    public func nodeTopology() -> NodeTopology {
-        NodeTopology(localRank: rank, localSize: size, nodeCount: 1, uniform: true)
+    /// Ends the whole process (every thread of the job) at once; hybrid: every process of the job.
+    public func abort(code: Int32) -> Never {
+        if let outer = group.outer { outer.abort(code: code) }
+        exit(code)
     }
 
-    /// One zeroed block in this process holding every thread's segment (64-byte aligned each); the same object on
+    /// One node per process: its threads.
+    public func nodeTopology() -> NodeTopology {
+        NodeTopology(localRank: threadRank, localSize: group.size, nodeCount: group.outer?.size ?? 1, uniform: true)
+    }
+
+    /// One zeroed block in this process holding every thread's segment (64-byte aligned each); the same block on
     /// every thread, freed when the last thread lets it go.
     public func allocateNodeSharedMemory(bytes: Int) throws -> NodeSharedMemory {
-        group.requests[rank] = bytes
+        group.requests[threadRank] = bytes
         group.wait()
-        if rank == 0 {
-            let sizes = (0..<size).map { group.requests[$0] }
+        if threadRank == 0 {
+            let sizes = (0..<group.size).map { group.requests[$0] }
             group.shared = ThreadSharedMemory(group: group, sizes: sizes)
         }
         group.wait()
         let memory = group.shared!
         group.wait()
-        if rank == 0 { group.shared = nil }
-        return memory
+        if threadRank == 0 { group.shared = nil }
+        return ThreadSharedMemoryView(memory: memory, threadRank: threadRank)
+    }
+
+    /// The outer communicator's watchdog (thread 0 starts it and reports the step).
+    public func startWatchdog(limitSeconds: Double) {
+        if threadRank == 0 { group.outer?.startWatchdog(limitSeconds: limitSeconds) }
+    }
+
+    public func watch(step: Int) {
+        if threadRank == 0 { group.outer?.watch(step: step) }
     }
 }
 
-/// Node-shared memory of a thread group: one heap block, a barrier for ``synchronizeNode()``, one node.
-final class ThreadSharedMemory: NodeSharedMemory {
+/// Node-shared memory of a thread group: one heap block, a barrier for synchronizing, one node.
+final class ThreadSharedMemory {
     let group: ThreadGroup
     let base: UnsafeMutableRawPointer
     let offsets: [Int]
@@ -204,8 +282,59 @@ final class ThreadSharedMemory: NodeSharedMemory {
     }
 
     deinit { base.deallocate() }
+}
 
-    func segment(of localRank: Int) -> UnsafeMutableRawPointer { base + offsets[localRank] }
+/// One thread's handle on its group's ``ThreadSharedMemory``. Hybrid, the hop across nodes (processes) is
+/// funnelled through thread 0: every thread publishes its buffer, thread 0 makes the outer communicator's call for
+/// each thread's in thread order (the same calls on every process), then every thread goes on.
+final class ThreadSharedMemoryView: NodeSharedMemory {
+    let memory: ThreadSharedMemory
+    let threadRank: Int
+    var group: ThreadGroup { memory.group }
+
+    init(memory: ThreadSharedMemory, threadRank: Int) {
+        self.memory = memory
+        self.threadRank = threadRank
+    }
+
+    func segment(of localRank: Int) -> UnsafeMutableRawPointer { memory.base + memory.offsets[localRank] }
     func synchronizeNode() { group.wait() }
-    func allReduceAcrossNodes(_ buffer: UnsafeMutableBufferPointer<Float>) {}
+
+    func allReduceAcrossNodes(_ buffer: UnsafeMutableBufferPointer<Float>) {
+        guard let outer = group.outer else { return }
+        group.pointers[threadRank] = buffer.count > 0 ? UnsafeMutableRawPointer(buffer.baseAddress!) : nil
+        group.requests[threadRank] = buffer.count
+        group.wait()
+        if threadRank == 0 {
+            for thread in 0..<group.size where group.requests[thread] > 0 {
+                outer.allReduce(
+                    UnsafeMutableBufferPointer(
+                        start: group.pointers[thread]!.assumingMemoryBound(to: Float.self), count: group.requests[thread]),
+                    .sum)
+            }
+        }
+        group.wait()
+    }
+
+    /// Hybrid: every process's bytes reach every process by one broadcast per process (in process order).
+    func allGatherAcrossNodes(_ send: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer) {
+        guard let outer = group.outer else {
+            if let source = send.baseAddress, send.count > 0 { receive.baseAddress!.copyMemory(from: source, byteCount: send.count) }
+            return
+        }
+        group.pointers[threadRank] = receive.baseAddress
+        group.requests[threadRank] = send.count
+        let part = send.count
+        if part > 0 { (receive.baseAddress! + outer.rank * part).copyMemory(from: send.baseAddress!, byteCount: part) }
+        group.wait()
+        if threadRank == 0 {
+            for thread in 0..<group.size where group.requests[thread] > 0 {
+                let bytes = group.requests[thread]
+                for process in 0..<outer.size {
+                    outer.broadcast(UnsafeMutableRawBufferPointer(start: group.pointers[thread]! + process * bytes, count: bytes), root: process)
+                }
+            }
+        }
+        group.wait()
+    }
 }

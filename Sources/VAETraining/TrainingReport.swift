@@ -89,13 +89,20 @@ public final class TrainingReport {
     public var samplesPerSecond: Double { Double(trainSamples) / max(trainSeconds, 1e-9) }
 
     /// The start-up line: model, data, batch, ranks and how their gradients travel, BLAS, deprecated keys.
+    /// "N rank(s)", "N thread(s)", or hybrid "P rank(s) × T threads".
+    static func ranksDescription(_ communicator: Communicator) -> String {
+        guard let threads = communicator as? ThreadCommunicator else { return "\(communicator.size) rank(s)" }
+        guard let outer = threads.group.outer else { return "\(communicator.size) thread(s)" }
+        return "\(outer.size) rank(s) × \(threads.group.size) threads"
+    }
+
     public func started(exchange: any GradientExchange, parameterCount: Int) {
         guard writes else { return }
         for note in configuration.deprecations { logger.warning("\(note)") }
         if let warning = BLASKernels.warning { logger.warning("\(warning)") }
         let ranks = communicator.size
         logger.info(
-            "training \(configuration.architecture.describe) on \(data.source): \(data.counts), global batch \(configuration.batchSize), \(ranks) \(communicator is ThreadCommunicator ? "thread(s)" : "rank(s)")\(ranks > 1 ? " (gradient exchange: \(exchange.description))" : ""), BLAS threads \(BLAS.threadCount) (\(BLAS.coreName) kernels), \(parameterCount) parameters"
+            "training \(configuration.architecture.describe) on \(data.source): \(data.counts), global batch \(configuration.batchSize), \(Self.ranksDescription(communicator))\(ranks > 1 ? " (gradient exchange: \(exchange.description))" : ""), BLAS threads \(BLAS.threadCount) (\(BLAS.coreName) kernels), \(parameterCount) parameters"
         )
     }
 

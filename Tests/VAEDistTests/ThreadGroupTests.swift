@@ -140,4 +140,33 @@ import VAEModel
         #expect(resumedErr.contains("written by a run on \(config.threads) rank(s) or threads, this one has \(other)"), "\(resumedErr)")
         #expect(resumedErr.contains("resume with --threads \(config.threads)"), "\(resumedErr)")
     }
+
+    /// Hybrid: `mpirun -n 2 … --threads 2` is 4 ranks, each process a node of 2 — the bits of `mpirun -n 4` with
+    /// two (simulated) nodes of 2, node-shared and with bf16 across the nodes; `exact` gives one process's bits.
+    @Test func threadsInsideMPIRanksTakeTheBitsOfTheSameRanksAsProcesses() throws {
+        let common = ["--data", "synthetic", "--batch-size", "64", "--max-steps", "6"]
+        let name = "/checkpoint-step-000000006.safetensors"
+        for extra in [[], ["--set", "training.cross_node_compression=bf16"], ["--gradient-exchange", "exact"]] {
+            let hybrid = Fixtures.temporaryFolder("hybrid"), ranks = Fixtures.temporaryFolder("ranks")
+            let (a, aOut, _) = try MPITests.mpirun(
+                ["-n", "2", "--", CLITests.binary, "train", "--threads", "2", "--run-dir", hybrid] + common + extra)
+            #expect(a == 0 && aOut.contains("2 rank(s) × 2 threads (gradient exchange:"), "\(aOut)")
+            let (b, bOut, _) = try MPITests.mpirun(
+                ["-n", "4", "--", CLITests.binary, "train", "--run-dir", ranks] + common + extra,
+                environment: ["VAE_DIST_RANKS_PER_NODE": "2"])
+            #expect(b == 0, "\(bOut)")
+            #expect(try Fixtures.stateHash(hybrid + name) == Fixtures.stateHash(ranks + name), "\(extra)")
+            let config = try TrainingConfiguration.load(path: hybrid + "/config.json")
+            #expect(config.threads == 2)
+        }
+        let one = Fixtures.temporaryFolder("one")
+        let (c, _, cErr) = try CLITests.run(
+            ["train", "--threads", "1", "--blas-threads", "1", "--gradient-exchange", "exact", "--run-dir", one] + common)
+        #expect(c == 0, "\(cErr)")
+        let hybridExact = Fixtures.temporaryFolder("hybrid-exact")
+        let (d, dOut, _) = try MPITests.mpirun(
+            ["-n", "2", "--", CLITests.binary, "train", "--threads", "2", "--gradient-exchange", "exact", "--run-dir", hybridExact] + common)
+        #expect(d == 0, "\(dOut)")
+        #expect(try Fixtures.stateHash(one + name) == Fixtures.stateHash(hybridExact + name))
+    }
 }
