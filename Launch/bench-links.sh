@@ -8,7 +8,8 @@
 #   VAE_DIST_BIN=path  EXCHANGES="node-shared node-shared-bf16 allreduce"  STEPS=60  Launch/bench-links.sh 1gbit
 #   QUALITY=1: also the 10-epoch MNIST test loss on 2 hosts (unshaped) with and without bf16 compression.
 # node-shared-bf16 is node-shared with training.cross_node_compression bf16 (error feedback); the -overlap variants
-# add training.cross_node_overlap (the hop between hosts starts for the decoder's part during backward).
+# add training.cross_node_overlap (the hop between hosts starts for the decoder's part during backward); hybrid is
+# one rank per host with --threads 2 (the same 4 ranks as threads; "one-host" then is -n 2 × 2 threads).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -29,11 +30,15 @@ flags() {
     node-shared-bf16) echo "--gradient-exchange node-shared --set training.cross_node_compression=bf16" ;;
     node-shared-overlap) echo "--gradient-exchange node-shared --set training.cross_node_overlap=true" ;;
     node-shared-bf16-overlap) echo "--gradient-exchange node-shared --set training.cross_node_compression=bf16 --set training.cross_node_overlap=true" ;;
+    hybrid) echo "--gradient-exchange node-shared --threads 2" ;;
+    hybrid-bf16) echo "--gradient-exchange node-shared --threads 2 --set training.cross_node_compression=bf16" ;;
     *) echo "--gradient-exchange $1" ;;
   esac
 }
+ranks() { case $1 in hybrid*) echo 2 ;; *) echo 4 ;; esac; }  # hybrid: one rank per host × 2 threads
 for exchange in "${exchanges[@]}"; do
-  VAE_DIST_MPI_TIMEOUT=600 Launch/mpirun.sh -n 4 -- "$bin" bench --json --steps "$steps" --warmup 10 \
+  export TWO_HOSTS_RANKS=$(ranks "$exchange")
+  VAE_DIST_MPI_TIMEOUT=600 Launch/mpirun.sh -n "$TWO_HOSTS_RANKS" -- "$bin" bench --json --steps "$steps" --warmup 10 \
     $(flags "$exchange") | grep '^{' | sed "s/^/one-host $exchange /" >>"$results"
   for rate in none "${rates[@]}"; do
     shape "$rate"
@@ -43,6 +48,7 @@ for exchange in "${exchanges[@]}"; do
 done
 if [ "${QUALITY:-0}" = 1 ]; then
   shape none
+  export TWO_HOSTS_RANKS=4
   for exchange in node-shared node-shared-bf16; do
     two_hosts train --data "$root/Data/mnist" --blas-threads 1 --log-every 100000 $(flags "$exchange") \
       --run-dir "$work/quality-$exchange" > "$work/quality-$exchange.log" 2>&1

@@ -52,7 +52,7 @@ printf '%s slots=2\n%s slots=2\n' "$subnet.1" "$subnet.2" >"$work/hosts"
 # on host 1.
 two_hosts() {
   ip netns exec "$nsa" unshare --uts sh -c 'hostname vdh1; exec "$@"' sh \
-    env VAE_DIST_MPI_TIMEOUT=120 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "$root/Launch/mpirun.sh" -n 4 --hostfile "$work/hosts" --map-by node \
+    env VAE_DIST_MPI_TIMEOUT=120 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "$root/Launch/mpirun.sh" -n "${TWO_HOSTS_RANKS:-4}" --hostfile "$work/hosts" --map-by node \
     --mca plm_rsh_agent "$work/agent" --mca pml ob1 --mca btl tcp,self,vader \
     --mca oob_tcp_if_include "$subnet.0/24" --mca btl_tcp_if_include "$subnet.0/24" \
     --mca btl_tcp_port_min_v4 30000 --mca mpi_yield_when_idle 1 -- "$bin" "$@"
