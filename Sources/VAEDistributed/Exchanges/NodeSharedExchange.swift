@@ -253,17 +253,23 @@ open class NodeSharedExchange: GradientExchange {
     }
 
     /// g[range] = ((g₀ + g₁) + g₂) + … over local ranks, written into this rank's gradient (`range`: within
-    /// ``shard``). Each block is summed in the accumulator first, since this rank's own segment is one of the
-    /// inputs. (Open for the tests' negative control, which sums only its own gradient.)
+    /// ``shard``). With two ranks in one pass straight into this rank's segment (each element is read by both
+    /// terms before it is written, and no other rank reads this rank's shard); with more, each block is summed in
+    /// the accumulator first (this rank's segment is one of the later inputs). (Open for the tests' negative
+    /// control, which sums only its own gradient.)
     open func sumOverLocalRanks(_ range: Range<Int>) {
         let out = gradients.pointer
-        if peers.count > 1 {
+        if peers.count == 2 {
+            let g0 = peers[0], g1 = peers[1]
+            for i in range { out[i] = g0[i] + g1[i] }
+        } else if peers.count > 2 {
             let accumulator = self.accumulator
             var start = range.lowerBound
             while start < range.upperBound {
                 let count = min(Self.blockSize, range.upperBound - start)
-                accumulator.update(from: peers[0] + start, count: count)
-                for r in 1..<peers.count {
+                let g0 = peers[0] + start, g1 = peers[1] + start
+                for i in 0..<count { accumulator[i] = g0[i] + g1[i] }
+                for r in 2..<peers.count {
                     let g = peers[r] + start
                     for i in 0..<count { accumulator[i] += g[i] }
                 }
