@@ -246,7 +246,7 @@ struct CommonOptions: ParsableArguments {
     var blasThreads: Int?
     @Option(
         help: ArgumentHelp(
-            "Train on this many threads, each a rank of one node (node-shared: the same bits as mpirun -n N); under mpirun, in each rank (hybrid: each rank a node of N) (default: train's: the cores available that divide the batch, 1 with --blas-threads or under mpirun, a resumed run's own count; bench's: 1).",
+            "Train on this many threads, each a rank of one node (node-shared: the same bits as mpirun -n N); under mpirun, in each rank (hybrid: each rank a node of N) (default: train's: the cores available that divide the batch into 32 rows or more, 1 with --blas-threads or under mpirun, a resumed run's own count; bench's: 1).",
             discussion: "Each thread takes its rows of every batch with one BLAS thread; their gradients are summed in a fixed order."))
     var threads: Int?
     @Option(help: "Micro-batches per global batch with --gradient-exchange exact (default: \(defaults.microBatches)).")

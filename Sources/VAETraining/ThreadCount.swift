@@ -5,8 +5,9 @@ extension TrainingConfiguration {
     /// resumed run has the count it was trained with in its stored settings, so it continues bit for bit); 1 under
     /// mpirun (one rank per core there) or when `run.blas_threads` is set (BLAS's own threads are then how the cores
     /// are used); otherwise the most of `cores` that the global batch — and with the `exact` exchange the
-    /// micro-batches — divide, so the default run uses every core. `batchGrowsWithRanks`: `--batch-per-rank` was
-    /// given, so any count divides.
+    /// micro-batches — divide into at least ``minimumRowsPerThread`` rows each, so the default run uses every core
+    /// a batch can keep busy (each thread also reads every gradient once per step, which thin slices do not repay).
+    /// `batchGrowsWithRanks`: `--batch-per-rank` was given, so any count divides.
     public func resolvedThreadCount(cores: Int, launchedByMPI: Bool, batchGrowsWithRanks: Bool = false) -> Int {
         if launchedByMPI { return 1 }
         if threads > 0 { return threads }
@@ -14,9 +15,13 @@ extension TrainingConfiguration {
         let strategy = gradientExchange
         return stride(from: max(cores, 1), to: 1, by: -1).first { count in
             batchGrowsWithRanks
-                || (try? strategy.validate(globalBatchSize: batchSize, ranks: count, microBatches: microBatches)) != nil
+                || (batchSize / count >= Self.minimumRowsPerThread
+                    && (try? strategy.validate(globalBatchSize: batchSize, ranks: count, microBatches: microBatches)) != nil)
         } ?? 1
     }
+
+    /// The fewest rows of each batch the default thread count gives a thread (the default batch of 128: at most 4).
+    public static let minimumRowsPerThread = 32
 }
 
 extension RunFolder {

@@ -104,17 +104,20 @@ import VAEModel
         #expect(try Fixtures.stateHash(one + name) == Fixtures.stateHash(two + name))
     }
 
-    /// The default thread count: every core the batch divides; 1 under mpirun or with BLAS threads; a set count wins.
+    /// The default thread count: every core the batch divides into 32 rows or more; 1 under mpirun or with BLAS
+    /// threads; a set count wins.
     @Test func theDefaultThreadCountUsesTheCoresTheBatchDivides() {
         var settings = TrainingConfiguration()
         #expect(settings.resolvedThreadCount(cores: 2, launchedByMPI: false) == 2)
         #expect(settings.resolvedThreadCount(cores: 6, launchedByMPI: false) == 4)  // 128 = 4 × 32, not 6 × …
         #expect(settings.resolvedThreadCount(cores: 6, launchedByMPI: false, batchGrowsWithRanks: true) == 6)
         #expect(settings.resolvedThreadCount(cores: 2, launchedByMPI: true) == 1)
-        settings.batchSize = 100
+        #expect(settings.resolvedThreadCount(cores: 16, launchedByMPI: false) == 4)  // at least 32 rows a thread
+        #expect(settings.resolvedThreadCount(cores: 16, launchedByMPI: false, batchGrowsWithRanks: true) == 16)
+        settings.batchSize = 500
         #expect(settings.resolvedThreadCount(cores: 8, launchedByMPI: false) == 5)
-        settings.batchSize = 96
-        settings.gradientExchange = .exact  // 8 micro-batches: the count must divide them too
+        settings.batchSize = 192
+        settings.gradientExchange = .exact  // 8 micro-batches: the count must divide them too (6 would not)
         #expect(settings.resolvedThreadCount(cores: 6, launchedByMPI: false) == 4)
         settings.blasThreads = 2
         #expect(settings.resolvedThreadCount(cores: 6, launchedByMPI: false) == 1)
