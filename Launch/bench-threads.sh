@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every core in one process: `vae-dist bench` (128 rows per thread or rank, one BLAS thread each) as one process
-# with 1 BLAS thread, with T BLAS threads, with --threads T, and under mpirun -n T, in one script run, and the ratio
-# --threads T / mpirun -n T. With VAE_DIST_BASE_BIN (an older vae-dist), also the default 10-epoch MNIST run's
+# with 1 BLAS thread, with T BLAS threads, with --threads T, under mpirun -n T, and as one MPI rank with --threads T
+# (hybrid), in one script run, and the ratio --threads T / mpirun -n T. With VAE_DIST_BASE_BIN (an older vae-dist), also the default 10-epoch MNIST run's
 # wall time and test loss: the base binary and this one, each as it runs by default (this one: threads, one per core).
 #
 #   Launch/bench-threads.sh [T]          (default: the cores available)
@@ -18,6 +18,8 @@ bench "1-process-1-blas-thread" "$bin" bench --json ${BENCH_ARGS:-}
 bench "1-process-$threads-blas-threads" "$bin" bench --json --blas-threads "$threads" ${BENCH_ARGS:-}
 bench "1-process---threads-$threads" "$bin" bench --json --threads "$threads" ${BENCH_ARGS:-}
 bench "mpirun-n-$threads" "$here/Launch/mpirun.sh" -n "$threads" -- "$bin" bench --json ${BENCH_ARGS:-}
+# Hybrid on one node: one MPI rank running T threads.
+bench "mpirun-n-1-threads-$threads" "$here/Launch/mpirun.sh" -n 1 -- "$bin" bench --json --threads "$threads" ${BENCH_ARGS:-}
 if [ -n "${VAE_DIST_BASE_BIN:-}" ]; then
   # Each binary's default: the base's (before --threads: one process, BLAS threads on all cores) and this one's.
   e2e() {
@@ -45,7 +47,7 @@ print(f"{'run':<28} {'samples/s':>10} {'exchange':<40}")
 for name, r in rows:
     print(f"{name:<28} {r['samples_per_second_total']:>10.0f} {r['exchange'][:40]:<40}")
 threads = next(r for n, r in rows if "--threads" in n)["samples_per_second_total"]
-ranks = next(r for n, r in rows if n.startswith("mpirun"))["samples_per_second_total"]
+ranks = next(r for n, r in rows if n.startswith("mpirun-n-") and "threads" not in n)["samples_per_second_total"]
 blas = rows[1][1]["samples_per_second_total"]
 print(f"--threads / mpirun -n: {threads / ranks:.3f}; --threads / BLAS threads: {threads / blas:.3f}")
 if e2e:
