@@ -50,6 +50,7 @@ struct MPICheck {
             case "zero1", "overlap", "node-shared": try check.variantMatchesPlain(name)
             case "allocations": try check.allocationsPerStep()
             case "cross-node-overlap": try check.crossNodeOverlapGivesTheSameBits()
+            case "allocations-hybrid": failures += Check.hybridAllocationsPerStep(mpi: mpi)
             default: failures.append("unknown case \(name)")
             }
         } catch {
@@ -405,6 +406,58 @@ struct Check {
             )
         }
         if mpi.rank == 0 { print("allocations per step on rank 0, outside MPI none:\n  " + lines.joined(separator: "\n  ")) }
+    }
+
+    /// Hybrid (each rank two threads): every strategy's steps allocate on the threads only inside the MPI calls
+    /// thread 0 makes for them (counted by wrapping the group's outer communicator), nothing on thread 1.
+    static func hybridAllocationsPerStep(mpi: MPICommunicator) -> [String] {
+        guard vae_allocation_counting_active() == 1 else { return ["vae-dist-mpi-check links the counting allocator"] }
+        let outer = AllocationAttributingCommunicator(base: mpi) { vae_thread_allocation_count() }
+        let group = ThreadGroup(size: 2, outer: outer)
+        let folder = NSTemporaryDirectory() + "vae-dist-mpi-hybrid-\(UUID().uuidString.prefix(8))"
+        let results = group.run { communicator -> [String] in
+            var failures: [String] = []
+            var lines: [String] = []
+            for strategy in ExchangeStrategy.allCases where strategy != .auto {
+                var c = TrainingConfiguration()
+                c.gradientExchange = strategy
+                c.dataSource = "synthetic"
+                c.runDirectory = folder
+                c.blasThreads = 1
+                c.batchSize = 64 * communicator.size
+                let data = DataSplits.synthetic(trainCount: 1024, testCount: 16)
+                var logger = Logger(label: "mpi-check")
+                logger.logLevel = .critical
+                do {
+                    let trainer = try Trainer(configuration: c, data: data, communicator: communicator, logger: logger)
+                    try trainer.synchronizeStart()
+                    let order = epochPermutation(count: data.train.count, seed: 1, epoch: 0)
+                    let steps = 4
+                    let all = order.withUnsafeBufferPointer { indices -> UInt64 in
+                        _ = trainer.step(indices: UnsafeBufferPointer(rebasing: indices[0..<c.batchSize]), epoch: 0)  // warm-up
+                        communicator.barrier()
+                        if communicator.rank % 2 == 0 { outer.reset() }
+                        communicator.barrier()
+                        let before = vae_thread_allocation_count()
+                        for s in 1...steps {
+                            let lower = s % 4 * c.batchSize
+                            _ = trainer.step(indices: UnsafeBufferPointer(rebasing: indices[lower..<(lower + c.batchSize)]), epoch: 0)
+                        }
+                        return vae_thread_allocation_count() - before
+                    }
+                    let insideMPI = communicator.rank % 2 == 0 ? outer.total : 0
+                    if all != insideMPI {
+                        failures.append("hybrid \(strategy.rawValue), rank \(communicator.rank): \(all - insideMPI) heap allocations in \(steps) steps outside the MPI calls")
+                    }
+                    lines.append("\(strategy.rawValue): \(Double(all) / Double(steps)) per step, all inside MPI")
+                } catch {
+                    failures.append("hybrid \(strategy.rawValue): threw \(error)")
+                }
+            }
+            if communicator.rank == 0 { print("hybrid allocations per step on rank 0 (thread 0), outside MPI none:\n  " + lines.joined(separator: "\n  ")) }
+            return failures
+        }
+        return results.flatMap { $0 }
     }
 
     /// Interrupted-and-resumed equals uninterrupted, bit for bit, under mpirun.

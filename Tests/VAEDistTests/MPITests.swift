@@ -112,6 +112,13 @@ import VAEDistributed
         #expect(status == 0 && output.contains("PASS node-shared"), "\(output)")
     }
 
+    /// Hybrid, 2 ranks × 2 threads: no heap allocation in a step outside the MPI calls thread 0 makes, any strategy.
+    @Test func hybridStepsAllocateOnlyInsideMPI() throws {
+        let (status, output) = try MPITests.check("allocations-hybrid", ranks: 2)
+        #expect(status == 0 && output.contains("PASS allocations-hybrid"), "\(output)")
+        #expect(output.contains("hybrid allocations per step"), "\(output)")
+    }
+
     /// Two simulated nodes of 2: the hop between them overlapped with backward gives the bits of the hop after it.
     @Test func crossNodeOverlapGivesTheSameBitsAsTheHopAfterBackward() throws {
         let (status, output) = try MPITests.check("cross-node-overlap", ranksPerNode: 2)
