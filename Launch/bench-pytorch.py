@@ -3,7 +3,10 @@
 # shuffled each epoch, batch 128, a fixed number of steps (an epoch's last batch is short, as in vae-dist) at a given thread count. Prints one
 # JSON line.
 #
-#   python bench-pytorch.py MNIST_DIR STEPS THREADS
+#   python bench-pytorch.py MNIST_DIR STEPS THREADS [--test-passes]
+#
+# --test-passes: also the example's test pass at each epoch end (the 10,000 test images, batch 128, no gradients),
+# as vae-dist's train does; the shell then times the whole process from launch.
 import json, sys, time
 import torch
 import torch.nn.functional as F
@@ -35,10 +38,12 @@ class VAE(nn.Module):
 
 def main():
     folder, steps, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    test_passes = "--test-passes" in sys.argv[4:]
     torch.set_num_threads(threads)
     torch.manual_seed(1)
     started = time.perf_counter()
     train = read_idx_images(f"{folder}/train-images-idx3-ubyte")
+    test = read_idx_images(f"{folder}/t10k-images-idx3-ubyte") if test_passes else None
     model = VAE()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     batch, done, samples, loss_sum = 128, 0, 0, 0.0
@@ -59,9 +64,18 @@ def main():
             loss_sum += loss.item()
             done += 1
             samples += x.shape[0]
+        else:
+            if test is not None:
+                test_loss = 0.0
+                with torch.no_grad():
+                    for start in range(0, test.shape[0], batch):
+                        t = test[start:start + batch]
+                        logits, mu, logvar = model(t)
+                        test_loss += (F.binary_cross_entropy_with_logits(logits, t, reduction="sum")
+                                      - 0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())).item()
     ended = time.perf_counter()
     print(json.dumps({
-        "torch": torch.__version__, "threads": threads, "steps": steps,
+        "torch": torch.__version__, "threads": threads, "steps": steps, "test_passes": test_passes,
         "loop_samples_per_second": samples / (ended - loop_started),
         "process_samples_per_second": samples / (ended - started),
         "last_loss_per_sample": loss.item() / x.shape[0],
