@@ -124,15 +124,20 @@ public struct Train: ParsableCommand {
     public func run() throws {
         let name = common.config.map { (($0 as NSString).lastPathComponent as NSString).deletingPathExtension } ?? "default"
         // The thread count comes first (the threads are the ranks): from the settings the run will have.
+        func requested() throws -> TrainingConfiguration {
+            var requested = try common.config.map(TrainingConfiguration.load(path:)) ?? TrainingConfiguration()
+            try requested.override(overrides(ranks: 1, threads: common.threads))
+            return requested
+        }
+        let cores = ProcessInfo.processInfo.activeProcessorCount
         let threads =
             MPICommunicator.isLaunchedByMPI
-            ? common.threads ?? 1  // under mpirun: one rank per core, or given threads in each rank (hybrid)
+            // Each rank alone, before MPI starts (no checkpoint read): a broken configuration is reported by the
+            // run itself, agreed, once.
+            ? (try? requested())?.resolvedThreadCount(cores: cores, launchedByMPI: true) ?? 1
             : try Console.beforeStart {
-                var requested = try common.config.map(TrainingConfiguration.load(path:)) ?? TrainingConfiguration()
-                try requested.override(overrides(ranks: 1, threads: common.threads))
-                return try RunFolder.threadCount(
-                    requested, runName: name, resume: resume, cores: ProcessInfo.processInfo.activeProcessorCount,
-                    batchGrowsWithRanks: common.batchPerRank != nil)
+                try RunFolder.threadCount(
+                    requested(), runName: name, resume: resume, cores: cores, batchGrowsWithRanks: common.batchPerRank != nil)
             }
         try Console.run(logLevel: log.level, threads: threads) { communicator, logger in
             var settings = try communicator.agree {

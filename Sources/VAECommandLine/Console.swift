@@ -27,27 +27,29 @@ enum Console {
             mpi.startWatchdog(limitSeconds: TrainingConfiguration().collectiveTimeout)
             if threads > 1 {
                 // Hybrid: this rank's `threads` threads as ranks of the job (thread 0, this thread, makes the MPI calls).
-                let group = ThreadGroup(size: threads, outer: mpi)
-                let codes = group.run { communicator in
-                    nonisolated(unsafe) let body = body
-                    return execute(body, communicator: communicator, logLevel: logLevel, finish: {})
-                }
+                let code = onThreads(threads, outer: mpi, body, logLevel: logLevel)
                 mpi.finish()
-                if let code = codes[0] { throw code }
+                if let code { throw code }
             } else if let code = execute(body, communicator: mpi, logLevel: logLevel, finish: mpi.finish) {
                 throw code
             }
         } else if threads > 1 {
-            // One process, `threads` threads as the ranks of one node (see ThreadGroup).
-            let group = ThreadGroup(size: threads)
-            let codes = group.run { communicator in
-                nonisolated(unsafe) let body = body
-                return execute(body, communicator: communicator, logLevel: logLevel, finish: {})
-            }
-            if let code = codes[0] { throw code }
+            if let code = onThreads(threads, outer: nil, body, logLevel: logLevel) { throw code }
         } else {
             if let code = execute(body, communicator: SingleProcessCommunicator(), logLevel: logLevel, finish: {}) { throw code }
         }
+    }
+
+    /// Runs `body` on `threads` threads, each a rank (``ThreadGroup``; with `outer`, of a hybrid job); thread 0's
+    /// exit code (every thread agrees on it, or the job has been aborted).
+    static func onThreads(
+        _ threads: Int, outer: Communicator?, _ body: @escaping (Communicator, Logger) throws -> Void, logLevel: Logger.Level
+    ) -> ExitCode? {
+        let codes = ThreadGroup(size: threads, outer: outer).run { communicator in
+            nonisolated(unsafe) let body = body
+            return execute(body, communicator: communicator, logLevel: logLevel, finish: {})
+        }
+        return codes[0]
     }
 
     /// Runs `body` on one rank and turns its outcome into an exit code (nil: success): an error every rank agreed

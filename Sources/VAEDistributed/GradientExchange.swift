@@ -25,7 +25,8 @@ public struct ExchangeSettings: Sendable {
     /// The node-shared exchange's cross-node hop (see ``CrossNodeCompression``).
     public var crossNodeCompression: CrossNodeCompression = .none
     /// The node-shared exchange with several nodes: start the decoder's part of the cross-node hop as soon as its
-    /// gradients are final, while the encoder's backward runs (the same sums, so the same bits).
+    /// gradients are final, while the encoder's backward runs (the same sums; the same bits with bf16, and with float32
+    /// on two nodes — MPI's non-blocking sum over more may add in another order).
     public var crossNodeOverlap = false
 
     public init(
@@ -197,21 +198,29 @@ struct StepTimer {
 extension VariationalAutoencoder {
     /// This rank's part of a step on `rows` of `indices`: the batch filled, forward and backward into `gradients`
     /// (default ``gradients``), or the gradients zeroed when the rows are empty (a rank whose share of a last
-    /// partial batch is empty contributes zero). Returns the rows' loss sums.
+    /// partial batch is empty contributes zero). Returns the rows' loss sums. `afterDecoder` runs between
+    /// backward's halves, when ``decoderGradientRange`` is final (also for empty rows, so every rank calls it);
+    /// `betweenEncoderLayers` between the layers of the second half: where an exchange starts and moves along the
+    /// decoder part's communication.
     func localGradients(
         indices: UnsafeBufferPointer<Int32>, rows: Range<Int>, epoch: Int, source: BatchSource,
-        timer: inout StepTimer, gradients target: FlatBuffer? = nil
+        timer: inout StepTimer, gradients target: FlatBuffer? = nil,
+        afterDecoder: () -> Void = {}, betweenEncoderLayers: () -> Void = {}
     ) -> LossTerms {
         guard !rows.isEmpty else {
             (target ?? gradients).zero()
+            afterDecoder()
             return LossTerms()
         }
         timer.data { source.fill(self, indices: UnsafeBufferPointer(rebasing: indices[rows]), epoch: epoch) }
-        return timer.compute {
+        let terms = timer.compute {
             let terms = forward(batch: rows.count, training: true, gradients: target)
-            backward(batch: rows.count, gradients: target)
+            backwardDecoder(batch: rows.count, gradients: target)
             return terms
         }
+        afterDecoder()
+        timer.compute { backwardEncoder(batch: rows.count, gradients: target, betweenLayers: betweenEncoderLayers) }
+        return terms
     }
 }
 

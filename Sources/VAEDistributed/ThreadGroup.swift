@@ -115,24 +115,31 @@ public final class ThreadCommunicator: Communicator {
         group.pointers[threadRank] = buffer.count > 0 ? UnsafeMutableRawPointer(buffer.baseAddress!) : nil
         group.wait()
         let count = buffer.count
-        if threadRank == 0 && count > 0 {
-            let result = group.scratch(bytes: count * MemoryLayout<Element>.stride).bindMemory(to: Element.self, capacity: count)
-            result.update(from: buffer.baseAddress!, count: count)
-            for other in 1..<group.size {
-                let source = group.pointers[other]!.assumingMemoryBound(to: Element.self)
-                switch operation {
-                case .sum: for i in 0..<count { result[i] += source[i] }
-                case .min: for i in 0..<count where source[i] < result[i] { result[i] = source[i] }
-                case .max: for i in 0..<count where source[i] > result[i] { result[i] = source[i] }
-                }
-            }
-            if group.outer != nil { outerReduce(UnsafeMutableBufferPointer(start: result, count: count)) }
-        }
+        if threadRank == 0 { reduceIntoScratch(count: count, operation, outerReduce: outerReduce) }
         group.wait()
         if count > 0 {
             buffer.baseAddress!.update(from: group.scratch!.assumingMemoryBound(to: Element.self), count: count)
         }
         group.wait()  // the scratch is free again
+    }
+
+    /// Thread 0, between barriers: the reduction of the `count` elements every thread published in
+    /// `group.pointers`, in thread order, into the scratch, then (hybrid) over the processes.
+    func reduceIntoScratch<Element: Numeric & Comparable>(
+        count: Int, _ operation: ReductionOperation, outerReduce: (UnsafeMutableBufferPointer<Element>) -> Void
+    ) {
+        guard count > 0 else { return }
+        let result = group.scratch(bytes: count * MemoryLayout<Element>.stride).bindMemory(to: Element.self, capacity: count)
+        result.update(from: group.pointers[0]!.assumingMemoryBound(to: Element.self), count: count)
+        for other in 1..<group.size {
+            let source = group.pointers[other]!.assumingMemoryBound(to: Element.self)
+            switch operation {
+            case .sum: for i in 0..<count { result[i] += source[i] }
+            case .min: for i in 0..<count where source[i] < result[i] { result[i] = source[i] }
+            case .max: for i in 0..<count where source[i] > result[i] { result[i] = source[i] }
+            }
+        }
+        if group.outer != nil { outerReduce(UnsafeMutableBufferPointer(start: result, count: count)) }
     }
 
     public func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ operation: ReductionOperation) {
@@ -183,14 +190,8 @@ public final class ThreadCommunicator: Communicator {
         group.pointers[threadRank] = UnsafeMutableRawPointer(mutating: source.baseAddress)
         group.wait()
         if let outer = group.outer {
-            let count = source.count
-            if threadRank == 0 && count > 0 {
-                let sum = group.scratch(bytes: count * 4).bindMemory(to: Float.self, capacity: count)
-                for other in 0..<group.size {
-                    let input = group.pointers[other]!.assumingMemoryBound(to: Float.self)
-                    if other == 0 { sum.update(from: input, count: count) } else { for i in 0..<count { sum[i] += input[i] } }
-                }
-                outer.allReduce(UnsafeMutableBufferPointer(start: sum, count: count), .sum)
+            if threadRank == 0 {
+                reduceIntoScratch(count: source.count, .sum) { (sum: UnsafeMutableBufferPointer<Float>) in outer.allReduce(sum, .sum) }
             }
             group.wait()
             if let out = shard.baseAddress, !mine.isEmpty {

@@ -104,7 +104,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
     public private(set) var deprecations: [String] = []
     /// The node-shared exchange's cross-node hop: float32, or bfloat16 with error feedback (``CrossNodeCompression``).
     public var crossNodeCompression = CrossNodeCompression.none
-    /// The node-shared exchange's hop between hosts overlapped with backward's second half (the same bits).
+    /// The node-shared exchange's hop between hosts overlapped with backward's second half (the same sums).
     public var crossNodeOverlap = false
     /// Micro-batches per global batch with the `exact` exchange (must divide the batch and be divisible by the
     /// rank count).

@@ -1,17 +1,16 @@
 import VAEDistributed
 
 extension TrainingConfiguration {
-    /// How many threads a run trains on, each a rank of one node (``ThreadGroup``): `run.threads` when set (a
-    /// resumed run has the count it was trained with in its stored settings, so it continues bit for bit); 1 under
-    /// mpirun (one rank per core there) or when `run.blas_threads` is set (BLAS's own threads are then how the cores
-    /// are used); otherwise the most of `cores` that the global batch — and with the `exact` exchange the
+    /// How many threads a run trains on, each a rank of one node (``ThreadGroup``; under mpirun in each rank):
+    /// `run.threads` when set (a resumed run has the count it was trained with in its stored settings, so it
+    /// continues bit for bit); else 1 under mpirun (one rank per core there) or when `run.blas_threads` is set
+    /// (BLAS's own threads are then how the cores are used); otherwise the most of `cores` that the global batch — and with the `exact` exchange the
     /// micro-batches — divide into at least ``minimumRowsPerThread`` rows each, so the default run uses every core
     /// a batch can keep busy (each thread also reads every gradient once per step, which thin slices do not repay).
     /// `batchGrowsWithRanks`: `--batch-per-rank` was given, so any count divides.
     public func resolvedThreadCount(cores: Int, launchedByMPI: Bool, batchGrowsWithRanks: Bool = false) -> Int {
-        if launchedByMPI { return 1 }
         if threads > 0 { return threads }
-        if blasThreads > 0 { return 1 }
+        if launchedByMPI || blasThreads > 0 { return 1 }
         let strategy = gradientExchange
         return stride(from: max(cores, 1), to: 1, by: -1).first { count in
             batchGrowsWithRanks

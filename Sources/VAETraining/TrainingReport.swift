@@ -88,7 +88,6 @@ public final class TrainingReport {
     /// Training samples per second over the steps reported so far.
     public var samplesPerSecond: Double { Double(trainSamples) / max(trainSeconds, 1e-9) }
 
-    /// The start-up line: model, data, batch, ranks and how their gradients travel, BLAS, deprecated keys.
     /// "N rank(s)", "N thread(s)", or hybrid "P rank(s) × T threads".
     static func ranksDescription(_ communicator: Communicator) -> String {
         guard let threads = communicator as? ThreadCommunicator else { return "\(communicator.size) rank(s)" }
@@ -96,6 +95,7 @@ public final class TrainingReport {
         return "\(outer.size) rank(s) × \(threads.group.size) threads"
     }
 
+    /// The start-up line: model, data, batch, ranks and how their gradients travel, BLAS, deprecated keys.
     public func started(exchange: any GradientExchange, parameterCount: Int) {
         guard writes else { return }
         for note in configuration.deprecations { logger.warning("\(note)") }

@@ -379,18 +379,8 @@ struct Check {
             let data = DataSplits.synthetic(trainCount: 512, testCount: 16)
             let trainer = try Trainer(configuration: c, data: data, communicator: counting, logger: quiet)
             try trainer.synchronizeStart()
-            let order = epochPermutation(count: data.train.count, seed: 1, epoch: 0)
             let steps = 5
-            let all = order.withUnsafeBufferPointer { indices -> UInt64 in
-                _ = trainer.step(indices: UnsafeBufferPointer(rebasing: indices[0..<c.batchSize]), epoch: 0)  // warm-up
-                counting.reset()
-                let before = vae_thread_allocation_count()
-                for s in 1...steps {
-                    let lower = s % 4 * c.batchSize
-                    _ = trainer.step(indices: UnsafeBufferPointer(rebasing: indices[lower..<(lower + c.batchSize)]), epoch: 0)
-                }
-                return vae_thread_allocation_count() - before
-            }
+            let all = Check.allocations(of: trainer, steps: steps) { counting.reset() }
             let mpi = counting.total
             expect(all == mpi, "\(strategy.rawValue): \(all - mpi) heap allocations in \(steps) steps outside the MPI calls")
             if strategy == .nodeShared { expect(all == 0, "node-shared: \(all) heap allocations in \(steps) steps") }
@@ -406,6 +396,23 @@ struct Check {
             )
         }
         if mpi.rank == 0 { print("allocations per step on rank 0, outside MPI none:\n  " + lines.joined(separator: "\n  ")) }
+    }
+
+    /// Heap allocations on this thread in `steps` steps of `trainer` over its training set (after one warm-up step
+    /// and `resetCounters`).
+    static func allocations(of trainer: Trainer, steps: Int, resetCounters: () -> Void) -> UInt64 {
+        let batch = trainer.configuration.batchSize
+        let order = epochPermutation(count: trainer.data.train.count, seed: 1, epoch: 0)
+        return order.withUnsafeBufferPointer { indices -> UInt64 in
+            _ = trainer.step(indices: UnsafeBufferPointer(rebasing: indices[0..<batch]), epoch: 0)  // warm-up
+            resetCounters()
+            let before = vae_thread_allocation_count()
+            for s in 1...steps {
+                let lower = s % 4 * batch
+                _ = trainer.step(indices: UnsafeBufferPointer(rebasing: indices[lower..<(lower + batch)]), epoch: 0)
+            }
+            return vae_thread_allocation_count() - before
+        }
     }
 
     /// Hybrid (each rank two threads): every strategy's steps allocate on the threads only inside the MPI calls
@@ -431,19 +438,11 @@ struct Check {
                 do {
                     let trainer = try Trainer(configuration: c, data: data, communicator: communicator, logger: logger)
                     try trainer.synchronizeStart()
-                    let order = epochPermutation(count: data.train.count, seed: 1, epoch: 0)
                     let steps = 4
-                    let all = order.withUnsafeBufferPointer { indices -> UInt64 in
-                        _ = trainer.step(indices: UnsafeBufferPointer(rebasing: indices[0..<c.batchSize]), epoch: 0)  // warm-up
+                    let all = Check.allocations(of: trainer, steps: steps) {
                         communicator.barrier()
                         if communicator.rank % 2 == 0 { outer.reset() }
                         communicator.barrier()
-                        let before = vae_thread_allocation_count()
-                        for s in 1...steps {
-                            let lower = s % 4 * c.batchSize
-                            _ = trainer.step(indices: UnsafeBufferPointer(rebasing: indices[lower..<(lower + c.batchSize)]), epoch: 0)
-                        }
-                        return vae_thread_allocation_count() - before
                     }
                     let insideMPI = communicator.rank % 2 == 0 ? outer.total : 0
                     if all != insideMPI {

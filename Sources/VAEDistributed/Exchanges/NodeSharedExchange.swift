@@ -153,64 +153,52 @@ open class NodeSharedExchange: GradientExchange {
     public func step(indices: UnsafeBufferPointer<Int32>, epoch: Int, source: BatchSource, profile: StepProfile?) -> LossTerms {
         var timer = StepTimer(profile)
         let rows = slice(of: indices.count)
-        let terms =
-            overlapsCrossNodeHop
-            ? gradientsStartingTheDecoderHop(indices: indices, rows: rows, epoch: epoch, source: source, timer: &timer)
-            : model.localGradients(indices: indices, rows: rows, epoch: epoch, source: source, timer: &timer)
+        let memory = self.memory
+        let terms = model.localGradients(
+            indices: indices, rows: rows, epoch: epoch, source: source, timer: &timer,
+            afterDecoder: { if overlapsCrossNodeHop { startDecoderHop() } },
+            betweenEncoderLayers: { if overlapsCrossNodeHop { memory.progressAcrossNodes(slot: Self.crossNodeSlot) } })
         let global = sumAndUpdate(terms: terms, timer: &timer)
         let result = global ?? losses.sum(terms, over: communicator)
         timer.record(into: profile, samples: rows.count)
         return result
     }
 
-    /// This rank's forward and backward with the decoder part's cross-node hop started in between: backward's
-    /// first half, a node barrier (every local rank's decoder gradients written), that part summed over the node's
-    /// ranks and sent on its way, then backward's second half, letting MPI move the transfer along between layers.
-    func gradientsStartingTheDecoderHop(
-        indices: UnsafeBufferPointer<Int32>, rows: Range<Int>, epoch: Int, source: BatchSource, timer: inout StepTimer
-    ) -> LossTerms {
-        var terms = LossTerms()
-        if rows.isEmpty {
-            gradients.zero()
-        } else {
-            timer.data { source.fill(model, indices: UnsafeBufferPointer(rebasing: indices[rows]), epoch: epoch) }
-            terms = timer.compute {
-                let terms = model.forward(batch: rows.count, training: true)
-                model.backwardDecoder(batch: rows.count)
-                return terms
-            }
-        }
+    /// With ``overlapsCrossNodeHop``, between backward's halves: a node barrier (every local rank's decoder
+    /// gradients written), the decoder part of this rank's shard summed over the node's ranks and its cross-node
+    /// sum started (MPI moves it along between the encoder's layers; ``sumAndUpdate(terms:timer:)`` finishes it).
+    func startDecoderHop() {
         memory.synchronizeNode()
         sumOverLocalRanks(shardParts.decoder)
         startCrossNodeSum(shardParts.decoder, compressor: compressors?.decoder, slot: Self.crossNodeSlot)
-        if !rows.isEmpty {
-            let memory = self.memory
-            timer.compute {
-                model.backwardEncoder(batch: rows.count, betweenLayers: { memory.progressAcrossNodes(slot: Self.crossNodeSlot) })
-            }
-        }
-        return terms
     }
 
-    /// Starts the cross-node sum of `part` of this rank's gradient (float32 or bf16), non-blocking in `slot` (nil:
-    /// blocking, done on return).
-    func startCrossNodeSum(_ part: Range<Int>, compressor: CompressedCrossNodeSum?, slot: Int?) {
+    /// Starts the cross-node sum of `part` of this rank's gradient (float32 or bf16), non-blocking in `slot`.
+    func startCrossNodeSum(_ part: Range<Int>, compressor: CompressedCrossNodeSum?, slot: Int) {
         let start = gradients.pointer + part.lowerBound
         if let compressor {
             compressor.start(start, memory: memory, slot: slot)
-        } else if let slot {
-            memory.startAllReduceAcrossNodes(UnsafeMutableBufferPointer(start: start, count: part.count), slot: slot)
         } else {
-            memory.allReduceAcrossNodes(UnsafeMutableBufferPointer(start: start, count: part.count))
+            memory.startAllReduceAcrossNodes(UnsafeMutableBufferPointer(start: start, count: part.count), slot: slot)
         }
     }
 
     /// Finishes what ``startCrossNodeSum(_:compressor:slot:)`` started.
-    func finishCrossNodeSum(_ part: Range<Int>, compressor: CompressedCrossNodeSum?, slot: Int?) {
+    func finishCrossNodeSum(_ part: Range<Int>, compressor: CompressedCrossNodeSum?, slot: Int) {
         if let compressor {
             compressor.finish(gradients.pointer + part.lowerBound, memory: memory, slot: slot)
-        } else if let slot {
+        } else {
             memory.finishAcrossNodes(slot: slot)
+        }
+    }
+
+    /// The blocking cross-node sum of `part` (float32 or bf16).
+    func crossNodeSum(_ part: Range<Int>, compressor: CompressedCrossNodeSum?) {
+        let start = gradients.pointer + part.lowerBound
+        if let compressor {
+            compressor.sum(start, memory: memory)
+        } else {
+            memory.allReduceAcrossNodes(UnsafeMutableBufferPointer(start: start, count: part.count))
         }
     }
 
@@ -231,17 +219,15 @@ open class NodeSharedExchange: GradientExchange {
         }
         if overlapsCrossNodeHop {
             sumOverLocalRanks(shardParts.encoder)
-            startCrossNodeSum(shardParts.encoder, compressor: compressors?.encoder, slot: nil)
-            finishCrossNodeSum(shardParts.encoder, compressor: compressors?.encoder, slot: nil)
+            crossNodeSum(shardParts.encoder, compressor: compressors?.encoder)
             finishCrossNodeSum(shardParts.decoder, compressor: compressors?.decoder, slot: Self.crossNodeSlot)
+        } else if let compressors {
+            sumOverLocalRanks(shard)
+            crossNodeSum(shardParts.encoder, compressor: compressors.encoder)
+            crossNodeSum(shardParts.decoder, compressor: compressors.decoder)
         } else {
             sumOverLocalRanks(shard)
-            if let compressors {
-                compressors.encoder.sum(gradients.pointer + shardParts.encoder.lowerBound, memory: memory)
-                compressors.decoder.sum(gradients.pointer + shardParts.decoder.lowerBound, memory: memory)
-            } else {
-                memory.allReduceAcrossNodes(UnsafeMutableBufferPointer(start: gradients.pointer + shard.lowerBound, count: shard.count))
-            }
+            crossNodeSum(shard, compressor: nil)
         }
         // Every node holds every shard once: the squares of all ranks count each shard once per node.
         clipper.clip(gradients.pointer + shard.lowerBound, count: shard.count, shards: communicator, copies: topology.nodeCount)

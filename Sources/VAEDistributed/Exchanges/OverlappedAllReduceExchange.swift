@@ -26,20 +26,10 @@ public final class OverlappedAllReduceExchange: GradientExchange {
     public func step(indices: UnsafeBufferPointer<Int32>, epoch: Int, source: BatchSource, profile: StepProfile?) -> LossTerms {
         var timer = StepTimer(profile)
         let rows = slice(of: indices.count)
-        var terms = LossTerms()
-        if rows.isEmpty {
-            model.gradients.zero()
-            communicator.startAllReduceSum(decoder, slot: 0)
-        } else {
-            timer.data { source.fill(model, indices: UnsafeBufferPointer(rebasing: indices[rows]), epoch: epoch) }
-            terms = timer.compute {
-                let terms = model.forward(batch: rows.count, training: true)
-                model.backwardDecoder(batch: rows.count)
-                return terms
-            }
-            communicator.startAllReduceSum(decoder, slot: 0)
-            timer.compute { model.backwardEncoder(batch: rows.count) }
-        }
+        let decoder = self.decoder, communicator = self.communicator
+        let terms = model.localGradients(
+            indices: indices, rows: rows, epoch: epoch, source: source, timer: &timer,
+            afterDecoder: { communicator.startAllReduceSum(decoder, slot: 0) })
         communicator.allReduce(encoder, .sum)
         communicator.wait(slot: 0)
         clipper.clip(model.gradients.pointer, count: model.gradients.count)
