@@ -123,28 +123,27 @@ public struct Train: ParsableCommand {
 
     public func run() throws {
         let name = common.config.map { (($0 as NSString).lastPathComponent as NSString).deletingPathExtension } ?? "default"
-        // The thread count comes first (the threads are the ranks): from the settings the run will have.
-        func requested() throws -> TrainingConfiguration {
+        /// The configuration file (or the defaults) with the flags on top, for `ranks` ranks.
+        func requested(ranks: Int, threads: Int?) throws -> TrainingConfiguration {
             var requested = try common.config.map(TrainingConfiguration.load(path:)) ?? TrainingConfiguration()
-            try requested.override(overrides(ranks: 1, threads: common.threads))
+            try requested.override(overrides(ranks: ranks, threads: threads))
             return requested
         }
+        // The thread count comes first (the threads are the ranks): from the settings the run will have.
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let threads =
             MPICommunicator.isLaunchedByMPI
             // Each rank alone, before MPI starts (no checkpoint read): a broken configuration is reported by the
             // run itself, agreed, once.
-            ? (try? requested())?.resolvedThreadCount(cores: cores, launchedByMPI: true) ?? 1
+            ? (try? requested(ranks: 1, threads: common.threads))?.resolvedThreadCount(cores: cores, launchedByMPI: true) ?? 1
             : try Console.beforeStart {
                 try RunFolder.threadCount(
-                    requested(), runName: name, resume: resume, cores: cores, batchGrowsWithRanks: common.batchPerRank != nil)
+                    requested(ranks: 1, threads: common.threads), runName: name, resume: resume, cores: cores, batchGrowsWithRanks: common.batchPerRank != nil)
             }
         try Console.run(logLevel: log.level, threads: threads) { communicator, logger in
-            var settings = try communicator.agree {
-                try common.config.map(TrainingConfiguration.load(path:)) ?? TrainingConfiguration()
-            }
-            try communicator.agree { try settings.override(overrides(ranks: communicator.size, threads: threads)) }
-            settings = try RunFolder.settings(settings, runName: name, resume: resume, communicator: communicator)
+            let ranks = communicator.size
+            let given = try communicator.agree { try requested(ranks: ranks, threads: threads) }
+            var settings = try RunFolder.settings(given, runName: name, resume: resume, communicator: communicator)
             let (source, fraction, seed) = (settings.dataSource, settings.validationFraction, settings.seed)
             let splits = try communicator.agree { try DataSplits.load(source).holdingOut(fraction: fraction, seed: seed) }
             settings.adapt(to: splits)

@@ -141,7 +141,9 @@ extension TrainingConfiguration {
                 ("beta2", "\(adam.beta2)"), ("drop_last", "\(dropLast)"), ("kl_weight", "\(klWeight)"),
                 ("learning_rate", "\(adam.learningRate)"), ("seed", "\(seed)"),
                 ("reduction", gradientExchange.definesTrajectory ? "\"exact\"" : "\"fast\""),
-            ] + (gradientExchange.definesTrajectory ? [("micro_batches", "\(microBatches)")] : []) + scheduleFields
+            ] + (gradientExchange.definesTrajectory ? [("micro_batches", "\(microBatches)")] : [])
+            + (crossNodeCompression != .none ? [("cross_node_compression", "\"\(crossNodeCompression.rawValue)\"")] : [])
+            + scheduleFields
         // Keys added after version 1 appear only when set, so earlier runs keep their hash and resume.
         let data: [(String, String)] =
             [("binarization", "\"\(binarization.rawValue)\"")] + (standardize ? [("standardize", "true")] : [])
@@ -155,7 +157,6 @@ extension TrainingConfiguration {
     /// The schedules' trajectory keys, present only when a schedule is not constant (earlier runs keep their hash).
     var scheduleFields: [(String, String)] {
         var fields: [(String, String)] = clipGradientNorm > 0 ? [("clip_grad_norm", "\(clipGradientNorm)")] : []
-        if crossNodeCompression != .none { fields.append(("cross_node_compression", "\"\(crossNodeCompression.rawValue)\"")) }
         switch learningRateSchedule {
         case .constant: break
         case .step(let every, let factor):
