@@ -71,8 +71,11 @@ let package = Package(
         .executableTarget(name: "VAEDistCLI", dependencies: ["VAECommandLine", "CAllocationCounter"], path: "Sources/vae-dist"),
         // vae-dist with the fault-tolerance tests' injected faults (VAE_DIST_FAULT); built for the tests only.
         .executableTarget(
-            name: "vae-dist-faults", dependencies: ["VAECommandLine", "VAETestSupport", "CAllocationCounter"],
+            name: "vae-dist-faults", dependencies: ["VAECommandLine", "VAETestSupport", "CAllocationCounter", "CBLASFaults"],
             path: "Tests/FaultInjection"),
+        // vae-dist-faults' stand-ins for openblas_get_corename and cblas_sgemm: a generic choice reported, wrong
+        // kernels (the kernel choice's tests, on any CPU).
+        .target(name: "CBLASFaults", dependencies: ["CBLAS"], path: "Tests/BLASFaults"),
         // Test doubles of the communicator and exchange layers (the test bundle and the MPI checks only).
         .target(name: "VAETestSupport", dependencies: ["VAEDistributed", "VAEModel", "VAETraining"], path: "Tests/Support"),
         // Multi-rank checks, run under mpirun by the MPI test suite.

@@ -13,6 +13,7 @@ struct Evaluate: ParsableCommand {
             "The architecture, seed, binarization, standardization and validation split come from the checkpoint itself.")
 
     @OptionGroup var log: LogOptions
+    @OptionGroup var kernels: KernelOptions
     @Option(help: "A checkpoint (.safetensors) written by vae-dist train.")
     var checkpoint: String
     @Option(help: "The data the checkpoint was trained on: a folder, a file, a .json manifest, or 'synthetic'.")
@@ -32,6 +33,7 @@ struct Evaluate: ParsableCommand {
     }
 
     func run() throws {
+        try kernels.start()
         try Console.run(stopsAtOnce: true, logLevel: log.level) { communicator, _ in
             let source = data
             let splits = try communicator.agree { try DataSplits.load(source) }
@@ -75,6 +77,7 @@ struct Sample: ParsableCommand {
         abstract: "Write a PNG grid of decodes of z ~ N(0, I) from a checkpoint's model.")
 
     @OptionGroup var log: LogOptions
+    @OptionGroup var kernels: KernelOptions
     @Option(help: "A checkpoint (.safetensors) written by vae-dist train.")
     var checkpoint: String
     @Option(help: "How many samples (tiled into a square grid).")
@@ -94,6 +97,7 @@ struct Sample: ParsableCommand {
     }
 
     func run() throws {
+        try kernels.start()
         try Console.run(logLevel: log.level) { _, _ in
             try Evaluation.sample(
                 checkpoint: checkpoint, count: count, seed: seed, out: out, latentFile: latentFile, rawOut: rawOut)

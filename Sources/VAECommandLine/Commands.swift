@@ -33,6 +33,7 @@ public struct Train: ParsableCommand {
             """)
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var kernels: KernelOptions
     @OptionGroup var log: LogOptions
     @Option(help: "Epochs to train in total; a resumed run continues up to this count (default: \(defaults.epochs)).")
     var epochs: Int?
@@ -122,6 +123,7 @@ public struct Train: ParsableCommand {
     }
 
     public func run() throws {
+        try kernels.start()
         let name = common.config.map { (($0 as NSString).lastPathComponent as NSString).deletingPathExtension } ?? "default"
         /// The configuration file (or the defaults) with the flags on top, for `ranks` ranks.
         func requested(ranks: Int, threads: Int?) throws -> TrainingConfiguration {
@@ -174,6 +176,7 @@ struct Bench: ParsableCommand {
             """)
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var kernels: KernelOptions
     @OptionGroup var log: LogOptions
     @Option(help: "Timed steps.")
     var steps: Int = 300
@@ -204,6 +207,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
+        try kernels.start()
         try Console.run(stopsAtOnce: true, logLevel: log.level, threads: common.threads ?? 1) { communicator, _ in
             var settings = try communicator.agree {
                 try common.config.map(TrainingConfiguration.load(path:)) ?? TrainingConfiguration()
@@ -215,7 +219,7 @@ struct Bench: ParsableCommand {
             settings.adapt(to: splits)
             let strategies = allExchanges ? ExchangeStrategy.allCases.filter { $0 != .auto } : gradientExchange
             let counter: (() -> UInt64)? = vae_allocation_counting_active() != 0 ? { vae_thread_allocation_count() } : nil
-            if communicator.isLeader, let warning = BLASKernels.warning {
+            if communicator.isLeader, let warning = BLASKernels.current.warning {
                 Console.writeStandardError("warning: \(warning)\n")
             }
             for strategy in strategies {

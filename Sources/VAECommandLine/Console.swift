@@ -169,3 +169,24 @@ struct LogOptions: ParsableArguments {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// `--blas-kernels`, shared by the commands that multiply (train, bench, eval, sample).
+struct KernelOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "OpenBLAS's kernels: auto (vae-dist chooses the best set for the CPU's features where OpenBLAS fell back to generic ones), keep (OpenBLAS's own choice), or a set (default: auto).",
+            discussion: "A set OPENBLAS_CORETYPE names is always kept. Sets: \(BLASKernelSet.allCases.map(\.rawValue).joined(separator: ", ")).",
+            valueName: "auto|keep|set"))
+    var blasKernels: BLASKernelRequest = .auto
+
+    /// Chooses the kernels before anything else runs: may re-execute this process with OPENBLAS_CORETYPE set
+    /// (``BLASKernels``); a request the CPU cannot honour is one `error:` line and exit status 1.
+    func start() throws {
+        try Console.beforeStart { try BLASKernels.start(blasKernels) }
+    }
+}
+
+extension BLASKernelRequest: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+    public static var allValueStrings: [String] { allNames }
+}

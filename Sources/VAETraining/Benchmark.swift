@@ -8,8 +8,8 @@ public struct BenchmarkReport: Sendable {
     public var batchPerRank: Int
     public var blasThreads: Int
     public var architecture: String
-    /// OpenBLAS's kernel family.
-    public var blasCore: String
+    /// OpenBLAS's kernels and who chose them.
+    public var blasKernels: BLASKernelChoice
     /// The strategy asked for (`--gradient-exchange`).
     public var strategy: String
     /// How the gradients travelled, in the exchange's words (`all-reduce`, `node-shared, 2 rank(s) per node, …`).
@@ -40,7 +40,7 @@ public struct BenchmarkReport: Sendable {
     public var text: String {
         var lines: [String] = []
         lines.append(
-            "vae-dist bench: \(architecture), batch \(batchPerRank) per rank, \(ranks) rank(s), BLAS threads \(blasThreads), OpenBLAS kernels \(blasCore), gradient exchange \(strategy): \(exchange)"
+            "vae-dist bench: \(architecture), batch \(batchPerRank) per rank, \(ranks) rank(s), BLAS threads \(blasThreads), OpenBLAS \(blasKernels), gradient exchange \(strategy): \(exchange)"
         )
         lines.append(
             String(
@@ -82,7 +82,7 @@ public struct BenchmarkReport: Sendable {
     public var json: String {
         let phases = phaseMilliseconds.map { "\"\($0.0)_ms\":\($0.1)" }.joined(separator: ",")
         return
-            "{\"ranks\":\(ranks),\"blas_core\":\"\(blasCore)\",\"strategy\":\"\(strategy)\",\"exchange\":\"\(exchange)\",\"forward_rows\":\(forwardRows),\"batch_per_rank\":\(batchPerRank),\"blas_threads\":\(blasThreads),"
+            "{\"ranks\":\(ranks),\"blas_core\":\"\(blasKernels.kernels)\",\"blas_kernels_chosen_by\":\"\(blasKernels.source.rawValue)\",\"strategy\":\"\(strategy)\",\"exchange\":\"\(exchange)\",\"forward_rows\":\(forwardRows),\"batch_per_rank\":\(batchPerRank),\"blas_threads\":\(blasThreads),"
             + "\"sgemm_gflops\":\(gemmGigaflops.min),\"sgemm_gflops_max\":\(gemmGigaflops.max),"
             + "\"flops_per_sample\":\(flopsPerSample),\"ceiling_samples_per_second\":\(ceilingPerRank),"
             + "\"samples_per_second_per_rank\":\(samplesPerSecondPerRank.min),\"samples_per_second_per_rank_max\":\(samplesPerSecondPerRank.max),"
@@ -176,7 +176,7 @@ public enum Benchmark {
         ]
         return BenchmarkReport(
             ranks: communicator.size, batchPerRank: perRank, blasThreads: BLAS.threadCount,
-            architecture: configuration.architecture.describe, blasCore: BLAS.coreName,
+            architecture: configuration.architecture.describe, blasKernels: BLASKernels.current,
             strategy: configuration.gradientExchange.rawValue, exchange: trainer.exchange.description, forwardRows: forwardRows,
             gemmGigaflops: (gemm[0], -gemm[1]),
             gemmPerShape: ceiling.perShape.map { ($0.shape.description, $0.gigaflops) },

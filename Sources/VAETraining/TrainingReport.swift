@@ -99,10 +99,11 @@ public final class TrainingReport {
     public func started(exchange: any GradientExchange, parameterCount: Int) {
         guard writes else { return }
         for note in configuration.deprecations { logger.warning("\(note)") }
-        if let warning = BLASKernels.warning { logger.warning("\(warning)") }
+        let kernels = BLASKernels.current
+        if let warning = kernels.warning { logger.warning("\(warning)") }
         let ranks = communicator.size
         logger.info(
-            "training \(configuration.architecture.describe) on \(data.source): \(data.counts), global batch \(configuration.batchSize), \(Self.ranksDescription(communicator))\(ranks > 1 ? " (gradient exchange: \(exchange.description))" : ""), BLAS threads \(BLAS.threadCount) (\(BLAS.coreName) kernels), \(parameterCount) parameters"
+            "training \(configuration.architecture.describe) on \(data.source): \(data.counts), global batch \(configuration.batchSize), \(Self.ranksDescription(communicator))\(ranks > 1 ? " (gradient exchange: \(exchange.description))" : ""), BLAS threads \(BLAS.threadCount) (\(kernels)), \(parameterCount) parameters"
         )
     }
 
@@ -125,7 +126,8 @@ public final class TrainingReport {
             "vae_dist_version": BuildInfo.version, "source_revision": BuildInfo.revision,
             "command_line": CommandLine.arguments, "working_directory": FileManager.default.currentDirectoryPath,
             "host": ProcessInfo.processInfo.hostName, "ranks": communicator.size, "global_step": globalStep,
-            "started_at": ISO8601DateFormatter().string(from: started),
+            "started_at": ISO8601DateFormatter().string(from: started), "pid": Int(getpid()),
+            "blas_kernels": BLASKernels.current.record,
         ].merging(origin) { a, _ in a }
         try communicator.agree {
             guard writes else { return }

@@ -35,9 +35,10 @@ import Testing
     static func run(_ arguments: [String]) throws -> (Int32, String, String) { try execute(binary, arguments) }
 
     /// Runs `executable ARGS` (with `environment`, else ours); returns (status, stdout, stderr), or with `combined`
-    /// (status, stdout and stderr as one stream, "").
+    /// (status, stdout and stderr as one stream, ""). `started` learns the process's PID.
     static func execute(
-        _ executable: String, _ arguments: [String], environment: [String: String]? = nil, combined: Bool = false
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil, combined: Bool = false,
+        started: ((Int32) -> Void)? = nil
     ) throws -> (Int32, String, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
@@ -47,6 +48,7 @@ import Testing
         process.standardOutput = out
         process.standardError = err
         try process.run()
+        started?(process.processIdentifier)
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = combined ? Data() : err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()

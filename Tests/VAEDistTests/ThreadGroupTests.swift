@@ -89,7 +89,8 @@ import VAEModel
         #expect(first == 0, "\(firstErr)")
         let (second, secondOut, secondErr) = try CLITests.run(["train", "--run-dir", resumed, "--resume", "latest", "--max-steps", "6"])
         #expect(second == 0, "\(secondErr)")
-        #expect(secondOut.contains("2 thread(s)") && !secondErr.contains("warning"), "\(secondOut)\(secondErr)")
+        // No warning of another rank count (a machine's own warnings, e.g. of its BLAS kernels, are not this test's).
+        #expect(secondOut.contains("2 thread(s)") && !secondErr.contains("round differently"), "\(secondOut)\(secondErr)")
         #expect(try Fixtures.stateHash(resumed + name) == Fixtures.stateHash(threads + name))
         #expect(Fixtures.deterministicMetrics(in: resumed) == Fixtures.deterministicMetrics(in: threads))
     }
