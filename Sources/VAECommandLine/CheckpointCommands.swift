@@ -90,6 +90,8 @@ struct Sample: ParsableCommand {
     var latentFile: String?
     @Option(help: "Also write the decoded means as little-endian float32 (count × input size, in the data's units).")
     var rawOut: String?
+    @Flag(help: "Replace an existing --out or --raw-out file (never a checkpoint, a run folder's own file or an input).")
+    var force = false
 
     func validate() throws {
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
@@ -98,6 +100,10 @@ struct Sample: ParsableCommand {
 
     func run() throws {
         try kernels.start()
+        try Console.beforeStart {
+            try OutputPath.check(
+                [("--out", out), ("--raw-out", rawOut)], inputs: [checkpoint] + (latentFile.map { [$0] } ?? []), force: force)
+        }
         try Console.run(logLevel: log.level) { _, _ in
             try Evaluation.sample(
                 checkpoint: checkpoint, count: count, seed: seed, out: out, latentFile: latentFile, rawOut: rawOut)
@@ -118,9 +124,12 @@ struct Export: ParsableCommand {
     var checkpoint: String
     @Option(help: "The safetensors file to write.")
     var out: String
+    @Flag(help: "Replace an existing --out file (never a checkpoint, a run folder's own file or the input).")
+    var force = false
     @OptionGroup var log: LogOptions
 
     func run() throws {
+        try Console.beforeStart { try OutputPath.check([("--out", out)], inputs: [checkpoint], force: force) }
         try Console.run(logLevel: log.level) { communicator, logger in
             let loaded = try LoadedModel.load(checkpoint: checkpoint, communicator: communicator)
             guard communicator.isLeader else { return }

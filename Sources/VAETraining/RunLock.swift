@@ -13,6 +13,16 @@ public final class RunLock {
         let path = (directory as NSString).appendingPathComponent(RunLock.fileName)
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
         guard descriptor >= 0 else { throw FileError(path: path, operation: "opening the run lock", code: errno) }
+        // Never write into a file vae-dist did not make: a lock that is another file's hard link (or not a regular
+        // file) is refused before it is locked or written.
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_nlink == 1 else {
+            let links = info.st_nlink
+            close(descriptor)
+            throw FileError(
+                path: path, operation: "opening the run lock", code: EEXIST,
+                hint: "It is not vae-dist's own lock file (\(links) hard links to it, or not a regular file); remove it and start again.")
+        }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             let code = errno
             var text = [UInt8](repeating: 0, count: 32)
