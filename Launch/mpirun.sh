@@ -10,6 +10,12 @@
 # (ranks >= cores; override with VAE_DIST_BLAS_THREADS; VAE_DIST_BIND overrides the binding);
 # and mpirun's --timeout when VAE_DIST_MPI_TIMEOUT is set, so a hang ends instead of waiting forever.
 set -euo pipefail
+# Signals are caught from the first line: a stop asked for before the job runs is kept and handed on once the ranks
+# exist (see the end of this script), never lost and never the script's own death.
+pending=""
+trap 'pending=TERM' TERM
+trap 'pending=INT' INT
+trap 'pending=TERM' HUP
 here=$(cd "$(dirname "$0")/.." && pwd)
 mpi_args=()
 hosts=0
@@ -42,14 +48,31 @@ mpi_args+=(--mca oob_tcp_keepalive_time "${VAE_DIST_KEEPALIVE_TIME:-5}" --mca oo
 # One machine: more ranks than cores is fine (--oversubscribe) and unbound ranks measured best here. Given hosts
 # (--hostfile/--host): a cluster, so each rank gets its core and the slots are respected.
 if [ "$hosts" = 1 ]; then placement=(--bind-to "${VAE_DIST_BIND:-core}"); else placement=(--oversubscribe --bind-to "${VAE_DIST_BIND:-none}"); fi
+if [ -n "$pending" ]; then
+  echo "mpirun.sh: stopped by SIG$pending before the job started; nothing ran" >&2
+  if [ "$pending" = INT ]; then exit 130; else exit 143; fi
+fi
+# mpirun reads standard input for rank 0. A background job's stdin would be /dev/null, so the script's own is
+# handed on explicitly; started with stdin closed (cron, some schedulers), the job gets /dev/null.
+if { exec 3<&0; } 2>/dev/null; then input=3; else exec 3</dev/null; input=3; fi
+# SIGHUP (a closed terminal, a dropped ssh) is ignored by mpirun and the ranks (they inherit that) and, like
+# SIGTERM, handed to the ranks by this script: they finish the step, checkpoint and exit 75.
+trap '' HUP
 mpirun "${placement[@]}" -x OPENBLAS_NUM_THREADS \
-  -x OMPI_MCA_btl_vader_single_copy_mechanism "${mpi_args[@]}" "$@" </dev/stdin &
+  -x OMPI_MCA_btl_vader_single_copy_mechanism "${mpi_args[@]}" "$@" <&$input 3<&- &
 launcher=$!
-trap 'pkill -TERM -P "$launcher" 2>/dev/null || true' TERM
-trap 'pkill -INT -P "$launcher" 2>/dev/null || true' INT
+trap 'pending=TERM' HUP
+exec 3<&-
+# SIGTERM/SIGINT/SIGHUP go to the ranks themselves (mpirun's children on this host), once they exist: a signal that
+# arrives while mpirun is still starting them is retried until a rank has it. The exit status is mpirun's: 75 when
+# the ranks stopped on the signal and checkpointed, else what the job ended with.
 status=0
-while :; do
-  wait "$launcher" && status=0 || status=$?
-  kill -0 "$launcher" 2>/dev/null || break  # wait also returns when a trapped signal arrives
+while kill -0 "$launcher" 2>/dev/null; do
+  if [ -n "$pending" ]; then
+    if pkill -"$pending" -P "$launcher" 2>/dev/null; then pending=""; else sleep 0.1; fi
+  else
+    wait "$launcher" && status=0 || status=$?  # returns early when a trapped signal arrives
+  fi
 done
+wait "$launcher" && status=0 || status=$?
 exit "$status"

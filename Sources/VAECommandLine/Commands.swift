@@ -133,16 +133,19 @@ public struct Train: ParsableCommand {
         }
         // The thread count comes first (the threads are the ranks): from the settings the run will have.
         let cores = ProcessInfo.processInfo.activeProcessorCount
+        // Under mpirun each rank reads its settings alone, before MPI starts (no checkpoint read): a broken
+        // configuration is reported by the run itself, agreed, once. Its collective timeout watches start-up too.
+        let alone = MPICommunicator.isLaunchedByMPI ? try? requested(ranks: 1, threads: common.threads) : nil
         let threads =
             MPICommunicator.isLaunchedByMPI
-            // Each rank alone, before MPI starts (no checkpoint read): a broken configuration is reported by the
-            // run itself, agreed, once.
-            ? (try? requested(ranks: 1, threads: common.threads))?.resolvedThreadCount(cores: cores, launchedByMPI: true) ?? 1
+            ? alone?.resolvedThreadCount(cores: cores, launchedByMPI: true) ?? 1
             : try Console.beforeStart {
                 try RunFolder.threadCount(
                     requested(ranks: 1, threads: common.threads), runName: name, resume: resume, cores: cores, batchGrowsWithRanks: common.batchPerRank != nil)
             }
-        try Console.run(logLevel: log.level, threads: threads) { communicator, logger in
+        let startUpLimit = alone?.collectiveTimeout ?? TrainingConfiguration().collectiveTimeout
+        try Console.run(logLevel: log.level, threads: threads, startUpLimit: startUpLimit) { communicator, logger in
+            let hooks = Train.makeHooks()
             let ranks = communicator.size
             let given = try communicator.agree { try requested(ranks: ranks, threads: threads) }
             var settings = try RunFolder.settings(given, runName: name, resume: resume, communicator: communicator)
@@ -153,7 +156,7 @@ public struct Train: ParsableCommand {
             let trainer = try communicator.agree {
                 try Trainer(configuration: configuration, data: splits, communicator: communicator, logger: logger)
             }
-            trainer.hooks = Train.makeHooks()
+            trainer.hooks = hooks
             let summary = try trainer.run(resume: resume, fineTune: fineTune, initializeFrom: initFrom)
             if let last = summary.epochs.last {
                 let (split, terms) = last.reported

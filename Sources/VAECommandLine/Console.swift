@@ -11,8 +11,10 @@ enum Console {
     /// otherwise single-process, and MPI is never initialized. Errors become one `error: …` line on standard error
     /// and exit status 1: an error every rank agreed on ends each rank cleanly; any other error under MPI aborts
     /// the whole job so no rank is left waiting.
+    /// `startUpLimit`: the collective timeout (seconds, 0: off) that watches MPI start-up until the run sets its own.
     static func run(
         stopsAtOnce: Bool = false, logLevel: Logger.Level = .info, threads: Int = 1,
+        startUpLimit: Double = TrainingConfiguration().collectiveTimeout,
         _ body: @escaping (Communicator, Logger) throws -> Void
     ) throws {
         StopSignal.install(immediately: stopsAtOnce)
@@ -23,8 +25,8 @@ enum Console {
                 throw ExitCode.failure
             }
             // Start-up (configuration and data agreement, shared windows, the parameter broadcast) is watched too,
-            // with the default limit until the run sets its own.
-            mpi.startWatchdog(limitSeconds: TrainingConfiguration().collectiveTimeout)
+            // with the limit the command was given (the default where it has none) until the run sets its own.
+            mpi.startWatchdog(limitSeconds: startUpLimit)
             if threads > 1 {
                 // Hybrid: this rank's `threads` threads as ranks of the job (thread 0, this thread, makes the MPI calls).
                 let code = onThreads(threads, outer: mpi, body, logLevel: logLevel)

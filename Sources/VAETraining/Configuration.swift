@@ -303,6 +303,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
                 problem: "changes the node-shared exchange's hop between hosts; use it with training.gradient_exchange \"node-shared\" or \"auto\", not \"\(gradientExchange.rawValue)\"")
         }
         if let maxSteps, maxSteps < 1 { throw ConfigurationError(key: "training.max_steps", problem: "must be ≥ 1") }
+        try checkThreadCap()
         try checkFitsMemory()
         if standardize && architecture.likelihood.acceptsBinarizedTargets {
             throw ConfigurationError(

@@ -39,10 +39,22 @@ extension TrainingConfiguration {
     }
 
     /// Throws when the model cannot fit in this machine's memory, naming the key that asks for the most.
+    /// With `run.threads` above 1 each thread holds a replica's parameters, gradients and Adam moments.
     public func checkFitsMemory(
         physicalMemory: Int = Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
     ) throws {
         func gigabytes(_ bytes: Int) -> String { String(format: "%.1f GB", Double(bytes) / 1e9) }
+        if threads > 1, let estimate = estimatedMemory {
+            let replicas = estimate.parameters.multipliedReportingOverflow(by: threads)
+            let total = replicas.partialValue.addingReportingOverflow(estimate.activations)
+            guard !replicas.overflow, !total.overflow, total.partialValue <= physicalMemory else {
+                throw ConfigurationError(
+                    key: "run.threads",
+                    problem:
+                        "\(threads) threads each hold the model's parameters and optimizer (\(gigabytes(estimate.parameters)) each): "
+                        + "more than this machine's \(gigabytes(physicalMemory)) of memory; use fewer threads")
+            }
+        }
         guard let estimate = estimatedMemory else {
             throw ConfigurationError(
                 key: largestKey(parameterSide: true),

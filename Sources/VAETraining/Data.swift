@@ -10,6 +10,7 @@ public enum DataError: Error, CustomStringConvertible, Equatable {
     case trailingBytes(path: String, expectedBytes: Int, actualBytes: Int)
     case countMismatch(images: String, imageCount: Int, labels: String, labelCount: Int)
     case unreadable(path: String, reason: String)
+    case setWidthMismatch(source: String, split: String, width: Int, trainWidth: Int)
 
     public var description: String {
         switch self {
@@ -34,6 +35,9 @@ public enum DataError: Error, CustomStringConvertible, Equatable {
             return "\(images) has \(imageCount) images but \(labels) has \(labelCount) labels; they must come from the same set."
         case .unreadable(let path, let reason):
             return "\(path): cannot be read (\(reason))."
+        case .setWidthMismatch(let source, let split, let width, let trainWidth):
+            return "\(source): the \(split) set has \(width) values per sample and the training set \(trainWidth); every set of "
+                + "one data set must have the same width (check the \(split) files, or the manifest's \(split) entry)."
         }
     }
 }

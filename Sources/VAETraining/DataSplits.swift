@@ -78,6 +78,22 @@ public struct DataSplits: Sendable {
     ///   `validation/`, `test/`) of shards, or MNIST's IDX names (label files optional), or only `.npy` shards
     ///   (the training set). Shards are read in name order as one data set.
     public static func load(_ source: String) throws -> DataSplits {
+        let splits = try read(source)
+        try splits.checkWidths()
+        return splits
+    }
+
+    /// Every set has the training set's width: a narrower test set would be read past each sample's end, a wider
+    /// one past the buffers sized for the model (checked before any step or pass).
+    public func checkWidths() throws {
+        for (split, set) in [("validation", validation), ("test", test)] {
+            guard let set, set.pixelsPerImage != train.pixelsPerImage else { continue }
+            throw DataError.setWidthMismatch(source: source, split: split, width: set.pixelsPerImage, trainWidth: train.pixelsPerImage)
+        }
+    }
+
+    /// The sets of `source`, as stored.
+    static func read(_ source: String) throws -> DataSplits {
         if source == "synthetic" { return synthetic() }
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: source, isDirectory: &isFolder) else {

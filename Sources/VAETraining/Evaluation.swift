@@ -103,6 +103,17 @@ public enum Evaluation {
     ) throws -> Result {
         let loaded = try LoadedModel.load(checkpoint: path, communicator: communicator)
         let configuration = loaded.configuration
+        // A validation set held out by the run is re-derived from the data by its seed: that names the same samples
+        // only on the same data (the fingerprint), as resume checks. The test set may be any data's.
+        let rederived = data.validation == nil && configuration.validationFraction > 0
+        if rederived && split != .test && loaded.metadata.dataFingerprint != data.trainFingerprint {
+            throw CheckpointError.format(
+                path: path,
+                problem:
+                    "its \(split.rawValue) set is a seeded \(configuration.validationFraction) of the data it trained on (SHA-256 "
+                    + "\(loaded.metadata.dataFingerprint.prefix(16))…), and \(data.source) is other data (\(data.trainFingerprint.prefix(16))…); "
+                    + "pass the --data it trained on, or data with its own validation set")
+        }
         let splits =
             data.validation == nil ? try data.holdingOut(fraction: configuration.validationFraction, seed: configuration.seed) : data
         guard let dataset = splits[split] else {
@@ -135,6 +146,23 @@ public enum Evaluation {
     /// Decodes `count` z of a checkpoint's model — z ~ N(0, I) keyed by `seed`, or the little-endian float32 rows of
     /// `latentFile` — and writes them as a PNG grid to `out` (28×28 data) and/or as float32 means
     /// (`count × input_size`, in the data's units: a standardized run's means are un-standardized) to `rawOut`.
+    /// `sample --count` against the machine's memory before anything is allocated: per sample its z, the decoder's
+    /// activations, the decoded values and their copies for the outputs.
+    static func checkSampleMemory(
+        count: Int, architecture: Architecture,
+        physicalMemory: Int = Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
+    ) throws {
+        let floats = architecture.latentSize + architecture.decoderHidden.reduce(0, +) + 4 * architecture.inputSize
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: 4 * floats)
+        guard overflow || bytes > physicalMemory else { return }
+        let needed = overflow ? "more than a 64-bit count of bytes" : String(format: "about %.1f GB", Double(bytes) / 1e9)
+        throw ImageError(
+            path: "sample --count",
+            reason:
+                "\(count) samples need \(needed), more than this machine's \(String(format: "%.1f GB", Double(physicalMemory) / 1e9)) of "
+                + "memory; ask for fewer (several runs with other --seed values give more)")
+    }
+
     public static func sample(
         checkpoint path: String, count: Int, seed: UInt64, out: String?,
         latentFile: String? = nil, rawOut: String? = nil
@@ -147,6 +175,7 @@ public enum Evaluation {
                 reason: "a PNG grid needs 28×28 samples, and this model's are \(model.layout.architecture.inputSize) values; use --raw-out")
         }
         let latentSize = model.layout.architecture.latentSize
+        try checkSampleMemory(count: count, architecture: model.layout.architecture)
         var latents = EpochImages.priorSamples(count: count, latentSize: latentSize, seed: seed)
         if let latentFile {
             guard let data = try? SmallFile.read(latentFile, limit: count * latentSize * 4), data.count == count * latentSize * 4

@@ -1,3 +1,4 @@
+import Foundation
 import VAEDistributed
 
 extension TrainingConfiguration {
@@ -21,6 +22,31 @@ extension TrainingConfiguration {
 
     /// The fewest rows of each batch the default thread count gives a thread (the default batch of 128: at most 4).
     public static let minimumRowsPerThread = 32
+
+    /// The most threads a process runs, checked before any starts: threads beyond the cores only take turns, so
+    /// four per core (at least 64) is past anything useful and far from what exhausts a machine.
+    public static func maximumThreads(cores: Int) -> Int { max(64, 4 * max(cores, 1)) }
+
+    /// `run.threads` against the cap (part of ``validate()``).
+    func checkThreadCap(cores: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
+        let cap = Self.maximumThreads(cores: cores)
+        guard threads <= cap else {
+            throw ConfigurationError(
+                key: "run.threads",
+                problem: "\(threads) threads on \(cores) core(s): at most \(cap) (threads beyond the cores only take turns); one per core is --threads \(cores)")
+        }
+    }
+
+    /// A thread count against the batch before any thread starts: every thread takes whole rows of each batch (and,
+    /// with the `exact` exchange, whole micro-batches). `batchGrowsWithRanks`: `--batch-per-rank`, so any count divides.
+    public func checkThreads(_ count: Int, batchGrowsWithRanks: Bool) throws {
+        guard count > 1, !batchGrowsWithRanks else { return }
+        do {
+            try gradientExchange.validate(globalBatchSize: batchSize, ranks: count, microBatches: microBatches)
+        } catch {
+            throw ConfigurationError(key: "run.threads", problem: "\(count) threads: \(error)")
+        }
+    }
 }
 
 extension RunFolder {
@@ -31,6 +57,8 @@ extension RunFolder {
         _ requested: TrainingConfiguration, runName: String, resume: ResumeSource?, cores: Int, batchGrowsWithRanks: Bool
     ) throws -> Int {
         let settings = try RunFolder.settings(requested, runName: runName, resume: resume, communicator: SingleProcessCommunicator())
-        return settings.resolvedThreadCount(cores: cores, launchedByMPI: false, batchGrowsWithRanks: batchGrowsWithRanks)
+        let count = settings.resolvedThreadCount(cores: cores, launchedByMPI: false, batchGrowsWithRanks: batchGrowsWithRanks)
+        try settings.checkThreads(count, batchGrowsWithRanks: batchGrowsWithRanks)
+        return count
     }
 }

@@ -62,6 +62,7 @@ public final class Trainer {
         guard data.train.pixelsPerImage == layout.architecture.inputSize else {
             throw TrainerError.inputSizeMismatch(data: data.train.pixelsPerImage, model: layout.architecture.inputSize)
         }
+        try data.checkWidths()
         try Trainer.checkValues(of: data, configuration: configuration)
         if configuration.earlyStopPatience > 0 && data.validation == nil { throw TrainerError.earlyStoppingWithoutValidation }
         if configuration.dropLast && data.train.count < configuration.batchSize {

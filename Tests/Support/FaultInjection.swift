@@ -6,9 +6,11 @@ import VAETraining
 
 /// Faults injected on purpose, for the fault-tolerance tests only: `VAE_DIST_FAULT=KIND@RANK:STEP[:SECONDS]`, with
 /// KIND `stall` (rank RANK sleeps SECONDS before step STEP), `perturb` (rank RANK nudges one parameter after step
-/// STEP) or `nan` (rank RANK's first parameter becomes NaN before step STEP). Unset in normal use.
+/// STEP), `nan` (rank RANK's first parameter becomes NaN before step STEP) or `startstall` (MPI rank RANK sleeps
+/// SECONDS when the run's hooks are made, at the start of its ranks' work: before any setting is agreed). Unset in
+/// normal use.
 public final class FaultInjection: TrainingHooks {
-    enum Kind: String { case stall, perturb, nan }
+    enum Kind: String { case stall, perturb, nan, startstall }
     let kind: Kind
     let rank: Int
     let step: Int
@@ -28,6 +30,10 @@ public final class FaultInjection: TrainingHooks {
         guard parts.count == 2, let kind = Kind(rawValue: String(parts[0])) else { return nil }
         let numbers = parts[1].split(separator: ":").compactMap { Double($0) }
         guard numbers.count >= 2 else { return nil }
+        if kind == .startstall {
+            let rank = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_RANK"].flatMap { Int($0) }
+            if rank == Int(numbers[0]) { usleep(UInt32(min(numbers.count > 2 ? numbers[2] : 0, 4000) * 1_000_000)) }
+        }
         return FaultInjection(
             kind: kind, rank: Int(numbers[0]), step: Int(numbers[1]), seconds: numbers.count > 2 ? numbers[2] : 0)
     }
@@ -38,7 +44,7 @@ public final class FaultInjection: TrainingHooks {
         switch kind {
         case .stall: usleep(UInt32(min(seconds, 4000) * 1_000_000))
         case .nan: trainer.model.parameters.pointer[0] = .nan
-        case .perturb: break
+        case .perturb, .startstall: break
         }
     }
 

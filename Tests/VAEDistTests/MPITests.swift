@@ -13,12 +13,13 @@ import VAEDistributed
     }
 
     /// Runs `Launch/mpirun.sh ARGS`; returns (status, stdout + stderr, seconds). `started` sees the launcher once
-    /// it runs (to signal it).
+    /// it runs (to signal it); `closedStdin` starts it with standard input closed (as cron does).
     static func mpirun(
-        _ arguments: [String], environment extra: [String: String] = [:], started: ((Process) -> Void)? = nil
+        _ arguments: [String], environment extra: [String: String] = [:], closedStdin: Bool = false,
+        started: ((Process) -> Void)? = nil
     ) throws -> (Int32, String, Double) {
         let process = Process()
-        if started == nil {
+        if started == nil && !closedStdin {
             process.executableURL = URL(fileURLWithPath: "Launch/mpirun.sh")
             process.arguments = arguments
         } else {
@@ -29,7 +30,8 @@ import VAEDistributed
             process.arguments =
                 Array(interpreter.dropFirst()) + [
                     "-c",
-                    "import os, signal, sys; signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, signal.SIGINT]); os.execv(sys.argv[1], sys.argv[1:])",
+                    "import os, signal, sys; signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, signal.SIGINT, signal.SIGHUP]); "
+                        + (closedStdin ? "os.close(0); " : "") + "os.execv(sys.argv[1], sys.argv[1:])",
                     "Launch/mpirun.sh",
                 ] + arguments
         }
