@@ -36,6 +36,8 @@ let package = Package(
         .target(name: "CAllocationCounter"),
         // The model's hottest element-wise loops for AVX2, used when the CPU has it (each rounds as the Swift loop).
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off", "-fno-math-errno"])]),
+        // The SIGBUS handler for mapped data files that shrink under their mapping (a zero page, counted).
+        .target(name: "CMappedFiles"),
         // SHA-256's compression function, through the CPU's SHA extensions where it has them.
         .target(name: "CSHA256", cSettings: [.unsafeFlags(["-O3"])]),
         // The thin C wrapper over OpenMPI: the only code that calls MPI.
@@ -56,7 +58,8 @@ let package = Package(
         .target(
             name: "VAETraining",
             dependencies: [
-                "VAEModel", "VAEDistributed", "VAEBuildInfo", "CPNG", "CZlib", "CSHA256", .product(name: "Logging", package: "swift-log"),
+                "VAEModel", "VAEDistributed", "VAEBuildInfo", "CPNG", "CZlib", "CSHA256", "CMappedFiles",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: kernelFlags),
         // The CLI's commands (swift-argument-parser): parse and dispatch, nothing else.

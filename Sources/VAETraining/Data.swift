@@ -57,6 +57,17 @@ public struct ImageDataset: Sendable {
     public var count: Int { selection?.count ?? storage.count }
     public var pixelsPerImage: Int { rows * columns }
 
+    /// Reads one byte of each page of the samples at `positions` (in this set), so a mapped file that shrank is
+    /// found before a step uses them (``SampleStorage/touch(sample:)``); returns the bytes combined.
+    public func touch(_ positions: UnsafeBufferPointer<Int32>) -> UInt8 {
+        var combined: UInt8 = 0
+        for position in positions {
+            let sample = selection.map { Int($0[Int(position)]) } ?? Int(position)
+            combined ^= storage.touch(sample: sample)
+        }
+        return combined
+    }
+
     /// Byte data in memory (the synthetic set, tests).
     public init(pixels: [UInt8], labels: [UInt8] = [], rows: Int, columns: Int) {
         precondition(labels.isEmpty || pixels.count == labels.count * rows * columns, "pixels and labels disagree")

@@ -132,6 +132,12 @@ public enum Evaluation {
             seed: configuration.seed, binarization: configuration.binarization,
             standardization: loaded.metadata.standardization)
         let terms = TestPass.loss(of: dataset, exchange: loaded.exchange, filler: filler)
+        let shrunken = dataset.storage.shrunkenFiles
+        guard shrunken.isEmpty else {
+            throw DataError.unreadable(
+                path: shrunken.joined(separator: ", "),
+                reason: "shrank while being read (truncated or rewritten by another program), so no loss is given; restore it and evaluate again")
+        }
         let mean = terms.perSample(klWeight: configuration.klWeight)
         let weighted = importanceSamples.map {
             ImportanceWeightedNLL.estimate(

@@ -1,3 +1,4 @@
+import CMappedFiles
 import Foundation
 
 /// How one value of a data set is stored on disk and in memory (NPY's `descr` spellings, little-endian).
@@ -53,10 +54,12 @@ public final class SampleStorage: @unchecked Sendable {
     /// The storages a concatenation reads (kept alive with it).
     private let parts: [SampleStorage]
     private let bytesPerSample: Int
+    /// Each mapped file's slot in the SIGBUS handler's table (CMappedFiles), with its path.
+    private let watched: [(slot: Int32, path: String)]
 
     private init(
         type: SampleType, valuesPerSample: Int, segments: [Segment], mappings: [(UnsafeMutableRawPointer, Int)] = [],
-        allocation: UnsafeMutableRawPointer? = nil, parts: [SampleStorage] = []
+        allocation: UnsafeMutableRawPointer? = nil, parts: [SampleStorage] = [], watched: [(Int32, String)] = []
     ) {
         self.type = type
         self.valuesPerSample = valuesPerSample
@@ -65,7 +68,33 @@ public final class SampleStorage: @unchecked Sendable {
         self.mappings = mappings
         self.allocation = allocation
         self.parts = parts
+        self.watched = watched
         bytesPerSample = valuesPerSample * type.byteWidth
+    }
+
+    /// The mapped files that shrank under their mapping, as far as reads found (each read past a file's new end
+    /// was answered with zeros by the SIGBUS handler and counted; docs/faults.md). Empty in normal use.
+    public var shrunkenFiles: [String] {
+        watched.filter { vae_mapping_faults($0.slot) > 0 }.map(\.path) + parts.flatMap(\.shrunkenFiles)
+    }
+
+    /// How many reads the SIGBUS handler answered in this storage's files so far (0 in normal use).
+    public var readFaults: Int {
+        watched.reduce(0) { $0 + vae_mapping_faults($1.slot) } + parts.reduce(0) { $0 + $1.readFaults }
+    }
+
+    /// Reads one byte of each page that `sample`'s values span (before a step, so a file that shrank is found
+    /// before any of its bytes are used); returns them combined, for the caller to keep.
+    @inline(__always)
+    public func touch(sample: Int) -> UInt8 {
+        let base = address(ofSample: sample)
+        var combined: UInt8 = 0
+        var offset = 0
+        while offset < bytesPerSample {
+            combined ^= base.load(fromByteOffset: offset, as: UInt8.self)
+            offset += 4096
+        }
+        return combined ^ base.load(fromByteOffset: bytesPerSample - 1, as: UInt8.self)
     }
 
     /// A copy of `bytes` (byte values), `valuesPerSample` per sample.
@@ -93,10 +122,11 @@ public final class SampleStorage: @unchecked Sendable {
         guard let address, address != MAP_FAILED else {
             throw DataError.unreadable(path: path, reason: "mmap failed: \(String(cString: strerror(errno)))")
         }
+        let slot = vae_mapping_register(address, max(length, 1))
         self.init(
             type: type, valuesPerSample: valuesPerSample,
             segments: [Segment(base: UnsafeRawPointer(address + offset), firstSample: 0, count: count, file: identity)],
-            mappings: [(address, max(length, 1))])
+            mappings: [(address, max(length, 1))], watched: slot >= 0 ? [(slot, path)] : [])
     }
 
     /// `parts` read one after another as one data set (a folder of shards); they must share type and width.
@@ -114,6 +144,7 @@ public final class SampleStorage: @unchecked Sendable {
     }
 
     deinit {
+        for (slot, _) in watched { vae_mapping_unregister(slot) }
         for mapping in mappings { munmap(mapping.address, mapping.length) }
         allocation?.deallocate()
     }

@@ -43,8 +43,13 @@ public final class Trainer {
     public var profile: StepProfile?
     /// Called around every step (tests' fault injection); nil in normal use.
     public var hooks: TrainingHooks?
-    /// Two doubles for the per-step stop agreement: the signal received, and whether rank 0's logs failed.
-    let stopFlag = UnsafeMutableBufferPointer<Double>.allocate(capacity: 2)
+    /// Three doubles for the per-step stop agreement: the signal received, whether rank 0's logs failed, and whether
+    /// a data file shrank under its mapping (1: found before its bytes were used, 2: during the step).
+    let stopFlag = UnsafeMutableBufferPointer<Double>.allocate(capacity: 3)
+    /// The read faults of the data's mapped files seen so far (``SampleStorage/readFaults``), and the bytes the
+    /// pre-step touches read (kept so they are read).
+    private var readFaultsSeen = 0
+    private var touched: UInt8 = 0
 
     /// The model (its parameters, gradients and activations live where the exchange keeps them).
     public var model: VariationalAutoencoder { exchange.model }
@@ -165,11 +170,43 @@ public final class Trainer {
     /// Whether any rank received SIGTERM/SIGINT or rank 0 could not write its logs (`writeFailed`; agreed by one
     /// MAX all-reduce, so all ranks stop after the same step). The signal number is left in `stopFlag[0]`, the
     /// write failure in `stopFlag[1]`.
-    func stopRequested(writeFailed: Bool) -> Bool {
+    func stopRequested(writeFailed: Bool, dataFault: Double = 0) -> Bool {
         stopFlag[0] = Double(StopSignal.signal)
         stopFlag[1] = writeFailed ? 1 : 0
+        stopFlag[2] = dataFault
         if communicator.size > 1 { communicator.allReduce(stopFlag, .max) }
-        return stopFlag[0] != 0 || stopFlag[1] != 0
+        return stopFlag[0] != 0 || stopFlag[1] != 0 || stopFlag[2] != 0
+    }
+
+    /// Every data set's read faults so far: a mapped file that shrank under training (0 in normal use).
+    func readFaults() -> Int {
+        [data.train, data.validation, data.test].reduce(0) { $0 + ($1?.storage.readFaults ?? 0) }
+    }
+
+    /// Reads a byte of each page this rank's rows of the step `indices` will read, before the step: a data file
+    /// that shrank is then found while the parameters are still the last good step's (docs/faults.md).
+    func touchRows(_ indices: UnsafeBufferPointer<Int32>) {
+        let rows = exchange.slice(of: indices.count)
+        touched ^= data.train.touch(UnsafeBufferPointer(rebasing: indices[rows]))
+    }
+
+    /// After an agreed data fault: the error, naming the files that shrank on this rank (the others name the ranks
+    /// that saw it), after the checkpoint of the last good step where there is one.
+    func dataFaultError(during: String, save: () throws -> Void, lastCheckpoint: () -> String?) throws -> Error {
+        let clean = stopFlag[2] < 2
+        if clean { try save() }
+        let local = readFaults() > readFaultsSeen
+        let ranks = communicator.size > 1 ? communicator.gather(Int64(local ? 1 : 0)) : [1]
+        let failed = ranks.indices.filter { ranks[$0] != 0 }
+        let files = [data.train, data.validation, data.test].flatMap { $0?.storage.shrunkenFiles ?? [] }
+        return CollectiveFailure(
+            failedRanks: failed,
+            local: local
+                ? TrainerError.dataFileShrank(
+                    files: Array(Set(files)).sorted(), step: position.globalStep, during: during, checkpoint: lastCheckpoint(),
+                    checkpointed: clean)
+                : nil,
+            summary: nil)
     }
 
     /// After an agreed stop: the write failure (rank 0's message, with the stop checkpoint's own failure if that
@@ -280,9 +317,14 @@ public final class Trainer {
                 hooks?.beforeStep(position.globalStep + 1, trainer: self)
                 applySchedules(step: position.globalStep + 1, stepsPerEpoch: total)
                 let stepStart = clock.now
+                let faultsBefore = readFaults()
+                if position.stepInEpoch == 0 {
+                    order.withUnsafeBufferPointer { touchRows(UnsafeBufferPointer(rebasing: $0[lower..<upper])) }
+                }
                 let terms = order.withUnsafeBufferPointer {
                     step(indices: UnsafeBufferPointer(rebasing: $0[lower..<upper]), epoch: epoch)
                 }
+                let faultsAfterStep = readFaults()
                 let seconds = (clock.now - stepStart).seconds
                 // The terms are global sums, so every rank sees the same value and stops at the same step.
                 if !terms.reconstruction.isFinite || !terms.kl.isFinite {
@@ -306,7 +348,19 @@ public final class Trainer {
                 if config.divergenceCheckEvery > 0 && position.globalStep % config.divergenceCheckEvery == 0 {
                     try checkReplicasAgree()
                 }
-                if stopRequested(writeFailed: report.writeFailure != nil) {
+                // The next step's rows, touched now: a file that shrank is found before its bytes are used.
+                if position.stepInEpoch < total && position.globalStep < lastStep {
+                    let next = upper, end = min(next + config.batchSize, data.train.count)
+                    order.withUnsafeBufferPointer { touchRows(UnsafeBufferPointer(rebasing: $0[next..<end])) }
+                }
+                let faultsNow = readFaults()
+                let dataFault: Double = faultsAfterStep > faultsBefore ? 2 : (faultsNow > readFaultsSeen ? 1 : 0)
+                if stopRequested(writeFailed: report.writeFailure != nil, dataFault: dataFault) {
+                    if stopFlag[2] != 0 {
+                        throw try dataFaultError(
+                            during: "at step \(position.globalStep)", save: { if savedStep != position.globalStep { try save() } },
+                            lastCheckpoint: { lastCheckpoint })
+                    }
                     let saveFailure = savedStep != position.globalStep ? try saveForStop(save) : nil
                     throw stopError(report, checkpoint: lastCheckpoint, saveFailure: saveFailure)
                 }
@@ -317,6 +371,13 @@ public final class Trainer {
             let summary = EpochSummary(
                 epoch: epoch + 1, train: position.epochTerms, validation: data.validation.map(evaluate),
                 test: data.test.map(evaluate), seconds: (clock.now - epochStart).seconds)
+            // A held-out file that shrank under the passes: their losses are not reported; the parameters are the
+            // epoch's last step's, good, and checkpointed.
+            if stopRequested(writeFailed: false, dataFault: readFaults() > readFaultsSeen ? 1 : 0), stopFlag[2] != 0 {
+                throw try dataFaultError(
+                    during: "in epoch \(epoch + 1)'s validation and test passes",
+                    save: { if savedStep != position.globalStep { try save() } }, lastCheckpoint: { lastCheckpoint })
+            }
             summaries.append(summary)
             report.epochFinished(summary, globalStep: position.globalStep)
             try communicator.agree {

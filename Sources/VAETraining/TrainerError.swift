@@ -9,6 +9,7 @@ public enum TrainerError: Error, CustomStringConvertible {
     case binarizedFloatData(binarization: String)
     case valuesOutsideUnitInterval(split: String, sample: Int, value: Double, likelihood: String)
     case reportWriteFailed(FileError, checkpoint: String?, saveFailure: String?)
+    case dataFileShrank(files: [String], step: Int, during: String, checkpoint: String?, checkpointed: Bool)
     case emptySplit(split: String, source: String)
     case earlyStoppingWithoutValidation
     case runFolderHoldsARun(directory: String, files: [String])
@@ -29,6 +30,14 @@ public enum TrainerError: Error, CustomStringConvertible {
         case .valuesOutsideUnitInterval(let split, let sample, let value, let likelihood):
             return "the \(split) set has the value \(value) (sample \(sample)) outside [0, 1], which a \(likelihood) likelihood cannot model; "
                 + "use model.likelihood gaussian for real-valued data, or scale the data into [0, 1]."
+        case .dataFileShrank(let files, let step, let during, let checkpoint, let checkpointed):
+            let last =
+                checkpointed
+                ? "checkpoint \(checkpoint ?? "?") of step \(step) written"
+                : "step \(step) read zeros in their place, so it is not checkpointed"
+                    + (checkpoint.map { "; the last checkpoint is \($0)" } ?? "; there is no checkpoint yet")
+            return "\(files.joined(separator: ", ")) shrank under training (truncated or rewritten by another program) and "
+                + "could not be read \(during); \(last). Restore the file(s) and continue with --resume latest."
         case .reportWriteFailed(let failure, let checkpoint, let saveFailure):
             return "\(failure) Training stopped"
                 + (saveFailure.map { "; the stop checkpoint could not be written either (\($0))" } ?? "")

@@ -6,11 +6,12 @@ import VAETraining
 
 /// Faults injected on purpose, for the fault-tolerance tests only: `VAE_DIST_FAULT=KIND@RANK:STEP[:SECONDS]`, with
 /// KIND `stall` (rank RANK sleeps SECONDS before step STEP), `perturb` (rank RANK nudges one parameter after step
-/// STEP), `nan` (rank RANK's first parameter becomes NaN before step STEP) or `startstall` (MPI rank RANK sleeps
+/// STEP), `nan` (rank RANK's first parameter becomes NaN before step STEP), `stallafter` (rank RANK sleeps SECONDS
+/// after step STEP, before the next step's rows are touched) or `startstall` (MPI rank RANK sleeps
 /// SECONDS when the run's hooks are made, at the start of its ranks' work: before any setting is agreed). Unset in
 /// normal use.
 public final class FaultInjection: TrainingHooks {
-    enum Kind: String { case stall, perturb, nan, startstall }
+    enum Kind: String { case stall, perturb, nan, startstall, stallafter }
     let kind: Kind
     let rank: Int
     let step: Int
@@ -44,13 +45,16 @@ public final class FaultInjection: TrainingHooks {
         switch kind {
         case .stall: usleep(UInt32(min(seconds, 4000) * 1_000_000))
         case .nan: trainer.model.parameters.pointer[0] = .nan
-        case .perturb, .startstall: break
+        case .perturb, .startstall, .stallafter: break
         }
     }
 
     /// One rank's parameters perturbed after the step, so the replica check has a divergence to name. Every rank
     /// publishes: with node-shared memory the whole node's copy changes, and its ranks all see the change.
     public func afterStep(_ step: Int, trainer: Trainer) {
+        if kind == .stallafter && rank == trainer.communicator.rank && step == self.step {
+            usleep(UInt32(min(seconds, 4000) * 1_000_000))
+        }
         guard kind == .perturb, step == self.step else { return }
         if rank == trainer.communicator.rank { trainer.model.parameters.pointer[0] += 1e-3 }
         trainer.exchange.publish()
