@@ -21,8 +21,6 @@ public struct VAEDist: ParsableCommand {
 
 public struct Train: ParsableCommand {
     public init() {}
-    /// What watches each training step (nil in vae-dist; the fault-tolerance tests' build injects faults).
-    nonisolated(unsafe) public static var makeHooks: () -> TrainingHooks? = { nil }
 
     public static let configuration = CommandConfiguration(
         abstract: "Train a VAE (the default command).",
@@ -144,8 +142,10 @@ public struct Train: ParsableCommand {
                     requested(ranks: 1, threads: common.threads), runName: name, resume: resume, cores: cores, batchGrowsWithRanks: common.batchPerRank != nil)
             }
         let startUpLimit = alone?.collectiveTimeout ?? TrainingConfiguration().collectiveTimeout
+        // What watches each training step: nothing in vae-dist; the test build's faults (CommandHarness).
+        let makeHooks = CommandHarness.current?.makeHooks ?? { nil }
         try Console.run(logLevel: log.level, threads: threads, startUpLimit: startUpLimit) { communicator, logger in
-            let hooks = Train.makeHooks()
+            let hooks = makeHooks()
             let ranks = communicator.size
             let given = try communicator.agree { try requested(ranks: ranks, threads: threads) }
             var settings = try RunFolder.settings(given, runName: name, resume: resume, communicator: communicator)

@@ -5,6 +5,24 @@ import VAEDistributed
 import VAEMPI
 import VAETraining
 
+/// What a test build of the commands installs around them (`vae-dist-faults`): each rank's training hooks and a
+/// simulated node split. `vae-dist` runs with none. Bound for the commands' run with `CommandHarness.$current.withValue`
+/// around `VAEDist.main()`; read once on the main thread where a command starts.
+public struct CommandHarness: Sendable {
+    /// Makes one rank's training hooks (called by each rank as its work starts).
+    public var makeHooks: @Sendable () -> TrainingHooks?
+    /// Under MPI: consecutive groups of this many ranks stand for one node each.
+    public var ranksPerNode: Int?
+
+    public init(makeHooks: @escaping @Sendable () -> TrainingHooks?, ranksPerNode: Int?) {
+        self.makeHooks = makeHooks
+        self.ranksPerNode = ranksPerNode
+    }
+
+    /// The harness of this run of the commands, or nil (vae-dist).
+    @TaskLocal public static var current: CommandHarness?
+}
+
 /// Shared start-up: the communicator (MPI only when launched by mpirun), logging, and user-facing errors.
 enum Console {
     /// Runs `body` with a communicator. Under mpirun it is MPI's (initialized here, finalized at the end);
@@ -20,7 +38,7 @@ enum Console {
         StopSignal.install(immediately: stopsAtOnce)
         if MPICommunicator.isLaunchedByMPI {
             let mpi: MPICommunicator
-            do { mpi = try MPICommunicator.start() } catch {
+            do { mpi = try MPICommunicator.start(ranksPerNode: CommandHarness.current?.ranksPerNode) } catch {
                 report("\(error)")
                 throw ExitCode.failure
             }

@@ -16,6 +16,8 @@ public protocol Communicator: AnyObject {
     var rank: Int { get }
     /// The number of ranks.
     var size: Int { get }
+    /// The ranks as the start line names them: "N rank(s)", or what they are made of (threads, processes × threads).
+    var ranksDescription: String { get }
     /// In-place reduction of `buffer` over all ranks.
     func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ operation: ReductionOperation)
     /// In-place reduction of `buffer` over all ranks.
@@ -63,6 +65,8 @@ public struct NodeSharedMemoryUnavailable: Error, CustomStringConvertible {
 }
 
 extension Communicator {
+    public var ranksDescription: String { "\(size) rank(s)" }
+
     public func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>, slot: Int) { allReduce(buffer, .sum) }
 
     public func wait(slot: Int) {}

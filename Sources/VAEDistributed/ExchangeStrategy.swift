@@ -40,6 +40,13 @@ public enum ExchangeStrategy: String, CaseIterable, Sendable {
     /// and the checkpoint): only the exact sum does, by its micro-batches.
     public var definesTrajectory: Bool { self == .exact }
 
+    /// Whether the strategy may use the node-shared exchange's hop between hosts (compression, overlap): node-shared
+    /// itself, and auto, which may choose it.
+    public var mayCrossNodes: Bool { self == .auto || self == .nodeShared }
+
+    /// Whether a run's sums are the same bits at any rank count (so a resume at another count continues exactly).
+    public var sameBitsAtAnyRankCount: Bool { self == .exact }
+
     /// The strategy an evaluation of a checkpoint trained with this one uses: the same split of the test set.
     public var forEvaluation: ExchangeStrategy { self == .exact ? .exact : .allreduce }
 

@@ -98,6 +98,12 @@ public final class ThreadCommunicator: Communicator {
     public let rank: Int
     public let size: Int
 
+    /// "N thread(s)", or under MPI (hybrid) "P rank(s) × T threads".
+    public var ranksDescription: String {
+        guard let outer = group.outer else { return "\(size) thread(s)" }
+        return "\(outer.size) rank(s) × \(group.size) threads"
+    }
+
     init(group: ThreadGroup, threadRank: Int) {
         self.group = group
         self.threadRank = threadRank

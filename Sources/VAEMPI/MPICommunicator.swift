@@ -24,20 +24,25 @@ public final class MPICommunicator: Communicator {
         return environment["OMPI_COMM_WORLD_SIZE"] != nil || environment["PMI_SIZE"] != nil || environment["PMIX_RANK"] != nil
     }
 
-    private init(rank: Int, size: Int) {
+    /// Consecutive groups of this many ranks stand for one node each (tests on one machine); nil: the real nodes.
+    private let ranksPerNode: Int?
+
+    private init(rank: Int, size: Int, ranksPerNode: Int?) {
         self.rank = rank
         self.size = size
+        self.ranksPerNode = ranksPerNode
     }
 
-    /// Initializes MPI (once per process) and returns the world communicator.
-    public static func start() throws -> MPICommunicator {
+    /// Initializes MPI (once per process) and returns the world communicator. `ranksPerNode`: split the ranks into
+    /// consecutive groups of that many, each standing for a node, so one machine can stand in for several (tests).
+    public static func start(ranksPerNode: Int? = nil) throws -> MPICommunicator {
         if vae_mpi_initialized() == 0 {
             let code = vae_mpi_init()
             guard code == 0 else { throw MPIError(operation: "MPI_Init_thread", code: code) }
         }
         let rank = Int(vae_mpi_rank()), size = Int(vae_mpi_size())
         guard rank >= 0, size > 0 else { throw MPIError(operation: "MPI_Comm_rank/size", code: -1) }
-        return MPICommunicator(rank: rank, size: size)
+        return MPICommunicator(rank: rank, size: size, ranksPerNode: ranksPerNode)
     }
 
     /// MPI_Finalize: call once, after the last collective, on every rank.
@@ -102,8 +107,8 @@ public final class MPICommunicator: Communicator {
 
     public func barrier() { check(vae_mpi_barrier(), "MPI_Barrier") }
 
-    /// The node split: MPI_COMM_TYPE_SHARED, or with `VAE_DIST_RANKS_PER_NODE=k` in the environment (tests),
-    /// consecutive groups of k ranks, so one machine can stand in for several nodes.
+    /// The node split: MPI_COMM_TYPE_SHARED, or with `ranksPerNode` k given at start (tests), consecutive groups of
+    /// k ranks, so one machine can stand in for several nodes.
     public func nodeTopology() -> NodeTopology {
         let (localRank, localSize, nodeCount, uniform) = nodeSplit()
         // OpenMPI backs shared windows with files in osc_sm_backing_directory (/dev/shm on Linux), a tmpfs whose
@@ -118,7 +123,7 @@ public final class MPICommunicator: Communicator {
 
     /// The node split (collective the first time; the shim keeps it).
     private func nodeSplit() -> (localRank: Int, localSize: Int, nodeCount: Int, uniform: Bool) {
-        let override = ProcessInfo.processInfo.environment["VAE_DIST_RANKS_PER_NODE"].flatMap { Int32($0) } ?? 0
+        let override = Int32(clamping: ranksPerNode ?? 0)
         var localRank: Int32 = 0, localSize: Int32 = 1, nodeCount: Int32 = 1, uniform: Int32 = 1
         check(
             vae_mpi_node_topology(max(override, 0), &localRank, &localSize, &nodeCount, &uniform),

@@ -69,6 +69,9 @@ public struct ParameterLayout: Equatable, Sendable {
     public let outputLogVariance: TensorView?
     /// Every tensor, in buffer order.
     public let tensors: [TensorView]
+    /// Where the decoder's parameters begin: those after it (to the end) get their gradients in backward's first
+    /// half, those before it in the second.
+    public var decoderStart: Int { decoder[0].weight.offset }
     /// Total number of parameters.
     public let count: Int
 

@@ -200,7 +200,7 @@ public final class VariationalAutoencoder {
 
     /// The gradient buffer's range that ``backwardDecoder(batch:gradients:)`` writes (decoder layers and a
     /// learned output variance sit after the encoder and heads in the layout).
-    public var decoderGradientRange: Range<Int> { layout.decoder[0].weight.offset..<layout.count }
+    public var decoderGradientRange: Range<Int> { layout.decoderStart..<layout.count }
 
     /// Backward pass after ``forward(batch:training:gradients:)`` with `training: true` and the same `batch` and
     /// buffer: overwrites every entry of `gradients` (default ``gradients``) with ∂/∂θ of Σ_batch [−log p(x|z) + β KL].

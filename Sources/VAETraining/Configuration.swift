@@ -297,7 +297,7 @@ public struct TrainingConfiguration: Equatable, Sendable {
                     "a \(architecture.likelihood.name) likelihood needs grey levels (\"none\"), got \"\(binarization.rawValue)\"")
         }
         for (key, used) in [("training.cross_node_compression", crossNodeCompression != .none), ("training.cross_node_overlap", crossNodeOverlap)]
-        where used && ![.auto, .nodeShared].contains(gradientExchange) {
+        where used && !gradientExchange.mayCrossNodes {
             throw ConfigurationError(
                 key: key,
                 problem: "changes the node-shared exchange's hop between hosts; use it with training.gradient_exchange \"node-shared\" or \"auto\", not \"\(gradientExchange.rawValue)\"")

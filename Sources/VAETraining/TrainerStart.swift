@@ -20,7 +20,7 @@ extension Trainer {
         }
         exchange.publish()
         position = metadata.position
-        if metadata.worldSize != communicator.size && configuration.gradientExchange != .exact && communicator.isLeader {
+        if metadata.worldSize != communicator.size && !configuration.gradientExchange.sameBitsAtAnyRankCount && communicator.isLeader {
             let ranks = metadata.worldSize
             logger.warning(
                 "\(file.name) was written by a run on \(ranks) rank(s) or threads, this one has \(communicator.size): it continues correctly, but its sums round differently from the original's; to continue bit for bit, resume with --threads \(ranks) (under mpirun: -n \(ranks))"

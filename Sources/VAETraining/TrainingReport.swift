@@ -88,13 +88,6 @@ public final class TrainingReport {
     /// Training samples per second over the steps reported so far.
     public var samplesPerSecond: Double { Double(trainSamples) / max(trainSeconds, 1e-9) }
 
-    /// "N rank(s)", "N thread(s)", or hybrid "P rank(s) × T threads".
-    static func ranksDescription(_ communicator: Communicator) -> String {
-        guard let threads = communicator as? ThreadCommunicator else { return "\(communicator.size) rank(s)" }
-        guard let outer = threads.group.outer else { return "\(communicator.size) thread(s)" }
-        return "\(outer.size) rank(s) × \(threads.group.size) threads"
-    }
-
     /// The start-up line: model, data, batch, ranks and how their gradients travel, BLAS, deprecated keys.
     public func started(exchange: any GradientExchange, parameterCount: Int) {
         guard writes else { return }
@@ -103,7 +96,7 @@ public final class TrainingReport {
         if let warning = kernels.warning { logger.warning("\(warning)") }
         let ranks = communicator.size
         logger.info(
-            "training \(configuration.architecture.describe) on \(data.source): \(data.counts), global batch \(configuration.batchSize), \(Self.ranksDescription(communicator))\(ranks > 1 ? " (gradient exchange: \(exchange.description))" : ""), BLAS threads \(BLAS.threadCount) (\(kernels)), \(parameterCount) parameters"
+            "training \(configuration.architecture.describe) on \(data.source): \(data.counts), global batch \(configuration.batchSize), \(communicator.ranksDescription)\(ranks > 1 ? " (gradient exchange: \(exchange.description))" : ""), BLAS threads \(BLAS.threadCount) (\(kernels)), \(parameterCount) parameters"
         )
     }
 

@@ -29,7 +29,8 @@ struct MPICheck {
                 }
                 return value
             } ?? .allreduce
-        let mpi = try MPICommunicator.start()
+        let mpi = try MPICommunicator.start(
+            ranksPerNode: ProcessInfo.processInfo.environment["VAE_DIST_RANKS_PER_NODE"].flatMap { Int($0) })
         var communicator: Communicator = mpi
         switch control {
         case "average": communicator = AveragingCommunicator(base: mpi)
@@ -93,7 +94,7 @@ struct Check {
     func distributedTrainer(_ configuration: TrainingConfiguration) throws -> Trainer {
         var control: (any GradientExchange)?
         if !sumsOverPeers {
-            control = try OwnGradientOnlyExchange(
+            control = try OwnGradientOnlyExchange.make(
                 communicator: communicator, topology: communicator.nodeTopology(),
                 settings: ExchangeSettings(configuration))
         }

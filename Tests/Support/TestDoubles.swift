@@ -10,6 +10,7 @@ open class ForwardingCommunicator: Communicator {
     public init(base: Communicator) { self.base = base }
     public var rank: Int { base.rank }
     public var size: Int { base.size }
+    public var ranksDescription: String { base.ranksDescription }
     open func allReduce(_ buffer: UnsafeMutableBufferPointer<Float>, _ operation: ReductionOperation) {
         base.allReduce(buffer, operation)
     }
@@ -68,8 +69,10 @@ public final class TightSharedMemory: ForwardingCommunicator {
 }
 
 /// The node-shared exchange with its ranks summing only their own gradient (negative control).
-public final class OwnGradientOnlyExchange: NodeSharedExchange {
-    public override func sumOverLocalRanks(_ range: Range<Int>) {}
+public enum OwnGradientOnlyExchange {
+    public static func make(communicator: Communicator, topology: NodeTopology, settings: ExchangeSettings) throws -> NodeSharedExchange {
+        try NodeSharedExchange(communicator: communicator, topology: topology, settings: settings, localSum: { _ in })
+    }
 }
 
 /// Forwards every collective and counts, by operation, the heap allocations made inside them on this thread

@@ -151,7 +151,7 @@ import VAEDistributed
 
     /// Nodes of 2 and 1 ranks: `auto` falls back to the all-reduce (and says so); node-shared is an error before training.
     @Test func unevenNodesFallBackToTheAllReduceOrStopWithAMessage() throws {
-        let common = ["--", MPITests.binary("vae-dist"), "--data", "synthetic", "--max-steps", "2", "--batch-size", "33"]
+        let common = ["--", MPITests.binary("vae-dist-faults"), "--data", "synthetic", "--max-steps", "2", "--batch-size", "33"]
         let uneven = ["VAE_DIST_RANKS_PER_NODE": "2"]
         let (status, output, _) = try MPITests.mpirun(
             ["-n", "3"] + common + ["--run-dir", NSTemporaryDirectory() + "vae-dist-uneven-\(UUID().uuidString.prefix(8))"],

@@ -156,7 +156,7 @@ import VAEModel
                 ["-n", "2", "--", CLITests.binary, "train", "--threads", "2", "--run-dir", hybrid] + common + extra)
             #expect(a == 0 && aOut.contains("2 rank(s) × 2 threads (gradient exchange:"), "\(aOut)")
             let (b, bOut, _) = try MPITests.mpirun(
-                ["-n", "4", "--", CLITests.binary, "train", "--run-dir", ranks] + common + extra,
+                ["-n", "4", "--", MPITests.binary("vae-dist-faults"), "train", "--run-dir", ranks] + common + extra,
                 environment: ["VAE_DIST_RANKS_PER_NODE": "2"])
             #expect(b == 0, "\(bOut)")
             #expect(try Fixtures.stateHash(hybrid + name) == Fixtures.stateHash(ranks + name), "\(extra)")

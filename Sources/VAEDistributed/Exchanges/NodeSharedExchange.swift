@@ -9,12 +9,14 @@ import VAEModel
 /// on its shard of the shared parameters and moments; a second barrier makes the new parameters visible to the
 /// next forward. Per step a rank reads P gradient floats and updates P/n parameters, where an all-reduce
 /// moves ≈ 2P floats through MPI's buffers and then every rank updates all P.
-open class NodeSharedExchange: GradientExchange {
+public final class NodeSharedExchange: GradientExchange {
     public let communicator: Communicator
     public let model: VariationalAutoencoder
     public let optimizer: Adam
     let losses = LossReduction()
     public let clipper: GradientClipper
+    /// The sum over local ranks given at construction (tests), or nil.
+    private let localSum: ((Range<Int>) -> Void)?
     /// Where this rank sits.
     public let topology: NodeTopology
     let memory: NodeSharedMemory
@@ -67,7 +69,13 @@ open class NodeSharedExchange: GradientExchange {
 
     /// Collective over the node: allocates the shared memory for the model's parameters and zeroes it.
     /// `topology` is `communicator.nodeTopology()`.
-    public init(communicator: Communicator, topology: NodeTopology, settings: ExchangeSettings) throws {
+    /// `localSum` replaces the sum over the node's ranks (the tests' negative control sums nothing: each rank keeps
+    /// its own gradient); nil: ``sumOverLocalRanks(_:)``.
+    public init(
+        communicator: Communicator, topology: NodeTopology, settings: ExchangeSettings,
+        localSum: ((Range<Int>) -> Void)? = nil
+    ) throws {
+        self.localSum = localSum
         let parameterCount = settings.layout.count
         self.communicator = communicator
         clipper = GradientClipper(maxNorm: settings.clipNorm)
@@ -97,7 +105,7 @@ open class NodeSharedExchange: GradientExchange {
             borrowing: UnsafeMutablePointer(mutating: peers[topology.localRank]), count: parameterCount, owner: memory)
         let lines = stride / 16, r = topology.localRank, n = topology.localSize
         shard = min(lines * r / n * 16, parameterCount)..<min(lines * (r + 1) / n * 16, parameterCount)
-        let split = min(max(settings.layout.decoder[0].weight.offset, shard.lowerBound), shard.upperBound)
+        let split = min(max(settings.layout.decoderStart, shard.lowerBound), shard.upperBound)
         shardParts = (shard.lowerBound..<split, split..<shard.upperBound)
         compressors =
             settings.crossNodeCompression == .bf16 && topology.nodeCount > 1
@@ -241,9 +249,13 @@ open class NodeSharedExchange: GradientExchange {
     /// g[range] = ((g₀ + g₁) + g₂) + … over local ranks, written into this rank's gradient (`range`: within
     /// ``shard``). With two ranks in one pass straight into this rank's segment (each element is read by both
     /// terms before it is written, and no other rank reads this rank's shard); with more, each block is summed in
-    /// the accumulator first (this rank's segment is one of the later inputs). (Open for the tests' negative
-    /// control, which sums only its own gradient.)
-    open func sumOverLocalRanks(_ range: Range<Int>) {
+    /// the accumulator first (this rank's segment is one of the later inputs). A `localSum` given at construction
+    /// runs instead.
+    func sumOverLocalRanks(_ range: Range<Int>) {
+        if let localSum {
+            localSum(range)
+            return
+        }
         let out = gradients.pointer
         if peers.count == 2 {
             let g0 = peers[0], g1 = peers[1]
