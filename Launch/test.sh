@@ -8,5 +8,8 @@ Launch/setup.sh --deps
 VAE_DIST_PYTHON=$(Launch/python-env.sh)
 export VAE_DIST_PYTHON
 Launch/fetch-mnist.sh Data/mnist
+# The tree is clean under the toolchain's formatter with the project's .swift-format (`swift format -i -r Sources
+# Tests Package.swift Plugins` makes it so).
+swift format lint --strict -r Sources Tests Package.swift Plugins
 swift build --build-tests
 swift test --skip-build

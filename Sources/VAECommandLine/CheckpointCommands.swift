@@ -135,10 +135,14 @@ struct Export: ParsableCommand {
             guard communicator.isLeader else { return }
             let bytes = ModelWeights.export(
                 layout: loaded.model.layout, parameters: loaded.model.parameters,
-                source: ["source_checkpoint": (checkpoint as NSString).lastPathComponent,
-                         "global_step": "\(loaded.metadata.position.globalStep)"])
+                source: [
+                    "source_checkpoint": (checkpoint as NSString).lastPathComponent,
+                    "global_step": "\(loaded.metadata.position.globalStep)",
+                ])
             try AtomicFile.write(bytes, to: out)
-            logger.info("wrote \(loaded.model.layout.tensors.count) model tensors (\(loaded.model.layout.architecture.describe)) to \(out)")
+            logger.info(
+                "wrote \(loaded.model.layout.tensors.count) model tensors (\(loaded.model.layout.architecture.describe)) to \(out)"
+            )
         }
     }
 }

@@ -43,23 +43,34 @@ public struct Train: ParsableCommand {
     var learningRate: Float?
     @Option(help: "Seed of every random stream: initialization, data order, ε, binarization (default: \(defaults.seed)).")
     var seed: UInt64?
-    @Option(help: "Binarization of the pixels: none (grey levels), dynamic or static (default: \(defaults.binarization.rawValue)).")
+    @Option(
+        help: "Binarization of the pixels: none (grey levels), dynamic or static (default: \(defaults.binarization.rawValue)).")
     var binarization: Binarization?
-    @Option(help: "The likelihood p(x|z): bernoulli (values in [0, 1]) or gaussian (any real values) (default: \(defaults.architecture.likelihood.name)).")
+    @Option(
+        help:
+            "The likelihood p(x|z): bernoulli (values in [0, 1]) or gaussian (any real values) (default: \(defaults.architecture.likelihood.name))."
+    )
     var likelihood: LikelihoodName?
     @Flag(help: "Standardize float data per feature (training set's mean and deviation; stored in the checkpoint).")
     var standardize = false
     @Option(help: "Hold out this seeded fraction of the training set as the validation set, 0 ≤ F < 1 (default: 0, none).")
     var validationFraction: Double?
-    @Option(help: "The run folder: checkpoints, latest/best pointers, metrics.jsonl, config.json, run.json, events (default: a new runs/NAME/version_N, NAME: the --config file's name or 'default').")
+    @Option(
+        help:
+            "The run folder: checkpoints, latest/best pointers, metrics.jsonl, config.json, run.json, events (default: a new runs/NAME/version_N, NAME: the --config file's name or 'default')."
+    )
     var runDir: String?
     @Option(
         help: ArgumentHelp(
             "Resume from 'latest' (the run folder's pointer) or a checkpoint path, with the checkpoint's settings.",
             discussion:
-                "Settings given again (--config, flags, --set) must equal the stored ones where they change the training; --fine-tune allows a change. Without --run-dir a path resumes in its own folder, 'latest' in the newest runs/NAME/version_N."))
+                "Settings given again (--config, flags, --set) must equal the stored ones where they change the training; --fine-tune allows a change. Without --run-dir a path resumes in its own folder, 'latest' in the newest runs/NAME/version_N."
+        ))
     var resume: ResumeSource?
-    @Flag(help: "With --resume: continue from the checkpoint with the settings given now where they differ (logged and recorded in metrics.jsonl).")
+    @Flag(
+        help:
+            "With --resume: continue from the checkpoint with the settings given now where they differ (logged and recorded in metrics.jsonl)."
+    )
     var fineTune = false
     @Option(
         help: ArgumentHelp(
@@ -67,7 +78,10 @@ public struct Train: ParsableCommand {
             discussion: "Tensors are matched by name and shape (fc1.weight …); Adam's state starts fresh.",
             valueName: "file"))
     var initFrom: String?
-    @Option(help: "Also checkpoint every this many steps; 0: only at epoch ends and at the stop (default: \(defaults.checkpointEvery)).")
+    @Option(
+        help:
+            "Also checkpoint every this many steps; 0: only at epoch ends and at the stop (default: \(defaults.checkpointEvery))."
+    )
     var checkpointEvery: Int?
     @Option(help: "Checkpoints kept after rotation, besides the best (default: \(defaults.keepCheckpoints)).")
     var keepCheckpoints: Int?
@@ -78,9 +92,15 @@ public struct Train: ParsableCommand {
             "How gradients are summed across ranks and Adam steps (default: auto, node-shared under mpirun where it applies, else allreduce).",
             discussion: ExchangeStrategy.helpText))
     var gradientExchange: ExchangeStrategy?
-    @Option(help: "Under MPI: end the job when a collective waits longer than this many seconds; 0: off (default: \(Int(defaults.collectiveTimeout))).")
+    @Option(
+        help:
+            "Under MPI: end the job when a collective waits longer than this many seconds; 0: off (default: \(Int(defaults.collectiveTimeout)))."
+    )
     var collectiveTimeout: Double?
-    @Option(help: "Under MPI: compare parameter hashes across ranks every this many steps; 0: off (default: \(defaults.divergenceCheckEvery)).")
+    @Option(
+        help:
+            "Under MPI: compare parameter hashes across ranks every this many steps; 0: off (default: \(defaults.divergenceCheckEvery))."
+    )
     var divergenceCheckEvery: Int?
     @Flag(help: ArgumentHelp("Deprecated: --gradient-exchange sharded-adam.", visibility: .hidden))
     var shardedOptimizer = false
@@ -111,7 +131,8 @@ public struct Train: ParsableCommand {
             throw ValidationError("give --batch-size (the global batch) or --batch-per-rank, not both")
         }
         if fineTune && resume == nil {
-            throw ValidationError("--fine-tune changes the settings of a resumed run: give it with --resume latest or --resume CHECKPOINT")
+            throw ValidationError(
+                "--fine-tune changes the settings of a resumed run: give it with --resume latest or --resume CHECKPOINT")
         }
         if resume != nil && initFrom != nil {
             throw ValidationError(
@@ -139,7 +160,8 @@ public struct Train: ParsableCommand {
             ? alone?.resolvedThreadCount(cores: cores, launchedByMPI: true) ?? 1
             : try Console.beforeStart {
                 try RunFolder.threadCount(
-                    requested(ranks: 1, threads: common.threads), runName: name, resume: resume, cores: cores, batchGrowsWithRanks: common.batchPerRank != nil)
+                    requested(ranks: 1, threads: common.threads), runName: name, resume: resume, cores: cores,
+                    batchGrowsWithRanks: common.batchPerRank != nil)
             }
         let startUpLimit = alone?.collectiveTimeout ?? TrainingConfiguration().collectiveTimeout
         // What watches each training step: nothing in vae-dist; the test build's faults (CommandHarness).
@@ -244,7 +266,10 @@ struct Bench: ParsableCommand {
 
 /// The options `train` and `bench` share.
 struct CommonOptions: ParsableArguments {
-    @Option(help: "A JSON training configuration, e.g. Config/mnist-pytorch-example.json or a run's config.json (default: the PyTorch example's settings).")
+    @Option(
+        help:
+            "A JSON training configuration, e.g. Config/mnist-pytorch-example.json or a run's config.json (default: the PyTorch example's settings)."
+    )
     var config: String?
     @Option(
         help: ArgumentHelp(
@@ -253,12 +278,16 @@ struct CommonOptions: ParsableArguments {
     var data: String?
     @Option(help: "Weak scaling: the batch per rank; the global batch becomes this × ranks (default: none; bench's: 128).")
     var batchPerRank: Int?
-    @Option(help: "OpenBLAS threads per rank (default: all cores, 0, when training on one thread; with several threads and in bench: 1).")
+    @Option(
+        help:
+            "OpenBLAS threads per rank (default: all cores, 0, when training on one thread; with several threads and in bench: 1)."
+    )
     var blasThreads: Int?
     @Option(
         help: ArgumentHelp(
             "Train on this many threads, each a rank of one node (node-shared: the same bits as mpirun -n N); under mpirun, in each rank (hybrid: each rank a node of N) (default: train's: the cores available that divide the batch into 32 rows or more, 1 with --blas-threads or under mpirun, a resumed run's own count; bench's: 1).",
-            discussion: "Each thread takes its rows of every batch with one BLAS thread; their gradients are summed in a fixed order."))
+            discussion:
+                "Each thread takes its rows of every batch with one BLAS thread; their gradients are summed in a fixed order."))
     var threads: Int?
     @Option(help: "Micro-batches per global batch with --gradient-exchange exact (default: \(defaults.microBatches)).")
     var microBatches: Int?

@@ -195,7 +195,8 @@ struct KernelOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
             "OpenBLAS's kernels: auto (vae-dist chooses the best set for the CPU's features where OpenBLAS fell back to generic ones), keep (OpenBLAS's own choice), or a set (default: auto).",
-            discussion: "A set OPENBLAS_CORETYPE names is always kept. Sets: \(BLASKernelSet.allCases.map(\.rawValue).joined(separator: ", ")).",
+            discussion:
+                "A set OPENBLAS_CORETYPE names is always kept. Sets: \(BLASKernelSet.allCases.map(\.rawValue).joined(separator: ", ")).",
             valueName: "auto|keep|set"))
     var blasKernels: BLASKernelRequest = .auto
 

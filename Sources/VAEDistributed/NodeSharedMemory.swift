@@ -57,7 +57,8 @@ public protocol NodeSharedMemory: AnyObject {
 
 extension NodeSharedMemory {
     public func startAllReduceAcrossNodes(_ buffer: UnsafeMutableBufferPointer<Float>, slot: Int) { allReduceAcrossNodes(buffer) }
-    public func startAllGatherAcrossNodes(_ send: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer, slot: Int) {
+    public func startAllGatherAcrossNodes(_ send: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer, slot: Int)
+    {
         allGatherAcrossNodes(send, into: receive)
     }
     public func progressAcrossNodes(slot: Int) {}

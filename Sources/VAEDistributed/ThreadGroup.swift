@@ -197,7 +197,9 @@ public final class ThreadCommunicator: Communicator {
         group.wait()
         if let outer = group.outer {
             if threadRank == 0 {
-                reduceIntoScratch(count: source.count, .sum) { (sum: UnsafeMutableBufferPointer<Float>) in outer.allReduce(sum, .sum) }
+                reduceIntoScratch(count: source.count, .sum) { (sum: UnsafeMutableBufferPointer<Float>) in
+                    outer.allReduce(sum, .sum)
+                }
             }
             group.wait()
             if let out = shard.baseAddress, !mine.isEmpty {
@@ -206,7 +208,11 @@ public final class ThreadCommunicator: Communicator {
         } else if let out = shard.baseAddress, !mine.isEmpty {
             for other in 0..<size {
                 let input = group.pointers[other]!.assumingMemoryBound(to: Float.self) + mine.lowerBound
-                if other == 0 { out.update(from: input, count: mine.count) } else { for i in 0..<mine.count { out[i] += input[i] } }
+                if other == 0 {
+                    out.update(from: input, count: mine.count)
+                } else {
+                    for i in 0..<mine.count { out[i] += input[i] }
+                }
             }
         }
         group.wait()  // every source read
@@ -326,7 +332,9 @@ final class ThreadSharedMemoryView: NodeSharedMemory {
     /// Hybrid: every process's bytes reach every process by one broadcast per process (in process order).
     func allGatherAcrossNodes(_ send: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer) {
         guard let outer = group.outer else {
-            if let source = send.baseAddress, send.count > 0 { receive.baseAddress!.copyMemory(from: source, byteCount: send.count) }
+            if let source = send.baseAddress, send.count > 0 {
+                receive.baseAddress!.copyMemory(from: source, byteCount: send.count)
+            }
             return
         }
         group.pointers[threadRank] = receive.baseAddress
@@ -338,7 +346,9 @@ final class ThreadSharedMemoryView: NodeSharedMemory {
             for thread in 0..<group.size where group.requests[thread] > 0 {
                 let bytes = group.requests[thread]
                 for process in 0..<outer.size {
-                    outer.broadcast(UnsafeMutableRawBufferPointer(start: group.pointers[thread]! + process * bytes, count: bytes), root: process)
+                    outer.broadcast(
+                        UnsafeMutableRawBufferPointer(start: group.pointers[thread]! + process * bytes, count: bytes),
+                        root: process)
                 }
             }
         }

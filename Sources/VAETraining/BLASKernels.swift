@@ -334,6 +334,8 @@ public enum BLASKernels {
         let reason = String(cString: strerror(errno))
         apply(previous)
         FileHandle.standardError.write(
-            Data("warning: could not re-execute with other OpenBLAS kernels (\(reason)); running OpenBLAS's own \(BLAS.coreName)\n".utf8))
+            Data(
+                "warning: could not re-execute with other OpenBLAS kernels (\(reason)); running OpenBLAS's own \(BLAS.coreName)\n"
+                    .utf8))
     }
 }

@@ -162,7 +162,8 @@ public enum Benchmark {
         }
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
-        let dataBytes = Double([data.train, data.test].reduce(0) { $0 + ($1.map { $0.storage.byteCount + $0.labels.count } ?? 0) })
+        let dataBytes = Double(
+            [data.train, data.test].reduce(0) { $0 + ($1.map { $0.storage.byteCount + $0.labels.count } ?? 0) })
         let ms = { (ns: UInt64) in Double(ns) / 1e6 / Double(max(profile.steps, 1)) }
         let ceilingPerRank = gemm[0] * 1e9 / ceiling.flopsPerSample
         // The GEMMs' share of forward and backward at the sgemm rate this rank measured on the same shapes (the

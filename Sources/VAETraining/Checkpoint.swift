@@ -107,7 +107,11 @@ public enum Checkpoint {
     /// settings, `config`, on top of the defaults).
     public static func storedSettings(_ metadata: [String: String], path: String) throws -> TrainingConfiguration {
         guard metadata["format"] == format else {
-            throw CheckpointError.format(path: path, problem: "format is '\(metadata["format"] ?? "none")', not a vae-dist checkpoint; a plain weights file goes to --init-from")
+            throw CheckpointError.format(
+                path: path,
+                problem:
+                    "format is '\(metadata["format"] ?? "none")', not a vae-dist checkpoint; a plain weights file goes to --init-from"
+            )
         }
         guard let json = metadata["settings"] else { return try storedConfiguration(metadata, path: path) }
         return try TrainingConfiguration.parse(Data(json.utf8), source: "\(path) (stored settings)")
@@ -249,7 +253,8 @@ public enum Checkpoint {
         }
         if let recorded = metadata["metadata_sha256"], recorded != metadataHash(metadata) {
             throw CheckpointError.format(
-                path: path, problem: "metadata_sha256 does not match the metadata (position, Adam step, sums); the file was altered")
+                path: path,
+                problem: "metadata_sha256 does not match the metadata (position, Adam step, sums); the file was altered")
         }
         let stored = try field("data_sha256")
         let computed = SHA256.hash(bytes[dataStart...]).hexString
@@ -276,7 +281,9 @@ public enum Checkpoint {
             let tensors = try [meanTensor, deviationTensor].map { name -> [Float] in
                 let range = entries[name]!.range
                 let values = bytes.withUnsafeBytes { raw in
-                    (0..<layout.architecture.inputSize).map { Safetensors.float32(raw.baseAddress! + dataStart + range.lowerBound, $0) }
+                    (0..<layout.architecture.inputSize).map {
+                        Safetensors.float32(raw.baseAddress! + dataStart + range.lowerBound, $0)
+                    }
                 }
                 if let bad = values.firstIndex(where: { !$0.isFinite || (name == deviationTensor && $0 <= 0) }) {
                     throw CheckpointError.nonFinite(path: path, tensor: name, index: bad)
@@ -291,7 +298,9 @@ public enum Checkpoint {
                 reconstruction: try double("epoch_reconstruction_bits"), kl: try double("epoch_kl_bits"),
                 samples: try integer("epoch_samples")))
         // Written since the best-checkpoint tracking; earlier checkpoints have no best yet.
-        if let best = metadata["best_validation_bits"], best != "none" { position.bestValidationLoss = try double("best_validation_bits") }
+        if let best = metadata["best_validation_bits"], best != "none" {
+            position.bestValidationLoss = try double("best_validation_bits")
+        }
         if metadata["best_epoch"] != nil { position.bestEpoch = try integer("best_epoch") }
         let result = Metadata(
             position: position, adamStep: try integer("adam_step"), configurationJSON: try field("config"),

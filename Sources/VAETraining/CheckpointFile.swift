@@ -21,7 +21,9 @@ public struct CheckpointFile {
         let (path, bytes) = try communicator.agree { () throws -> (String, [UInt8]?) in
             guard communicator.isLeader else { return ("", nil) }
             let path: String
-            if case .path(let p) = source { path = p } else {
+            if case .path(let p) = source {
+                path = p
+            } else {
                 guard let store, let p = try source.path(in: store) else {
                     throw TrainerError.nothingToResume(directory: store?.directory ?? ".")
                 }
@@ -64,14 +66,17 @@ public struct CheckpointFile {
         defer { close(descriptor) }
         var info = stat()
         guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
-            throw CheckpointError.format(path: path, problem: "not a regular file (a folder, FIFO or device); pass a .safetensors file")
+            throw CheckpointError.format(
+                path: path, problem: "not a regular file (a folder, FIFO or device); pass a .safetensors file")
         }
         let size = Int(info.st_size)
         func read(_ count: Int, at offset: Int) throws -> [UInt8] {
             var bytes = [UInt8](repeating: 0, count: count)
             var done = 0
             while done < count {
-                let n = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress! + done, count - done, off_t(offset + done)) }
+                let n = bytes.withUnsafeMutableBytes {
+                    pread(descriptor, $0.baseAddress! + done, count - done, off_t(offset + done))
+                }
                 if n < 0 && errno == EINTR { continue }
                 guard n > 0 else { throw CheckpointError.format(path: path, problem: "could not be read (it shrank or failed)") }
                 done += n
@@ -134,7 +139,8 @@ extension Checkpoint.Metadata {
             throw CheckpointError.format(
                 path: path,
                 problem:
-                    "it stopped inside an epoch (step \(position.stepInEpoch)), where training.batch_size cannot change (\(batch)); fine-tune from an epoch-end checkpoint")
+                    "it stopped inside an epoch (step \(position.stepInEpoch)), where training.batch_size cannot change (\(batch)); fine-tune from an epoch-end checkpoint"
+            )
         }
         return changes
     }
@@ -157,7 +163,8 @@ public struct LoadedModel {
             try configuration.checkFitsMemory()  // a crafted checkpoint must not make us allocate what cannot fit
             let strategy = configuration.gradientExchange.forEvaluation
             var settings = ExchangeSettings(configuration)
-            settings.globalBatchSize = strategy.evaluationBatchSize(trainedWith: configuration.batchSize, ranks: communicator.size)
+            settings.globalBatchSize = strategy.evaluationBatchSize(
+                trainedWith: configuration.batchSize, ranks: communicator.size)
             let exchange = try strategy.make(communicator: communicator, settings: settings)
             return (configuration, exchange, try file.decode(into: exchange))
         }

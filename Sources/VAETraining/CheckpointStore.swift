@@ -74,7 +74,8 @@ public struct CheckpointStore {
         let pointer = path(CheckpointStore.pointerName)
         let data: [UInt8]?
         do { data = try SmallFile.read(pointer, limit: 4096) } catch let refused as SmallFile.Refused {
-            throw CheckpointError.format(path: pointer, problem: "the pointer \(refused.reason); remove it and resume from a checkpoint path")
+            throw CheckpointError.format(
+                path: pointer, problem: "the pointer \(refused.reason); remove it and resume from a checkpoint path")
         }
         guard let data else { return nil }
         let name = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)

@@ -268,7 +268,8 @@ public struct TrainingConfiguration: Equatable, Sendable {
         let strategy = ExchangeStrategy.legacy(key: v.key)!
         if asked, let previous = legacyExchange, previous != strategy {
             throw v.error(
-                "asks for \(strategy.rawValue), but another deprecated key asks for \(previous.rawValue); set training.gradient_exchange alone")
+                "asks for \(strategy.rawValue), but another deprecated key asks for \(previous.rawValue); set training.gradient_exchange alone"
+            )
         }
         guard asked else {
             // `false` / "fast" takes back what an earlier source of settings asked for with this key.
@@ -296,11 +297,15 @@ public struct TrainingConfiguration: Equatable, Sendable {
                 problem:
                     "a \(architecture.likelihood.name) likelihood needs grey levels (\"none\"), got \"\(binarization.rawValue)\"")
         }
-        for (key, used) in [("training.cross_node_compression", crossNodeCompression != .none), ("training.cross_node_overlap", crossNodeOverlap)]
+        for (key, used) in [
+            ("training.cross_node_compression", crossNodeCompression != .none), ("training.cross_node_overlap", crossNodeOverlap),
+        ]
         where used && !gradientExchange.mayCrossNodes {
             throw ConfigurationError(
                 key: key,
-                problem: "changes the node-shared exchange's hop between hosts; use it with training.gradient_exchange \"node-shared\" or \"auto\", not \"\(gradientExchange.rawValue)\"")
+                problem:
+                    "changes the node-shared exchange's hop between hosts; use it with training.gradient_exchange \"node-shared\" or \"auto\", not \"\(gradientExchange.rawValue)\""
+            )
         }
         if let maxSteps, maxSteps < 1 { throw ConfigurationError(key: "training.max_steps", problem: "must be ≥ 1") }
         try checkThreadCap()
@@ -309,7 +314,8 @@ public struct TrainingConfiguration: Equatable, Sendable {
             throw ConfigurationError(
                 key: "data.standardize",
                 problem:
-                    "standardized data is not in [0, 1], which a \(architecture.likelihood.name) likelihood needs; use model.likelihood \"gaussian\"")
+                    "standardized data is not in [0, 1], which a \(architecture.likelihood.name) likelihood needs; use model.likelihood \"gaussian\""
+            )
         }
     }
 }

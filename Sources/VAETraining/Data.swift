@@ -71,7 +71,8 @@ public struct ImageDataset: Sendable {
     /// Byte data in memory (the synthetic set, tests).
     public init(pixels: [UInt8], labels: [UInt8] = [], rows: Int, columns: Int) {
         precondition(labels.isEmpty || pixels.count == labels.count * rows * columns, "pixels and labels disagree")
-        self.init(storage: SampleStorage(bytes: pixels, valuesPerSample: rows * columns), rows: rows, columns: columns, labels: labels)
+        self.init(
+            storage: SampleStorage(bytes: pixels, valuesPerSample: rows * columns), rows: rows, columns: columns, labels: labels)
     }
 
     /// The samples of `storage` as `rows × columns` values each, with optional labels.

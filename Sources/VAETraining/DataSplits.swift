@@ -88,7 +88,8 @@ public struct DataSplits: Sendable {
     public func checkWidths() throws {
         for (split, set) in [("validation", validation), ("test", test)] {
             guard let set, set.pixelsPerImage != train.pixelsPerImage else { continue }
-            throw DataError.setWidthMismatch(source: source, split: split, width: set.pixelsPerImage, trainWidth: train.pixelsPerImage)
+            throw DataError.setWidthMismatch(
+                source: source, split: split, width: set.pixelsPerImage, trainWidth: train.pixelsPerImage)
         }
     }
 
@@ -106,7 +107,8 @@ public struct DataSplits: Sendable {
         let folder = DataFolder(source)
         if let train = folder.first(["train.npy", "train.npy.gz"]) {
             return DataSplits(
-                train: try readSet([train]), validation: try folder.first(["validation.npy", "validation.npy.gz"]).map { try readSet([$0]) },
+                train: try readSet([train]),
+                validation: try folder.first(["validation.npy", "validation.npy.gz"]).map { try readSet([$0]) },
                 test: try folder.first(["test.npy", "test.npy.gz"]).map { try readSet([$0]) }, source: source)
         }
         if folder.isFolder("train") {
@@ -115,7 +117,8 @@ public struct DataSplits: Sendable {
                 return try folder.first([name + ".npy", name + ".npy.gz"]).map { try readSet([$0]) }
             }
             return DataSplits(
-                train: try readSet(try shards(in: folder.path("train"))), validation: try set("validation"), test: try set("test"),
+                train: try readSet(try shards(in: folder.path("train"))), validation: try set("validation"),
+                test: try set("test"),
                 source: source)
         }
         if folder.first(["train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"]) == nil, let shards = try? shards(in: source) {
@@ -148,10 +151,12 @@ public struct DataSplits: Sendable {
             throw DataError.unreadable(path: path, reason: "not valid JSON (\(error.localizedDescription))")
         }
         guard let entries = object as? [String: Any] else {
-            throw DataError.unreadable(path: path, reason: "a manifest is a JSON object: {\"train\": \"train.npy\", \"test\": \"test.npy\"}")
+            throw DataError.unreadable(
+                path: path, reason: "a manifest is a JSON object: {\"train\": \"train.npy\", \"test\": \"test.npy\"}")
         }
         if let unknown = entries.keys.sorted().first(where: { DataSplit(rawValue: $0) == nil }) {
-            throw DataError.unreadable(path: path, reason: "unknown key \"\(unknown)\"; a manifest names train, validation and test")
+            throw DataError.unreadable(
+                path: path, reason: "unknown key \"\(unknown)\"; a manifest names train, validation and test")
         }
         let base = (path as NSString).deletingLastPathComponent
         func resolve(_ name: String) -> String { name.hasPrefix("/") ? name : (base as NSString).appendingPathComponent(name) }
@@ -161,7 +166,8 @@ public struct DataSplits: Sendable {
             if let name = value as? String, !name.isEmpty {
                 var isFolder: ObjCBool = false
                 let resolved = resolve(name)
-                files = FileManager.default.fileExists(atPath: resolved, isDirectory: &isFolder) && isFolder.boolValue
+                files =
+                    FileManager.default.fileExists(atPath: resolved, isDirectory: &isFolder) && isFolder.boolValue
                     ? try shards(in: resolved) : [resolved]
             } else if let names = value as? [Any], !names.isEmpty, names.count <= 100_000,
                 let strings = names as? [String], strings.allSatisfy({ !$0.isEmpty })
@@ -169,7 +175,8 @@ public struct DataSplits: Sendable {
                 files = strings.map(resolve)
             } else {
                 throw DataError.unreadable(
-                    path: path, reason: "\"\(split.rawValue)\" must be a file name, a folder of shards or a non-empty list of file names")
+                    path: path,
+                    reason: "\"\(split.rawValue)\" must be a file name, a folder of shards or a non-empty list of file names")
             }
             return try readSet(files)
         }
@@ -207,7 +214,8 @@ public struct DataSplits: Sendable {
                     throw DataError.unreadable(
                         path: file,
                         reason:
-                            "\(set.pixelsPerImage) values of \(set.storage.type) per sample, but \(files[0]) has \(first.pixelsPerImage) of \(first.storage.type); shards of one set must agree")
+                            "\(set.pixelsPerImage) values of \(set.storage.type) per sample, but \(files[0]) has \(first.pixelsPerImage) of \(first.storage.type); shards of one set must agree"
+                    )
                 }
             }
             parts.append(set)

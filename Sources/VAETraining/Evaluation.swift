@@ -115,7 +115,8 @@ public enum Evaluation {
                     + "pass the --data it trained on, or data with its own validation set")
         }
         let splits =
-            data.validation == nil ? try data.holdingOut(fraction: configuration.validationFraction, seed: configuration.seed) : data
+            data.validation == nil
+            ? try data.holdingOut(fraction: configuration.validationFraction, seed: configuration.seed) : data
         guard let dataset = splits[split] else {
             throw DataError.unreadable(
                 path: data.source,
@@ -136,7 +137,9 @@ public enum Evaluation {
         guard shrunken.isEmpty else {
             throw DataError.unreadable(
                 path: shrunken.joined(separator: ", "),
-                reason: "shrank while being read (truncated or rewritten by another program), so no loss is given; restore it and evaluate again")
+                reason:
+                    "shrank while being read (truncated or rewritten by another program), so no loss is given; restore it and evaluate again"
+            )
         }
         let mean = terms.perSample(klWeight: configuration.klWeight)
         let weighted = importanceSamples.map {
@@ -178,7 +181,9 @@ public enum Evaluation {
         if let out, model.layout.architecture.inputSize != 784 {
             throw ImageError(
                 path: out,
-                reason: "a PNG grid needs 28×28 samples, and this model's are \(model.layout.architecture.inputSize) values; use --raw-out")
+                reason:
+                    "a PNG grid needs 28×28 samples, and this model's are \(model.layout.architecture.inputSize) values; use --raw-out"
+            )
         }
         let latentSize = model.layout.architecture.latentSize
         try checkSampleMemory(count: count, architecture: model.layout.architecture)

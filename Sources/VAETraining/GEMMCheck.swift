@@ -43,7 +43,9 @@ public enum GEMMCheck {
                     a: a.pointer, lda: shape.transposeA ? m : k, b: b.pointer, ldb: shape.transposeB ? k : n,
                     beta: beta, c: c.pointer, ldc: n)
                 let form = "\(shape.transposeA ? "T" : "N")\(shape.transposeB ? "T" : "N")"
-                if let failure = verify(shape, beta: Double(beta), a: a.pointer, b: b.pointer, c0: initial.pointer, c: c.pointer, seed: &stream) {
+                if let failure = verify(
+                    shape, beta: Double(beta), a: a.pointer, b: b.pointer, c0: initial.pointer, c: c.pointer, seed: &stream)
+                {
                     return "sgemm \(shape) (\(form), β = \(Int(beta))): \(failure)"
                 }
             }

@@ -15,7 +15,9 @@ public enum IDXReader {
         guard prefix.count >= 4 else { throw DataError.truncated(path: path, expectedBytes: 4, actualBytes: prefix.count) }
         let magic = bigEndian(prefix, 0)
         let dimensionCount = Int(prefix[3])
-        let valid = prefix[0] == 0 && prefix[1] == 0 && prefix[2] == 0x08 && (labels ? dimensionCount == 1 : (2...4).contains(dimensionCount))
+        let valid =
+            prefix[0] == 0 && prefix[1] == 0 && prefix[2] == 0x08
+            && (labels ? dimensionCount == 1 : (2...4).contains(dimensionCount))
         guard valid else {
             throw DataError.wrongMagic(path: path, found: magic, expected: labels ? labelMagic : imageMagic)
         }

@@ -45,7 +45,8 @@ public final class MetricsLog {
         case let x as Bool: return "\(x)"
         case let array as [Any]: return "[" + array.map(json).joined(separator: ",") + "]"
         case let object as [String: Any]:
-            return "{" + object.keys.sorted().map { "\(Safetensors.jsonString($0)):\(json(object[$0]!))" }.joined(separator: ",") + "}"
+            return "{" + object.keys.sorted().map { "\(Safetensors.jsonString($0)):\(json(object[$0]!))" }.joined(separator: ",")
+                + "}"
         default: return Safetensors.jsonString("\(value)")
         }
     }

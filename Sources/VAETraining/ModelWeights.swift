@@ -35,17 +35,20 @@ public enum ModelWeights {
                 throw ModelWeightsError(
                     path: path,
                     problem:
-                        "it has no tensor '\(view.name)'\(close.map { " (it has '\($0)': strip the prefix from the names when saving)" } ?? ""). The model \(layout.architecture.describe) needs \(expected); set model.* to the architecture the weights were trained with.")
+                        "it has no tensor '\(view.name)'\(close.map { " (it has '\($0)': strip the prefix from the names when saving)" } ?? ""). The model \(layout.architecture.describe) needs \(expected); set model.* to the architecture the weights were trained with."
+                )
             }
             guard entry.shape == view.shape else {
                 throw ModelWeightsError(
                     path: path,
                     problem:
-                        "tensor '\(view.name)' has shape \(entry.shape) but the model \(layout.architecture.describe) needs \(view.shape); set model.* to the architecture the weights were trained with.")
+                        "tensor '\(view.name)' has shape \(entry.shape) but the model \(layout.architecture.describe) needs \(view.shape); set model.* to the architecture the weights were trained with."
+                )
             }
             guard readableTypes.contains(entry.dtype) else {
                 throw ModelWeightsError(
-                    path: path, problem: "tensor '\(view.name)' is \(entry.dtype); save it as float32 (F32, F64, F16 or BF16 are read)")
+                    path: path,
+                    problem: "tensor '\(view.name)' is \(entry.dtype); save it as float32 (F32, F64, F16 or BF16 are read)")
             }
         }
         let scratch = FlatBuffer(count: layout.count)
@@ -67,10 +70,12 @@ public enum ModelWeights {
     /// Element `i` of a little-endian tensor of `dtype` at `base`, as a Float.
     static func element(_ dtype: String, _ base: UnsafeRawPointer, _ i: Int) -> Float {
         switch dtype {
-        case "F64": return Float(Double(bitPattern: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
+        case "F64":
+            return Float(Double(bitPattern: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
         case "F16": return halfToFloat(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
         case "BF16":
-            return Float(bitPattern: UInt32(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16)
+            return Float(
+                bitPattern: UInt32(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) << 16)
         default: return Safetensors.float32(base, i)
         }
     }
@@ -90,7 +95,10 @@ public enum ModelWeights {
     /// `format: pt` (as `safetensors.torch.save_file` writes) and where they came from.
     public static func export(layout: ParameterLayout, parameters: FlatBuffer, source: [String: String]) -> [UInt8] {
         let tensors = layout.tensors.map { view in
-            (name: view.name, shape: view.shape, data: UnsafeBufferPointer(start: parameters.pointer(to: view), count: view.count))
+            (
+                name: view.name, shape: view.shape,
+                data: UnsafeBufferPointer(start: parameters.pointer(to: view), count: view.count)
+            )
         }
         var metadata = source
         metadata["format"] = "pt"

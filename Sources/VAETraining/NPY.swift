@@ -72,14 +72,17 @@ public enum NPYReader {
         case let d where d.hasPrefix(">"):
             throw error(path, "a big-endian array (dtype \(d)); save it as little-endian (a.astype('<f4'))")
         default:
-            throw error(path, "dtype \(descr) is not supported; save uint8, float16, float32 or float64 (a.astype(numpy.float32))")
+            throw error(
+                path, "dtype \(descr) is not supported; save uint8, float16, float32 or float64 (a.astype(numpy.float32))")
         }
         guard !shape.isEmpty else { throw error(path, "a 0-dimensional array; the first dimension must count the samples") }
         var values = 1
         for dimension in shape {
             guard dimension >= 0 else { throw error(path, "negative dimension in shape \(shape)") }
             let (product, overflow) = values.multipliedReportingOverflow(by: dimension)
-            guard !overflow, product < Int.max / 8 else { throw error(path, "shape \(shape) has more values than can be addressed") }
+            guard !overflow, product < Int.max / 8 else {
+                throw error(path, "shape \(shape) has more values than can be addressed")
+            }
             values = product
         }
         let dataBytes = values * type.byteWidth

@@ -40,7 +40,11 @@ public enum OutputPath {
             throw Refused(path: path, reason: "'\(name)' is a run folder's own file (train owns it); choose another \(option)")
         }
         if isCheckpoint(path) {
-            throw Refused(path: path, reason: "it is a vae-dist checkpoint (train owns it; replacing it loses the run's optimizer state); choose another \(option)")
+            throw Refused(
+                path: path,
+                reason:
+                    "it is a vae-dist checkpoint (train owns it; replacing it loses the run's optimizer state); choose another \(option)"
+            )
         }
         guard force else {
             throw Refused(path: path, reason: "the file exists; give --force to replace it, or choose another \(option)")
@@ -49,7 +53,8 @@ public enum OutputPath {
 
     /// The names of a run folder's own files besides its checkpoints.
     static let runFolderNames: Set<String> = [
-        CheckpointStore.pointerName, CheckpointStore.bestPointerName, "config.json", "run.json", "metrics.jsonl", RunLock.fileName,
+        CheckpointStore.pointerName, CheckpointStore.bestPointerName, "config.json", "run.json", "metrics.jsonl",
+        RunLock.fileName,
     ]
 
     /// Whether two paths name the same existing file (device and inode, links followed).

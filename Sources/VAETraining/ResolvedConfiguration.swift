@@ -20,7 +20,9 @@ extension TrainingConfiguration {
             ("model.likelihood", string(architecture.likelihood.name)),
         ]
         if case .gaussian(let variance) = architecture.likelihood {
-            if case .fixed(let x) = variance { values.append(("model.gaussian_variance", "\(x)")) } else {
+            if case .fixed(let x) = variance {
+                values.append(("model.gaussian_variance", "\(x)"))
+            } else {
                 values.append(("model.gaussian_variance", string("learned")))
             }
         }
@@ -45,7 +47,8 @@ extension TrainingConfiguration {
             ("data.standardize", "\(standardize)"), ("data.validation_fraction", "\(validationFraction)"),
             ("run.run_dir", string(runDirectory)), ("run.checkpoint_every", "\(checkpointEvery)"),
             ("run.keep_checkpoints", "\(keepCheckpoints)"), ("run.log_every", "\(logEvery)"),
-            ("run.blas_threads", "\(blasThreads)"), ("run.threads", "\(threads)"), ("run.collective_timeout", "\(collectiveTimeout)"),
+            ("run.blas_threads", "\(blasThreads)"), ("run.threads", "\(threads)"),
+            ("run.collective_timeout", "\(collectiveTimeout)"),
             ("run.divergence_check_every", "\(divergenceCheckEvery)"),
             ("run.nll_importance_samples", "\(nllImportanceSamples)"), ("run.nll_images", "\(nllImages)"),
         ]
@@ -106,12 +109,16 @@ extension TrainingConfiguration {
         var adopted = self
         let values = Dictionary(uniqueKeysWithValues: requested.resolvedValues.map { ($0.key, $0.json) })
         var keys = requested.givenKeys.subtracting(TrainingConfiguration.deprecatedKeys)
-        if !requested.givenKeys.isDisjoint(with: TrainingConfiguration.deprecatedKeys) { keys.insert("training.gradient_exchange") }
+        if !requested.givenKeys.isDisjoint(with: TrainingConfiguration.deprecatedKeys) {
+            keys.insert("training.gradient_exchange")
+        }
         // How long to train is stated anew as a whole: --epochs alone must not stop at the stored max_steps.
         let length: Set<String> = ["training.epochs", "training.max_steps"]
         if !keys.isDisjoint(with: length) { keys.formUnion(length) }
         // The likelihood's variance first: setting the likelihood reads it.
-        for key in keys.sorted(by: { ($0 == "model.gaussian_variance" ? 0 : 1, $0) < ($1 == "model.gaussian_variance" ? 0 : 1, $1) }) {
+        for key in keys.sorted(by: {
+            ($0 == "model.gaussian_variance" ? 0 : 1, $0) < ($1 == "model.gaussian_variance" ? 0 : 1, $1)
+        }) {
             guard let json = values[key] else { continue }
             let value = try JSONSerialization.jsonObject(with: Data(json.utf8), options: .fragmentsAllowed)
             try adopted.set(ConfigValue(key: key, value: value))

@@ -43,7 +43,9 @@ public enum RunFolder {
             } else {
                 let root = "runs/\(runName)", resuming = resume != nil
                 let folder = try communicator.agree { () throws -> String in
-                    guard let folder = pick(under: root, resuming: resuming) else { throw TrainerError.nothingToResume(directory: root) }
+                    guard let folder = pick(under: root, resuming: resuming) else {
+                        throw TrainerError.nothingToResume(directory: root)
+                    }
                     return folder
                 }
                 // Another rank could look after rank 0 has made its pick.

@@ -21,18 +21,23 @@ public final class RunLock {
             close(descriptor)
             throw FileError(
                 path: path, operation: "opening the run lock", code: EEXIST,
-                hint: "It is not vae-dist's own lock file (\(links) hard links to it, or not a regular file); remove it and start again.")
+                hint:
+                    "It is not vae-dist's own lock file (\(links) hard links to it, or not a regular file); remove it and start again."
+            )
         }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             let code = errno
             var text = [UInt8](repeating: 0, count: 32)
             let n = pread(descriptor, &text, text.count, 0)
             close(descriptor)
-            let holder = n > 0 ? String(decoding: text.prefix(n), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : "?"
+            let holder =
+                n > 0 ? String(decoding: text.prefix(n), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : "?"
             guard code == EWOULDBLOCK else { throw FileError(path: path, operation: "locking", code: code) }
             throw FileError(
                 path: directory, operation: "locking the run folder", code: code,
-                hint: "Another vae-dist (PID \(holder)) is training in this folder; wait for it to finish, or choose another --run-dir.")
+                hint:
+                    "Another vae-dist (PID \(holder)) is training in this folder; wait for it to finish, or choose another --run-dir."
+            )
         }
         let pid = Array("\(getpid())\n".utf8)
         _ = ftruncate(descriptor, 0)

@@ -93,7 +93,9 @@ public enum Safetensors {
     /// The header length a file's first 8 bytes declare, checked against the limit and the file's size.
     public static func headerEnd(_ first: [UInt8], fileSize: Int, path: String) throws -> Int {
         func fail(_ fault: String) -> SafetensorsError { SafetensorsError(path: path, fault: fault) }
-        guard fileSize >= 8, first.count >= 8 else { throw fail("file is \(fileSize) bytes, shorter than the 8-byte header length") }
+        guard fileSize >= 8, first.count >= 8 else {
+            throw fail("file is \(fileSize) bytes, shorter than the 8-byte header length")
+        }
         var n: UInt64 = 0
         for i in 0..<8 { n |= UInt64(first[i]) << (8 * UInt64(i)) }
         guard n <= UInt64(maximumHeaderSize) else { throw fail("header length \(n) exceeds the 100 MB limit") }

@@ -131,7 +131,8 @@ public final class SampleStorage: @unchecked Sendable {
 
     /// `parts` read one after another as one data set (a folder of shards); they must share type and width.
     public convenience init(concatenating parts: [SampleStorage]) {
-        precondition(!parts.isEmpty && parts.allSatisfy { $0.type == parts[0].type && $0.valuesPerSample == parts[0].valuesPerSample })
+        precondition(
+            !parts.isEmpty && parts.allSatisfy { $0.type == parts[0].type && $0.valuesPerSample == parts[0].valuesPerSample })
         var segments: [Segment] = []
         var first = 0
         for part in parts {

@@ -33,7 +33,9 @@ extension TrainingConfiguration {
         guard threads <= cap else {
             throw ConfigurationError(
                 key: "run.threads",
-                problem: "\(threads) threads on \(cores) core(s): at most \(cap) (threads beyond the cores only take turns); one per core is --threads \(cores)")
+                problem:
+                    "\(threads) threads on \(cores) core(s): at most \(cap) (threads beyond the cores only take turns); one per core is --threads \(cores)"
+            )
         }
     }
 
@@ -56,7 +58,8 @@ extension RunFolder {
     public static func threadCount(
         _ requested: TrainingConfiguration, runName: String, resume: ResumeSource?, cores: Int, batchGrowsWithRanks: Bool
     ) throws -> Int {
-        let settings = try RunFolder.settings(requested, runName: runName, resume: resume, communicator: SingleProcessCommunicator())
+        let settings = try RunFolder.settings(
+            requested, runName: runName, resume: resume, communicator: SingleProcessCommunicator())
         let count = settings.resolvedThreadCount(cores: cores, launchedByMPI: false, batchGrowsWithRanks: batchGrowsWithRanks)
         try settings.checkThreads(count, batchGrowsWithRanks: batchGrowsWithRanks)
         return count

@@ -109,7 +109,8 @@ public final class Trainer {
         guard likelihood.acceptsBinarizedTargets else { return }
         for (split, dataset) in [("training", data.train), ("validation", data.validation), ("test", data.test)] {
             if let (sample, value) = dataset?.firstValueOutsideUnitInterval() {
-                throw TrainerError.valuesOutsideUnitInterval(split: split, sample: sample, value: value, likelihood: likelihood.name)
+                throw TrainerError.valuesOutsideUnitInterval(
+                    split: split, sample: sample, value: value, likelihood: likelihood.name)
             }
         }
     }
@@ -129,8 +130,10 @@ public final class Trainer {
         return try communicator.agree {
             guard communicator.isLeader else { return nil }
             // A checkpoint of non-finite state could never be loaded: refuse to write one.
-            for (name, buffer) in [("parameters", model.parameters), ("Adam first moments", optimizer.firstMoment),
-                                   ("Adam second moments", optimizer.secondMoment)] {
+            for (name, buffer) in [
+                ("parameters", model.parameters), ("Adam first moments", optimizer.firstMoment),
+                ("Adam second moments", optimizer.secondMoment),
+            ] {
                 if let index = buffer.firstNonFinite() {
                     throw TrainerError.nonFiniteState(step: position.globalStep, buffer: name, index: index)
                 }
@@ -212,7 +215,9 @@ public final class Trainer {
     /// After an agreed stop: the write failure (rank 0's message, with the stop checkpoint's own failure if that
     /// failed too; the others name rank 0), else the signal.
     func stopError(_ report: TrainingReport, checkpoint: String?, saveFailure: Error? = nil) -> Error {
-        guard stopFlag[1] != 0 else { return Interrupted(signal: Int32(stopFlag[0]), step: position.globalStep, checkpoint: checkpoint) }
+        guard stopFlag[1] != 0 else {
+            return Interrupted(signal: Int32(stopFlag[0]), step: position.globalStep, checkpoint: checkpoint)
+        }
         let local = report.writeFailure.map {
             TrainerError.reportWriteFailed($0, checkpoint: checkpoint, saveFailure: saveFailure.map { "\($0)" })
         }
@@ -246,7 +251,8 @@ public final class Trainer {
     /// Trains from the current position (or from `resume`, or from the weights of `initializeFrom`) to the
     /// configured epochs or max steps. `fineTune`: resuming may change trajectory settings (logged, and recorded in
     /// metrics.jsonl); without it a change is refused with each key's values.
-    public func run(resume: ResumeSource? = nil, fineTune: Bool = false, initializeFrom: String? = nil) throws -> TrainingSummary {
+    public func run(resume: ResumeSource? = nil, fineTune: Bool = false, initializeFrom: String? = nil) throws -> TrainingSummary
+    {
         let leader = communicator.isLeader
         if communicator.size > 1 { communicator.startWatchdog(limitSeconds: configuration.collectiveTimeout) }
         hooks?.beforeStep(0, trainer: self)
@@ -358,7 +364,8 @@ public final class Trainer {
                 if stopRequested(writeFailed: report.writeFailure != nil, dataFault: dataFault) {
                     if stopFlag[2] != 0 {
                         throw try dataFaultError(
-                            during: "at step \(position.globalStep)", save: { if savedStep != position.globalStep { try save() } },
+                            during: "at step \(position.globalStep)",
+                            save: { if savedStep != position.globalStep { try save() } },
                             lastCheckpoint: { lastCheckpoint })
                     }
                     let saveFailure = savedStep != position.globalStep ? try saveForStop(save) : nil

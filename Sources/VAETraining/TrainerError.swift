@@ -26,9 +26,11 @@ public enum TrainerError: Error, CustomStringConvertible {
         case .inputSizeMismatch(let data, let model):
             return "the data has \(data) pixels per image but model.input_size is \(model); set model.input_size to \(data)."
         case .binarizedFloatData(let binarization):
-            return "data.binarization \(binarization) draws from grey levels, and this data set holds floats; use binarization none."
+            return
+                "data.binarization \(binarization) draws from grey levels, and this data set holds floats; use binarization none."
         case .valuesOutsideUnitInterval(let split, let sample, let value, let likelihood):
-            return "the \(split) set has the value \(value) (sample \(sample)) outside [0, 1], which a \(likelihood) likelihood cannot model; "
+            return
+                "the \(split) set has the value \(value) (sample \(sample)) outside [0, 1], which a \(likelihood) likelihood cannot model; "
                 + "use model.likelihood gaussian for real-valued data, or scale the data into [0, 1]."
         case .dataFileShrank(let files, let step, let during, let checkpoint, let checkpointed):
             let last =

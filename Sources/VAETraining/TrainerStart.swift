@@ -20,7 +20,9 @@ extension Trainer {
         }
         exchange.publish()
         position = metadata.position
-        if metadata.worldSize != communicator.size && !configuration.gradientExchange.sameBitsAtAnyRankCount && communicator.isLeader {
+        if metadata.worldSize != communicator.size && !configuration.gradientExchange.sameBitsAtAnyRankCount
+            && communicator.isLeader
+        {
             let ranks = metadata.worldSize
             logger.warning(
                 "\(file.name) was written by a run on \(ranks) rank(s) or threads, this one has \(communicator.size): it continues correctly, but its sums round differently from the original's; to continue bit for bit, resume with --threads \(ranks) (under mpirun: -n \(ranks))"
@@ -49,7 +51,8 @@ extension Trainer {
         guard communicator.size > 1 else { return }
         let setting = "--resume (0 none, 1 latest, 2 a path)"
         try communicator.requireSame(
-            Int64(resume == nil ? 0 : resume == .latest ? 1 : 2), what: setting, hint: "Start every rank with the same \(setting).")
+            Int64(resume == nil ? 0 : resume == .latest ? 1 : 2), what: setting,
+            hint: "Start every rank with the same \(setting).")
     }
 
     /// Start-up agreement: every rank must have the same configuration, parameter count and data, and every

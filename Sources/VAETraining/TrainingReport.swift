@@ -135,7 +135,9 @@ public final class TrainingReport {
                 starts = earlier
             }
             starts.append(record)
-            let run: [String: Any] = ["vae_dist_version": BuildInfo.version, "source_revision": BuildInfo.revision, "starts": starts]
+            let run: [String: Any] = [
+                "vae_dist_version": BuildInfo.version, "source_revision": BuildInfo.revision, "starts": starts,
+            ]
             try AtomicFile.write(Array((MetricsLog.json(run) + "\n").utf8), to: path)
         }
         guard writes else { return }
@@ -156,10 +158,12 @@ public final class TrainingReport {
     /// A resume with `--fine-tune` changed these settings from the checkpoint's: a log line and a metrics record.
     public func fineTuned(_ changes: [TrainingConfiguration.SettingChange], globalStep: Int) {
         guard writes else { return }
-        logger.info("fine-tuning from step \(globalStep) with new settings: \(changes.map(\.description).joined(separator: "; "))")
+        logger.info(
+            "fine-tuning from step \(globalStep) with new settings: \(changes.map(\.description).joined(separator: "; "))")
         metrics.write([
             "type": "fine_tune", "global_step": globalStep,
-            "changes": Dictionary(uniqueKeysWithValues: changes.map { ($0.key, ["checkpoint": $0.stored, "now": $0.requested]) }),
+            "changes": Dictionary(
+                uniqueKeysWithValues: changes.map { ($0.key, ["checkpoint": $0.stored, "now": $0.requested]) }),
         ])
     }
 

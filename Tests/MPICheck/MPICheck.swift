@@ -354,7 +354,8 @@ struct Check {
             try plain.synchronizeStart()
             try overlapped.synchronizeStart()
             lockstep(plain, overlapped) { epoch, step, plainTerms, terms in
-                expect(terms == plainTerms, "\(compression): epoch \(epoch) step \(step + 1): loss sums \(terms) vs \(plainTerms)")
+                expect(
+                    terms == plainTerms, "\(compression): epoch \(epoch) step \(step + 1): loss sums \(terms) vs \(plainTerms)")
                 expect(
                     fingerprint(overlapped.model.parameters) == fingerprint(plain.model.parameters),
                     "\(compression): epoch \(epoch) step \(step + 1): parameters differ from the exchange without overlap")
@@ -447,14 +448,18 @@ struct Check {
                     }
                     let insideMPI = communicator.rank % 2 == 0 ? outer.total : 0
                     if all != insideMPI {
-                        failures.append("hybrid \(strategy.rawValue), rank \(communicator.rank): \(all - insideMPI) heap allocations in \(steps) steps outside the MPI calls")
+                        failures.append(
+                            "hybrid \(strategy.rawValue), rank \(communicator.rank): \(all - insideMPI) heap allocations in \(steps) steps outside the MPI calls"
+                        )
                     }
                     lines.append("\(strategy.rawValue): \(Double(all) / Double(steps)) per step, all inside MPI")
                 } catch {
                     failures.append("hybrid \(strategy.rawValue): threw \(error)")
                 }
             }
-            if communicator.rank == 0 { print("hybrid allocations per step on rank 0 (thread 0), outside MPI none:\n  " + lines.joined(separator: "\n  ")) }
+            if communicator.rank == 0 {
+                print("hybrid allocations per step on rank 0 (thread 0), outside MPI none:\n  " + lines.joined(separator: "\n  "))
+            }
             return failures
         }
         return results.flatMap { $0 }

@@ -70,7 +70,9 @@ public final class TightSharedMemory: ForwardingCommunicator {
 
 /// The node-shared exchange with its ranks summing only their own gradient (negative control).
 public enum OwnGradientOnlyExchange {
-    public static func make(communicator: Communicator, topology: NodeTopology, settings: ExchangeSettings) throws -> NodeSharedExchange {
+    public static func make(
+        communicator: Communicator, topology: NodeTopology, settings: ExchangeSettings
+    ) throws -> NodeSharedExchange {
         try NodeSharedExchange(communicator: communicator, topology: topology, settings: settings, localSum: { _ in })
     }
 }

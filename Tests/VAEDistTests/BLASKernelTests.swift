@@ -20,23 +20,33 @@ import VAEModel
     }
 
     @Test func autoReplacesAGenericFallbackWithTheBestSetTheFlagsAllow() throws {
-        #expect(try Self.decide(reported: "Prescott", flags: Self.emeraldRapids) == .switchTo(.cooperlake, marker: "auto:cooperlake:Prescott"))
-        #expect(try Self.decide(reported: "Nehalem", flags: Self.skylake) == .switchTo(.skylakex, marker: "auto:skylakex:Nehalem"))
+        #expect(
+            try Self.decide(reported: "Prescott", flags: Self.emeraldRapids)
+                == .switchTo(.cooperlake, marker: "auto:cooperlake:Prescott"))
+        #expect(
+            try Self.decide(reported: "Nehalem", flags: Self.skylake) == .switchTo(.skylakex, marker: "auto:skylakex:Nehalem"))
         #expect(try Self.decide(reported: "Prescott", flags: Self.avx2) == .switchTo(.haswell, marker: "auto:haswell:Prescott"))
-        #expect(try Self.decide(reported: "Prescott", flags: Self.avx2, vendor: "AuthenticAMD") == .switchTo(.zen, marker: "auto:zen:Prescott"))
+        #expect(
+            try Self.decide(reported: "Prescott", flags: Self.avx2, vendor: "AuthenticAMD")
+                == .switchTo(.zen, marker: "auto:zen:Prescott"))
         // Nothing better to run, a set OpenBLAS chose itself, a CPU that is not x86-64: left alone, no warning.
         #expect(try Self.decide(reported: "Prescott", flags: Self.sse) == .run(.init(kernels: "Prescott", source: .openBLAS)))
-        #expect(try Self.decide(reported: "Haswell", flags: Self.emeraldRapids) == .run(.init(kernels: "Haswell", source: .openBLAS)))
+        #expect(
+            try Self.decide(reported: "Haswell", flags: Self.emeraldRapids) == .run(.init(kernels: "Haswell", source: .openBLAS)))
         #expect(try Self.decide(reported: "armv8", flags: []) == .run(.init(kernels: "armv8", source: .openBLAS)))
     }
 
     @Test func aUsersCoreTypeIsKeptAndAPinnedGenericOneWarns() throws {
         let kept = try Self.decide(environment: ["OPENBLAS_CORETYPE": "HASWELL"], reported: "Haswell", flags: Self.emeraldRapids)
         #expect(kept == .run(.init(kernels: "Haswell", source: .environment)))
-        guard case .run(let pinned) = try Self.decide(environment: ["OPENBLAS_CORETYPE": "prescott"], reported: "Prescott", flags: Self.emeraldRapids)
+        guard
+            case .run(let pinned) = try Self.decide(
+                environment: ["OPENBLAS_CORETYPE": "prescott"], reported: "Prescott", flags: Self.emeraldRapids)
         else { Issue.record("a user's OPENBLAS_CORETYPE was replaced"); return }
         #expect(pinned.source == .environment && pinned.warning?.contains("Cooperlake") == true, "\(pinned)")
-        guard case .run(let keep) = try Self.decide(.keep, reported: "Prescott", flags: Self.avx2) else { Issue.record("keep switched"); return }
+        guard case .run(let keep) = try Self.decide(.keep, reported: "Prescott", flags: Self.avx2) else {
+            Issue.record("keep switched"); return
+        }
         #expect(keep.source == .openBLAS && keep.warning?.contains("Haswell") == true, "\(keep)")
         // A --blas-kernels set that contradicts the user's variable, or that the CPU cannot run: refused, with a way out.
         #expect(throws: BLASKernels.Refusal.self) {
@@ -48,8 +58,12 @@ import VAEModel
         } catch let refusal as BLASKernels.Refusal {
             #expect(refusal.description.contains("avx512f") && refusal.description.contains("haswell"), "\(refusal)")
         }
-        #expect(try Self.decide(.named(.haswell), reported: "Prescott", flags: Self.avx2) == .switchTo(.haswell, marker: "pinned:haswell:Prescott"))
-        #expect(try Self.decide(.named(.haswell), reported: "Haswell", flags: Self.avx2) == .run(.init(kernels: "Haswell", source: .pinned)))
+        #expect(
+            try Self.decide(.named(.haswell), reported: "Prescott", flags: Self.avx2)
+                == .switchTo(.haswell, marker: "pinned:haswell:Prescott"))
+        #expect(
+            try Self.decide(.named(.haswell), reported: "Haswell", flags: Self.avx2)
+                == .run(.init(kernels: "Haswell", source: .pinned)))
     }
 
     @Test func theMarkerEndsTheSwitchAndOnlyCountsWithItsOwnCoreType() throws {
@@ -59,7 +73,9 @@ import VAEModel
                 == .check(.cooperlake, .init(kernels: "Cooperlake", source: .vaeDist, openBLASChoice: "Prescott")))
         // A stale marker beside a core type the user set is not vae-dist's: the user's variable is kept.
         let stale = ["OPENBLAS_CORETYPE": "HASWELL", BLASKernels.markerVariable: "auto:cooperlake:Prescott"]
-        #expect(try Self.decide(environment: stale, reported: "Haswell", flags: Self.emeraldRapids) == .run(.init(kernels: "Haswell", source: .environment)))
+        #expect(
+            try Self.decide(environment: stale, reported: "Haswell", flags: Self.emeraldRapids)
+                == .run(.init(kernels: "Haswell", source: .environment)))
         // After a failed check: OpenBLAS's own choice, with the reason, and no second switch.
         let failed = [BLASKernels.markerVariable: "failed:cooperlake:Prescott:sgemm 1×1×1: C[0, 0] = 2 against 1"]
         guard case .run(let back) = try Self.decide(environment: failed, reported: "Prescott", flags: Self.emeraldRapids)
@@ -76,12 +92,15 @@ import VAEModel
     @Test func theStartUpCheckPassesCorrectKernelsAndCatchesWrongEntries() throws {
         #expect(GEMMCheck.run() == nil)
         let shape = GEMMCeiling.Shape(transposeA: false, transposeB: true, m: 40, n: 30, k: 50)
-        let a = FlatBuffer(count: 40 * 50), b = FlatBuffer(count: 30 * 50), c0 = FlatBuffer(count: 40 * 30), c = FlatBuffer(count: 40 * 30)
+        let a = FlatBuffer(count: 40 * 50), b = FlatBuffer(count: 30 * 50), c0 = FlatBuffer(count: 40 * 30),
+            c = FlatBuffer(count: 40 * 30)
         for i in 0..<(40 * 50) { a.pointer[i] = Float(i % 7) * 0.1 - 0.3 }
         for i in 0..<(30 * 50) { b.pointer[i] = Float(i % 5) * 0.2 - 0.4 }
         var stream = RandomStream(seed: 3, purpose: .prior)
         func check(corrupt: (UnsafeMutablePointer<Float>) -> Void) -> String? {
-            gemm(transposeA: false, transposeB: true, m: 40, n: 30, k: 50, a: a.pointer, lda: 50, b: b.pointer, ldb: 50, beta: 0, c: c.pointer, ldc: 30)
+            gemm(
+                transposeA: false, transposeB: true, m: 40, n: 30, k: 50, a: a.pointer, lda: 50, b: b.pointer, ldb: 50, beta: 0,
+                c: c.pointer, ldc: 30)
             corrupt(c.pointer)
             return GEMMCheck.verify(shape, beta: 0, a: a.pointer, b: b.pointer, c0: c0.pointer, c: c.pointer, seed: &stream)
         }
@@ -97,8 +116,12 @@ import VAEModel
     static let cpu = BLASKernels.cpuFeatures()
 
     /// vae-dist-faults with OpenBLAS choosing by itself (OPENBLAS_CORETYPE unset) and `variables` added.
-    static func run(_ arguments: [String], _ variables: [String: String]) throws -> (status: Int32, out: String, err: String, pid: Int32) {
-        var environment = ProcessInfo.processInfo.environment.filter { $0.key != "OPENBLAS_CORETYPE" && $0.key != BLASKernels.markerVariable }
+    static func run(
+        _ arguments: [String], _ variables: [String: String]
+    ) throws -> (status: Int32, out: String, err: String, pid: Int32) {
+        var environment = ProcessInfo.processInfo.environment.filter {
+            $0.key != "OPENBLAS_CORETYPE" && $0.key != BLASKernels.markerVariable
+        }
         environment.merge(variables) { $1 }
         var pid: Int32 = 0
         let (status, out, err) = try CLITests.execute(
@@ -107,14 +130,16 @@ import VAEModel
     }
 
     static func runRecord(_ folder: String) throws -> [String: Any] {
-        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/run.json"))) as? [String: Any]
+        let object =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/run.json"))) as? [String: Any]
         return ((object?["starts"] as? [[String: Any]])?.last) ?? [:]
     }
 
     static let train = ["train", "--data", "synthetic", "--max-steps", "2", "--batch-size", "32", "--threads", "1"]
 
     @Test func autoReexecutesOnceWithTheChosenKernelsKeepingThePID() throws {
-        guard let best = BLASKernelSet.best(flags: Self.cpu.flags, vendor: Self.cpu.vendor) else { return }  // nothing to choose here
+        // A CPU with nothing better than generic kernels has nothing to choose.
+        guard let best = BLASKernelSet.best(flags: Self.cpu.flags, vendor: Self.cpu.vendor) else { return }
         let folder = Fixtures.temporaryFolder("kernels-auto")
         let run = try Self.run(Self.train + ["--run-dir", folder], ["VAE_DIST_FAULT_OPENBLAS_PICKS": "Prescott"])
         #expect(run.status == 0, "\(run.err)")

@@ -7,7 +7,9 @@ import VAEModel
 @Suite struct BestCheckpointTests {
     static let data = try! Fixtures.smallData.holdingOut(fraction: 0.2, seed: 1)  // 240 train, 60 validation
 
-    static func configuration(_ folder: String, epochs: Int, learningRate: Float = 1e-3, patience: Int = 0) -> TrainingConfiguration {
+    static func configuration(
+        _ folder: String, epochs: Int, learningRate: Float = 1e-3, patience: Int = 0
+    ) -> TrainingConfiguration {
         var config = Fixtures.smallConfiguration(runDirectory: folder)
         config.validationFraction = 0.2
         config.epochs = epochs
@@ -37,13 +39,23 @@ import VAEModel
         #expect(best.hasSuffix(CheckpointStore.fileName(step: bestEpoch * 8)), "best \(best), losses \(losses)")
         #expect(FileManager.default.fileExists(atPath: best), "rotation deleted the best checkpoint")
         // (metrics.jsonl's decimal, read back, may differ from the double in its last digit)
-        #expect(summary.position.bestEpoch == bestEpoch && abs(summary.position.bestValidationLoss! - losses[bestEpoch - 1]) < 1e-9 * losses[bestEpoch - 1])
+        #expect(
+            summary.position.bestEpoch == bestEpoch
+                && abs(summary.position.bestValidationLoss! - losses[bestEpoch - 1]) < 1e-9 * losses[bestEpoch - 1])
         // Resumed at epoch 3: the same best.
         let split = Fixtures.temporaryFolder("split")
-        _ = try Trainer(configuration: BestCheckpointTests.configuration(split, epochs: 3, learningRate: 0.02), data: BestCheckpointTests.data, logger: Fixtures.quietLogger).run()
-        let resumed = try Trainer(configuration: BestCheckpointTests.configuration(split, epochs: 6, learningRate: 0.02), data: BestCheckpointTests.data, logger: Fixtures.quietLogger).run(resume: .latest)
+        _ = try Trainer(
+            configuration: BestCheckpointTests.configuration(split, epochs: 3, learningRate: 0.02),
+            data: BestCheckpointTests.data, logger: Fixtures.quietLogger
+        ).run()
+        let resumed = try Trainer(
+            configuration: BestCheckpointTests.configuration(split, epochs: 6, learningRate: 0.02),
+            data: BestCheckpointTests.data, logger: Fixtures.quietLogger
+        ).run(resume: .latest)
         #expect(resumed.position == summary.position)
-        #expect(try CheckpointStore(directory: split, keep: 1).best().map { ($0 as NSString).lastPathComponent } == (best as NSString).lastPathComponent)
+        #expect(
+            try CheckpointStore(directory: split, keep: 1).best().map { ($0 as NSString).lastPathComponent }
+                == (best as NSString).lastPathComponent)
     }
 
     /// Training stops at the first epoch whose validation loss has not improved on the best for `patience` epochs.
@@ -58,7 +70,9 @@ import VAEModel
             if index + 1 - bestEpoch >= 2 { expected = index + 1; break }
         }
         #expect(expected < 40, "the run must give early stopping something to do: \(losses)")
-        #expect(summary.epochs.count == expected && losses.count == expected, "stopped after \(summary.epochs.count), expected \(expected): \(losses)")
+        #expect(
+            summary.epochs.count == expected && losses.count == expected,
+            "stopped after \(summary.epochs.count), expected \(expected): \(losses)")
     }
 
     @Test func earlyStoppingNeedsAValidationSet() {

@@ -84,7 +84,9 @@ import Testing
         let progress = out.split(separator: "\n").filter { $0.contains("Train Epoch") }
         #expect(progress.count == 2, "\(out)")
         // No timestamp, level or label in front, and the epoch's and the whole run's ETA.
-        #expect(progress.allSatisfy { $0.hasPrefix("Train Epoch: 1 [") && $0.contains("ETA epoch ") && $0.contains(", run ") }, "\(out)")
+        #expect(
+            progress.allSatisfy { $0.hasPrefix("Train Epoch: 1 [") && $0.contains("ETA epoch ") && $0.contains(", run ") },
+            "\(out)")
         let (quiet, quietOut, quietErr) = try CLITests.run([
             "--data", "synthetic", "--max-steps", "2", "--batch-size", "16", "--run-dir", folder + "-quiet", "--quiet",
             "--reduction", "exact",
@@ -186,7 +188,9 @@ import Testing
     }
 
     @Test func initFromAndResumeTogetherAreRefused() throws {
-        let (status, _, err) = try CLITests.run(["train", "--data", "synthetic", "--resume", "latest", "--init-from", "x.safetensors"])
+        let (status, _, err) = try CLITests.run([
+            "train", "--data", "synthetic", "--resume", "latest", "--init-from", "x.safetensors",
+        ])
         #expect(status != 0 && err.contains("not both"), "\(err)")
     }
 }

@@ -79,16 +79,21 @@ import VAEModel
         let four = try ClippingTests.train(ranks: 4, exchange: "exact", clip: 50, folder: FaultToleranceTests.folder("clip4"))
         #expect(one.1.count == 4 && one.1[0] > 50, "clipping must be active: norms \(one.1)")
         #expect(four.0 == one.0 && four.1 == one.1, "exact + clipping: -n 4 differs from one process")
-        let unclipped = try ClippingTests.train(ranks: nil, exchange: "exact", clip: 0, folder: FaultToleranceTests.folder("clip0"))
+        let unclipped = try ClippingTests.train(
+            ranks: nil, exchange: "exact", clip: 0, folder: FaultToleranceTests.folder("clip0"))
         #expect(unclipped.0 != one.0 && unclipped.1.isEmpty)
     }
 
     @Test func everyStrategyComputesTheSameNorm() throws {
-        let reference = try ClippingTests.train(ranks: nil, exchange: "allreduce", clip: 50, folder: FaultToleranceTests.folder("clipref"))
+        let reference = try ClippingTests.train(
+            ranks: nil, exchange: "allreduce", clip: 50, folder: FaultToleranceTests.folder("clipref"))
         for exchange in ["allreduce", "allreduce-overlapped", "sharded-adam", "node-shared"] {
-            let run = try ClippingTests.train(ranks: 2, exchange: exchange, clip: 50, folder: FaultToleranceTests.folder("clip-\(exchange)"))
+            let run = try ClippingTests.train(
+                ranks: 2, exchange: exchange, clip: 50, folder: FaultToleranceTests.folder("clip-\(exchange)"))
             #expect(run.1.count == 4, "\(exchange): \(run.1)")
-            for (a, b) in zip(run.1, reference.1) { #expect(abs(a - b) <= 1e-4 * b, "\(exchange): norms \(run.1) vs \(reference.1)") }
+            for (a, b) in zip(run.1, reference.1) {
+                #expect(abs(a - b) <= 1e-4 * b, "\(exchange): norms \(run.1) vs \(reference.1)")
+            }
         }
     }
 }

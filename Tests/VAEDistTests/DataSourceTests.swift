@@ -88,9 +88,11 @@ import VAEModel
         for (name, range) in [("part-0", 0..<4), ("part-1", 4..<5), ("part-2", 5..<10)] {
             let part = Array(rows[(range.lowerBound * 3)..<(range.upperBound * 3)])
             DataSourceTests.write(
-                npyFile(descr: "<f4", shape: [range.count, 3], data: littleEndianBytes(part)), folder + "/sharded/train/\(name).npy")
+                npyFile(descr: "<f4", shape: [range.count, 3], data: littleEndianBytes(part)),
+                folder + "/sharded/train/\(name).npy")
         }
-        DataSourceTests.write(npyFile(descr: "<f4", shape: [1, 3], data: littleEndianBytes([1, 2, 3])), folder + "/sharded/test.npy")
+        DataSourceTests.write(
+            npyFile(descr: "<f4", shape: [1, 3], data: littleEndianBytes([1, 2, 3])), folder + "/sharded/test.npy")
         let one = try DataSplits.load(folder + "/one"), sharded = try DataSplits.load(folder + "/sharded")
         #expect(sharded.train.storage.segments.count == 3 && sharded.train.count == 10 && sharded.test?.count == 1)
         #expect(DataSourceTests.values(sharded.train) == DataSourceTests.values(one.train))
@@ -98,8 +100,11 @@ import VAEModel
         // A folder of only shards is a training set too.
         #expect(try DataSplits.load(folder + "/sharded/train").train.count == 10)
         // Shards that disagree on their width are refused, naming the odd one.
-        DataSourceTests.write(npyFile(descr: "<f4", shape: [1, 4], data: littleEndianBytes([1, 2, 3, 4])), folder + "/sharded/train/part-3.npy")
-        #expect { try DataSplits.load(folder + "/sharded") } throws: { "\($0)".contains("part-3.npy") && "\($0)".contains("must agree") }
+        DataSourceTests.write(
+            npyFile(descr: "<f4", shape: [1, 4], data: littleEndianBytes([1, 2, 3, 4])), folder + "/sharded/train/part-3.npy")
+        #expect { try DataSplits.load(folder + "/sharded") } throws: {
+            "\($0)".contains("part-3.npy") && "\($0)".contains("must agree")
+        }
     }
 
     /// A folder for manifests to name: `shards/s0.npy`, `shards/s1.npy` (4 × 4 bytes each, `bytes` in order),
@@ -108,7 +113,8 @@ import VAEModel
         let folder = Fixtures.temporaryFolder("manifest")
         let bytes = (0..<(8 * 4)).map { UInt8($0) }
         for i in 0..<2 {
-            write(npyFile(descr: "|u1", shape: [4, 4], data: Array(bytes[(16 * i)..<(16 * i + 16)])), folder + "/shards/s\(i).npy")
+            write(
+                npyFile(descr: "|u1", shape: [4, 4], data: Array(bytes[(16 * i)..<(16 * i + 16)])), folder + "/shards/s\(i).npy")
         }
         write(npyFile(descr: "|u1", shape: [2, 4], data: Array(bytes.prefix(8))), folder + "/v.npy")
         write(npyFile(descr: "|u1", shape: [3, 4], data: Array(bytes.prefix(12))), folder + "/t.npy")
@@ -118,7 +124,8 @@ import VAEModel
     @Test func manifestNamesFilesListsAndFolders() throws {
         let (folder, bytes) = DataSourceTests.manifestFolder()
         let manifest = folder + "/data.json"
-        try #"{"train": "shards", "validation": ["v.npy"], "test": "t.npy"}"#.write(toFile: manifest, atomically: true, encoding: .utf8)
+        try #"{"train": "shards", "validation": ["v.npy"], "test": "t.npy"}"#.write(
+            toFile: manifest, atomically: true, encoding: .utf8)
         let splits = try DataSplits.load(manifest)
         #expect(splits.train.count == 8 && splits.validation?.count == 2 && splits.test?.count == 3)
         #expect(splits.train.pixels == bytes)
@@ -178,7 +185,8 @@ import VAEModel
         for _ in 0..<rows {
             for j in 0..<width { values.append(Float(j * 100) + Float(j + 1) * 10 * (stream.nextUnitFloat() - 0.5)) }
         }
-        DataSourceTests.write(npyFile(descr: "<f4", shape: [rows, width], data: littleEndianBytes(values)), folder + "/train.npy")
+        DataSourceTests.write(
+            npyFile(descr: "<f4", shape: [rows, width], data: littleEndianBytes(values)), folder + "/train.npy")
         let data = try DataSplits.load(folder + "/train.npy").holdingOut(fraction: 0.25, seed: 1)
         #expect(data.test == nil && data.validation?.count == 16)
         let measured = Standardization.measure(data.train)

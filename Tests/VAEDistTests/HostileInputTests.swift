@@ -203,7 +203,8 @@ import VAEModel
         DataSourceTests.write(npyFile(descr: "<f4", shape: [6, 5], data: littleEndianBytes((0..<30).map { Float($0) })), plain)
         let good = [UInt8](FileManager.default.contents(atPath: try DataSourceTests.gzip(plain))!)
         let path = folder + "/data.npy.gz"
-        let (rejected, accepted) = HostileInputTests.readEachAsNPY(HostileInputTests.corpus(from: good, count: 3_000, key: 22), at: path)
+        let (rejected, accepted) = HostileInputTests.readEachAsNPY(
+            HostileInputTests.corpus(from: good, count: 3_000, key: 22), at: path)
         #expect(rejected > 2_000, "\(rejected) rejected, \(accepted) accepted")
     }
 }

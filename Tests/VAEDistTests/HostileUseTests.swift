@@ -54,7 +54,9 @@ import VAEModel
         ("model.gaussian_variance", #"{"model": {"likelihood": "gaussian", "gaussian_variance": 1e-50}}"#),
     ])
     func valuesThatOverflowAFloatAreRefused(key: String, json: String) {
-        #expect { try TrainingConfiguration.parse(Data(json.utf8)) } throws: { "\($0)".contains(key) && "\($0)".contains("32-bit") }
+        #expect { try TrainingConfiguration.parse(Data(json.utf8)) } throws: {
+            "\($0)".contains(key) && "\($0)".contains("32-bit")
+        }
     }
 
     /// Defect 2: no checkpoint of non-finite state is written (it could never be loaded).
@@ -94,7 +96,9 @@ import VAEModel
         let device = folder + "/null.png"
         let haveDevice = mknod(device, S_IFCHR | 0o666, dev_t(1 << 8 | 3)) == 0
         for path in [folder + "/link.png", folder + "/fifo.png", folder] + (haveDevice ? [device] : []) {
-            #expect { try AtomicFile.write([1, 2, 3], to: path) } throws: { "\($0)".contains("not a regular file") || "\($0)".contains("regular files") }
+            #expect { try AtomicFile.write([1, 2, 3], to: path) } throws: {
+                "\($0)".contains("not a regular file") || "\($0)".contains("regular files")
+            }
         }
         #expect(try String(contentsOfFile: target, encoding: .utf8) == "keep me")
         var info = stat()
@@ -143,7 +147,8 @@ import VAEModel
     /// Defect 8: `eval --importance-samples 5000` ignored SIGTERM (it needed SIGKILL).
     @Test func evalEndsOnSIGTERM() throws {
         let dir = FaultToleranceTests.folder("evalterm")
-        #expect(try FaultToleranceTests.run(["--config", FaultToleranceTests.config, "--run-dir", dir, "--max-steps", "1"]).0 == 0)
+        #expect(
+            try FaultToleranceTests.run(["--config", FaultToleranceTests.config, "--run-dir", dir, "--max-steps", "1"]).0 == 0)
         let checkpoint = try #require(try CheckpointStore(directory: dir, keep: 3).latest())
         let started = try FaultToleranceTests.start(
             ["eval", "--checkpoint", checkpoint, "--data", "synthetic", "--importance-samples", "5000"], binary: "vae-dist")
@@ -182,18 +187,24 @@ import VAEModel
         let json = config.trajectoryJSON
         let bytes = Checkpoint.encode(
             layout: layout, parameters: trainer.model.parameters, adam: trainer.optimizer,
-            metadata: .init(position: TrainingPosition(), adamStep: 0, configurationJSON: json, dataFingerprint: "x", worldSize: 1))
+            metadata: .init(
+                position: TrainingPosition(), adamStep: 0, configurationJSON: json, dataFingerprint: "x", worldSize: 1))
         let path = config.runDirectory + "/crafted.safetensors"
         try AtomicFile.write(bytes, to: path)
-        #expect { try Evaluation.evaluate(checkpoint: path, data: Fixtures.smallData) } throws: { "\($0)".contains("model.encoder_hidden") }
+        #expect { try Evaluation.evaluate(checkpoint: path, data: Fixtures.smallData) } throws: {
+            "\($0)".contains("model.encoder_hidden")
+        }
     }
 
     /// Defect 11: a test set of 0 images crashed at the end of epoch 1; an empty training set did nothing with exit 0.
     @Test func emptySetsAreErrorsBeforeTraining() throws {
         let folder = Fixtures.temporaryFolder()
-        DataSourceTests.write(bigEndian([0x803, 3, 28, 28]) + [UInt8](repeating: 1, count: 3 * 784), folder + "/train-images-idx3-ubyte")
+        DataSourceTests.write(
+            bigEndian([0x803, 3, 28, 28]) + [UInt8](repeating: 1, count: 3 * 784), folder + "/train-images-idx3-ubyte")
         DataSourceTests.write(bigEndian([0x803, 0, 28, 28]), folder + "/t10k-images-idx3-ubyte")
-        #expect { try DataSplits.load(folder) } throws: { "\($0)".contains("t10k-images-idx3-ubyte") && "\($0)".contains("at least one sample") }
+        #expect { try DataSplits.load(folder) } throws: {
+            "\($0)".contains("t10k-images-idx3-ubyte") && "\($0)".contains("at least one sample")
+        }
         DataSourceTests.write(npyFile(descr: "|u1", shape: [0, 4], data: []), folder + "/empty.npy")
         #expect { try DataSplits.load(folder + "/empty.npy") } throws: { "\($0)".contains("no samples") }
     }
@@ -210,7 +221,9 @@ import VAEModel
             }
         }
         #expect(mkfifo(folder + "/config.json", 0o600) == 0)
-        #expect { try TrainingConfiguration.load(path: folder + "/config.json") } throws: { "\($0)".contains("not a regular file") }
+        #expect { try TrainingConfiguration.load(path: folder + "/config.json") } throws: {
+            "\($0)".contains("not a regular file")
+        }
         let run = folder + "/run"
         try FileManager.default.createDirectory(atPath: run + "/latest", withIntermediateDirectories: true)
         #expect { try CheckpointStore(directory: run, keep: 3).latest() } throws: { "\($0)".contains("not a regular file") }
@@ -251,7 +264,9 @@ import VAEModel
         #expect { try TrainingConfiguration.parse(Data("{\"data\": {\"binarization\": \"\(long)\"}}".utf8)) } throws: {
             "\($0)".count < 3000 && "\($0)".contains("data.binarization")
         }
-        #expect { try TrainingConfiguration.parse(Data(#"{"training": {"reduction": "exact", "sharded_optimizer": true}}"#.utf8)) } throws: {
+        #expect {
+            try TrainingConfiguration.parse(Data(#"{"training": {"reduction": "exact", "sharded_optimizer": true}}"#.utf8))
+        } throws: {
             "\($0)".contains("another deprecated key")
         }
         let hint = ExchangeError.microBatchesNotDivisible(batchSize: 100, microBatches: 8, ranks: 1).description
@@ -283,7 +298,9 @@ import VAEModel
     /// A smaller one: `--resume latest` created a missing run folder before failing.
     @Test func resumeLatestInAMissingFolderCreatesNothing() throws {
         let dir = FaultToleranceTests.folder("missing")
-        let (status, _, err) = try FaultToleranceTests.run(["--config", HostileUseTests.tinyConfig, "--run-dir", dir, "--resume", "latest"])
+        let (status, _, err) = try FaultToleranceTests.run([
+            "--config", HostileUseTests.tinyConfig, "--run-dir", dir, "--resume", "latest",
+        ])
         #expect(status == 1 && err.contains("no 'latest' checkpoint"), "\(err)")
         #expect(!FileManager.default.fileExists(atPath: dir))
     }
@@ -313,12 +330,15 @@ import VAEModel
     func aRankWithAnotherScheduleStopsTheJobNamingIt(extra: [String], setting: String) throws {
         let cli = MPITests.binary("vae-dist")
         let dir = FaultToleranceTests.folder("schedule")
-        #expect(try FaultToleranceTests.run(["--config", FaultToleranceTests.config, "--run-dir", dir, "--max-steps", "1"]).0 == 0)
+        #expect(
+            try FaultToleranceTests.run(["--config", FaultToleranceTests.config, "--run-dir", dir, "--max-steps", "1"]).0 == 0)
         let common = ["--config", FaultToleranceTests.config, "--run-dir", dir, "--max-steps", "4", "--checkpoint-every", "20"]
         let start = Date()
         let (status, output, _) = try MPITests.mpirun(
             ["-n", "1", "--", cli] + common + [":", "-n", "1", cli] + common + extra)
-        #expect(status == 1 && output.contains("\(setting)") && output.contains("differs across ranks") && output.contains("rank 1"), "\(output)")
+        #expect(
+            status == 1 && output.contains("\(setting)") && output.contains("differs across ranks") && output.contains("rank 1"),
+            "\(output)")
         #expect(Date().timeIntervalSince(start) < 60)
     }
 
@@ -328,13 +348,16 @@ import VAEModel
     @Test func sigtermDuringALongPassCheckpointsAndExits75() throws {
         let dir = FaultToleranceTests.folder("nllterm")
         let config = dir + ".json"
-        try #"{"model": {"encoder_hidden": [32], "latent_size": 4, "decoder_hidden": [32]}, "training": {"batch_size": 64}, "data": {"source": "synthetic"}, "run": {"nll_importance_samples": 5000, "nll_images": 2000, "log_every": 50}}"#
+        try
+            #"{"model": {"encoder_hidden": [32], "latent_size": 4, "decoder_hidden": [32]}, "training": {"batch_size": 64}, "data": {"source": "synthetic"}, "run": {"nll_importance_samples": 5000, "nll_images": 2000, "log_every": 50}}"#
             .write(toFile: config, atomically: true, encoding: .utf8)
         let (status, output, _) = try MPITests.mpirun(
             ["-n", "2", "--", MPITests.binary("vae-dist"), "--config", config, "--run-dir", dir, "--epochs", "2"]
         ) { launcher in
             // Once epoch 1's test pass is logged the NLL (minutes of work) is running: stop the job.
-            for _ in 0..<600 where Fixtures.deterministicMetrics(in: dir).filter({ $0.contains("\"epoch\"") && $0.contains("test_loss") }).isEmpty {
+            for _ in 0..<600
+            where Fixtures.deterministicMetrics(in: dir).filter({ $0.contains("\"epoch\"") && $0.contains("test_loss") }).isEmpty
+            {
                 usleep(50_000)
             }
             usleep(500_000)
@@ -342,8 +365,11 @@ import VAEModel
         }
         #expect(status == Interrupted.exitCode, "\(output)")
         let store = CheckpointStore(directory: dir, keep: 3)
-        #expect(store.checkpoints().contains(CheckpointStore.fileName(step: 157)), "no epoch-end checkpoint: \(store.checkpoints())")
+        #expect(
+            store.checkpoints().contains(CheckpointStore.fileName(step: 157)), "no epoch-end checkpoint: \(store.checkpoints())")
         #expect(output.contains("stopped by signal 15"), "\(output)")
-        #expect(!(try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8)).contains("\"nll\""), "a cut-short NLL was reported")
+        #expect(
+            !(try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8)).contains("\"nll\""),
+            "a cut-short NLL was reported")
     }
 }

@@ -13,7 +13,10 @@ import VAEModel
     @Test func adamKernelGivesTheSwiftLoopsBits() {
         let count = 1003
         let gradients = Self.randomFloats(count, seed: 1, scale: 3)
-        var (p1, m1, v1) = (Self.randomFloats(count, seed: 2, scale: 1), Self.randomFloats(count, seed: 3, scale: 0.1), Self.randomFloats(count, seed: 4, scale: 0.01, offset: 0.01))
+        var (p1, m1, v1) = (
+            Self.randomFloats(count, seed: 2, scale: 1), Self.randomFloats(count, seed: 3, scale: 0.1),
+            Self.randomFloats(count, seed: 4, scale: 0.01, offset: 0.01)
+        )
         var (p2, m2, v2) = (p1, m1, v1)
         let (b1, b2, step, correction, eps): (Float, Float, Float, Float, Float) = (0.9, 0.999, 1.3e-3, 7.5, 1e-8)
         let ran = vae_adam_avx2(&p1, gradients, &m1, &v1, count, b1, b2, 1 - b1, 1 - b2, step, correction, eps)
@@ -42,8 +45,10 @@ import VAEModel
         func close(_ a: Float, _ b: Float, scale: Float) -> Bool { abs(a - b) <= 4 * max(abs(a), abs(b), scale).ulp }
         for j in 0..<count {
             let same = close(loss1[j], loss2[j], scale: max(abs(logits[j]), 1)) && close(gradient1[j], gradient2[j], scale: 1)
-            #expect(same,
-                "pixel \(j): logit \(logits[j]) target \(targets[j]): loss \(loss1[j]) vs \(loss2[j]), gradient \(gradient1[j]) vs \(gradient2[j])")
+            #expect(
+                same,
+                "pixel \(j): logit \(logits[j]) target \(targets[j]): loss \(loss1[j]) vs \(loss2[j]), gradient \(gradient1[j]) vs \(gradient2[j])"
+            )
             if !same { return }
         }
     }

@@ -362,7 +362,8 @@ import VAEDistributed
                 #expect(status == 0, "\(out)\(err)")
             }
             return try LoadedModel.load(
-                checkpoint: root + "/" + folder + "/" + CheckpointStore.fileName(step: 6), communicator: SingleProcessCommunicator())
+                checkpoint: root + "/" + folder + "/" + CheckpointStore.fileName(step: 6),
+                communicator: SingleProcessCommunicator())
         }
         func values(_ model: LoadedModel) -> [Float] {
             Array(UnsafeBufferPointer(start: model.model.parameters.pointer, count: model.model.layout.count))
@@ -371,8 +372,9 @@ import VAEDistributed
         let shards = try run(ranks: 4, data: "tabular-shards", exchange: "exact", folder: "exact-4")
         #expect(oneFile.metadata.standardization != nil && shards.metadata.standardization == oneFile.metadata.standardization)
         #expect(values(shards) == values(oneFile), "exact: 4 shards at -n 4 differ from one file in one process")
-        #expect(try Fixtures.stateHash(root + "/exact-4/" + CheckpointStore.fileName(step: 6))
-            == (try Fixtures.stateHash(root + "/exact-1/" + CheckpointStore.fileName(step: 6))))
+        #expect(
+            try Fixtures.stateHash(root + "/exact-4/" + CheckpointStore.fileName(step: 6))
+                == (try Fixtures.stateHash(root + "/exact-1/" + CheckpointStore.fileName(step: 6))))
 
         let fastOne = values(try run(ranks: nil, data: "tabular", exchange: "allreduce", folder: "fast-1"))
         let fastShards = values(try run(ranks: 4, data: "tabular-shards", exchange: "allreduce", folder: "fast-4"))

@@ -14,7 +14,8 @@ import VAEModel
         var entries: [String] = []
         for (name, dtype, shape, bytes) in tensors {
             entries.append(
-                "\"\(name)\":{\"dtype\":\"\(dtype)\",\"shape\":[\(shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes.count)]}")
+                "\"\(name)\":{\"dtype\":\"\(dtype)\",\"shape\":[\(shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes.count)]}"
+            )
             offset += bytes.count
         }
         let header = Array(("{" + entries.joined(separator: ",") + "}").utf8)
@@ -23,7 +24,9 @@ import VAEModel
         return out
     }
 
-    static func floats(_ values: [Float]) -> [UInt8] { values.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) } }
+    static func floats(_ values: [Float]) -> [UInt8] {
+        values.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }
+    }
 
     /// Every model tensor as F32 with values `base + index`, plus `extra`.
     static func modelFile(base: Float = 0, extra: [(String, String, [Int], [UInt8])] = []) -> [UInt8] {
@@ -33,8 +36,12 @@ import VAEModel
     @Test func readsEveryModelTensorByNameIgnoringTheRest() throws {
         let parameters = FlatBuffer(count: Self.layout.count)
         let unused = try ModelWeights.read(
-            Self.modelFile(base: 0.5, extra: [("adam.exp_avg.fc1.weight", "F32", [1], Self.floats([9])),
-                                                ("step", "I64", [1], [UInt8](repeating: 0, count: 8))]),
+            Self.modelFile(
+                base: 0.5,
+                extra: [
+                    ("adam.exp_avg.fc1.weight", "F32", [1], Self.floats([9])),
+                    ("step", "I64", [1], [UInt8](repeating: 0, count: 8)),
+                ]),
             path: "m", layout: Self.layout, into: parameters)
         #expect(unused == ["adam.exp_avg.fc1.weight", "step"])
         for view in Self.layout.tensors {
@@ -52,9 +59,14 @@ import VAEModel
         let double: [Double] = [0.25, -1.5, 3]
         let tensors = Self.layout.tensors.map { view -> (String, String, [Int], [UInt8]) in
             switch view.name {
-            case "fc1.bias": return (view.name, "F16", view.shape, half.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) })
-            case "fc21.bias": return (view.name, "BF16", view.shape, bfloat.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) })
-            case "fc3.bias": return (view.name, "F64", view.shape, double.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) })
+            case "fc1.bias":
+                return (view.name, "F16", view.shape, half.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) })
+            case "fc21.bias":
+                return (view.name, "BF16", view.shape, bfloat.flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) })
+            case "fc3.bias":
+                return (
+                    view.name, "F64", view.shape, double.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }
+                )
             default: return (view.name, "F32", view.shape, Self.floats([Float](repeating: 0, count: view.count)))
             }
         }
@@ -73,10 +85,16 @@ import VAEModel
         let parameters = FlatBuffer(count: Self.layout.count)
         parameters.buffer.update(repeating: 7)
         // A DDP-style prefix: the message says to strip it.
-        let prefixed = Self.file(Self.layout.tensors.map { ("module." + $0.name, "F32", $0.shape, Self.floats([Float](repeating: 1, count: $0.count))) })
+        let prefixed = Self.file(
+            Self.layout.tensors.map {
+                ("module." + $0.name, "F32", $0.shape, Self.floats([Float](repeating: 1, count: $0.count)))
+            })
         #expect {
             try ModelWeights.read(prefixed, path: "ddp.safetensors", layout: Self.layout, into: parameters)
-        } throws: { "\($0)".contains("no tensor 'fc1.weight'") && "\($0)".contains("'module.fc1.weight'") && "\($0)".contains("strip the prefix") }
+        } throws: {
+            "\($0)".contains("no tensor 'fc1.weight'") && "\($0)".contains("'module.fc1.weight'")
+                && "\($0)".contains("strip the prefix")
+        }
         // Another architecture: the shapes in the message.
         var tensors = Self.layout.tensors.map { ($0.name, "F32", $0.shape, Self.floats([Float](repeating: 1, count: $0.count))) }
         tensors[0] = ("fc1.weight", "F32", [5, 6], Self.floats([Float](repeating: 1, count: 30)))

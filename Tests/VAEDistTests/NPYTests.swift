@@ -11,7 +11,8 @@ func npyFile(descr: String, shape: [Int], data: [UInt8], fortran: Bool = false, 
     while (prefixLength + header.utf8.count + 1) % 64 != 0 { header += " " }
     header += "\n"
     let length = header.utf8.count
-    let lengthBytes: [UInt8] = version == 1
+    let lengthBytes: [UInt8] =
+        version == 1
         ? [UInt8(length & 0xFF), UInt8(length >> 8)]
         : [UInt8(length & 0xFF), UInt8((length >> 8) & 0xFF), UInt8((length >> 16) & 0xFF), UInt8(length >> 24)]
     return [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, version, 0] + lengthBytes + Array(header.utf8) + data
@@ -26,10 +27,14 @@ extension SampleStorage {
     }
 }
 
-func littleEndianBytes(_ values: [Float]) -> [UInt8] { values.flatMap { v in withUnsafeBytes(of: v.bitPattern.littleEndian, Array.init) } }
+func littleEndianBytes(_ values: [Float]) -> [UInt8] {
+    values.flatMap { v in withUnsafeBytes(of: v.bitPattern.littleEndian, Array.init) }
+}
 
 @Suite struct NPYTests {
-    static func write(_ bytes: [UInt8], _ path: String) { _ = FileManager.default.createFile(atPath: path, contents: Data(bytes)) }
+    static func write(_ bytes: [UInt8], _ path: String) {
+        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
+    }
 
     @Test func readsEachTypeShapeAndVersion() throws {
         let folder = Fixtures.temporaryFolder()
@@ -54,8 +59,9 @@ func littleEndianBytes(_ values: [Float]) -> [UInt8] { values.flatMap { v in wit
         #expect(cube.firstValueOutsideUnitInterval() == nil)
 
         let halves: [UInt16] = [0x3C00, 0x3800, 0xC000, 0x0000]  // 1, 0.5, −2, 0
-        NPYTests.write(npyFile(descr: "<f2", shape: [4], data: halves.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }),
-                       folder + "/f2.npy")
+        NPYTests.write(
+            npyFile(descr: "<f2", shape: [4], data: halves.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }),
+            folder + "/f2.npy")
         let column = try NPYReader.readDataset(path: folder + "/f2.npy")
         #expect(column.count == 4 && column.pixelsPerImage == 1 && column.storage.value(at: 2) == -2)
     }
@@ -71,8 +77,11 @@ func littleEndianBytes(_ values: [Float]) -> [UInt8] { values.flatMap { v in wit
             ("complex", npyFile(descr: "<c8", shape: [2], data: four), "dtype <c8 is not supported"),
             ("magic", Array("PK\u{3}\u{4}not npy at all".utf8), "not an NPY file"),
             ("damaged gzip", [0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 0, 0], "gzip data is damaged"),
-            ("version", Array(npyFile(descr: "<f4", shape: [4], data: four).enumerated().map { $0.offset == 6 ? 9 : $0.element }),
-             "version 9.0"),
+            (
+                "version",
+                Array(npyFile(descr: "<f4", shape: [4], data: four).enumerated().map { $0.offset == 6 ? 9 : $0.element }),
+                "version 9.0"
+            ),
             ("truncated data", Array(npyFile(descr: "<f4", shape: [4], data: four).dropLast(3)), "truncated"),
             ("trailing data", npyFile(descr: "<f4", shape: [4], data: four) + [1], "trailing bytes"),
             ("overflow", npyFile(descr: "<f4", shape: [1 << 40, 1 << 40], data: four), "more values than can be addressed"),
@@ -80,7 +89,10 @@ func littleEndianBytes(_ values: [Float]) -> [UInt8] { values.flatMap { v in wit
             ("scalar", npyFile(descr: "<f4", shape: [], data: Array(four.prefix(4))), "0-dimensional"),
             ("header length", [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 2, 0, 0xFF, 0xFF, 0xFF, 0x7F], "more than"),
             ("not a dict", [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0, 5, 0] + Array("[1,2]".utf8), "not a dictionary"),
-            ("missing key", [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0, 19, 0] + Array("{'descr': '<f4', }\n".utf8), "expected descr"),
+            (
+                "missing key", [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0, 19, 0] + Array("{'descr': '<f4', }\n".utf8),
+                "expected descr"
+            ),
         ]
         for (name, bytes, phrase) in cases {
             let path = folder + "/\(name.replacingOccurrences(of: " ", with: "-")).npy"
@@ -141,7 +153,8 @@ extension NPYTests {
         let planted = String(repeating: "ab", count: 32)
         try "\(cache[0])\n\(planted)\n".write(toFile: FingerprintCache.path(for: train), atomically: false, encoding: .utf8)
         #expect(try DataSplits.load(folder).trainFingerprint == planted)
-        try "\(cache[0])\n\(first.trainFingerprint)\n".write(toFile: FingerprintCache.path(for: train), atomically: false, encoding: .utf8)
+        try "\(cache[0])\n\(first.trainFingerprint)\n".write(
+            toFile: FingerprintCache.path(for: train), atomically: false, encoding: .utf8)
 
         var config = TrainingConfiguration()
         config.architecture = Architecture(inputSize: 6, encoderHidden: [4], latentSize: 2, decoderHidden: [4])
@@ -180,8 +193,9 @@ extension NPYTests {
             "train", "--data", root + "/images32", "--epochs", "1", "--batch-size", "100", "--blas-threads", "1",
             "--run-dir", root + "/run-images",
         ])
-        #expect(status == 0 && out.contains("1024–400–20–400–1024 relu bernoulli") && out.contains("====> Test set loss"),
-                "\(out)\(err)")
+        #expect(
+            status == 0 && out.contains("1024–400–20–400–1024 relu bernoulli") && out.contains("====> Test set loss"),
+            "\(out)\(err)")
         let config = root + "/tabular.json"
         try #"{"model": {"encoder_hidden": [64], "latent_size": 5, "decoder_hidden": [64], "likelihood": "gaussian"}}"#
             .write(toFile: config, atomically: true, encoding: .utf8)
@@ -189,14 +203,16 @@ extension NPYTests {
             "train", "--config", config, "--data", root + "/tabular", "--epochs", "2", "--batch-size", "100",
             "--blas-threads", "1", "--run-dir", root + "/run-tabular",
         ])
-        #expect(tabular == 0 && tabularOut.contains("50–64–5–64–50 relu gaussian (learned variance)"), "\(tabularOut)\(tabularErr)")
+        #expect(
+            tabular == 0 && tabularOut.contains("50–64–5–64–50 relu gaussian (learned variance)"), "\(tabularOut)\(tabularErr)")
         let losses = tabularOut.split(separator: "\n").filter { $0.contains("====> Test set loss") }
             .compactMap { line in line.split(separator: " ").compactMap { Double($0) }.first }
         #expect(losses.count == 2 && losses[1] < losses[0], "the test loss falls: \(losses)")
         let (bernoulli, _, bernoulliErr) = try CLITests.run([
             "train", "--data", root + "/tabular", "--epochs", "1", "--run-dir", root + "/run-bernoulli",
         ])
-        #expect(bernoulli == 1 && bernoulliErr.contains("outside [0, 1]") && bernoulliErr.contains("model.likelihood gaussian"),
-                "\(bernoulliErr)")
+        #expect(
+            bernoulli == 1 && bernoulliErr.contains("outside [0, 1]") && bernoulliErr.contains("model.likelihood gaussian"),
+            "\(bernoulliErr)")
     }
 }

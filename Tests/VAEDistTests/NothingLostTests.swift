@@ -22,10 +22,16 @@ import Testing
         let other = try Self.run("writers-other")
         let outside = Fixtures.temporaryFolder("writers-outside")
         try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
-        let protected = [checkpoint, other.checkpoint, folder + "/latest", folder + "/config.json", folder + "/run.json", folder + "/metrics.jsonl"]
+        let protected = [
+            checkpoint, other.checkpoint, folder + "/latest", folder + "/config.json", folder + "/run.json",
+            folder + "/metrics.jsonl",
+        ]
         let before = protected.map(Self.bytes)
         for target in protected {
-            for command in [["export", checkpoint, "--out", target], ["sample", "--checkpoint", checkpoint, "--raw-out", target, "--count", "2"]] {
+            for command in [
+                ["export", checkpoint, "--out", target],
+                ["sample", "--checkpoint", checkpoint, "--raw-out", target, "--count", "2"],
+            ] {
                 // Not even with --force.
                 for force in [[], ["--force"]] {
                     let (status, _, err) = try CLITests.run(command + force)
@@ -46,7 +52,9 @@ import Testing
         #expect(refused != 0 && refusedErr.contains("give --force") && Self.bytes(plain) == Data("keep me".utf8), "\(refusedErr)")
         let (forced, _, forcedErr) = try CLITests.run(["export", checkpoint, "--out", plain, "--force", "-q"])
         #expect(forced == 0 && Self.bytes(plain) != Data("keep me".utf8), "\(forcedErr)")
-        let (fresh, _, freshErr) = try CLITests.run(["sample", "--checkpoint", checkpoint, "--raw-out", outside + "/new.bin", "--count", "2"])
+        let (fresh, _, freshErr) = try CLITests.run([
+            "sample", "--checkpoint", checkpoint, "--raw-out", outside + "/new.bin", "--count", "2",
+        ])
         #expect(fresh == 0 && Self.bytes(outside + "/new.bin")?.isEmpty == false, "\(freshErr)")
         // One file for both of sample's outputs: refused before anything is written.
         let both = outside + "/both.png"
@@ -73,7 +81,8 @@ import Testing
         guard let limitKilobytes else { return try CLITests.python(["Launch/csv-to-npy.py"] + arguments) }
         let command = "ulimit -f \(limitKilobytes); exec \"$@\""
         let (status, out, _) = try CLITests.execute(
-            "/bin/bash", ["-c", command, "bash"] + CLITests.pythonInterpreter + ["Launch/csv-to-npy.py"] + arguments, combined: true)
+            "/bin/bash", ["-c", command, "bash"] + CLITests.pythonInterpreter + ["Launch/csv-to-npy.py"] + arguments,
+            combined: true)
         return (status, out)
     }
 
@@ -123,6 +132,8 @@ import Testing
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         try Data("1,2\n".utf8).write(to: URL(fileURLWithPath: folder + "/in.csv"))
         let (status, output) = try Self.convert([folder + "/in.csv", path, "--force"])
-        #expect(status != 0 && output.split(separator: "\n").count == 1 && output.contains(path) && !output.contains("Traceback"), "\(output)")
+        #expect(
+            status != 0 && output.split(separator: "\n").count == 1 && output.contains(path) && !output.contains("Traceback"),
+            "\(output)")
     }
 }

@@ -19,7 +19,10 @@ import Testing
         try Data(bytes).write(to: URL(fileURLWithPath: path))
     }
 
-    static let train = ["train", "--max-steps", "3", "--batch-size", "16", "--threads", "1", "--set", "model.encoder_hidden=[8]", "--set", "model.decoder_hidden=[8]", "--set", "model.latent_size=2"]
+    static let train = [
+        "train", "--max-steps", "3", "--batch-size", "16", "--threads", "1", "--set", "model.encoder_hidden=[8]", "--set",
+        "model.decoder_hidden=[8]", "--set", "model.latent_size=2",
+    ]
 
     @Test(arguments: [("narrower", 7), ("wider", 12)])
     func everySetHasTheTrainingSetsWidthBeforeTheFirstStep(name: String, width: Int) throws {
@@ -50,14 +53,17 @@ import Testing
     @Test func sampleChecksItsMemoryBeforeAllocating() throws {
         let (_, checkpoint) = try NothingLostTests.run("sample-memory")
         for count in ["3000000000", "9223372036854775807"] {
-            let (status, _, err) = try CLITests.run(["sample", "--checkpoint", checkpoint, "--count", count, "--raw-out", Fixtures.temporaryFolder("raw") + "/raw.bin"])
+            let (status, _, err) = try CLITests.run([
+                "sample", "--checkpoint", checkpoint, "--count", count, "--raw-out", Fixtures.temporaryFolder("raw") + "/raw.bin",
+            ])
             #expect(status == 1 && err.contains("sample --count: \(count) samples need"), "\(err)")
         }
     }
 
     @Test func evalOfAReDerivedValidationSetChecksTheData() throws {
         let run = Fixtures.temporaryFolder("eval-validation")
-        let (trained, _, trainErr) = try CLITests.run(Self.train + ["--data", "synthetic", "--validation-fraction", "0.1", "--run-dir", run, "-q"])
+        let (trained, _, trainErr) = try CLITests.run(
+            Self.train + ["--data", "synthetic", "--validation-fraction", "0.1", "--run-dir", run, "-q"])
         #expect(trained == 0, "\(trainErr)")
         let checkpoint = run + "/checkpoint-step-000000003.safetensors"
         let other = try Self.folder("eval-other")
@@ -65,7 +71,9 @@ import Testing
         let (status, out, err) = try CLITests.run(["eval", "--checkpoint", checkpoint, "--data", other, "--split", "validation"])
         #expect(status == 1 && err.contains("is other data") && !out.contains("loss"), "\(out)\(err)")
         // The run's own data still evaluates; another data set's test split is the user's choice.
-        let (same, sameOut, sameErr) = try CLITests.run(["eval", "--checkpoint", checkpoint, "--data", "synthetic", "--split", "validation"])
+        let (same, sameOut, sameErr) = try CLITests.run([
+            "eval", "--checkpoint", checkpoint, "--data", "synthetic", "--split", "validation",
+        ])
         #expect(same == 0 && sameOut.contains("Validation set loss"), "\(sameErr)")
     }
 
@@ -73,13 +81,24 @@ import Testing
 
     static func job(_ name: String) -> (folder: String, arguments: [String]) {
         let folder = FaultToleranceTests.folder(name)
-        return (folder, ["-n", "2", "--", MPITests.binary("vae-dist"), "--config", FaultToleranceTests.config, "--run-dir", folder, "--epochs", "100000"])
+        return (
+            folder,
+            [
+                "-n", "2", "--", MPITests.binary("vae-dist"), "--config", FaultToleranceTests.config, "--run-dir", folder,
+                "--epochs", "100000",
+            ]
+        )
     }
 
     /// Signals the launcher once the job has logged a step.
     static func signal(_ signal: Int32, afterFirstStepIn folder: String) -> (Process) -> Void {
         { launcher in
-            for _ in 0..<600 where Fixtures.deterministicMetrics(in: folder).isEmpty { usleep(50_000) }
+            // Until metrics.jsonl has a line (its size, not its text: the file grows by thousands of lines a second).
+            let metrics = folder + "/metrics.jsonl"
+            for _ in 0..<600 {
+                if let size = try? FileManager.default.attributesOfItem(atPath: metrics)[.size] as? Int, size > 0 { break }
+                usleep(50_000)
+            }
             kill(launcher.processIdentifier, signal)
         }
     }
@@ -101,7 +120,10 @@ import Testing
     @Test func aJobStartsWithStandardInputClosed() throws {
         let folder = FaultToleranceTests.folder("nostdin")
         let (status, output, _) = try MPITests.mpirun(
-            ["-n", "2", "--", MPITests.binary("vae-dist"), "--config", FaultToleranceTests.config, "--run-dir", folder, "--max-steps", "3"],
+            [
+                "-n", "2", "--", MPITests.binary("vae-dist"), "--config", FaultToleranceTests.config, "--run-dir", folder,
+                "--max-steps", "3",
+            ],
             closedStdin: true)
         #expect(status == 0 && !output.contains("No such file"), "\(output)")
     }
@@ -113,11 +135,17 @@ import Testing
             let (status, output, _) = try MPITests.mpirun(arguments, started: Self.signal(SIGTERM, afterFirstStepIn: folder))
             #expect(status == Interrupted.exitCode && output.contains("stopped by signal 15"), "round \(round): \(output)")
         }
-        // At once, before the ranks exist: handed to them once they do (75 once they checkpointed; 143 if a rank
-        // had not yet set its handler), never lost, never the launcher's own death, nothing left running.
+        // While mpirun is still starting the ranks (as soon as the launcher has a child): handed to them once they
+        // exist (75 once they checkpointed; 143 if a rank had not yet set its handler), never lost, never the
+        // launcher's own death, nothing left running.
         let (folder, arguments) = Self.job("term-early")
         let (status, output, _) = try MPITests.mpirun(arguments) { launcher in
-            usleep(20_000)
+            for _ in 0..<2000 {
+                let (found, _, _) =
+                    (try? CLITests.execute("/usr/bin/pgrep", ["-P", "\(launcher.processIdentifier)"])) ?? (1, "", "")
+                if found == 0 { break }
+                usleep(5_000)
+            }
             kill(launcher.processIdentifier, SIGTERM)
         }
         #expect([Interrupted.exitCode, 143].contains(status), "\(output)")
@@ -156,11 +184,16 @@ import Testing
         try npy(data + "/test.npy", rows: 1024)
         let run = Fixtures.temporaryFolder("shrink-run")
         let (process, _, errPipe) = try FaultToleranceTests.start(
-            ["train", "--data", data, "--likelihood", "gaussian", "--epochs", "3", "--batch-size", "32", "--threads", "1",
-             "--checkpoint-every", "2", "--log-every", "1", "--run-dir", run, "--set", "model.encoder_hidden=[16]",
-             "--set", "model.decoder_hidden=[16]", "--set", "model.latent_size=2"],
+            [
+                "train", "--data", data, "--likelihood", "gaussian", "--epochs", "3", "--batch-size", "32", "--threads", "1",
+                "--checkpoint-every", "2", "--log-every", "1", "--run-dir", run, "--set", "model.encoder_hidden=[16]",
+                "--set", "model.decoder_hidden=[16]", "--set", "model.latent_size=2",
+            ],
             environment: ["VAE_DIST_FAULT": fault])
-        for _ in 0..<400 where Fixtures.deterministicMetrics(in: run).count < afterLines { usleep(25_000) }
+        for _ in 0..<400 {
+            if Fixtures.deterministicMetrics(in: run).count >= afterLines { break }
+            usleep(25_000)
+        }
         usleep(300_000)
         #expect(truncate(data + "/" + victim, 4096) == 0)
         let err = String(decoding: errPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
@@ -170,7 +203,9 @@ import Testing
 
     @Test func foundBeforeItsBytesAreUsedTheStepIsCheckpointed() throws {
         let (status, err, run) = try Self.run(fault: "stallafter@0:5:3", victim: "train.npy", afterLines: 5)
-        #expect(status == 1 && err.contains("train.npy shrank under training") && err.contains("checkpoint-step-000000005.safetensors of step 5 written"), "\(err)")
+        #expect(
+            status == 1 && err.contains("train.npy shrank under training")
+                && err.contains("checkpoint-step-000000005.safetensors of step 5 written"), "\(err)")
         #expect(CheckpointStore(directory: run, keep: 3).checkpoints().contains(CheckpointStore.fileName(step: 5)))
     }
 
@@ -183,7 +218,8 @@ import Testing
 
     @Test func aHeldOutFileThatShrankGivesNoLossAndACheckpoint() throws {
         let (status, err, run) = try Self.run(fault: "stall@0:8:3", victim: "test.npy", afterLines: 7)
-        #expect(status == 1 && err.contains("test.npy shrank") && err.contains("in epoch 1's validation and test passes"), "\(err)")
+        #expect(
+            status == 1 && err.contains("test.npy shrank") && err.contains("in epoch 1's validation and test passes"), "\(err)")
         #expect(CheckpointStore(directory: run, keep: 3).checkpoints().contains(CheckpointStore.fileName(step: 8)))
         #expect(!Fixtures.deterministicMetrics(in: run).contains { $0.contains("test_loss") }, "a loss of zeros was reported")
     }

@@ -26,7 +26,9 @@ import VAEBuildInfo
         let (first, _, firstErr) = try CLITests.run(["train", "--run-dir", resumed, "--max-steps", "4"] + Self.settings)
         #expect(first == 0, "\(firstErr)")
         // Nothing but the length: batch, learning rate, seed, model and KL schedule come from the checkpoint.
-        let (second, _, secondErr) = try CLITests.run(["train", "--resume", resumed + "/checkpoint-step-000000004.safetensors", "--max-steps", "8"])
+        let (second, _, secondErr) = try CLITests.run([
+            "train", "--resume", resumed + "/checkpoint-step-000000004.safetensors", "--max-steps", "8",
+        ])
         #expect(second == 0, "\(secondErr)")
         let name = "/checkpoint-step-000000008.safetensors"
         #expect(try Fixtures.stateHash(resumed + name) == Fixtures.stateHash(reference + name))
@@ -40,14 +42,18 @@ import VAEBuildInfo
             "train", "--run-dir", folder, "--resume", "latest", "--max-steps", "6", "--learning-rate", "0.0005",
         ])
         #expect(refused == 1, "\(refusal)")
-        #expect(refusal.contains("training.learning_rate: checkpoint 0.002, requested 0.0005") && refusal.contains("--fine-tune"), "\(refusal)")
+        #expect(
+            refusal.contains("training.learning_rate: checkpoint 0.002, requested 0.0005") && refusal.contains("--fine-tune"),
+            "\(refusal)")
         #expect(!FileManager.default.fileExists(atPath: folder + "/checkpoint-step-000000006.safetensors"))
 
         let (tuned, out, tuneErr) = try CLITests.run([
             "train", "--run-dir", folder, "--resume", "latest", "--max-steps", "6", "--learning-rate", "0.0005", "--fine-tune",
         ])
         #expect(tuned == 0, "\(tuneErr)")
-        #expect(out.contains("fine-tuning from step 4 with new settings: training.learning_rate: checkpoint 0.002, requested 0.0005"), "\(out)")
+        #expect(
+            out.contains("fine-tuning from step 4 with new settings: training.learning_rate: checkpoint 0.002, requested 0.0005"),
+            "\(out)")
         var records = try Self.records(folder)
         let change = try #require(records.first { $0["type"] as? String == "fine_tune" })
         #expect((change["global_step"] as? Int) == 4)
@@ -125,7 +131,8 @@ import VAEBuildInfo
 
         let (resumed, _, resumeErr) = try CLITests.run(["train", "--run-dir", folder, "--resume", "latest", "--max-steps", "4"])
         #expect(resumed == 0, "\(resumeErr)")
-        let run = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/run.json"))) as? [String: Any]
+        let run =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/run.json"))) as? [String: Any]
         let starts = run?["starts"] as? [[String: Any]] ?? []
         #expect(starts.count == 2)
         #expect(starts.first?["command_line"] as? [String] == [CLITests.binary] + arguments)

@@ -98,7 +98,8 @@ import VAEModel
         #expect {
             try Fixtures.trainer(changed).run(resume: .latest)
         } throws: { error in
-            "\(error)".contains("training.learning_rate: checkpoint 0.001, requested 0.01; training.seed: checkpoint 1, requested 9")
+            "\(error)".contains(
+                "training.learning_rate: checkpoint 0.001, requested 0.01; training.seed: checkpoint 1, requested 9")
                 && "\(error)".contains("--fine-tune")
         }
         var otherArchitecture = config

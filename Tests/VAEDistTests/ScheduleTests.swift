@@ -9,26 +9,36 @@ import VAEModel
         let base: Float = 1e-3
         let step = LearningRateSchedule.step(every: 100, factor: 0.5)
         #expect(step.rate(at: 1, base: base, horizon: 0) == base && step.rate(at: 100, base: base, horizon: 0) == base)
-        #expect(step.rate(at: 101, base: base, horizon: 0) == Float(5e-4) && step.rate(at: 201, base: base, horizon: 0) == Float(2.5e-4))
+        #expect(
+            step.rate(at: 101, base: base, horizon: 0) == Float(5e-4)
+                && step.rate(at: 201, base: base, horizon: 0) == Float(2.5e-4))
         let cosine = LearningRateSchedule.cosine(warmupSteps: 10, decaySteps: 110, minimum: 0.1)
         func close(_ a: Float, _ b: Double) -> Bool { abs(Double(a) - b) <= 1e-9 }
         #expect(close(cosine.rate(at: 5, base: base, horizon: 0), 0.5e-3))
         #expect(close(cosine.rate(at: 10, base: base, horizon: 0), 1e-3))
         #expect(close(cosine.rate(at: 60, base: base, horizon: 0), 0.55e-3))  // halfway: 0.1 + 0.9 · ½
-        #expect(close(cosine.rate(at: 110, base: base, horizon: 0), 0.1e-3) && close(cosine.rate(at: 500, base: base, horizon: 0), 0.1e-3))
+        #expect(
+            close(cosine.rate(at: 110, base: base, horizon: 0), 0.1e-3)
+                && close(cosine.rate(at: 500, base: base, horizon: 0), 0.1e-3))
         // Without decay steps the horizon (epochs × steps per epoch) is the decay's end.
         let run = LearningRateSchedule.cosine(warmupSteps: 0, decaySteps: nil, minimum: 0)
-        #expect(close(run.rate(at: 50, base: base, horizon: 100), 0.5e-3) && close(run.rate(at: 100, base: base, horizon: 100), 0))
+        #expect(
+            close(run.rate(at: 50, base: base, horizon: 100), 0.5e-3) && close(run.rate(at: 100, base: base, horizon: 100), 0))
         #expect(LearningRateSchedule.constant.rate(at: 12345, base: base, horizon: 1) == base)
     }
 
     @Test func klSchedulesMatchHandComputedValues() {
         let linear = KLSchedule.linear(warmupSteps: 100)
-        #expect(linear.weight(at: 50, base: 1) == 0.5 && linear.weight(at: 100, base: 1) == 1 && linear.weight(at: 150, base: 1) == 1)
+        #expect(
+            linear.weight(at: 50, base: 1) == 0.5 && linear.weight(at: 100, base: 1) == 1 && linear.weight(at: 150, base: 1) == 1)
         #expect(linear.weight(at: 25, base: 2) == 0.5)
         let cyclical = KLSchedule.cyclical(cycleSteps: 100, ratio: 0.5)  // Fu et al.: rise over half a cycle, hold
-        #expect(cyclical.weight(at: 25, base: 1) == 0.5 && cyclical.weight(at: 50, base: 1) == 1 && cyclical.weight(at: 75, base: 1) == 1)
-        #expect(cyclical.weight(at: 100, base: 1) == 1 && cyclical.weight(at: 101, base: 1) == 0.02 && cyclical.weight(at: 125, base: 1) == 0.5)
+        #expect(
+            cyclical.weight(at: 25, base: 1) == 0.5 && cyclical.weight(at: 50, base: 1) == 1
+                && cyclical.weight(at: 75, base: 1) == 1)
+        #expect(
+            cyclical.weight(at: 100, base: 1) == 1 && cyclical.weight(at: 101, base: 1) == 0.02
+                && cyclical.weight(at: 125, base: 1) == 0.5)
         #expect(KLSchedule.constant.weight(at: 7, base: 0.25) == 0.25)
     }
 
@@ -73,7 +83,9 @@ import VAEModel
             let rate = config.learningRateSchedule.rate(at: step, base: config.adam.learningRate, horizon: 0)
             // Compared as the floats they are (the JSON reader's last double digit is not always the writer's).
             #expect((record["learning_rate"] as? Double).map(Float.init) == rate, "step \(step)")
-            #expect((record["kl_weight"] as? Double).map(Float.init) == Float(config.klSchedule.weight(at: step, base: 1)), "step \(step)")
+            #expect(
+                (record["kl_weight"] as? Double).map(Float.init) == Float(config.klSchedule.weight(at: step, base: 1)),
+                "step \(step)")
         }
     }
 
@@ -101,7 +113,9 @@ import VAEModel
             "--set", "model.latent_size=2", "--set", "model.decoder_hidden=[16]",
         ])
         #expect(status == 0 && out.contains("784–16–2–16–784"), "\(out)\(err)")
-        let first = try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").first.map(String.init) ?? ""
+        let first =
+            try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").first.map(String.init)
+            ?? ""
         #expect(first.contains("\"kl_weight\":0.25"), "\(first)")
         let (bad, _, badErr) = try CLITests.run(["train", "--data", "synthetic", "--set", "training.kl_warmup_steps=zero"])
         #expect(bad != 0 && badErr.contains("training.kl_warmup_steps"), "\(badErr)")

@@ -15,8 +15,12 @@ import VAEModel
             var sum: [Float] = [Float(r) + 0.5, 1e6 * Float(r + 1), -Float(r)]
             sum.withUnsafeMutableBufferPointer { communicator.allReduce($0, .sum) }
             var extremes: [Double] = [r, r]
-            extremes.withUnsafeMutableBufferPointer { communicator.allReduce(UnsafeMutableBufferPointer(rebasing: $0[0..<1]), .min) }
-            extremes.withUnsafeMutableBufferPointer { communicator.allReduce(UnsafeMutableBufferPointer(rebasing: $0[1..<2]), .max) }
+            extremes.withUnsafeMutableBufferPointer {
+                communicator.allReduce(UnsafeMutableBufferPointer(rebasing: $0[0..<1]), .min)
+            }
+            extremes.withUnsafeMutableBufferPointer {
+                communicator.allReduce(UnsafeMutableBufferPointer(rebasing: $0[1..<2]), .max)
+            }
             var count: [Int64] = [Int64(communicator.rank) + 1]
             count.withUnsafeMutableBufferPointer { communicator.allReduce($0, .sum) }
             var root: [UInt8] = communicator.rank == 2 ? [7, 8, 9] : [0, 0, 0]
@@ -33,7 +37,9 @@ import VAEModel
             let source = (0..<7).map { Float(communicator.rank * 10 + $0) }
             let mine = shards.range(of: communicator.rank)
             var shard = [Float](repeating: -1, count: mine.count)
-            source.withUnsafeBufferPointer { s in shard.withUnsafeMutableBufferPointer { communicator.reduceScatterSum(s, into: $0, shards: shards) } }
+            source.withUnsafeBufferPointer { s in
+                shard.withUnsafeMutableBufferPointer { communicator.reduceScatterSum(s, into: $0, shards: shards) }
+            }
             var gathered = [Float](repeating: -1, count: 7)
             for i in mine { gathered[i] = Float(communicator.rank) }
             gathered.withUnsafeMutableBufferPointer { communicator.allGather($0, shards: shards) }
@@ -58,7 +64,9 @@ import VAEModel
             config.dataSource = "synthetic"
             config.runDirectory = folder
             config.blasThreads = 1
-            guard let trainer = try? Trainer(configuration: config, data: Fixtures.smallData, communicator: communicator, logger: Fixtures.quietLogger)
+            guard
+                let trainer = try? Trainer(
+                    configuration: config, data: Fixtures.smallData, communicator: communicator, logger: Fixtures.quietLogger)
             else { return .max }
             let order = epochPermutation(count: Fixtures.smallData.train.count, seed: 1, epoch: 0)
             return order.withUnsafeBufferPointer { all -> UInt64 in
@@ -80,14 +88,18 @@ import VAEModel
         let (status, out, err) = try CLITests.run(["train", "--threads", "2", "--run-dir", threads] + common)
         #expect(status == 0, "\(err)")
         #expect(out.contains("2 thread(s) (gradient exchange: node-shared"), "\(out)")
-        let (ranked, rankedOut, _) = try MPITests.mpirun(["-n", "2", "--", CLITests.binary, "train", "--run-dir", ranks] + common)
+        let (ranked, rankedOut, _) = try MPITests.mpirun(
+            ["-n", "2", "--", CLITests.binary, "train", "--run-dir", ranks] + common)
         #expect(ranked == 0, "\(rankedOut)")
         let name = "/checkpoint-step-000000006.safetensors"
         #expect(try Fixtures.stateHash(threads + name) == Fixtures.stateHash(ranks + name))
         // Stop at step 3, resume to 6 without --threads: the checkpoint's two threads again, the same bits.
-        let (first, _, firstErr) = try CLITests.run(["train", "--threads", "2", "--run-dir", resumed] + common + ["--max-steps", "3"])
+        let (first, _, firstErr) = try CLITests.run(
+            ["train", "--threads", "2", "--run-dir", resumed] + common + ["--max-steps", "3"])
         #expect(first == 0, "\(firstErr)")
-        let (second, secondOut, secondErr) = try CLITests.run(["train", "--run-dir", resumed, "--resume", "latest", "--max-steps", "6"])
+        let (second, secondOut, secondErr) = try CLITests.run([
+            "train", "--run-dir", resumed, "--resume", "latest", "--max-steps", "6",
+        ])
         #expect(second == 0, "\(secondErr)")
         // No warning of another rank count (a machine's own warnings, e.g. of its BLAS kernels, are not this test's).
         #expect(secondOut.contains("2 thread(s)") && !secondErr.contains("round differently"), "\(secondOut)\(secondErr)")
@@ -141,7 +153,9 @@ import VAEModel
         let (resumed, _, resumedErr) = try CLITests.run(
             ["train", "--run-dir", folder, "--resume", "latest", "--max-steps", "4", "--threads", "\(other)"] + common)
         #expect(resumed == 0, "\(resumedErr)")
-        #expect(resumedErr.contains("written by a run on \(config.threads) rank(s) or threads, this one has \(other)"), "\(resumedErr)")
+        #expect(
+            resumedErr.contains("written by a run on \(config.threads) rank(s) or threads, this one has \(other)"),
+            "\(resumedErr)")
         #expect(resumedErr.contains("resume with --threads \(config.threads)"), "\(resumedErr)")
     }
 
@@ -169,7 +183,10 @@ import VAEModel
         #expect(c == 0, "\(cErr)")
         let hybridExact = Fixtures.temporaryFolder("hybrid-exact")
         let (d, dOut, _) = try MPITests.mpirun(
-            ["-n", "2", "--", CLITests.binary, "train", "--threads", "2", "--gradient-exchange", "exact", "--run-dir", hybridExact] + common)
+            [
+                "-n", "2", "--", CLITests.binary, "train", "--threads", "2", "--gradient-exchange", "exact", "--run-dir",
+                hybridExact,
+            ] + common)
         #expect(d == 0, "\(dOut)")
         #expect(try Fixtures.stateHash(one + name) == Fixtures.stateHash(hybridExact + name))
     }
