@@ -48,8 +48,8 @@ public final class Trainer {
     let stopFlag = UnsafeMutableBufferPointer<Double>.allocate(capacity: 3)
     /// The read faults of the data's mapped files seen so far (``SampleStorage/readFaults``), and the bytes the
     /// pre-step touches read (kept so they are read).
-    private var readFaultsSeen = 0
-    private var touched: UInt8 = 0
+    var readFaultsSeen = 0
+    var touched: UInt8 = 0
 
     /// The model (its parameters, gradients and activations live where the exchange keeps them).
     public var model: VariationalAutoencoder { exchange.model }
@@ -195,9 +195,9 @@ public final class Trainer {
 
     /// After an agreed data fault: the error, naming the files that shrank on this rank (the others name the ranks
     /// that saw it), after the checkpoint of the last good step where there is one.
-    func dataFaultError(during: String, save: () throws -> Void, lastCheckpoint: () -> String?) throws -> Error {
+    func dataFaultError(during: String, run: TrainingRun) throws -> Error {
         let clean = stopFlag[2] < 2
-        if clean { try save() }
+        if clean && run.savedStep != position.globalStep { try save(run) }
         let local = readFaults() > readFaultsSeen
         let ranks = communicator.size > 1 ? communicator.gather(Int64(local ? 1 : 0)) : [1]
         let failed = ranks.indices.filter { ranks[$0] != 0 }
@@ -206,8 +206,8 @@ public final class Trainer {
             failedRanks: failed,
             local: local
                 ? TrainerError.dataFileShrank(
-                    files: Array(Set(files)).sorted(), step: position.globalStep, during: during, checkpoint: lastCheckpoint(),
-                    checkpointed: clean)
+                    files: Array(Set(files)).sorted(), step: position.globalStep, during: during,
+                    checkpoint: run.lastCheckpoint, checkpointed: clean)
                 : nil,
             summary: nil)
     }
@@ -246,191 +246,5 @@ public final class Trainer {
                     + "\(differing.map(String.init).joined(separator: ", ")) differ from rank 0's. Resume from the last checkpoint; "
                     + "if it recurs, check the machines (memory errors) and that every rank runs the same build.")
         }
-    }
-
-    /// Trains from the current position (or from `resume`, or from the weights of `initializeFrom`) to the
-    /// configured epochs or max steps. `fineTune`: resuming may change trajectory settings (logged, and recorded in
-    /// metrics.jsonl); without it a change is refused with each key's values.
-    public func run(resume: ResumeSource? = nil, fineTune: Bool = false, initializeFrom: String? = nil) throws -> TrainingSummary
-    {
-        let leader = communicator.isLeader
-        if communicator.size > 1 { communicator.startWatchdog(limitSeconds: configuration.collectiveTimeout) }
-        hooks?.beforeStep(0, trainer: self)
-        try synchronizeStart(resume: resume)
-        let lock = try communicator.agree { () throws -> RunLock? in
-            guard leader else { return nil }
-            if resume == .latest, !FileManager.default.fileExists(atPath: store.directory) {
-                throw TrainerError.nothingToResume(directory: store.directory)  // and create nothing
-            }
-            let (lock, removed) = try store.prepare()
-            // A fresh run never writes into another run's folder (it would truncate its metrics and rotate its
-            // checkpoints away).
-            let previous = resume == nil ? RunFolder.previousRun(in: store.directory) : []
-            if !previous.isEmpty { throw TrainerError.runFolderHoldsARun(directory: store.directory, files: previous) }
-            if !removed.isEmpty {
-                logger.info("removed leftover temp files from an interrupted save: \(removed.joined(separator: ", "))")
-            }
-            return lock
-        }
-        defer { withExtendedLifetime(lock) {} }
-        var changes: [TrainingConfiguration.SettingChange] = []
-        var resumedFrom: String?
-        if let resume {
-            let path: String
-            (path, changes) = try restore(from: resume, fineTune: fineTune)
-            resumedFrom = path
-            if leader {
-                logger.info(
-                    "resumed from \(path) at epoch \(position.epoch + 1), step \(position.stepInEpoch) of \(stepsPerEpoch) (global step \(position.globalStep))"
-                )
-            }
-        }
-        let initialWeights = try initializeFrom.map { path in (path, try initialize(from: path)) }
-        let report = try TrainingReport(
-            configuration: configuration, data: data, store: store, logger: logger,
-            communicator: communicator, keepingThrough: position.globalStep)
-        defer { report.close() }
-        var origin: [String: Any] = [:]
-        if let (path, (sha256, unused)) = initialWeights {
-            report.initialized(from: path, sha256: sha256, unused: unused)
-            origin["init_from"] = ["path": path, "sha256": sha256]
-        }
-        if let resumedFrom { origin["resumed_from"] = resumedFrom }
-        try report.recordStart(origin: origin, globalStep: position.globalStep)
-        if !changes.isEmpty { report.fineTuned(changes, globalStep: position.globalStep) }
-        report.started(exchange: exchange, parameterCount: model.layout.count)
-
-        let config = configuration
-        let total = stepsPerEpoch
-        let lastStep = min(config.epochs * total, config.maxSteps ?? .max)
-        var summaries: [EpochSummary] = []
-        var lastCheckpoint: String?
-        var savedStep: Int?  // the same on every rank, so every rank makes the same (collective) save calls
-        func save() throws {
-            lastCheckpoint = try saveCheckpoint() ?? lastCheckpoint
-            savedStep = position.globalStep
-        }
-        let clock = ContinuousClock()
-
-        epochLoop: while position.epoch < config.epochs && position.globalStep < lastStep {
-            let epoch = position.epoch
-            let order = epochPermutation(count: data.train.count, seed: config.seed, epoch: epoch)
-            let epochStart = clock.now
-            report.epochStarted()
-            while position.stepInEpoch < total && position.globalStep < lastStep {
-                let lower = position.stepInEpoch * config.batchSize, upper = min(lower + config.batchSize, data.train.count)
-                communicator.watch(step: position.globalStep + 1)
-                hooks?.beforeStep(position.globalStep + 1, trainer: self)
-                applySchedules(step: position.globalStep + 1, stepsPerEpoch: total)
-                let stepStart = clock.now
-                let faultsBefore = readFaults()
-                if position.stepInEpoch == 0 {
-                    order.withUnsafeBufferPointer { touchRows(UnsafeBufferPointer(rebasing: $0[lower..<upper])) }
-                }
-                let terms = order.withUnsafeBufferPointer {
-                    step(indices: UnsafeBufferPointer(rebasing: $0[lower..<upper]), epoch: epoch)
-                }
-                let faultsAfterStep = readFaults()
-                let seconds = (clock.now - stepStart).seconds
-                // The terms are global sums, so every rank sees the same value and stops at the same step.
-                if !terms.reconstruction.isFinite || !terms.kl.isFinite {
-                    let term = terms.reconstruction.isFinite ? "KL term" : "reconstruction loss"
-                    throw CollectiveFailure(
-                        failedRanks: Array(0..<communicator.size),
-                        local: TrainerError.nonFiniteLoss(step: position.globalStep + 1, term: term), summary: nil)
-                }
-                position.globalStep += 1
-                position.stepInEpoch += 1
-                position.epochTerms += terms
-                report.stepFinished(
-                    terms, seconds: seconds, position: position, stepsPerEpoch: total, lastStep: lastStep,
-                    learningRate: optimizer.hyperparameters.learningRate, klWeight: model.klWeight,
-                    gradientNorm: exchange.clipper.maxNorm > 0 ? exchange.clipper.lastNorm : nil)
-                if config.checkpointEvery > 0 && position.globalStep % config.checkpointEvery == 0 && position.stepInEpoch < total
-                {
-                    try save()
-                }
-                hooks?.afterStep(position.globalStep, trainer: self)
-                if config.divergenceCheckEvery > 0 && position.globalStep % config.divergenceCheckEvery == 0 {
-                    try checkReplicasAgree()
-                }
-                // The next step's rows, touched now: a file that shrank is found before its bytes are used.
-                if position.stepInEpoch < total && position.globalStep < lastStep {
-                    let next = upper, end = min(next + config.batchSize, data.train.count)
-                    order.withUnsafeBufferPointer { touchRows(UnsafeBufferPointer(rebasing: $0[next..<end])) }
-                }
-                let faultsNow = readFaults()
-                let dataFault: Double = faultsAfterStep > faultsBefore ? 2 : (faultsNow > readFaultsSeen ? 1 : 0)
-                if stopRequested(writeFailed: report.writeFailure != nil, dataFault: dataFault) {
-                    if stopFlag[2] != 0 {
-                        throw try dataFaultError(
-                            during: "at step \(position.globalStep)",
-                            save: { if savedStep != position.globalStep { try save() } },
-                            lastCheckpoint: { lastCheckpoint })
-                    }
-                    let saveFailure = savedStep != position.globalStep ? try saveForStop(save) : nil
-                    throw stopError(report, checkpoint: lastCheckpoint, saveFailure: saveFailure)
-                }
-            }
-            guard position.stepInEpoch == total else { break epochLoop }
-
-            // Epoch end: validation and test passes, report, checkpoint at the next epoch's start.
-            let summary = EpochSummary(
-                epoch: epoch + 1, train: position.epochTerms, validation: data.validation.map(evaluate),
-                test: data.test.map(evaluate), seconds: (clock.now - epochStart).seconds)
-            // A held-out file that shrank under the passes: their losses are not reported; the parameters are the
-            // epoch's last step's, good, and checkpointed.
-            if stopRequested(writeFailed: false, dataFault: readFaults() > readFaultsSeen ? 1 : 0), stopFlag[2] != 0 {
-                throw try dataFaultError(
-                    during: "in epoch \(epoch + 1)'s validation and test passes",
-                    save: { if savedStep != position.globalStep { try save() } }, lastCheckpoint: { lastCheckpoint })
-            }
-            summaries.append(summary)
-            report.epochFinished(summary, globalStep: position.globalStep)
-            try communicator.agree {
-                try report.images(of: model, filler: batches.filler, epoch: epoch + 1, globalStep: position.globalStep)
-            }
-            if config.nllImportanceSamples > 0, let heldOut = data.heldOut {
-                // The importance-weighted NLL on the first test images, split across ranks (a collective).
-                let nll = ImportanceWeightedNLL.estimate(
-                    model: model, dataset: heldOut, filler: batches.filler,
-                    communicator: communicator, seed: config.seed,
-                    samples: config.nllImportanceSamples, images: config.nllImages)
-                if !nll.interrupted { report.nllFinished(nll, epoch: epoch + 1, globalStep: position.globalStep) }
-            }
-            // The best validation loss so far travels in the checkpoint (early stopping resumes exactly).
-            var improved = false
-            if let validation = summary.validation?.perSample(klWeight: config.klWeight).loss,
-                position.bestValidationLoss.map({ validation < $0 }) ?? true
-            {
-                position.bestValidationLoss = validation
-                position.bestEpoch = epoch + 1
-                improved = true
-            }
-            position.epoch += 1
-            position.stepInEpoch = 0
-            position.epochTerms = LossTerms()
-            try save()
-            if improved {
-                let step = position.globalStep
-                try communicator.agree { if leader { try store.markBest(step: step) } }
-            }
-            if config.earlyStopPatience > 0 && position.epoch - position.bestEpoch >= config.earlyStopPatience {
-                if leader {
-                    logger.info(
-                        "early stop after epoch \(position.epoch): the validation loss has not improved for \(config.earlyStopPatience) epoch(s); best \(String(format: "%.4f", position.bestValidationLoss ?? .nan)) after epoch \(position.bestEpoch) (checkpoint pointer 'best')"
-                    )
-                }
-                break epochLoop
-            }
-        }
-        // A run that stops inside an epoch (max steps) saves where it stopped, unless that step is saved already.
-        if position.stepInEpoch > 0 && savedStep != position.globalStep { try save() }
-        // The epoch-end records are the last writes: a failure among them still ends the run with its error.
-        if stopRequested(writeFailed: report.writeFailure != nil) { throw stopError(report, checkpoint: lastCheckpoint) }
-        report.finished()
-        return TrainingSummary(
-            position: position, epochs: summaries, samplesPerSecond: report.samplesPerSecond,
-            lastCheckpoint: lastCheckpoint)
     }
 }

@@ -84,4 +84,60 @@ extension Trainer {
         try Trainer.requireSameResume(resume, communicator: communicator)
         exchange.broadcastParameters()
     }
+
+    /// Takes the run folder (rank 0): its lock, leftover temp files removed, and for a fresh run the check that it
+    /// holds no other run. Collective: every rank learns of a refusal.
+    func lockRunFolder(resume: ResumeSource?) throws -> RunLock? {
+        let leader = communicator.isLeader
+        return try communicator.agree { () throws -> RunLock? in
+            guard leader else { return nil }
+            if resume == .latest, !FileManager.default.fileExists(atPath: store.directory) {
+                throw TrainerError.nothingToResume(directory: store.directory)  // and create nothing
+            }
+            let (lock, removed) = try store.prepare()
+            // A fresh run never writes into another run's folder (it would truncate its metrics and rotate its
+            // checkpoints away).
+            let previous = resume == nil ? RunFolder.previousRun(in: store.directory) : []
+            if !previous.isEmpty { throw TrainerError.runFolderHoldsARun(directory: store.directory, files: previous) }
+            if !removed.isEmpty {
+                logger.info("removed leftover temp files from an interrupted save: \(removed.joined(separator: ", "))")
+            }
+            return lock
+        }
+    }
+
+    /// Resumes or initializes the parameters as asked, then opens the report and records the start (run.json,
+    /// config.json, the start line). The caller closes the report.
+    func begin(resume: ResumeSource?, fineTune: Bool, initializeFrom: String?) throws -> TrainingReport {
+        let leader = communicator.isLeader
+        var changes: [TrainingConfiguration.SettingChange] = []
+        var resumedFrom: String?
+        if let resume {
+            let path: String
+            (path, changes) = try restore(from: resume, fineTune: fineTune)
+            resumedFrom = path
+            if leader {
+                logger.info(
+                    "resumed from \(path) at epoch \(position.epoch + 1), step \(position.stepInEpoch) of \(stepsPerEpoch) (global step \(position.globalStep))"
+                )
+            }
+        }
+        let initialWeights = try initializeFrom.map { path in (path, try initialize(from: path)) }
+        let report = try TrainingReport(
+            configuration: configuration, data: data, store: store, logger: logger,
+            communicator: communicator, keepingThrough: position.globalStep)
+        var origin: [String: Any] = [:]
+        if let (path, (sha256, unused)) = initialWeights {
+            report.initialized(from: path, sha256: sha256, unused: unused)
+            origin["init_from"] = ["path": path, "sha256": sha256]
+        }
+        if let resumedFrom { origin["resumed_from"] = resumedFrom }
+        do { try report.recordStart(origin: origin, globalStep: position.globalStep) } catch {
+            report.close()
+            throw error
+        }
+        if !changes.isEmpty { report.fineTuned(changes, globalStep: position.globalStep) }
+        report.started(exchange: exchange, parameterCount: model.layout.count)
+        return report
+    }
 }
