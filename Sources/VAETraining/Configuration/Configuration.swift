@@ -2,18 +2,6 @@ import Foundation
 import VAEDistributed
 import VAEModel
 
-/// A configuration error naming the key and what is wrong with it.
-public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
-    /// Dotted key (`model.latent_size`), or the file for file-level faults.
-    public let key: String
-    public let problem: String
-    public var description: String {
-        // Quoted input is capped: a 100 MB key or value is not echoed back.
-        let shown = key.count > 200 ? String(key.prefix(200)) + "…" : key
-        return "configuration key '\(shown)': \(problem.count > 2000 ? String(problem.prefix(2000)) + "…" : problem)"
-    }
-}
-
 /// Everything that defines a training run. Read from a JSON file in Config/, then overridden by flags.
 ///
 /// JSON layout (every key optional; defaults are the PyTorch MNIST VAE example):
@@ -286,69 +274,5 @@ public struct TrainingConfiguration: Equatable, Sendable {
     /// A Gaussian likelihood's variance setting, kept when the likelihood key comes after it.
     var gaussianVariance: GaussianVariance = .learned {
         didSet { if case .gaussian = architecture.likelihood { architecture.likelihood = .gaussian(gaussianVariance) } }
-    }
-
-    /// Checks the settings that depend on each other.
-    public mutating func validate() throws {
-        gradientExchange = try ExchangeStrategy.resolve(requested: gradientExchange, legacy: legacyExchange)
-        if !architecture.likelihood.acceptsBinarizedTargets, binarization != .none {
-            throw ConfigurationError(
-                key: "data.binarization",
-                problem:
-                    "a \(architecture.likelihood.name) likelihood needs grey levels (\"none\"), got \"\(binarization.rawValue)\"")
-        }
-        for (key, used) in [
-            ("training.cross_node_compression", crossNodeCompression != .none), ("training.cross_node_overlap", crossNodeOverlap),
-        ]
-        where used && !gradientExchange.mayCrossNodes {
-            throw ConfigurationError(
-                key: key,
-                problem:
-                    "changes the node-shared exchange's hop between hosts; use it with training.gradient_exchange \"node-shared\" or \"auto\", not \"\(gradientExchange.rawValue)\""
-            )
-        }
-        if let maxSteps, maxSteps < 1 { throw ConfigurationError(key: "training.max_steps", problem: "must be ≥ 1") }
-        try checkThreadCap()
-        try checkFitsMemory()
-        if standardize && architecture.likelihood.acceptsBinarizedTargets {
-            throw ConfigurationError(
-                key: "data.standardize",
-                problem:
-                    "standardized data is not in [0, 1], which a \(architecture.likelihood.name) likelihood needs; use model.likelihood \"gaussian\""
-            )
-        }
-    }
-}
-
-extension TrainingConfiguration {
-    /// Applies command-line overrides on top of a configuration: (dotted key, value) pairs, nil values skipped,
-    /// each read and checked as the file reader does, then the settings that depend on each other.
-    public mutating func override(_ values: [(key: String, value: Any?)]) throws {
-        for (key, value) in values {
-            guard let value else { continue }
-            let wrapped: Any
-            switch value {
-            case _ where isJSONBool(value): wrapped = value  // before Int: a JSON true also casts to 1
-            case let n as Int: wrapped = NSNumber(value: n)
-            case let n as UInt64: wrapped = NSNumber(value: n)
-            case let x as Double: wrapped = NSNumber(value: x)
-            case let x as Float: wrapped = NSNumber(value: Double(x))
-            case let strategy as ExchangeStrategy: wrapped = strategy.rawValue
-            case let binarization as Binarization: wrapped = binarization.rawValue
-            default: wrapped = value
-            }
-            try set(ConfigValue(key: key, value: wrapped))
-        }
-        try validate()
-    }
-}
-
-/// One configuration key and how a value sets it (see ``TrainingConfiguration/keys``).
-struct ConfigurationKey: Sendable {
-    let name: String
-    let apply: @Sendable (inout TrainingConfiguration, ConfigValue) throws -> Void
-    init(_ name: String, _ apply: @escaping @Sendable (inout TrainingConfiguration, ConfigValue) throws -> Void) {
-        self.name = name
-        self.apply = apply
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import VAEDistributed
 import VAEModel
 
 /// What a configuration asks of memory, checked before anything is allocated: a hidden size, latent size or batch
@@ -80,5 +81,38 @@ extension TrainingConfiguration {
             ("model.latent_size", a.latentSize), ("model.input_size", a.inputSize),
         ]
         return candidates.max { $0.1 < $1.1 }!.0
+    }
+}
+
+extension TrainingConfiguration {
+    /// Checks the settings that depend on each other.
+    public mutating func validate() throws {
+        gradientExchange = try ExchangeStrategy.resolve(requested: gradientExchange, legacy: legacyExchange)
+        if !architecture.likelihood.acceptsBinarizedTargets, binarization != .none {
+            throw ConfigurationError(
+                key: "data.binarization",
+                problem:
+                    "a \(architecture.likelihood.name) likelihood needs grey levels (\"none\"), got \"\(binarization.rawValue)\"")
+        }
+        for (key, used) in [
+            ("training.cross_node_compression", crossNodeCompression != .none), ("training.cross_node_overlap", crossNodeOverlap),
+        ]
+        where used && !gradientExchange.mayCrossNodes {
+            throw ConfigurationError(
+                key: key,
+                problem:
+                    "changes the node-shared exchange's hop between hosts; use it with training.gradient_exchange \"node-shared\" or \"auto\", not \"\(gradientExchange.rawValue)\""
+            )
+        }
+        if let maxSteps, maxSteps < 1 { throw ConfigurationError(key: "training.max_steps", problem: "must be ≥ 1") }
+        try checkThreadCap()
+        try checkFitsMemory()
+        if standardize && architecture.likelihood.acceptsBinarizedTargets {
+            throw ConfigurationError(
+                key: "data.standardize",
+                problem:
+                    "standardized data is not in [0, 1], which a \(architecture.likelihood.name) likelihood needs; use model.likelihood \"gaussian\""
+            )
+        }
     }
 }
