@@ -67,6 +67,10 @@ public struct NodeSharedMemoryUnavailable: Error, CustomStringConvertible {
 extension Communicator {
     public var ranksDescription: String { "\(size) rank(s)" }
 
+    /// This rank's share of `count` rows, micro-batches or samples: [count·r/N, count·(r+1)/N) — the one place a
+    /// rank's share is computed (a global batch divides evenly: ``ExchangeStrategy/validate(globalBatchSize:ranks:microBatches:)``).
+    public func share(of count: Int) -> Range<Int> { (count * rank / size)..<(count * (rank + 1) / size) }
+
     public func startAllReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>, slot: Int) { allReduce(buffer, .sum) }
 
     public func wait(slot: Int) {}

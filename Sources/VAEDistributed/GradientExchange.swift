@@ -94,11 +94,8 @@ extension GradientExchange {
     public func gatherOptimizerState() {}
     public var summedGradientRange: Range<Int> { 0..<model.gradients.count }
 
-    /// This rank's rows [count·r/N, count·(r+1)/N) of `count` (a global batch or a test set).
-    public func slice(of count: Int) -> Range<Int> {
-        let r = communicator.rank, n = communicator.size
-        return (count * r / n)..<(count * (r + 1) / n)
-    }
+    /// This rank's rows of `count` (a global batch or a test set): ``Communicator/share(of:)``.
+    public func slice(of count: Int) -> Range<Int> { communicator.share(of: count) }
 
     /// The split every exchange but the exact one uses: this rank's ``slice(of:)``, in chunks of the batch
     /// capacity, the sums reduced over ranks.

@@ -11,7 +11,7 @@ public final class AllReduceExchange: GradientExchange {
 
     public init(communicator: Communicator, settings: ExchangeSettings) {
         self.communicator = communicator
-        (model, optimizer) = makeReplica(settings, batchCapacity: settings.globalBatchSize / communicator.size)
+        (model, optimizer) = makeReplica(settings, batchCapacity: communicator.share(of: settings.globalBatchSize).count)
         clipper = GradientClipper(maxNorm: settings.clipNorm)
     }
 

@@ -37,7 +37,7 @@ public final class ExactExchange: GradientExchange {
         clipper = GradientClipper(maxNorm: settings.clipNorm)
         microBatches = settings.microBatches
         microBatchSize = settings.globalBatchSize / settings.microBatches
-        perRank = settings.microBatches / communicator.size
+        perRank = communicator.share(of: settings.microBatches).count
         (model, optimizer) = makeReplica(settings, batchCapacity: microBatchSize)
         let parameterCount = settings.layout.count
         local = (0..<perRank).map { _ in FlatBuffer(count: parameterCount) }
@@ -114,7 +114,7 @@ extension ExactExchange {
         var timer = StepTimer(profile)
         let count = model.gradients.count
         let m = microBatchSize
-        let first = communicator.rank * perRank
+        let first = communicator.share(of: microBatches).lowerBound
         slots.update(repeating: 0)
         var largest: Float = 0, samples = 0
         for j in 0..<perRank {

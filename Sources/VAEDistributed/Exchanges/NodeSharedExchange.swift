@@ -124,7 +124,7 @@ public final class NodeSharedExchange: GradientExchange {
             (buffer.pointer + shard.lowerBound).update(repeating: 0, count: shard.count)
         }
         (model, optimizer) = makeReplica(
-            settings, batchCapacity: settings.globalBatchSize / communicator.size,
+            settings, batchCapacity: communicator.share(of: settings.globalBatchSize).count,
             parameters: parameters, gradients: gradients,
             firstMoment: firstMoment, secondMoment: secondMoment)
         memory.synchronizeNode()

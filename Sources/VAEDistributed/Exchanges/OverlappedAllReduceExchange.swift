@@ -15,7 +15,7 @@ public final class OverlappedAllReduceExchange: GradientExchange {
     public init(communicator: Communicator, settings: ExchangeSettings) {
         self.communicator = communicator
         clipper = GradientClipper(maxNorm: settings.clipNorm)
-        (model, optimizer) = makeReplica(settings, batchCapacity: settings.globalBatchSize / communicator.size)
+        (model, optimizer) = makeReplica(settings, batchCapacity: communicator.share(of: settings.globalBatchSize).count)
         let split = model.decoderGradientRange
         decoder = UnsafeMutableBufferPointer(rebasing: model.gradients.buffer[split])
         encoder = UnsafeMutableBufferPointer(rebasing: model.gradients.buffer[0..<split.lowerBound])

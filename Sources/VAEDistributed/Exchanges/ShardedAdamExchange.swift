@@ -17,7 +17,7 @@ public final class ShardedAdamExchange: GradientExchange {
 
     public init(communicator: Communicator, settings: ExchangeSettings) {
         self.communicator = communicator
-        (model, optimizer) = makeReplica(settings, batchCapacity: settings.globalBatchSize / communicator.size)
+        (model, optimizer) = makeReplica(settings, batchCapacity: communicator.share(of: settings.globalBatchSize).count)
         shards = ShardLayout(count: settings.layout.count, ranks: communicator.size)
         shardGradients = FlatBuffer(count: shards.range(of: communicator.rank).count)
         clipper = GradientClipper(maxNorm: settings.clipNorm)

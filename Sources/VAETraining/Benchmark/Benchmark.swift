@@ -105,7 +105,7 @@ public enum Benchmark {
         let layout = trainer.model.layout
         // Samples per rank per step, and the rows of each forward pass (fewer with micro-batches): the ceiling is
         // measured on the GEMMs the steps really run.
-        let perRank = configuration.batchSize / communicator.size
+        let perRank = communicator.share(of: configuration.batchSize).count
         let forwardRows = trainer.model.batchCapacity
 
         try trainer.synchronizeStart()
