@@ -165,8 +165,8 @@ struct Check {
 
     /// Loss sums equal within float32 tolerance (rtol 1.3e-6), the sample count exactly.
     func sameLoss(_ a: LossTerms, _ b: LossTerms) -> Bool {
-        func close(_ x: Double, _ y: Double) -> Bool { abs(x - y) <= 1.3e-6 * abs(y) + 1e-5 }
-        return close(a.reconstruction, b.reconstruction) && close(a.kl, b.kl) && a.samples == b.samples
+        isClose(a.reconstruction, b.reconstruction, relative: 1.3e-6, absolute: 1e-5)
+            && isClose(a.kl, b.kl, relative: 1.3e-6, absolute: 1e-5) && a.samples == b.samples
     }
 
     // MARK: cases

@@ -124,7 +124,7 @@ import VAEModel
         }
         environment.merge(variables) { $1 }
         var pid: Int32 = 0
-        let (status, out, err) = try CLITests.execute(
+        let (status, out, err) = try TestProcess.run(
             MPITests.binary("vae-dist-faults"), arguments, environment: environment, started: { pid = $0 })
         return (status, out, err, pid)
     }
@@ -137,9 +137,10 @@ import VAEModel
 
     static let train = ["train", "--data", "synthetic", "--max-steps", "2", "--batch-size", "32", "--threads", "1"]
 
-    @Test func autoReexecutesOnceWithTheChosenKernelsKeepingThePID() throws {
-        // A CPU with nothing better than generic kernels has nothing to choose.
-        guard let best = BLASKernelSet.best(flags: Self.cpu.flags, vendor: Self.cpu.vendor) else { return }
+    /// Skipped (and reported so) on a CPU with nothing better than OpenBLAS's generic kernels: nothing to choose.
+    @Test(.enabled(if: BLASKernelSet.best(flags: cpu.flags, vendor: cpu.vendor) != nil, "the CPU has no set better than generic"))
+    func autoReexecutesOnceWithTheChosenKernelsKeepingThePID() throws {
+        let best = try #require(BLASKernelSet.best(flags: Self.cpu.flags, vendor: Self.cpu.vendor))
         let folder = Fixtures.temporaryFolder("kernels-auto")
         let run = try Self.run(Self.train + ["--run-dir", folder], ["VAE_DIST_FAULT_OPENBLAS_PICKS": "Prescott"])
         #expect(run.status == 0, "\(run.err)")

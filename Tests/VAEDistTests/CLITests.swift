@@ -18,42 +18,13 @@ import Testing
 
     /// Runs the tests' Python with ARGS from the package root; returns (status, stdout and stderr together).
     static func python(_ arguments: [String]) throws -> (Int32, String) {
-        let process = Process()
         let interpreter = pythonInterpreter
-        process.executableURL = URL(fileURLWithPath: interpreter[0])
-        process.arguments = Array(interpreter.dropFirst()) + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
+        let (status, output, _) = try TestProcess.run(interpreter[0], Array(interpreter.dropFirst()) + arguments, combined: true)
+        return (status, output)
     }
 
     /// Runs the binary; returns (status, stdout, stderr).
-    static func run(_ arguments: [String]) throws -> (Int32, String, String) { try execute(binary, arguments) }
-
-    /// Runs `executable ARGS` (with `environment`, else ours); returns (status, stdout, stderr), or with `combined`
-    /// (status, stdout and stderr as one stream, ""). `started` learns the process's PID.
-    static func execute(
-        _ executable: String, _ arguments: [String], environment: [String: String]? = nil, combined: Bool = false,
-        started: ((Int32) -> Void)? = nil
-    ) throws -> (Int32, String, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        let out = Pipe(), err = combined ? out : Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        started?(process.processIdentifier)
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = combined ? Data() : err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
-    }
+    static func run(_ arguments: [String]) throws -> (Int32, String, String) { try TestProcess.run(binary, arguments) }
 
     @Test func helpListsEveryTrainingFlag() throws {
         let (status, out, _) = try CLITests.run(["train", "--help"])
@@ -105,7 +76,7 @@ import Testing
     }
 
     @Test func trainsThenEvaluatesWithoutASubcommand() throws {
-        let folder = NSTemporaryDirectory() + "vae-dist-cli-\(UUID().uuidString.prefix(8))"
+        let folder = Fixtures.temporaryFolder("cli", created: false)
         let config = folder + ".json"
         try #"{"model": {"encoder_hidden": [16], "latent_size": 2, "decoder_hidden": [16]}, "run": {"log_every": 2}}"#
             .write(toFile: config, atomically: true, encoding: .utf8)
@@ -148,7 +119,7 @@ import Testing
     }
 
     @Test func errorsAreOneLineNamingTheFaultWithStatusOne() throws {
-        let config = NSTemporaryDirectory() + "vae-dist-bad-\(UUID().uuidString.prefix(8)).json"
+        let config = Fixtures.temporaryFolder("bad", created: false) + ".json"
         try #"{"training": {"batch_size": "big"}}"#.write(toFile: config, atomically: true, encoding: .utf8)
         let (status, _, err) = try CLITests.run(["train", "--config", config])
         #expect(status == 1)
@@ -157,60 +128,5 @@ import Testing
         #expect(missing == 1 && missingErr.contains("fetch-mnist.sh"), "\(missingErr)")
         let (flag, _, flagErr) = try CLITests.run(["train", "--batch-size", "0", "--data", "synthetic"])
         #expect(flag == 1 && flagErr.contains("training.batch_size"), "\(flagErr)")
-    }
-}
-
-/// Python interop (Tests/python/interop.py): Python's safetensors loads a checkpoint into the PyTorch example's
-/// names and shapes, and a numpy decode of fixed z matches `vae-dist sample` for the same z.
-@Suite struct PythonInteropTests {
-    @Test func safetensorsInPythonReadsTheCheckpointAndNumpyDecodesLikeVaeDist() throws {
-        let folder = NSTemporaryDirectory() + "vae-dist-interop-\(UUID().uuidString.prefix(8))"
-        let (status, _, err) = try CLITests.run([
-            "--data", "synthetic", "--max-steps", "3", "--batch-size", "16", "--run-dir", folder,
-        ])
-        #expect(status == 0, "\(err)")
-        let (code, output) = try CLITests.python([
-            "Tests/python/interop.py", CLITests.binary,
-            folder + "/checkpoint-step-000000003.safetensors", folder,
-        ])
-        #expect(code == 0 && output.contains("interop ok"), "\(output)")
-    }
-}
-
-/// Weights in and out (Tests/python/weights_check.py): a state_dict written by Python's safetensors initializes
-/// `train --init-from` with a first loss equal to a numpy forward pass, and `export` holds exactly the example
-/// module's keys and shapes.
-@Suite struct WeightsInteropTests {
-    @Test func aPythonStateDictInitializesARunAndTheExportLoadsStrictly() throws {
-        let folder = Fixtures.temporaryFolder()
-        let (code, output) = try CLITests.python(["Tests/python/weights_check.py", CLITests.binary, folder])
-        #expect(code == 0 && output.contains("weights ok"), "\(output)")
-    }
-
-    @Test func initFromAndResumeTogetherAreRefused() throws {
-        let (status, _, err) = try CLITests.run([
-            "train", "--data", "synthetic", "--resume", "latest", "--init-from", "x.safetensors",
-        ])
-        #expect(status != 0 && err.contains("not both"), "\(err)")
-    }
-}
-
-/// TensorBoard: the run folder's event file, read back by the Python `tensorboard` package, holds the scalars
-/// metrics.jsonl holds and an image grid per epoch (Tests/python/tensorboard_check.py).
-@Suite struct TensorBoardTests {
-    @Test func tensorboardReadsTheScalarsAndImagesBack() throws {
-        let folder = NSTemporaryDirectory() + "vae-dist-tb-\(UUID().uuidString.prefix(8))"
-        let (status, _, err) = try CLITests.run([
-            "--data", "synthetic", "--epochs", "2", "--batch-size", "64",
-            "--log-every", "40", "--run-dir", folder,
-        ])
-        #expect(status == 0, "\(err)")
-        let (code, output) = try CLITests.python(["Tests/python/tensorboard_check.py", folder])
-        #expect(code == 0 && output.contains("tensorboard ok"), "\(output)")
-    }
-
-    @Test func crc32cMatchesTheStandardCheckValue() {
-        // CRC-32C of "123456789" is 0xE3069283 (RFC 3720's check value).
-        #expect(TensorBoardWriter.crc32c(Array("123456789".utf8)) == 0xE306_9283)
     }
 }

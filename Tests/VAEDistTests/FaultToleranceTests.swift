@@ -9,39 +9,20 @@ import Testing
         #"{"model": {"encoder_hidden": [32], "latent_size": 4, "decoder_hidden": [32]}, "training": {"batch_size": 32}, "data": {"source": "synthetic"}, "run": {"log_every": 1}}"#,
         name: "faults")
 
-    static func folder(_ name: String) -> String {
-        NSTemporaryDirectory() + "vae-dist-fault-\(name)-\(UUID().uuidString.prefix(8))"
-    }
-
     /// Starts the CLI (`vae-dist-faults`, the test build that injects faults, when `environment` names one);
     /// `environment` adds variables; `shellPrefix` runs it through `bash -c` (for ulimit).
     static func start(
         _ arguments: [String], environment: [String: String] = [:], shellPrefix: String? = nil,
         binary: String? = nil
     ) throws -> (Process, Pipe, Pipe) {
-        let process = Process()
         let cli = MPITests.binary(binary ?? (environment["VAE_DIST_FAULT"] != nil ? "vae-dist-faults" : "vae-dist"))
-        if let shellPrefix {
-            process.executableURL = URL(fileURLWithPath: "/bin/bash")
-            process.arguments = ["-c", "\(shellPrefix); exec \"$0\" \"$@\"", cli] + arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: cli)
-            process.arguments = arguments
-        }
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        return (process, out, err)
+        let (executable, launched) =
+            shellPrefix.map { ("/bin/bash", ["-c", "\($0); exec \"$0\" \"$@\"", cli] + arguments) } ?? (cli, arguments)
+        return try TestProcess.launch(
+            executable, launched, environment: ProcessInfo.processInfo.environment.merging(environment) { $1 })
     }
 
-    static func finish(_ started: (Process, Pipe, Pipe)) -> (Int32, String, String) {
-        let (process, out, err) = started
-        let stdout = out.fileHandleForReading.readDataToEndOfFile(), stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
-    }
+    static func finish(_ started: (Process, Pipe, Pipe)) -> (Int32, String, String) { TestProcess.finish(started) }
 
     static func run(
         _ arguments: [String], environment: [String: String] = [:], shellPrefix: String? = nil,
@@ -52,7 +33,7 @@ import Testing
 
     /// The injected faults live in the test build only: the production binary ignores VAE_DIST_FAULT.
     @Test func vaeDistItselfInjectsNoFaults() throws {
-        let dir = FaultToleranceTests.folder("no-fault")
+        let dir = Fixtures.temporaryFolder("no-fault", created: false)
         let (status, _, err) = try FaultToleranceTests.run(
             [
                 "--config", FaultToleranceTests.config, "--run-dir", dir,
@@ -63,7 +44,7 @@ import Testing
     }
 
     @Test func sigtermFinishesTheStepCheckpointsAndResumesExactly() throws {
-        let dir = FaultToleranceTests.folder("sigterm")
+        let dir = Fixtures.temporaryFolder("sigterm", created: false)
         let base = ["--config", FaultToleranceTests.config, "--blas-threads", "1", "--run-dir", dir]
         let started = try FaultToleranceTests.start(base + ["--max-steps", "100000"])
         // Wait for some progress, then SIGTERM.
@@ -77,7 +58,7 @@ import Testing
         // Resume to step + 6; an uninterrupted run to the same step has the same bits and losses.
         let (resumed, _, resumeErr) = try FaultToleranceTests.run(base + ["--max-steps", "\(step + 6)", "--resume", "latest"])
         #expect(resumed == 0, "\(resumeErr)")
-        let straight = FaultToleranceTests.folder("straight")
+        let straight = Fixtures.temporaryFolder("straight", created: false)
         _ = try FaultToleranceTests.run([
             "--config", FaultToleranceTests.config, "--blas-threads", "1", "--run-dir", straight,
             "--max-steps", "\(step + 6)",
@@ -88,7 +69,7 @@ import Testing
     }
 
     @Test func nonFiniteLossStopsWithStepAndTermAndWritesNoCheckpointForIt() throws {
-        let dir = FaultToleranceTests.folder("nan")
+        let dir = Fixtures.temporaryFolder("nan", created: false)
         let (status, _, err) = try FaultToleranceTests.run(
             [
                 "--config", FaultToleranceTests.config, "--run-dir", dir,
@@ -100,7 +81,7 @@ import Testing
     }
 
     @Test func aNaNOnOneRankStopsEveryRankAtTheSameStep() throws {
-        let dir = FaultToleranceTests.folder("nan-mpi")
+        let dir = Fixtures.temporaryFolder("nan-mpi", created: false)
         let (status, output, _) = try MPITests.mpirun([
             "-n", "2", "-x", "VAE_DIST_FAULT=nan@1:3", "--", MPITests.binary("vae-dist-faults"),
             "--config", FaultToleranceTests.config, "--run-dir", dir, "--max-steps", "10",
@@ -112,7 +93,7 @@ import Testing
     }
 
     @Test func aFailingWriteLeavesThePreviousCheckpointAndLogsNoSave() throws {
-        let dir = FaultToleranceTests.folder("fsize")
+        let dir = Fixtures.temporaryFolder("fsize", created: false)
         let base = ["--config", FaultToleranceTests.config, "--run-dir", dir]
         #expect(try FaultToleranceTests.run(base + ["--max-steps", "2"]).0 == 0)
         let first = try #require(try CheckpointStore(directory: dir, keep: 3).latest())
@@ -134,7 +115,7 @@ import Testing
     /// The waiting rank sits in the step's first collective: the all-reduce, or the node barrier of node-shared memory.
     @Test(arguments: [("allreduce", "MPI_Allreduce"), ("node-shared", "MPI_Barrier (node)")])
     func theWatchdogEndsAJobWhoseRankStalls(exchange: String, collective: String) throws {
-        let dir = FaultToleranceTests.folder("stall")
+        let dir = Fixtures.temporaryFolder("stall", created: false)
         let start = Date()
         let (status, output, _) = try MPITests.mpirun([
             "-n", "2", "-x", "VAE_DIST_FAULT=stall@1:3:120", "--", MPITests.binary("vae-dist-faults"),
@@ -151,7 +132,7 @@ import Testing
     }
 
     @Test func divergedReplicasAreNamed() throws {
-        let dir = FaultToleranceTests.folder("diverge")
+        let dir = Fixtures.temporaryFolder("diverge", created: false)
         let (status, output, _) = try MPITests.mpirun([
             "-n", "2", "-x", "VAE_DIST_FAULT=perturb@1:2", "--", MPITests.binary("vae-dist-faults"),
             "--config", FaultToleranceTests.config, "--run-dir", dir, "--max-steps", "10",
@@ -164,7 +145,7 @@ import Testing
     /// Node-shared memory keeps one replica per node: a perturbed node (2 simulated nodes of 2 ranks) is named
     /// by both of its ranks.
     @Test func divergedNodeSharedReplicasAreNamed() throws {
-        let dir = FaultToleranceTests.folder("diverge-node")
+        let dir = Fixtures.temporaryFolder("diverge-node", created: false)
         let (status, output, _) = try MPITests.mpirun(
             [
                 "-n", "4", "-x", "VAE_DIST_FAULT=perturb@3:2", "--", MPITests.binary("vae-dist-faults"),
@@ -177,33 +158,23 @@ import Testing
     }
 
     @Test func aDeadRankEndsTheJobQuicklyAndTheCheckpointResumes() throws {
-        let dir = FaultToleranceTests.folder("dead")
+        let dir = Fixtures.temporaryFolder("dead", created: false)
         let cli = MPITests.binary("vae-dist")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "Launch/mpirun.sh")
-        process.arguments = [
-            "-n", "4", "--", cli, "--config", FaultToleranceTests.config, "--run-dir", dir,
-            "--max-steps", "100000", "--checkpoint-every", "5",
-        ]
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") }
         environment["VAE_DIST_MPI_TIMEOUT"] = "\(MPITests.timeout)"
-        process.environment = environment
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let launched = try TestProcess.launch(
+            "Launch/mpirun.sh",
+            [
+                "-n", "4", "--", cli, "--config", FaultToleranceTests.config, "--run-dir", dir,
+                "--max-steps", "100000", "--checkpoint-every", "5",
+            ], environment: environment, discarded: true)
+        let process = launched.0
         let store = CheckpointStore(directory: dir, keep: 3)
         for _ in 0..<1200 where store.checkpoints().isEmpty { usleep(50_000) }
         #expect(!store.checkpoints().isEmpty, "no checkpoint appeared")
         // Kill one rank (the one whose parent is not this test) with SIGKILL.
-        let pgrep = Process()
-        pgrep.executableURL = URL(fileURLWithPath: "/usr/bin/pgrep")
-        pgrep.arguments = ["-f", "^\(cli) --config .* --run-dir \(dir)"]
-        let pipe = Pipe()
-        pgrep.standardOutput = pipe
-        try pgrep.run()
-        pgrep.waitUntilExit()
-        let ranks = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n")
-            .compactMap { Int32($0) }
+        let (_, found, _) = try TestProcess.run("/usr/bin/pgrep", ["-f", "^\(cli) --config .* --run-dir \(dir)"])
+        let ranks = found.split(separator: "\n").compactMap { Int32($0) }
         #expect(ranks.count == 4, "ranks found: \(ranks)")
         let killed = Date()
         if let victim = ranks.last { kill(victim, SIGKILL) }

@@ -10,16 +10,7 @@ import Testing
     static let canCreateNamespaces: Bool = {
         guard getuid() == 0 else { return false }
         let name = "vdmh-probe-\(getpid())"
-        func ip(_ arguments: [String]) -> Int32 {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["ip"] + arguments
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            guard (try? process.run()) != nil else { return -1 }
-            process.waitUntilExit()
-            return process.terminationStatus
-        }
+        func ip(_ arguments: [String]) -> Int32 { (try? TestProcess.run("/usr/bin/env", ["ip"] + arguments))?.0 ?? -1 }
         guard ip(["netns", "add", name]) == 0 else { return false }
         _ = ip(["netns", "del", name])
         return true
@@ -30,7 +21,7 @@ import Testing
         .timeLimit(.minutes(5)))
     func twoHostsTrainAsOneResumeExactlyAndEndCleanlyWhenTheLinkIsCut() throws {
         let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("OMPI_") && !$0.key.hasPrefix("PMIX_") }
-        let (status, output, _) = try CLITests.execute(
+        let (status, output, _) = try TestProcess.run(
             "Launch/multihost-check.sh", [CLITests.binary], environment: environment, combined: true)
         let summary = output.split(separator: "\n").filter { $0.first?.isNumber == true || $0.hasPrefix("multihost") }
         #expect(status == 0 && output.contains("multihost ok"), "\(output.suffix(6000))")

@@ -80,7 +80,7 @@ import Testing
     static func convert(_ arguments: [String], limitKilobytes: Int? = nil) throws -> (Int32, String) {
         guard let limitKilobytes else { return try CLITests.python(["Launch/csv-to-npy.py"] + arguments) }
         let command = "ulimit -f \(limitKilobytes); exec \"$@\""
-        let (status, out, _) = try CLITests.execute(
+        let (status, out, _) = try TestProcess.run(
             "/bin/bash", ["-c", command, "bash"] + CLITests.pythonInterpreter + ["Launch/csv-to-npy.py"] + arguments,
             combined: true)
         return (status, out)

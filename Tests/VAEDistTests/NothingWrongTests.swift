@@ -7,12 +7,6 @@ import Testing
 /// other data, Launch/mpirun.sh on SIGHUP, with stdin closed or signalled early, and a start-up stall under a short
 /// collective timeout. Each failed on the code before its fix.
 @Suite struct NothingWrongTests {
-    static func folder(_ name: String) throws -> String {
-        let folder = Fixtures.temporaryFolder(name)
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        return folder
-    }
-
     /// A uint8 NPY of `rows` × `width` values.
     static func npy(_ path: String, rows: Int, width: Int) throws {
         let bytes = npyFile(descr: "|u1", shape: [rows, width], data: (0..<(rows * width)).map { UInt8($0 * 7 % 256) })
@@ -26,7 +20,7 @@ import Testing
 
     @Test(arguments: [("narrower", 7), ("wider", 12)])
     func everySetHasTheTrainingSetsWidthBeforeTheFirstStep(name: String, width: Int) throws {
-        let data = try Self.folder("width-\(name)")
+        let data = Fixtures.temporaryFolder("width-\(name)")
         try Self.npy(data + "/train.npy", rows: 64, width: 10)
         try Self.npy(data + "/test.npy", rows: 16, width: width)
         let run = Fixtures.temporaryFolder("width-run-\(name)")
@@ -66,7 +60,7 @@ import Testing
             Self.train + ["--data", "synthetic", "--validation-fraction", "0.1", "--run-dir", run, "-q"])
         #expect(trained == 0, "\(trainErr)")
         let checkpoint = run + "/checkpoint-step-000000003.safetensors"
-        let other = try Self.folder("eval-other")
+        let other = Fixtures.temporaryFolder("eval-other")
         try Self.npy(other + "/train.npy", rows: 200, width: 784)
         let (status, out, err) = try CLITests.run(["eval", "--checkpoint", checkpoint, "--data", other, "--split", "validation"])
         #expect(status == 1 && err.contains("is other data") && !out.contains("loss"), "\(out)\(err)")
@@ -80,7 +74,7 @@ import Testing
     // Launch/mpirun.sh.
 
     static func job(_ name: String) -> (folder: String, arguments: [String]) {
-        let folder = FaultToleranceTests.folder(name)
+        let folder = Fixtures.temporaryFolder(name, created: false)
         return (
             folder,
             [
@@ -91,7 +85,7 @@ import Testing
     }
 
     /// Signals the launcher once the job has logged a step.
-    static func signal(_ signal: Int32, afterFirstStepIn folder: String) -> (Process) -> Void {
+    static func signal(_ signal: Int32, afterFirstStepIn folder: String) -> (Int32) -> Void {
         { launcher in
             // Until metrics.jsonl has a line (its size, not its text: the file grows by thousands of lines a second).
             let metrics = folder + "/metrics.jsonl"
@@ -99,12 +93,12 @@ import Testing
                 if let size = try? FileManager.default.attributesOfItem(atPath: metrics)[.size] as? Int, size > 0 { break }
                 usleep(50_000)
             }
-            kill(launcher.processIdentifier, signal)
+            kill(launcher, signal)
         }
     }
 
     static func leftovers(_ folder: String) -> String {
-        let (_, out, _) = (try? CLITests.execute("/usr/bin/pgrep", ["-f", "--run-dir \(folder)"])) ?? (0, "", "")
+        let (_, out, _) = (try? TestProcess.run("/usr/bin/pgrep", ["-f", "--run-dir \(folder)"])) ?? (0, "", "")
         return out
     }
 
@@ -118,7 +112,7 @@ import Testing
     }
 
     @Test func aJobStartsWithStandardInputClosed() throws {
-        let folder = FaultToleranceTests.folder("nostdin")
+        let folder = Fixtures.temporaryFolder("nostdin", created: false)
         let (status, output, _) = try MPITests.mpirun(
             [
                 "-n", "2", "--", MPITests.binary("vae-dist"), "--config", FaultToleranceTests.config, "--run-dir", folder,
@@ -142,11 +136,11 @@ import Testing
         let (status, output, _) = try MPITests.mpirun(arguments) { launcher in
             for _ in 0..<2000 {
                 let (found, _, _) =
-                    (try? CLITests.execute("/usr/bin/pgrep", ["-P", "\(launcher.processIdentifier)"])) ?? (1, "", "")
+                    (try? TestProcess.run("/usr/bin/pgrep", ["-P", "\(launcher)"])) ?? (1, "", "")
                 if found == 0 { break }
                 usleep(5_000)
             }
-            kill(launcher.processIdentifier, SIGTERM)
+            kill(launcher, SIGTERM)
         }
         #expect([Interrupted.exitCode, 143].contains(status), "\(output)")
         usleep(300_000)
@@ -157,70 +151,12 @@ import Testing
         let start = Date()
         let (status, output, _) = try MPITests.mpirun([
             "-n", "2", "-x", "VAE_DIST_FAULT=startstall@1:0:120", "--", MPITests.binary("vae-dist-faults"),
-            "--config", FaultToleranceTests.config, "--run-dir", FaultToleranceTests.folder("startup-limit"), "--max-steps", "4",
+            "--config", FaultToleranceTests.config, "--run-dir", Fixtures.temporaryFolder("startup-limit", created: false),
+            "--max-steps", "4",
             "--collective-timeout", "4",
         ])
         let seconds = Date().timeIntervalSince(start)
         #expect(status != 0 && output.contains("watchdog") && output.contains("(limit 4.0 s) during start-up"), "\(output)")
         #expect(seconds < 40, "took \(seconds) s")
-    }
-}
-
-/// Issue 24, item 5: a data file that shrinks under training (truncated while a rank sleeps in an injected stall)
-/// ends the run with an error naming it — never SIGBUS — and, where the parameters are still good, a checkpoint.
-@Suite struct ShrinkingDataTests {
-    /// A float32 NPY of `rows` × 64 values.
-    static func npy(_ path: String, rows: Int) throws {
-        var data = [UInt8]()
-        for i in 0..<(rows * 64) { withUnsafeBytes(of: Float(i % 97) / 97) { data += $0 } }
-        try Data(npyFile(descr: "<f4", shape: [rows, 64], data: data)).write(to: URL(fileURLWithPath: path))
-    }
-
-    /// Trains on a fresh folder (256 training rows: 8 steps an epoch; 1024 test rows) with `fault`, truncating
-    /// `victim` to one page once the run has logged `afterLines` metrics lines (during the stall).
-    static func run(fault: String, victim: String, afterLines: Int) throws -> (status: Int32, err: String, run: String) {
-        let data = try NothingWrongTests.folder("shrink-data")
-        try npy(data + "/train.npy", rows: 256)
-        try npy(data + "/test.npy", rows: 1024)
-        let run = Fixtures.temporaryFolder("shrink-run")
-        let (process, _, errPipe) = try FaultToleranceTests.start(
-            [
-                "train", "--data", data, "--likelihood", "gaussian", "--epochs", "3", "--batch-size", "32", "--threads", "1",
-                "--checkpoint-every", "2", "--log-every", "1", "--run-dir", run, "--set", "model.encoder_hidden=[16]",
-                "--set", "model.decoder_hidden=[16]", "--set", "model.latent_size=2",
-            ],
-            environment: ["VAE_DIST_FAULT": fault])
-        for _ in 0..<400 {
-            if Fixtures.deterministicMetrics(in: run).count >= afterLines { break }
-            usleep(25_000)
-        }
-        usleep(300_000)
-        #expect(truncate(data + "/" + victim, 4096) == 0)
-        let err = String(decoding: errPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, err, run)
-    }
-
-    @Test func foundBeforeItsBytesAreUsedTheStepIsCheckpointed() throws {
-        let (status, err, run) = try Self.run(fault: "stallafter@0:5:3", victim: "train.npy", afterLines: 5)
-        #expect(
-            status == 1 && err.contains("train.npy shrank under training")
-                && err.contains("checkpoint-step-000000005.safetensors of step 5 written"), "\(err)")
-        #expect(CheckpointStore(directory: run, keep: 3).checkpoints().contains(CheckpointStore.fileName(step: 5)))
-    }
-
-    @Test func readDuringAStepThatStepIsNotCheckpointed() throws {
-        let (status, err, run) = try Self.run(fault: "stall@0:5:3", victim: "train.npy", afterLines: 4)
-        #expect(status == 1 && err.contains("step 5 read zeros in their place, so it is not checkpointed"), "\(err)")
-        #expect(err.contains("the last checkpoint is") && err.contains("checkpoint-step-000000004"), "\(err)")
-        #expect(!CheckpointStore(directory: run, keep: 3).checkpoints().contains(CheckpointStore.fileName(step: 5)))
-    }
-
-    @Test func aHeldOutFileThatShrankGivesNoLossAndACheckpoint() throws {
-        let (status, err, run) = try Self.run(fault: "stall@0:8:3", victim: "test.npy", afterLines: 7)
-        #expect(
-            status == 1 && err.contains("test.npy shrank") && err.contains("in epoch 1's validation and test passes"), "\(err)")
-        #expect(CheckpointStore(directory: run, keep: 3).checkpoints().contains(CheckpointStore.fileName(step: 8)))
-        #expect(!Fixtures.deterministicMetrics(in: run).contains { $0.contains("test_loss") }, "a loss of zeros was reported")
     }
 }

@@ -13,17 +13,15 @@ import VAEModel
             step.rate(at: 101, base: base, horizon: 0) == Float(5e-4)
                 && step.rate(at: 201, base: base, horizon: 0) == Float(2.5e-4))
         let cosine = LearningRateSchedule.cosine(warmupSteps: 10, decaySteps: 110, minimum: 0.1)
-        func close(_ a: Float, _ b: Double) -> Bool { abs(Double(a) - b) <= 1e-9 }
-        #expect(close(cosine.rate(at: 5, base: base, horizon: 0), 0.5e-3))
-        #expect(close(cosine.rate(at: 10, base: base, horizon: 0), 1e-3))
-        #expect(close(cosine.rate(at: 60, base: base, horizon: 0), 0.55e-3))  // halfway: 0.1 + 0.9 · ½
-        #expect(
-            close(cosine.rate(at: 110, base: base, horizon: 0), 0.1e-3)
-                && close(cosine.rate(at: 500, base: base, horizon: 0), 0.1e-3))
+        expectClose(cosine.rate(at: 5, base: base, horizon: 0), 0.5e-3, relative: 0, absolute: 1e-9)
+        expectClose(cosine.rate(at: 10, base: base, horizon: 0), 1e-3, relative: 0, absolute: 1e-9)
+        expectClose(cosine.rate(at: 60, base: base, horizon: 0), 0.55e-3, relative: 0, absolute: 1e-9)  // halfway: 0.1 + 0.9 · ½
+        expectClose(cosine.rate(at: 110, base: base, horizon: 0), 0.1e-3, relative: 0, absolute: 1e-9)
+        expectClose(cosine.rate(at: 500, base: base, horizon: 0), 0.1e-3, relative: 0, absolute: 1e-9)
         // Without decay steps the horizon (epochs × steps per epoch) is the decay's end.
         let run = LearningRateSchedule.cosine(warmupSteps: 0, decaySteps: nil, minimum: 0)
-        #expect(
-            close(run.rate(at: 50, base: base, horizon: 100), 0.5e-3) && close(run.rate(at: 100, base: base, horizon: 100), 0))
+        expectClose(run.rate(at: 50, base: base, horizon: 100), 0.5e-3, relative: 0, absolute: 1e-9)
+        expectClose(run.rate(at: 100, base: base, horizon: 100), 0, relative: 0, absolute: 1e-9)
         #expect(LearningRateSchedule.constant.rate(at: 12345, base: base, horizon: 1) == base)
     }
 

@@ -1,4 +1,6 @@
 import Foundation
+import Testing
+import VAETestSupport
 import Logging
 @testable import VAETraining
 import VAEModel
@@ -21,10 +23,12 @@ enum Fixtures {
     }
 
     /// A fresh, empty temp folder.
-    static func temporaryFolder(_ name: String = #function) -> String {
-        let path =
-            NSTemporaryDirectory() + "vae-dist-tests/\(name.filter { $0.isLetter || $0.isNumber })-\(UUID().uuidString.prefix(8))"
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    /// The tests' one temporary-folder helper: a new path under the system's temporary folder, named for `name`
+    /// and unique; made empty, or with `created: false` only named (its parent exists), for a run or a file to make.
+    static func temporaryFolder(_ name: String = #function, created: Bool = true) -> String {
+        let root = NSTemporaryDirectory() + "vae-dist-tests"
+        let path = root + "/\(name.filter { $0.isLetter || $0.isNumber })-\(UUID().uuidString.prefix(8))"
+        try! FileManager.default.createDirectory(atPath: created ? path : root, withIntermediateDirectories: true)
         return path
     }
 
@@ -61,5 +65,61 @@ enum Fixtures {
             line.replacingOccurrences(of: #""samples_per_second":[^,}]*,?"#, with: "", options: .regularExpression)
                 .replacingOccurrences(of: #""seconds":[^,}]*,?"#, with: "", options: .regularExpression)
         }
+    }
+}
+
+/// Expects `a` within `absolute + relative·|b|` of `b` (``isClose(_:_:relative:absolute:)``), saying both values when
+/// it is not.
+func expectClose(
+    _ a: some BinaryFloatingPoint, _ b: Double, relative: Double, absolute: Double, _ comment: Comment? = nil,
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
+    let value = Double(a)
+    #expect(
+        isClose(value, b, relative: relative, absolute: absolute), "\(value) vs \(b)\(comment.map { ": \($0)" } ?? "")",
+        sourceLocation: sourceLocation)
+}
+
+/// The tests' one way to run a process: `launch` starts it with its output piped, `finish` reads the pipes to their
+/// end and waits, `run` does both.
+enum TestProcess {
+    /// Starts `executable ARGS` with `environment` (nil: the tests' own), stdout and stderr piped (one pipe with
+    /// `combined`; to /dev/null with `discarded`, for a long job nobody reads while it runs).
+    static func launch(
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil, combined: Bool = false,
+        discarded: Bool = false
+    ) throws -> (Process, Pipe, Pipe) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        let out = Pipe(), err = combined ? out : Pipe()
+        process.standardOutput = discarded ? FileHandle.nullDevice : out
+        process.standardError = discarded ? FileHandle.nullDevice : err
+        if discarded {
+            out.fileHandleForWriting.closeFile()
+            if err !== out { err.fileHandleForWriting.closeFile() }
+        }
+        try process.run()
+        return (process, out, err)
+    }
+
+    /// Reads a launched process's output to its end and waits: (status, stdout, stderr; "" for stderr when combined).
+    static func finish(_ launched: (Process, Pipe, Pipe)) -> (Int32, String, String) {
+        let (process, out, err) = launched
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err === out ? Data() : err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// Runs `executable ARGS` to its end; `started` learns its PID first (on this thread).
+    static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil, combined: Bool = false,
+        started: ((Int32) -> Void)? = nil
+    ) throws -> (Int32, String, String) {
+        let launched = try launch(executable, arguments, environment: environment, combined: combined)
+        started?(launched.0.processIdentifier)
+        return finish(launched)
     }
 }
