@@ -99,7 +99,7 @@ let package = Package(
                 "VAEModel", "VAEDistributed", "VAETraining", "VAEBuildInfo", "VAETestSupport", "CAllocationCounter", "CSHA256",
                 "CKernels",
             ],
-            exclude: []),
+            exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Writes Tests/VAEDistTests/Fixtures/pytorch-gradients.json: PyTorch's autograd on the default VAE
+# (Tests/python/pytorch_gradients.py), in a throwaway venv; the JSON is committed and GradientTests compares vae-dist's
+# backward with it. CI never runs this (no torch there).
+#
+#   Launch/pytorch-gradients.sh                         (torch from PyPI)
+#   TORCH_WHEEL=/path/torch-…-cpu-….whl Launch/pytorch-gradients.sh
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+venv=$(mktemp -d)
+trap 'rm -rf "$venv"' EXIT
+python3 -m venv "$venv"
+"$venv/bin/pip" install --quiet "${TORCH_WHEEL:-torch}" numpy
+"$venv/bin/python" "$here/Tests/python/pytorch_gradients.py" "$here/Tests/VAEDistTests/Fixtures/pytorch-gradients.json"
