@@ -74,9 +74,16 @@ struct CommonOptions: ParsableArguments {
 /// The configuration's defaults, shown in `--help`.
 let defaults = TrainingConfiguration()
 
-/// `--likelihood`'s values (the configuration reads `model.likelihood` by name).
-enum LikelihoodName: String, CaseIterable, ExpressibleByArgument {
-    case bernoulli, gaussian
+/// `--likelihood`'s values: the names ``Likelihood/names`` lists (the configuration reads `model.likelihood` by name).
+struct LikelihoodName: ExpressibleByArgument {
+    let rawValue: String
+
+    init?(argument: String) {
+        guard Likelihood.names.contains(argument) else { return nil }
+        rawValue = argument
+    }
+
+    static var allValueStrings: [String] { Likelihood.names }
 }
 
 extension Binarization: ExpressibleByArgument {}

@@ -64,6 +64,15 @@ public enum Likelihood: Equatable, Sendable {
         }
     }
 
+    /// Buffers the size of the decoder's output that the memory estimate counts per pixel: the mean (logits), and
+    /// for a Gaussian its variance too.
+    public var outputBuffersPerPixel: Int {
+        switch self {
+        case .bernoulli: return 1
+        case .gaussian: return 2
+        }
+    }
+
     /// Whether it models binary targets as well as grey levels (the binarizations make sense only then).
     public var acceptsBinarizedTargets: Bool {
         switch self {

@@ -13,7 +13,7 @@ extension TrainingConfiguration {
     /// unit of every layer). Nil when the count overflows.
     public var estimatedMemory: (bytes: Int, parameters: Int, activations: Int)? {
         let a = architecture
-        let outputs = a.likelihood.name == "gaussian" ? 2 : 1
+        let outputs = a.likelihood.outputBuffersPerPixel
         let widths = [a.inputSize] + a.encoderHidden + [a.latentSize]
         let decoder = [a.latentSize] + a.decoderHidden + [a.inputSize * outputs]
         var parameters = 0, units = 0
