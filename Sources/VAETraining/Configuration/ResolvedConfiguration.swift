@@ -9,50 +9,7 @@ extension TrainingConfiguration {
     /// Every key (the deprecated exchange keys folded into `training.gradient_exchange`) as its JSON literal.
     /// Reading the result back (``parse(_:source:)``) gives the same settings.
     public var resolvedValues: [(key: String, json: String)] {
-        func string(_ s: String) -> String { Safetensors.jsonString(s) }
-        func list(_ xs: [Int]) -> String { "[" + xs.map(String.init).joined(separator: ",") + "]" }
-        var values: [(String, String)] = [
-            ("model.input_size", "\(architecture.inputSize)"),
-            ("model.encoder_hidden", list(architecture.encoderHidden)),
-            ("model.latent_size", "\(architecture.latentSize)"),
-            ("model.decoder_hidden", list(architecture.decoderHidden)),
-            ("model.activation", string(architecture.activation.rawValue)),
-            ("model.likelihood", string(architecture.likelihood.name)),
-        ]
-        if case .gaussian(let variance) = architecture.likelihood {
-            if case .fixed(let x) = variance {
-                values.append(("model.gaussian_variance", "\(x)"))
-            } else {
-                values.append(("model.gaussian_variance", string("learned")))
-            }
-        }
-        values += [
-            ("training.epochs", "\(epochs)"), ("training.max_steps", maxSteps.map(String.init) ?? "null"),
-            ("training.batch_size", "\(batchSize)"), ("training.learning_rate", "\(adam.learningRate)"),
-            ("training.beta1", "\(adam.beta1)"), ("training.beta2", "\(adam.beta2)"),
-            ("training.adam_epsilon", "\(adam.epsilon)"), ("training.kl_weight", "\(klWeight)"),
-            ("training.seed", "\(seed)"), ("training.drop_last", "\(dropLast)"),
-            ("training.early_stop_patience", "\(earlyStopPatience)"), ("training.clip_grad_norm", "\(clipGradientNorm)"),
-            ("training.lr_schedule", string(lrSchedule)), ("training.lr_warmup_steps", "\(lrWarmupSteps)"),
-            ("training.lr_decay_steps", lrDecaySteps.map(String.init) ?? "null"),
-            ("training.lr_min_factor", "\(lrMinimumFactor)"), ("training.lr_step_every", "\(lrStepEvery)"),
-            ("training.lr_step_factor", "\(lrStepFactor)"), ("training.kl_schedule", string(klScheduleName)),
-            ("training.kl_warmup_steps", "\(klWarmupSteps)"), ("training.kl_cycle_steps", "\(klCycleSteps)"),
-            ("training.kl_cycle_ratio", "\(klCycleRatio)"),
-            ("training.gradient_exchange", string(gradientExchange.rawValue)),
-            ("training.micro_batches", "\(microBatches)"),
-            ("training.cross_node_compression", string(crossNodeCompression.rawValue)),
-            ("training.cross_node_overlap", "\(crossNodeOverlap)"),
-            ("data.source", string(dataSource)), ("data.binarization", string(binarization.rawValue)),
-            ("data.standardize", "\(standardize)"), ("data.validation_fraction", "\(validationFraction)"),
-            ("run.run_dir", string(runDirectory)), ("run.checkpoint_every", "\(checkpointEvery)"),
-            ("run.keep_checkpoints", "\(keepCheckpoints)"), ("run.log_every", "\(logEvery)"),
-            ("run.blas_threads", "\(blasThreads)"), ("run.threads", "\(threads)"),
-            ("run.collective_timeout", "\(collectiveTimeout)"),
-            ("run.divergence_check_every", "\(divergenceCheckEvery)"),
-            ("run.nll_importance_samples", "\(nllImportanceSamples)"), ("run.nll_images", "\(nllImages)"),
-        ]
-        return values
+        TrainingConfiguration.keys.compactMap { key in key.write(self).map { (key.name, $0) } }
     }
 
     /// The deprecated keys, which ``resolvedValues`` folds into `training.gradient_exchange`.
@@ -134,54 +91,13 @@ extension TrainingConfiguration {
     /// same trajectory JSON, data and step produce the same bits; epochs, max_steps and the run settings may
     /// change across a resume.
     public var trajectoryJSON: String {
-        var model: [(String, String)] = [
-            ("activation", "\"\(architecture.activation.rawValue)\""),
-            ("decoder_hidden", "[\(architecture.decoderHidden.map(String.init).joined(separator: ","))]"),
-            ("encoder_hidden", "[\(architecture.encoderHidden.map(String.init).joined(separator: ","))]"),
-            ("input_size", "\(architecture.inputSize)"),
-            ("latent_size", "\(architecture.latentSize)"),
-        ]
-        model += architecture.likelihood.trajectoryFields
-        let training: [(String, String)] =
-            [
-                ("adam_epsilon", "\(adam.epsilon)"), ("batch_size", "\(batchSize)"), ("beta1", "\(adam.beta1)"),
-                ("beta2", "\(adam.beta2)"), ("drop_last", "\(dropLast)"), ("kl_weight", "\(klWeight)"),
-                ("learning_rate", "\(adam.learningRate)"), ("seed", "\(seed)"),
-                ("reduction", gradientExchange.definesTrajectory ? "\"exact\"" : "\"fast\""),
-            ] + (gradientExchange.definesTrajectory ? [("micro_batches", "\(microBatches)")] : [])
-            + (crossNodeCompression != .none ? [("cross_node_compression", "\"\(crossNodeCompression.rawValue)\"")] : [])
-            + scheduleFields
-        // Keys added after version 1 appear only when set, so earlier runs keep their hash and resume.
-        let data: [(String, String)] =
-            [("binarization", "\"\(binarization.rawValue)\"")] + (standardize ? [("standardize", "true")] : [])
-            + (validationFraction > 0 ? [("validation_fraction", "\(validationFraction)")] : [])
-        func object(_ pairs: [(String, String)]) -> String {
-            "{" + pairs.sorted { $0.0 < $1.0 }.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
-        }
-        return "{\"data\":\(object(data)),\"model\":\(object(model)),\"training\":\(object(training))}"
-    }
-
-    /// The schedules' trajectory keys, present only when a schedule is not constant (earlier runs keep their hash).
-    var scheduleFields: [(String, String)] {
-        var fields: [(String, String)] = clipGradientNorm > 0 ? [("clip_grad_norm", "\(clipGradientNorm)")] : []
-        switch learningRateSchedule {
-        case .constant: break
-        case .step(let every, let factor):
-            fields += [("lr_schedule", "\"step\""), ("lr_step_every", "\(every)"), ("lr_step_factor", "\(factor)")]
-        case .cosine(let warmup, let decay, let minimum):
-            fields += [
-                ("lr_schedule", "\"cosine\""), ("lr_warmup_steps", "\(warmup)"), ("lr_min_factor", "\(minimum)"),
-                // Without lr_decay_steps the decay spans the run's epochs, which then decide the trajectory.
-                decay.map { ("lr_decay_steps", "\($0)") } ?? ("epochs", "\(epochs)"),
-            ]
-        }
-        switch klSchedule {
-        case .constant: break
-        case .linear(let warmup): fields += [("kl_schedule", "\"linear\""), ("kl_warmup_steps", "\(warmup)")]
-        case .cyclical(let cycle, let ratio):
-            fields += [("kl_schedule", "\"cyclical\""), ("kl_cycle_steps", "\(cycle)"), ("kl_cycle_ratio", "\(ratio)")]
-        }
-        return fields
+        let fields = TrainingConfiguration.keys.flatMap { key in key.trajectoryFields(self).map { (key.section, $0.0, $0.1) } }
+        let sections = Dictionary(grouping: fields) { $0.0 }
+        return "{"
+            + sections.keys.sorted().map { section in
+                let pairs = sections[section]!.sorted { $0.1 < $1.1 }.map { "\"\($0.1)\":\($0.2)" }
+                return "\"\(section)\":{" + pairs.joined(separator: ",") + "}"
+            }.joined(separator: ",") + "}"
     }
 
     /// SHA-256 of ``trajectoryJSON``.

@@ -36,6 +36,24 @@ public enum LearningRateSchedule: Equatable, Sendable {
         case .cosine: return "cosine"
         }
     }
+
+    /// The spellings of `training.lr_schedule`.
+    public static let names = ["constant", "step", "cosine"]
+
+    /// Its fields in the trajectory JSON (none when constant, so earlier runs keep their hash); a cosine without
+    /// decay steps decays over the run's epochs, which then decide the trajectory.
+    func trajectoryFields(epochs: Int) -> [(String, String)] {
+        switch self {
+        case .constant: return []
+        case .step(let every, let factor):
+            return [("lr_schedule", "\"step\""), ("lr_step_every", "\(every)"), ("lr_step_factor", "\(factor)")]
+        case .cosine(let warmup, let decay, let minimum):
+            return [
+                ("lr_schedule", "\"cosine\""), ("lr_warmup_steps", "\(warmup)"), ("lr_min_factor", "\(minimum)"),
+                decay.map { ("lr_decay_steps", "\($0)") } ?? ("epochs", "\(epochs)"),
+            ]
+        }
+    }
 }
 
 /// The KL weight β as a pure function of the global step.
@@ -67,6 +85,19 @@ public enum KLSchedule: Equatable, Sendable {
         case .constant: return "constant"
         case .linear: return "linear"
         case .cyclical: return "cyclical"
+        }
+    }
+
+    /// The spellings of `training.kl_schedule`.
+    public static let names = ["constant", "linear", "cyclical"]
+
+    /// Its fields in the trajectory JSON (none when constant).
+    var trajectoryFields: [(String, String)] {
+        switch self {
+        case .constant: return []
+        case .linear(let warmup): return [("kl_schedule", "\"linear\""), ("kl_warmup_steps", "\(warmup)")]
+        case .cyclical(let cycle, let ratio):
+            return [("kl_schedule", "\"cyclical\""), ("kl_cycle_steps", "\(cycle)"), ("kl_cycle_ratio", "\(ratio)")]
         }
     }
 }
