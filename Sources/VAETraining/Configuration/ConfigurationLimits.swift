@@ -42,7 +42,7 @@ extension TrainingConfiguration {
     /// Throws when the model cannot fit in this machine's memory, naming the key that asks for the most.
     /// With `run.threads` above 1 each thread holds a replica's parameters, gradients and Adam moments.
     public func checkFitsMemory(
-        physicalMemory: Int = Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
+        physicalMemory: Int = Int(clamping: ProcessInfo.processInfo.physicalMemory)
     ) throws {
         func gigabytes(_ bytes: Int) -> String { String(format: "%.1f GB", Double(bytes) / 1e9) }
         if threads > 1, let estimate = estimatedMemory {

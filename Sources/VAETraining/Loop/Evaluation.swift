@@ -159,7 +159,7 @@ public enum Evaluation {
     /// activations, the decoded values and their copies for the outputs.
     static func checkSampleMemory(
         count: Int, architecture: Architecture,
-        physicalMemory: Int = Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
+        physicalMemory: Int = Int(clamping: ProcessInfo.processInfo.physicalMemory)
     ) throws {
         let floats = architecture.latentSize + architecture.decoderHidden.reduce(0, +) + 4 * architecture.inputSize
         let (bytes, overflow) = count.multipliedReportingOverflow(by: 4 * floats)
