@@ -14,22 +14,22 @@ extension TrainingConfiguration {
         .init("model.input_size", write: { "\($0.architecture.inputSize)" }, trajectory: .always) {
             $0.architecture.inputSize = try $1.integer(min: 1)
         },
-        .init("model.encoder_hidden", write: { list($0.architecture.encoderHidden) }, trajectory: .always) {
+        .init("model.encoder_hidden", write: { jsonText($0.architecture.encoderHidden) }, trajectory: .always) {
             $0.architecture.encoderHidden = try $1.integers(min: 1)
         },
         .init("model.latent_size", write: { "\($0.architecture.latentSize)" }, trajectory: .always) {
             $0.architecture.latentSize = try $1.integer(min: 1)
         },
-        .init("model.decoder_hidden", write: { list($0.architecture.decoderHidden) }, trajectory: .always) {
+        .init("model.decoder_hidden", write: { jsonText($0.architecture.decoderHidden) }, trajectory: .always) {
             $0.architecture.decoderHidden = try $1.integers(min: 1)
         },
-        .init("model.activation", write: { string($0.architecture.activation.rawValue) }, trajectory: .always) {
+        .init("model.activation", write: { jsonText($0.architecture.activation.rawValue) }, trajectory: .always) {
             $0.architecture.activation = try $1.choice(Activation.self)
         },
         // The Gaussian's variance key may come before or after this one (see gaussianVariance); the likelihood
         // writes both into the trajectory.
         .init(
-            "model.likelihood", write: { string($0.architecture.likelihood.name) },
+            "model.likelihood", write: { jsonText($0.architecture.likelihood.name) },
             trajectory: .fields { $0.architecture.likelihood.trajectoryFields }
         ) {
             $0.architecture.likelihood = Likelihood(
@@ -40,7 +40,7 @@ extension TrainingConfiguration {
             write: { config in
                 guard case .gaussian(let variance) = config.architecture.likelihood else { return nil }
                 if case .fixed(let x) = variance { return "\(x)" }
-                return string("learned")
+                return jsonText("learned")
             }
         ) { config, v in
             if let s = v.value as? String, s == "learned" {
@@ -87,7 +87,7 @@ extension TrainingConfiguration {
         },
         // The schedules write their settings' trajectory fields (only when not constant).
         .init(
-            "training.lr_schedule", write: { string($0.lrSchedule) },
+            "training.lr_schedule", write: { jsonText($0.lrSchedule) },
             trajectory: .fields { $0.learningRateSchedule.trajectoryFields(epochs: $0.epochs) }
         ) { $0.lrSchedule = try $1.string(oneOf: LearningRateSchedule.names) },
         .init("training.lr_warmup_steps", write: { "\($0.lrWarmupSteps)" }) { $0.lrWarmupSteps = try $1.integer(min: 0) },
@@ -104,7 +104,7 @@ extension TrainingConfiguration {
             config.lrStepFactor = x
         },
         .init(
-            "training.kl_schedule", write: { string($0.klScheduleName) }, trajectory: .fields { $0.klSchedule.trajectoryFields }
+            "training.kl_schedule", write: { jsonText($0.klScheduleName) }, trajectory: .fields { $0.klSchedule.trajectoryFields }
         ) {
             $0.klScheduleName = try $1.string(oneOf: KLSchedule.names)
         },
@@ -118,7 +118,7 @@ extension TrainingConfiguration {
         .init("training.drop_last", write: { "\($0.dropLast)" }, trajectory: .always) { $0.dropLast = try $1.bool() },
         // Only the exact exchange changes the trajectory's bits; the trajectory names it as version 1 did.
         .init(
-            "training.gradient_exchange", write: { string($0.gradientExchange.rawValue) },
+            "training.gradient_exchange", write: { jsonText($0.gradientExchange.rawValue) },
             trajectory: .fields { [("reduction", $0.gradientExchange.definesTrajectory ? "\"exact\"" : "\"fast\"")] }
         ) { $0.gradientExchange = try $1.choice(ExchangeStrategy.self) },
         .init(
@@ -126,7 +126,7 @@ extension TrainingConfiguration {
             trajectory: .fields { $0.gradientExchange.definesTrajectory ? [("micro_batches", "\($0.microBatches)")] : [] }
         ) { $0.microBatches = try $1.integer(min: 1) },
         .init(
-            "training.cross_node_compression", write: { string($0.crossNodeCompression.rawValue) },
+            "training.cross_node_compression", write: { jsonText($0.crossNodeCompression.rawValue) },
             trajectory: .fields {
                 $0.crossNodeCompression != .none ? [("cross_node_compression", "\"\($0.crossNodeCompression.rawValue)\"")] : []
             }
@@ -136,8 +136,8 @@ extension TrainingConfiguration {
         .init("training.reduction") { try $0.setLegacyExchange($1, asked: try $1.string(oneOf: ["fast", "exact"]) == "exact") },
         .init("training.sharded_optimizer") { try $0.setLegacyExchange($1, asked: try $1.bool()) },
         .init("training.overlap_allreduce") { try $0.setLegacyExchange($1, asked: try $1.bool()) },
-        .init("data.source", write: { string($0.dataSource) }) { $0.dataSource = try $1.string() },
-        .init("data.binarization", write: { string($0.binarization.rawValue) }, trajectory: .always) {
+        .init("data.source", write: { jsonText($0.dataSource) }) { $0.dataSource = try $1.string() },
+        .init("data.binarization", write: { jsonText($0.binarization.rawValue) }, trajectory: .always) {
             $0.binarization = try $1.choice(Binarization.self)
         },
         .init(
@@ -148,7 +148,7 @@ extension TrainingConfiguration {
             "data.validation_fraction", write: { "\($0.validationFraction)" },
             trajectory: .fields { $0.validationFraction > 0 ? [("validation_fraction", "\($0.validationFraction)")] : [] }
         ) { $0.validationFraction = try $1.number(atLeast: 0, below: 1) },
-        .init("run.run_dir", write: { string($0.runDirectory) }) { $0.runDirectory = try $1.string() },
+        .init("run.run_dir", write: { jsonText($0.runDirectory) }) { $0.runDirectory = try $1.string() },
         .init("run.checkpoint_every", write: { "\($0.checkpointEvery)" }) { $0.checkpointEvery = try $1.integer(min: 0) },
         .init("run.keep_checkpoints", write: { "\($0.keepCheckpoints)" }) { $0.keepCheckpoints = try $1.integer(min: 1) },
         .init("run.log_every", write: { "\($0.logEvery)" }) { $0.logEvery = try $1.integer(min: 1) },
@@ -166,3 +166,7 @@ extension TrainingConfiguration {
         .init("run.nll_images", write: { "\($0.nllImages)" }) { $0.nllImages = try $1.integer(min: 1) },
     ]
 }
+
+/// A value as a JSON literal, for the keys' `config.json` writers: a string (quoted and escaped) or a list of integers.
+private func jsonText(_ s: String) -> String { Safetensors.jsonString(s) }
+private func jsonText(_ xs: [Int]) -> String { "[" + xs.map(String.init).joined(separator: ",") + "]" }

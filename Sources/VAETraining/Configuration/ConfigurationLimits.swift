@@ -41,10 +41,8 @@ extension TrainingConfiguration {
 
     /// Throws when the model cannot fit in this machine's memory, naming the key that asks for the most.
     /// With `run.threads` above 1 each thread holds a replica's parameters, gradients and Adam moments.
-    public func checkFitsMemory(
-        physicalMemory: Int = Int(clamping: ProcessInfo.processInfo.physicalMemory)
-    ) throws {
-        func gigabytes(_ bytes: Int) -> String { String(format: "%.1f GB", Double(bytes) / 1e9) }
+    public func checkFitsMemory(physicalMemory: Int = MachineMemory.bytes) throws {
+        let gigabytes = MachineMemory.gigabytes
         if threads > 1, let estimate = estimatedMemory {
             let replicas = estimate.parameters.multipliedReportingOverflow(by: threads)
             let total = replicas.partialValue.addingReportingOverflow(estimate.activations)
@@ -115,4 +113,14 @@ extension TrainingConfiguration {
             )
         }
     }
+}
+
+/// This machine's memory: what every estimate made before an allocation is checked against (a model, threads'
+/// replicas, `sample --count`, an inflated `.gz` data file).
+public enum MachineMemory {
+    /// The machine's physical memory in bytes.
+    public static var bytes: Int { Int(clamping: ProcessInfo.processInfo.physicalMemory) }
+
+    /// `bytes` as a person reads it ("25.3 GB").
+    public static func gigabytes(_ bytes: Int) -> String { String(format: "%.1f GB", Double(bytes) / 1e9) }
 }

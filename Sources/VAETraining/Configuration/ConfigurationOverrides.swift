@@ -63,9 +63,3 @@ struct ConfigurationKey: Sendable {
         }
     }
 }
-
-/// A JSON string literal (the configuration's writers).
-func string(_ s: String) -> String { Safetensors.jsonString(s) }
-
-/// A JSON list of integers.
-func list(_ xs: [Int]) -> String { "[" + xs.map(String.init).joined(separator: ",") + "]" }

@@ -65,7 +65,7 @@ struct DataFile: ~Copyable {
                 path: path, identity: FileIdentity(path: path, stat: info))
         }
         // Inflated into memory: refuse, before allocating, what memory cannot hold.
-        let memory = Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
+        let memory = MachineMemory.bytes
         guard dataBytes <= memory / 2 else {
             throw DataError.unreadable(
                 path: path,

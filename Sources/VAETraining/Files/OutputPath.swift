@@ -64,22 +64,9 @@ public enum OutputPath {
         return x.st_dev == y.st_dev && x.st_ino == y.st_ino
     }
 
-    /// Whether the regular file at `path` is a vae-dist checkpoint (its safetensors header's metadata says so).
+    /// Whether the regular file at `path` is a vae-dist checkpoint: its safetensors header (read by the checkpoint
+    /// reader's own checked path, the header alone) names the format.
     static func isCheckpoint(_ path: String) -> Bool {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard descriptor >= 0 else { return false }
-        defer { close(descriptor) }
-        var head = [UInt8](repeating: 0, count: 1 << 16)
-        let n = head.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, 0) }
-        guard n > 8 else { return false }
-        let marker = Array("\"format\":\"\(Checkpoint.format)\"".utf8)
-        let text = head[8..<n]
-        return text.withContiguousStorageIfAvailable { bytes in
-            guard bytes.count >= marker.count else { return false }
-            for start in 0...(bytes.count - marker.count) where bytes[start] == marker[0] {
-                if Array(bytes[start..<(start + marker.count)]) == marker { return true }
-            }
-            return false
-        } ?? false
+        (try? CheckpointFile.readChecked(path, headerOnly: true))?.metadata["format"] == Checkpoint.format
     }
 }

@@ -152,26 +152,23 @@ public enum Evaluation {
             globalStep: loaded.metadata.position.globalStep, importanceWeighted: weighted)
     }
 
-    /// Decodes `count` z of a checkpoint's model — z ~ N(0, I) keyed by `seed`, or the little-endian float32 rows of
-    /// `latentFile` — and writes them as a PNG grid to `out` (28×28 data) and/or as float32 means
-    /// (`count × input_size`, in the data's units: a standardized run's means are un-standardized) to `rawOut`.
     /// `sample --count` against the machine's memory before anything is allocated: per sample its z, the decoder's
     /// activations, the decoded values and their copies for the outputs.
-    static func checkSampleMemory(
-        count: Int, architecture: Architecture,
-        physicalMemory: Int = Int(clamping: ProcessInfo.processInfo.physicalMemory)
-    ) throws {
+    static func checkSampleMemory(count: Int, architecture: Architecture, physicalMemory: Int = MachineMemory.bytes) throws {
         let floats = architecture.latentSize + architecture.decoderHidden.reduce(0, +) + 4 * architecture.inputSize
         let (bytes, overflow) = count.multipliedReportingOverflow(by: 4 * floats)
         guard overflow || bytes > physicalMemory else { return }
-        let needed = overflow ? "more than a 64-bit count of bytes" : String(format: "about %.1f GB", Double(bytes) / 1e9)
+        let needed = overflow ? "more than a 64-bit count of bytes" : "about \(MachineMemory.gigabytes(bytes))"
         throw ImageError(
             path: "sample --count",
             reason:
-                "\(count) samples need \(needed), more than this machine's \(String(format: "%.1f GB", Double(physicalMemory) / 1e9)) of "
+                "\(count) samples need \(needed), more than this machine's \(MachineMemory.gigabytes(physicalMemory)) of "
                 + "memory; ask for fewer (several runs with other --seed values give more)")
     }
 
+    /// Decodes `count` z of a checkpoint's model — z ~ N(0, I) keyed by `seed`, or the little-endian float32 rows of
+    /// `latentFile` — and writes them as a PNG grid to `out` (28×28 data) and/or as float32 means
+    /// (`count × input_size`, in the data's units: a standardized run's means are un-standardized) to `rawOut`.
     public static func sample(
         checkpoint path: String, count: Int, seed: UInt64, out: String?,
         latentFile: String? = nil, rawOut: String? = nil

@@ -46,9 +46,7 @@ public final class Trainer {
     /// Three doubles for the per-step stop agreement: the signal received, whether rank 0's logs failed, and whether
     /// a data file shrank under its mapping (1: found before its bytes were used, 2: during the step).
     let stopFlag = UnsafeMutableBufferPointer<Double>.allocate(capacity: 3)
-    /// The read faults of the data's mapped files seen so far (``SampleStorage/readFaults``), and the bytes the
-    /// pre-step touches read (kept so they are read).
-    var readFaultsSeen = 0
+    /// The bytes the pre-step touches read (kept, so the reads are made).
     var touched: UInt8 = 0
 
     /// The model (its parameters, gradients and activations live where the exchange keeps them).
@@ -183,7 +181,7 @@ public final class Trainer {
 
     /// Every data set's read faults so far: a mapped file that shrank under training (0 in normal use).
     func readFaults() -> Int {
-        [data.train, data.validation, data.test].reduce(0) { $0 + ($1?.storage.readFaults ?? 0) }
+        data.train.storage.readFaults + (data.validation?.storage.readFaults ?? 0) + (data.test?.storage.readFaults ?? 0)
     }
 
     /// Reads a byte of each page this rank's rows of the step `indices` will read, before the step: a data file
@@ -198,7 +196,7 @@ public final class Trainer {
     func dataFaultError(during: String, run: TrainingRun) throws -> Error {
         let clean = stopFlag[2] < 2
         if clean && run.savedStep != position.globalStep { try save(run) }
-        let local = readFaults() > readFaultsSeen
+        let local = readFaults() > 0
         let ranks = communicator.size > 1 ? communicator.gather(Int64(local ? 1 : 0)) : [1]
         let failed = ranks.indices.filter { ranks[$0] != 0 }
         let files = [data.train, data.validation, data.test].flatMap { $0?.storage.shrunkenFiles ?? [] }

@@ -106,7 +106,8 @@ extension Trainer {
             let next = upper, end = min(next + config.batchSize, data.train.count)
             order.withUnsafeBufferPointer { touchRows(UnsafeBufferPointer(rebasing: $0[next..<end])) }
         }
-        let dataFault: Double = faultsAfterStep > faultsBefore ? 2 : (readFaults() > readFaultsSeen ? 1 : 0)
+        // Any fault ends the run, so a count above zero is new: 2 if it came during this step, else 1.
+        let dataFault: Double = faultsAfterStep > faultsBefore ? 2 : (readFaults() > 0 ? 1 : 0)
         if stopRequested(writeFailed: run.report.writeFailure != nil, dataFault: dataFault) {
             if stopFlag[2] != 0 { throw try dataFaultError(during: "at step \(position.globalStep)", run: run) }
             let saveFailure = run.savedStep != position.globalStep ? try saveForStop { try save(run) } : nil
@@ -123,7 +124,7 @@ extension Trainer {
             test: data.test.map(evaluate), seconds: (run.clock.now - epochStart).seconds)
         // A held-out file that shrank under the passes: their losses are not reported; the parameters are the
         // epoch's last step's, good, and checkpointed.
-        if stopRequested(writeFailed: false, dataFault: readFaults() > readFaultsSeen ? 1 : 0), stopFlag[2] != 0 {
+        if stopRequested(writeFailed: false, dataFault: readFaults() > 0 ? 1 : 0), stopFlag[2] != 0 {
             throw try dataFaultError(during: "in epoch \(epoch + 1)'s validation and test passes", run: run)
         }
         run.summaries.append(summary)
