@@ -42,9 +42,12 @@ let package = Package(
         .target(name: "CSHA256", cSettings: [.unsafeFlags(["-O3"])]),
         // The thin C wrapper over OpenMPI: the only code that calls MPI.
         .target(name: "CMPIShim", dependencies: ["COpenMPI"]),
+        // The vocabulary every room declares its settings in (a typed key with its check, default, help and flag)
+        // and the typed reads of JSON values. No I/O.
+        .target(name: "VAESettings"),
         // Model math: tensors, ops (forward/backward pairs), the VAE, Adam, counter-based RNG. No I/O, no MPI.
         .target(
-            name: "VAEModel", dependencies: ["CBLAS", "CKernels"], swiftSettings: kernelFlags,
+            name: "VAEModel", dependencies: ["VAESettings", "CBLAS", "CKernels"], swiftSettings: kernelFlags,
             linkerSettings: [.linkedLibrary("mvec", .when(platforms: [.linux]))]),
         // The distributed layer: the Communicator protocol, the single-process communicator, node-shared memory,
         // one GradientExchange type per strategy. No MPI.
@@ -58,7 +61,7 @@ let package = Package(
         .target(
             name: "VAETraining",
             dependencies: [
-                "VAEModel", "VAEDistributed", "VAEBuildInfo", "CPNG", "CZlib", "CSHA256", "CMappedFiles",
+                "VAESettings", "VAEModel", "VAEDistributed", "VAEBuildInfo", "CPNG", "CZlib", "CSHA256", "CMappedFiles",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: kernelFlags),
@@ -66,7 +69,7 @@ let package = Package(
         .target(
             name: "VAECommandLine",
             dependencies: [
-                "VAEModel", "VAEDistributed", "VAETraining", "VAEMPI", "VAEBuildInfo", "CAllocationCounter",
+                "VAESettings", "VAEModel", "VAEDistributed", "VAETraining", "VAEMPI", "VAEBuildInfo", "CAllocationCounter",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -96,8 +99,8 @@ let package = Package(
         .testTarget(
             name: "VAEDistTests",
             dependencies: [
-                "VAEModel", "VAEDistributed", "VAETraining", "VAEBuildInfo", "VAETestSupport", "CAllocationCounter", "CSHA256",
-                "CKernels",
+                "VAESettings", "VAEModel", "VAEDistributed", "VAETraining", "VAEBuildInfo", "VAETestSupport",
+                "CAllocationCounter", "CSHA256", "CKernels",
             ],
             exclude: ["Fixtures"]),
     ],

@@ -39,12 +39,13 @@ struct Bench: ParsableCommand {
     /// pixels), 128 rows per rank, one BLAS thread per rank.
     func overrides(ranks: Int) -> [(key: String, value: Any?)] {
         [("data.source", "synthetic"), ("run.blas_threads", 1), ("training.batch_size", 128 * ranks)]
-            + common.overrides(threads: common.threads ?? 1) + common.perRankBatch(ranks: ranks)
+            + common.overrides(threads: common.threads ?? 1, bench: true) + common.perRankBatch(ranks: ranks)
     }
 
     func validate() throws {
         guard steps >= 3 else { throw ValidationError("--steps must be at least 3 (three timed rounds)") }
         guard warmup >= 0 else { throw ValidationError("--warmup must be at least 0") }
+        _ = try common.keyValues(bench: true)
         try Console.validateFlags(overrides(ranks: 1))
     }
 

@@ -33,33 +33,6 @@ public struct Train: ParsableCommand {
     @OptionGroup var common: CommonOptions
     @OptionGroup var kernels: KernelOptions
     @OptionGroup var log: LogOptions
-    @Option(help: "Epochs to train in total; a resumed run continues up to this count (default: \(defaults.epochs)).")
-    var epochs: Int?
-    @Option(help: "Stop after this many optimizer steps in total (default: none, all epochs).")
-    var maxSteps: Int?
-    @Option(help: "Global batch size, over all ranks (default: \(defaults.batchSize)).")
-    var batchSize: Int?
-    @Option(help: "Adam learning rate (default: \(defaults.adam.learningRate)).")
-    var learningRate: Float?
-    @Option(help: "Seed of every random stream: initialization, data order, ε, binarization (default: \(defaults.seed)).")
-    var seed: UInt64?
-    @Option(
-        help: "Binarization of the pixels: none (grey levels), dynamic or static (default: \(defaults.binarization.rawValue)).")
-    var binarization: Binarization?
-    @Option(
-        help:
-            "The likelihood p(x|z): bernoulli (values in [0, 1]) or gaussian (any real values) (default: \(defaults.architecture.likelihood.name))."
-    )
-    var likelihood: LikelihoodName?
-    @Flag(help: "Standardize float data per feature (training set's mean and deviation; stored in the checkpoint).")
-    var standardize = false
-    @Option(help: "Hold out this seeded fraction of the training set as the validation set, 0 ≤ F < 1 (default: 0, none).")
-    var validationFraction: Double?
-    @Option(
-        help:
-            "The run folder: checkpoints, latest/best pointers, metrics.jsonl, config.json, run.json, events (default: a new runs/NAME/version_N, NAME: the --config file's name or 'default')."
-    )
-    var runDir: String?
     @Option(
         help: ArgumentHelp(
             "Resume from 'latest' (the run folder's pointer) or a checkpoint path, with the checkpoint's settings.",
@@ -78,56 +51,16 @@ public struct Train: ParsableCommand {
             discussion: "Tensors are matched by name and shape (fc1.weight …); Adam's state starts fresh.",
             valueName: "file"))
     var initFrom: String?
-    @Option(
-        help:
-            "Also checkpoint every this many steps; 0: only at epoch ends and at the stop (default: \(defaults.checkpointEvery))."
-    )
-    var checkpointEvery: Int?
-    @Option(help: "Checkpoints kept after rotation, besides the best (default: \(defaults.keepCheckpoints)).")
-    var keepCheckpoints: Int?
-    @Option(help: "Print a progress line every this many steps (default: \(defaults.logEvery)).")
-    var logEvery: Int?
-    @Option(
-        help: ArgumentHelp(
-            "How gradients are summed across ranks and Adam steps (default: auto, node-shared under mpirun where it applies, else allreduce).",
-            discussion: ExchangeStrategy.helpText))
-    var gradientExchange: ExchangeStrategy?
-    @Option(
-        help:
-            "Under MPI: end the job when a collective waits longer than this many seconds; 0: off (default: \(Int(defaults.collectiveTimeout)))."
-    )
-    var collectiveTimeout: Double?
-    @Option(
-        help:
-            "Under MPI: compare parameter hashes across ranks every this many steps; 0: off (default: \(defaults.divergenceCheckEvery))."
-    )
-    var divergenceCheckEvery: Int?
-    @Flag(help: ArgumentHelp("Deprecated: --gradient-exchange sharded-adam.", visibility: .hidden))
-    var shardedOptimizer = false
-    @Flag(help: ArgumentHelp("Deprecated: --gradient-exchange allreduce-overlapped.", visibility: .hidden))
-    var overlapAllreduce = false
-    @Option(help: ArgumentHelp("Deprecated: --gradient-exchange exact.", visibility: .hidden))
-    var reduction: String?
 
     /// The flags as configuration keys (nil: not given); the keys' types and ranges are the configuration's.
     func overrides(ranks: Int, threads: Int?) -> [(key: String, value: Any?)] {
-        common.overrides(threads: threads) + [
-            ("training.epochs", epochs), ("training.max_steps", maxSteps), ("training.batch_size", batchSize),
-            ("training.learning_rate", learningRate), ("training.seed", seed), ("data.binarization", binarization),
-            ("model.likelihood", likelihood?.rawValue), ("data.standardize", standardize ? true : nil),
-            ("data.validation_fraction", validationFraction),
-            ("run.run_dir", runDir), ("run.checkpoint_every", checkpointEvery), ("run.keep_checkpoints", keepCheckpoints),
-            ("run.log_every", logEvery), ("training.gradient_exchange", gradientExchange),
-            ("run.collective_timeout", collectiveTimeout), ("run.divergence_check_every", divergenceCheckEvery),
-            ("training.sharded_optimizer", shardedOptimizer ? true : nil),
-            ("training.overlap_allreduce", overlapAllreduce ? true : nil),
-            ("training.reduction", reduction),
-        ] + common.perRankBatch(ranks: ranks)
+        common.overrides(threads: threads) + common.perRankBatch(ranks: ranks)
     }
 
     /// Every flag's type and range, before any work (the configuration file and the rank count come later).
     public func validate() throws {
-        if batchSize != nil && common.batchPerRank != nil {
+        let given = try common.keyValues(bench: false)
+        if given.contains(where: { $0.key == "training.batch_size" }) && common.batchPerRank != nil {
             throw ValidationError("give --batch-size (the global batch) or --batch-per-rank, not both")
         }
         if fineTune && resume == nil {

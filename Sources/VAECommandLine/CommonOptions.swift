@@ -1,6 +1,7 @@
 import ArgumentParser
 import CAllocationCounter
 import Foundation
+import VAESettings
 import Logging
 import VAEBuildInfo
 import VAEDistributed
@@ -15,26 +16,8 @@ struct CommonOptions: ParsableArguments {
             "A JSON training configuration, e.g. Config/mnist-pytorch-example.json or a run's config.json (default: the PyTorch example's settings)."
     )
     var config: String?
-    @Option(
-        help: ArgumentHelp(
-            "The data: a folder (MNIST's IDX files, train.npy/test.npy, or train/ test/ folders of shards), an .npy or IDX file (.gz too), a .json manifest, or 'synthetic' (default: \(defaults.dataSource); bench's: synthetic).",
-            discussion: "See \"Your own data\" in the README."))
-    var data: String?
     @Option(help: "Weak scaling: the batch per rank; the global batch becomes this × ranks (default: none; bench's: 128).")
     var batchPerRank: Int?
-    @Option(
-        help:
-            "OpenBLAS threads per rank (default: all cores, 0, when training on one thread; with several threads and in bench: 1)."
-    )
-    var blasThreads: Int?
-    @Option(
-        help: ArgumentHelp(
-            "Train on this many threads, each a rank of one node (node-shared: the same bits as mpirun -n N); under mpirun, in each rank (hybrid: each rank a node of N) (default: train's: the cores available that divide the batch into 32 rows or more, 1 with --blas-threads or under mpirun, a resumed run's own count; bench's: 1).",
-            discussion:
-                "Each thread takes its rows of every batch with one BLAS thread; their gradients are summed in a fixed order."))
-    var threads: Int?
-    @Option(help: "Micro-batches per global batch with --gradient-exchange exact (default: \(defaults.microBatches)).")
-    var microBatches: Int?
 
     @Option(
         name: .customLong("set"),
@@ -44,25 +27,48 @@ struct CommonOptions: ParsableArguments {
             valueName: "section.key=value"))
     var settings: [String] = []
 
+    /// The configuration keys' own flags (`--epochs`, `--data` …, declared with each key), as ArgumentParser leaves
+    /// them; read by ``keyValues(bench:)``.
+    @Argument(
+        parsing: .allUnrecognized,
+        help: ArgumentHelp(
+            "The settings' flags, each a configuration key (declared with the key; `--set` takes any key):",
+            discussion: TrainingConfiguration.flagsHelp(bench: false), valueName: "setting flags"))
+    var keyFlags: [String] = []
+
     func validate() throws {
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let bad = settings.first(where: { !$0.contains("=") || $0.hasPrefix("=") }) {
             throw ValidationError("--set takes section.key=value (e.g. --set training.kl_schedule=linear), got '\(bad)'")
         }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
-    /// The flags as configuration keys; `threads`: the run's thread count when known (nil: not decided yet).
-    func overrides(threads: Int?) -> [(key: String, value: Any?)] {
-        [
-            ("data.source", data), ("run.blas_threads", blasThreads ?? ((threads ?? 1) > 1 ? 1 : nil)),
-            ("run.threads", threads), ("training.micro_batches", microBatches),
-        ]
-            + settings.map { setting in
-                guard let equals = setting.firstIndex(of: "=") else { return (setting, nil) }  // refused by validate()
-                let key = String(setting[..<equals]), text = String(setting[setting.index(after: equals)...])
-                let parsed = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: .fragmentsAllowed)
-                return (key, parsed ?? text)
-            }
+    /// The key flags given (`bench`: only bench's), checked against their declarations; an unknown flag is an error.
+    func keyValues(bench: Bool) throws -> [(key: String, value: Any)] {
+        do { return try TrainingConfiguration.keyValues(fromFlags: keyFlags, bench: bench) } catch let error as ConfigurationError
+        {
+            throw ValidationError("\(error.key): \(error.problem)")
+        }
+    }
+
+    /// `--threads` when given (a bad value is refused by the configuration's check).
+    var threads: Int? {
+        let given = (try? TrainingConfiguration.keyValues(fromFlags: keyFlags, bench: false))?.last { $0.key == "run.threads" }
+        return (given?.value as? NSNumber).map(\.intValue)
+    }
+
+    /// The flags as configuration keys, in order: the thread count and its BLAS threads, `--set`, then the key flags (`threads`: the run's thread count when known, nil: not decided yet).
+    func overrides(threads: Int?, bench: Bool = false) -> [(key: String, value: Any?)] {
+        // The thread count the run chose (recorded in config.json), and one BLAS thread per thread when several.
+        let chosen: [(key: String, value: Any?)] = [("run.threads", threads), ("run.blas_threads", (threads ?? 1) > 1 ? 1 : nil)]
+        let set: [(key: String, value: Any?)] = settings.map { setting in
+            guard let equals = setting.firstIndex(of: "=") else { return (setting, nil) }  // refused by validate()
+            let key = String(setting[..<equals]), text = String(setting[setting.index(after: equals)...])
+            let parsed = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: .fragmentsAllowed)
+            return (key, parsed ?? text)
+        }
+        let flags = ((try? keyValues(bench: bench)) ?? []).map { (key: $0.key, value: Optional($0.value)) }
+        return chosen + set + flags
     }
 
     /// Last, so it wins over --batch-size: the global batch from the per-rank one.
@@ -73,18 +79,6 @@ struct CommonOptions: ParsableArguments {
 
 /// The configuration's defaults, shown in `--help`.
 let defaults = TrainingConfiguration()
-
-/// `--likelihood`'s values: the names ``Likelihood/names`` lists (the configuration reads `model.likelihood` by name).
-struct LikelihoodName: ExpressibleByArgument {
-    let rawValue: String
-
-    init?(argument: String) {
-        guard Likelihood.names.contains(argument) else { return nil }
-        rawValue = argument
-    }
-
-    static var allValueStrings: [String] { Likelihood.names }
-}
 
 extension Binarization: ExpressibleByArgument {}
 

@@ -1,4 +1,5 @@
 import Foundation
+import VAESettings
 import Testing
 @testable import VAETraining
 import VAEModel

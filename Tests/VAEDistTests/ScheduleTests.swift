@@ -1,52 +1,62 @@
 import Foundation
 import Testing
 import VAEModel
+import VAESettings
 @testable import VAETraining
 
 /// Learning-rate and KL-weight schedules: pure functions of the global step.
 @Suite struct ScheduleTests {
-    @Test func learningRateSchedulesMatchHandComputedValues() {
+    /// The schedule a `training` section's JSON gives, read through the schedules' own setting declarations.
+    static func schedules(_ training: String) throws -> (rate: LearningRateSchedule, weight: KLSchedule) {
+        let config = try TrainingConfiguration.parse(Data(#"{"training": {\#(training)}}"#.utf8))
+        return (config.learningRateSchedule, config.klSchedule)
+    }
+
+    @Test func learningRateSchedulesMatchHandComputedValues() throws {
         let base: Float = 1e-3
-        let step = LearningRateSchedule.step(every: 100, factor: 0.5)
+        let step = try Self.schedules(#""lr_schedule": "step", "lr_step_every": 100, "lr_step_factor": 0.5"#).rate
         #expect(step.rate(at: 1, base: base, horizon: 0) == base && step.rate(at: 100, base: base, horizon: 0) == base)
         #expect(
             step.rate(at: 101, base: base, horizon: 0) == Float(5e-4)
                 && step.rate(at: 201, base: base, horizon: 0) == Float(2.5e-4))
-        let cosine = LearningRateSchedule.cosine(warmupSteps: 10, decaySteps: 110, minimum: 0.1)
+        let cosine = try Self.schedules(
+            #""lr_schedule": "cosine", "lr_warmup_steps": 10, "lr_decay_steps": 110, "lr_min_factor": 0.1"#
+        ).rate
         expectClose(cosine.rate(at: 5, base: base, horizon: 0), 0.5e-3, relative: 0, absolute: 1e-9)
         expectClose(cosine.rate(at: 10, base: base, horizon: 0), 1e-3, relative: 0, absolute: 1e-9)
         expectClose(cosine.rate(at: 60, base: base, horizon: 0), 0.55e-3, relative: 0, absolute: 1e-9)  // halfway: 0.1 + 0.9 · ½
         expectClose(cosine.rate(at: 110, base: base, horizon: 0), 0.1e-3, relative: 0, absolute: 1e-9)
         expectClose(cosine.rate(at: 500, base: base, horizon: 0), 0.1e-3, relative: 0, absolute: 1e-9)
         // Without decay steps the horizon (epochs × steps per epoch) is the decay's end.
-        let run = LearningRateSchedule.cosine(warmupSteps: 0, decaySteps: nil, minimum: 0)
+        let run = try Self.schedules(#""lr_schedule": "cosine""#).rate
         expectClose(run.rate(at: 50, base: base, horizon: 100), 0.5e-3, relative: 0, absolute: 1e-9)
         expectClose(run.rate(at: 100, base: base, horizon: 100), 0, relative: 0, absolute: 1e-9)
-        #expect(LearningRateSchedule.constant.rate(at: 12345, base: base, horizon: 1) == base)
+        #expect(try Self.schedules("").rate.rate(at: 12345, base: base, horizon: 1) == base)
     }
 
-    @Test func klSchedulesMatchHandComputedValues() {
-        let linear = KLSchedule.linear(warmupSteps: 100)
+    @Test func klSchedulesMatchHandComputedValues() throws {
+        let linear = try Self.schedules(#""kl_schedule": "linear", "kl_warmup_steps": 100"#).weight
         #expect(
             linear.weight(at: 50, base: 1) == 0.5 && linear.weight(at: 100, base: 1) == 1 && linear.weight(at: 150, base: 1) == 1)
         #expect(linear.weight(at: 25, base: 2) == 0.5)
-        let cyclical = KLSchedule.cyclical(cycleSteps: 100, ratio: 0.5)  // Fu et al.: rise over half a cycle, hold
+        // Fu et al.: rise over half a cycle, hold.
+        let cyclical = try Self.schedules(#""kl_schedule": "cyclical", "kl_cycle_steps": 100, "kl_cycle_ratio": 0.5"#).weight
         #expect(
             cyclical.weight(at: 25, base: 1) == 0.5 && cyclical.weight(at: 50, base: 1) == 1
                 && cyclical.weight(at: 75, base: 1) == 1)
         #expect(
             cyclical.weight(at: 100, base: 1) == 1 && cyclical.weight(at: 101, base: 1) == 0.02
                 && cyclical.weight(at: 125, base: 1) == 0.5)
-        #expect(KLSchedule.constant.weight(at: 7, base: 0.25) == 0.25)
+        #expect(try Self.schedules("").weight.weight(at: 7, base: 0.25) == 0.25)
     }
 
     static func scheduled(_ folder: String, maxSteps: Int) -> TrainingConfiguration {
         var config = Fixtures.smallConfiguration(runDirectory: folder)
         config.lrSchedule = "cosine"
-        config.lrWarmupSteps = 5
-        config.lrDecaySteps = 25
+        config.settings[CosineDecay.warmupSteps] = 5
+        config.settings[CosineDecay.decaySteps] = 25
         config.klScheduleName = "linear"
-        config.klWarmupSteps = 20
+        config.settings[LinearWarmUp.warmupSteps] = 20
         config.maxSteps = maxSteps
         return config
     }
@@ -95,8 +105,11 @@ import VAEModel
         let scheduled = ScheduleTests.scheduled("/tmp", maxSteps: 1).trajectoryJSON
         #expect(TrainingConfiguration.differingKeys(json, scheduled).contains("training.lr_schedule"))
         let stored = try TrainingConfiguration.parse(Data(scheduled.utf8))
-        #expect(stored.learningRateSchedule == .cosine(warmupSteps: 5, decaySteps: 25, minimum: 0))
-        #expect(stored.klSchedule == .linear(warmupSteps: 20))
+        let expected = try Self.schedules(
+            #""lr_schedule": "cosine", "lr_warmup_steps": 5, "lr_decay_steps": 25, "kl_schedule": "linear", "kl_warmup_steps": 20"#
+        )
+        #expect(stored.learningRateSchedule == expected.rate && stored.klSchedule == expected.weight)
+        #expect(stored.learningRateSchedule != (try Self.schedules(#""lr_schedule": "cosine", "lr_warmup_steps": 6"#).rate))
         #expect { try TrainingConfiguration.parse(Data(#"{"training": {"lr_schedule": "exponential"}}"#.utf8)) } throws: {
             "\($0)".contains("training.lr_schedule") && "\($0)".contains("cosine")
         }

@@ -1,4 +1,5 @@
 import Foundation
+import VAESettings
 
 /// A safetensors error: names the file and the fault.
 public struct SafetensorsError: Error, CustomStringConvertible, Equatable {
@@ -65,21 +66,7 @@ public enum Safetensors {
         Float(bitPattern: UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 4 * index, as: UInt32.self)))
     }
 
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    static func jsonString(_ s: String) -> String { jsonLiteral(s) }
 
     /// Parses and validates `bytes`; `path` only names the file in errors.
     public static func decode(

@@ -1,6 +1,7 @@
 import Foundation
 import VAEDistributed
 import VAEModel
+import VAESettings
 
 /// Everything that defines a training run. Read from a JSON file in Config/, then overridden by flags.
 ///
@@ -59,29 +60,18 @@ public struct TrainingConfiguration: Equatable, Sendable {
     public var earlyStopPatience = 0
     /// Clip the summed gradient to this global L2 norm before each Adam step (0: off; see ``GradientClipper``).
     public var clipGradientNorm = 0.0
-    /// The learning-rate schedule's settings (see ``learningRateSchedule``).
-    public var lrSchedule = "constant", lrWarmupSteps = 0, lrDecaySteps: Int? = nil, lrMinimumFactor = 0.0
-    public var lrStepEvery = 1000, lrStepFactor = 0.5
-    /// The KL weight schedule's settings (see ``klSchedule``).
-    public var klScheduleName = "constant", klWarmupSteps = 1000, klCycleSteps = 1000, klCycleRatio = 0.5
+    /// The learning-rate schedule's name (see ``learningRateSchedule``).
+    public var lrSchedule = ConstantRate.name
+    /// The KL weight schedule's name (see ``klSchedule``).
+    public var klScheduleName = ConstantWeight.name
+    /// The values of the rooms' own settings: the schedules' and the likelihoods' (declared in their files).
+    public var settings = SettingValues()
 
     /// The learning rate by global step.
-    public var learningRateSchedule: LearningRateSchedule {
-        switch lrSchedule {
-        case "step": return .step(every: lrStepEvery, factor: lrStepFactor)
-        case "cosine": return .cosine(warmupSteps: lrWarmupSteps, decaySteps: lrDecaySteps, minimum: lrMinimumFactor)
-        default: return .constant
-        }
-    }
+    public var learningRateSchedule: LearningRateSchedule { LearningRateSchedule(name: lrSchedule, settings: settings)! }
 
     /// β by global step.
-    public var klSchedule: KLSchedule {
-        switch klScheduleName {
-        case "linear": return .linear(warmupSteps: klWarmupSteps)
-        case "cyclical": return .cyclical(cycleSteps: klCycleSteps, ratio: klCycleRatio)
-        default: return .constant
-        }
-    }
+    public var klSchedule: KLSchedule { KLSchedule(name: klScheduleName, settings: settings)! }
 
     /// How gradients are summed across ranks and turned into an Adam step (see ``ExchangeStrategy``).
     public var gradientExchange = ExchangeStrategy.auto
@@ -187,10 +177,5 @@ public struct TrainingConfiguration: Equatable, Sendable {
         let note =
             "configuration key '\(v.key)' is deprecated and will be removed; use training.gradient_exchange: \"\(strategy.rawValue)\" (--gradient-exchange \(strategy.rawValue))"
         if !deprecations.contains(note) { deprecations.append(note) }
-    }
-
-    /// A Gaussian likelihood's variance setting, kept when the likelihood key comes after it.
-    var gaussianVariance: GaussianVariance = .learned {
-        didSet { if case .gaussian = architecture.likelihood { architecture.likelihood = .gaussian(gaussianVariance) } }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import VAESettings
 import VAEDistributed
 import VAEModel
 
@@ -6,7 +7,7 @@ import VAEModel
 /// that cannot fit is one error naming the key and the bytes, not an allocation failure deep in the model.
 extension TrainingConfiguration {
     /// Hidden layers per network: far more than any VAE uses, few enough that describing the model is instant.
-    public static let maximumLayers = 64
+    public static let maximumLayers = ConfigValue.maximumLayers
 
     /// Bytes the model needs, about: parameters, gradients and two Adam moments (4 floats per parameter, and one
     /// more for the exchanges' copies), and per row of the batch the activations and their gradients (6 floats per

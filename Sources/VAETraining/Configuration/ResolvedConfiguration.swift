@@ -1,5 +1,6 @@
 import Foundation
 import VAEModel
+import VAESettings
 
 /// The configuration written out in full (every key with the value in force), its trajectory part, and what
 /// `--resume` does with them:
@@ -72,10 +73,7 @@ extension TrainingConfiguration {
         // How long to train is stated anew as a whole: --epochs alone must not stop at the stored max_steps.
         let length: Set<String> = ["training.epochs", "training.max_steps"]
         if !keys.isDisjoint(with: length) { keys.formUnion(length) }
-        // The likelihood's variance first: setting the likelihood reads it.
-        for key in keys.sorted(by: {
-            ($0 == "model.gaussian_variance" ? 0 : 1, $0) < ($1 == "model.gaussian_variance" ? 0 : 1, $1)
-        }) {
+        for key in keys.sorted() {
             guard let json = values[key] else { continue }
             let value = try JSONSerialization.jsonObject(with: Data(json.utf8), options: .fragmentsAllowed)
             try adopted.set(ConfigValue(key: key, value: value))

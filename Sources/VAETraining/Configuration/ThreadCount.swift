@@ -1,4 +1,5 @@
 import Foundation
+import VAESettings
 import VAEDistributed
 
 extension TrainingConfiguration {

@@ -30,6 +30,8 @@ public protocol TrainingHooks: AnyObject {
 /// strategy). Rank 0 alone logs and writes files (``TrainingReport``, checkpoints).
 public final class Trainer {
     public let configuration: TrainingConfiguration
+    /// The configuration's schedules, built once (a step allocates nothing).
+    let learningRateSchedule: LearningRateSchedule, klSchedule: KLSchedule
     public let data: DataSplits
     public let communicator: Communicator
     public var logger: Logger
@@ -72,6 +74,7 @@ public final class Trainer {
             throw TrainerError.dataTooSmall(samples: data.train.count, batchSize: configuration.batchSize)
         }
         self.configuration = configuration
+        (learningRateSchedule, klSchedule) = (configuration.learningRateSchedule, configuration.klSchedule)
         self.data = data
         self.communicator = communicator
         self.logger = logger
@@ -152,9 +155,9 @@ public final class Trainer {
     /// gives the configured values, bit for bit).
     public func applySchedules(step: Int, stepsPerEpoch: Int) {
         let c = configuration
-        exchange.optimizer.hyperparameters.learningRate = c.learningRateSchedule.rate(
+        exchange.optimizer.hyperparameters.learningRate = learningRateSchedule.rate(
             at: step, base: c.adam.learningRate, horizon: c.epochs * stepsPerEpoch)
-        exchange.model.klWeight = Float(c.klSchedule.weight(at: step, base: c.klWeight))
+        exchange.model.klWeight = Float(klSchedule.weight(at: step, base: c.klWeight))
     }
 
     /// One optimizer step on the global batch `indices`. No allocation. Returns the batch's loss sums over all ranks.

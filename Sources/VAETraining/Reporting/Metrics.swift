@@ -1,4 +1,5 @@
 import Foundation
+import VAESettings
 
 /// `metrics.jsonl` in the run folder: one JSON object per logged step and per epoch.
 public final class MetricsLog {

@@ -1,4 +1,5 @@
 import Foundation
+import VAESettings
 
 /// TensorBoard event files: TFRecord framing (length, masked CRC-32C, data, masked CRC-32C) around `Event` protocol
 /// buffers. The four messages involved (Event, Summary, Summary.Value, Summary.Image) are encoded by hand here —

@@ -1,13 +1,19 @@
 import Foundation
+import VAESettings
 
 /// One configuration value with its dotted key, for typed reads that name the key on failure.
-struct ConfigValue {
-    let key: String
-    let value: Any
+public struct ConfigValue {
+    public let key: String
+    public let value: Any
 
-    func error(_ problem: String) -> ConfigurationError { ConfigurationError(key: key, problem: problem) }
+    public init(key: String, value: Any) {
+        self.key = key
+        self.value = value
+    }
 
-    func integer(min: Int) throws -> Int {
+    public func error(_ problem: String) -> ConfigurationError { ConfigurationError(key: key, problem: problem) }
+
+    public func integer(min: Int) throws -> Int {
         guard let n = value as? NSNumber, !isJSONBool(value), n.doubleValue == n.doubleValue.rounded(),
             abs(n.doubleValue) < 1e15
         else {
@@ -17,29 +23,32 @@ struct ConfigValue {
         return n.intValue
     }
 
-    func integers(min: Int) throws -> [Int] {
+    /// The most entries a list of layer widths may have.
+    public static let maximumLayers = 64
+
+    public func integers(min: Int) throws -> [Int] {
         guard let items = value as? [Any] else { throw error("must be a list of integers, got \(describe(value))") }
-        guard items.count <= TrainingConfiguration.maximumLayers else {
-            throw error("has \(items.count) entries; at most \(TrainingConfiguration.maximumLayers) layers")
+        guard items.count <= ConfigValue.maximumLayers else {
+            throw error("has \(items.count) entries; at most \(ConfigValue.maximumLayers) layers")
         }
         return try items.map { try ConfigValue(key: key, value: $0).integer(min: min) }
     }
 
-    func number(above lower: Double) throws -> Double {
+    public func number(above lower: Double) throws -> Double {
         let x = try number()
         guard x > lower else { throw error("must be > \(lower), got \(x)") }
         return x
     }
 
-    func number(atLeast lower: Double, below upper: Double = .infinity) throws -> Double {
+    public func number(atLeast lower: Double, below upper: Double = .infinity) throws -> Double {
         let x = try number()
         guard x >= lower && x < upper else { throw error("must be in [\(lower), \(upper)), got \(x)") }
         return x
     }
 
     /// A number the model uses as a 32-bit float: it must stay finite (and, above 0, nonzero) as one.
-    func float(above lower: Double) throws -> Float { try asFloat(number(above: lower)) }
-    func float(atLeast lower: Double) throws -> Float { try asFloat(number(atLeast: lower)) }
+    public func float(above lower: Double) throws -> Float { try asFloat(number(above: lower)) }
+    public func float(atLeast lower: Double) throws -> Float { try asFloat(number(atLeast: lower)) }
 
     private func asFloat(_ x: Double) throws -> Float {
         let f = Float(x)
@@ -48,19 +57,19 @@ struct ConfigValue {
         return f
     }
 
-    func number() throws -> Double {
+    public func number() throws -> Double {
         guard let n = value as? NSNumber, !isJSONBool(value), n.doubleValue.isFinite else {
             throw error("must be a number, got \(describe(value))")
         }
         return n.doubleValue
     }
 
-    func string() throws -> String {
+    public func string() throws -> String {
         guard let s = value as? String else { throw error("must be a string, got \(describe(value))") }
         return s
     }
 
-    func string(oneOf choices: [String]) throws -> String {
+    public func string(oneOf choices: [String]) throws -> String {
         let s = try string()
         guard choices.contains(s) else {
             throw error("must be one of \(choices.map { "\"\($0)\"" }.joined(separator: ", ")), got \"\(s)\"")
@@ -68,12 +77,12 @@ struct ConfigValue {
         return s
     }
 
-    func bool() throws -> Bool {
+    public func bool() throws -> Bool {
         guard isJSONBool(value), let b = value as? Bool else { throw error("must be true or false, got \(describe(value))") }
         return b
     }
 
-    func choice<T: RawRepresentable & CaseIterable>(_: T.Type) throws -> T where T.RawValue == String {
+    public func choice<T: RawRepresentable & CaseIterable>(_: T.Type) throws -> T where T.RawValue == String {
         let s = try string()
         guard let choice = T(rawValue: s) else {
             throw error("must be one of \(T.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")), got \"\(s)\"")
@@ -81,7 +90,7 @@ struct ConfigValue {
         return choice
     }
 
-    func describe(_ value: Any) -> String {
+    public func describe(_ value: Any) -> String {
         if value is NSNull { return "null" }
         if let s = value as? String { return s.count > 80 ? "\"\(s.prefix(80))…\" (\(s.utf8.count) bytes)" : "\"\(s)\"" }
         if value is [Any] { return "a list" }
@@ -92,14 +101,14 @@ struct ConfigValue {
 
 /// Whether a decoded JSON value is `true`/`false`. Foundation on Linux lets any NSNumber cast to `Bool`, so the
 /// boolean is told apart by its type (`Bool` or Foundation's boxed boolean).
-func isJSONBool(_ value: Any) -> Bool {
+public func isJSONBool(_ value: Any) -> Bool {
     type(of: value) == Bool.self || String(describing: type(of: value)).contains("Boolean")
 }
 
 /// Finds a key given twice in one JSON object (JSONSerialization keeps the last silently). Runs on text the JSON
 /// parser has accepted; returns the dotted path of the first duplicate.
-enum JSONDuplicateKeys {
-    static func first(in bytes: [UInt8]) -> String? {
+public enum JSONDuplicateKeys {
+    public static func first(in bytes: [UInt8]) -> String? {
         // One frame per open object or array: the keys seen, the key being read's value, whether a key comes next.
         struct Frame { var isObject: Bool; var keys: Set<[UInt8]> = []; var current: String = ""; var expectKey = true }
         var stack: [Frame] = []

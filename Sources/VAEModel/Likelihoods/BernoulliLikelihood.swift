@@ -1,0 +1,38 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+import VAESettings
+
+/// Bernoulli on logits: −log p(x|z) = Σ softplus(ℓ) − x·ℓ (binary cross-entropy on grey levels or binary targets);
+/// the mean image is sigmoid(ℓ). No settings of its own.
+public struct BernoulliLikelihood: LikelihoodKind {
+    public static let name = "bernoulli"
+    public static let settings: [AnySetting] = []
+    public init(settings: SettingValues) {}
+
+    public var describe: String { "bernoulli" }
+    public var outputBuffersPerPixel: Int { 1 }
+    public var acceptsBinarizedTargets: Bool { true }
+    public var learnsOutputLogVariance: Bool { false }
+    public var fixedOutputLogVariance: Float { 0 }
+    public func mean(ofOutput output: Float) -> Float { 1 / (1 + expf(-output)) }
+
+    public func negativeLogLikelihood(
+        _ model: VariationalAutoencoder, firstRow: Int, rows: Int, gradients: FlatBuffer?
+    )
+        -> Double
+    {
+        let width = model.layout.architecture.inputSize
+        // activationGradient is where backward starts; the spare is free until then (per-pixel losses).
+        return BernoulliNLL.forward(
+            logits: model.output + firstRow * width, targets: model.input + firstRow * width, rows: rows, width: width,
+            logitGradient: model.activationGradient, scratch: model.spareActivationGradient)
+    }
+}
+
+extension Likelihood {
+    /// The Bernoulli likelihood.
+    public static let bernoulli = Likelihood(name: BernoulliLikelihood.name)!
+}

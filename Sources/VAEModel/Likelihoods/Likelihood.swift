@@ -1,0 +1,87 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+import VAESettings
+
+// The likelihood room: each p(x|z) is one type in one file of this folder (its NLL and gradient, its settings,
+// its mean image, its name), listed once in ``Likelihood/kinds``. The configuration, the trajectory hash, the
+// flags and the docs' key table take its name and settings from there.
+
+/// One kind of decoder likelihood p(x|z), implemented in a file of its own and registered in ``Likelihood/kinds``.
+public protocol LikelihoodKind: Sendable {
+    /// Its `model.likelihood` spelling.
+    static var name: String { get }
+    /// Its own settings (keys under `model.`), declared in its file; read only when it is the likelihood in force.
+    static var settings: [AnySetting] { get }
+    /// The likelihood the settings' values give.
+    init(settings: SettingValues)
+
+    /// For logs: `bernoulli`, `gaussian (learned variance)`.
+    var describe: String { get }
+    /// Buffers the size of the decoder's output that the memory estimate counts per pixel.
+    var outputBuffersPerPixel: Int { get }
+    /// Whether it models binary targets as well as grey levels (the binarizations make sense only then).
+    var acceptsBinarizedTargets: Bool { get }
+    /// Whether it has a learned per-pixel log-variance (the `x_logvar` tensor, after the decoder in the layout).
+    var learnsOutputLogVariance: Bool { get }
+    /// The per-pixel log-variance when it is fixed (0 where there is none).
+    var fixedOutputLogVariance: Float { get }
+    /// The mean of p(x|z) for one decoder output.
+    func mean(ofOutput output: Float) -> Float
+    /// Σ −log p(x|z) over `rows` rows of `model`'s decoder output from `firstRow`, against the same rows of its
+    /// input. With `gradients` (training, rows from 0) the same pass writes ∂/∂output into the model's output
+    /// gradient and any parameter gradient of its own into `gradients`.
+    func negativeLogLikelihood(_ model: VariationalAutoencoder, firstRow: Int, rows: Int, gradients: FlatBuffer?) -> Double
+}
+
+/// The decoder's likelihood p(x|z): one of the registered ``LikelihoodKind``s with its settings' values.
+public struct Likelihood: Equatable, Sendable {
+    /// Every likelihood, one line each: the registry `model.likelihood` reads.
+    public static let kinds: [any LikelihoodKind.Type] = [
+        BernoulliLikelihood.self,
+        GaussianLikelihood.self,
+    ]
+
+    /// The spellings of `model.likelihood`.
+    public static let names = kinds.map { $0.name }
+
+    /// Every likelihood's own settings.
+    public static let settings = kinds.flatMap { $0.settings }
+
+    public let kind: any LikelihoodKind
+    /// The values of the settings of its kind (for the configuration's writers and the trajectory).
+    public let settingValues: SettingValues
+
+    /// The likelihood `model.likelihood: name` gives with these settings; nil for an unknown name.
+    public init?(name: String, settings: SettingValues = SettingValues()) {
+        guard let kind = Likelihood.kinds.first(where: { $0.name == name }) else { return nil }
+        self.kind = kind.init(settings: settings)
+        // Only its own settings' values count (another likelihood's setting left in the file changes nothing).
+        self.settingValues = settings.keeping(kind.settings)
+    }
+
+    /// Its `model.likelihood` spelling.
+    public var name: String { type(of: kind).name }
+    /// Its own settings.
+    public var settings: [AnySetting] { type(of: kind).settings }
+
+    public var describe: String { kind.describe }
+    public var outputBuffersPerPixel: Int { kind.outputBuffersPerPixel }
+    public var acceptsBinarizedTargets: Bool { kind.acceptsBinarizedTargets }
+    public var learnsOutputLogVariance: Bool { kind.learnsOutputLogVariance }
+    var fixedOutputLogVariance: Float { kind.fixedOutputLogVariance }
+    public func mean(ofOutput output: Float) -> Float { kind.mean(ofOutput: output) }
+    func negativeLogLikelihood(_ model: VariationalAutoencoder, firstRow: Int, rows: Int, gradients: FlatBuffer?) -> Double {
+        kind.negativeLogLikelihood(model, firstRow: firstRow, rows: rows, gradients: gradients)
+    }
+
+    /// Its keys in the trajectory JSON (`model.likelihood` and its own settings), as (key, JSON value).
+    public var trajectoryFields: [(String, String)] {
+        [("likelihood", jsonLiteral(name))]
+            + settings.map { ($0.field, settingValues.jsonText($0)) }
+    }
+
+    public static func == (a: Likelihood, b: Likelihood) -> Bool { a.name == b.name && a.settingValues == b.settingValues }
+}

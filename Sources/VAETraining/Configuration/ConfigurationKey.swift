@@ -1,0 +1,73 @@
+import Foundation
+import VAEModel
+import VAESettings
+
+/// One key of ``TrainingConfiguration/keys``, declared once: its dotted name, its help line, its flag (if any), how
+/// a value sets it (the typed read of ``ConfigValue`` checks the range and names the key in any error), how it is
+/// written to `config.json` (nil: not written) and what it adds to the trajectory JSON.
+struct ConfigurationKey: Sendable {
+    /// What a key adds to the trajectory JSON: nothing, its written value, or fields of its section.
+    enum Trajectory: Sendable {
+        case none, always
+        case fields(@Sendable (TrainingConfiguration) -> [(String, String)])
+    }
+
+    let name: String
+    let help: String
+    let flag: SettingFlag?
+    let apply: @Sendable (inout TrainingConfiguration, ConfigValue) throws -> Void
+    let write: @Sendable (TrainingConfiguration) -> String?
+    let trajectory: Trajectory
+    /// The default the docs show when `write` leaves the key out of the defaults' `config.json`.
+    var shownDefault: String? = nil
+
+    init(
+        _ name: String, help: String, flag: SettingFlag? = nil,
+        write: @escaping @Sendable (TrainingConfiguration) -> String? = { _ in nil },
+        trajectory: Trajectory = .none, _ apply: @escaping @Sendable (inout TrainingConfiguration, ConfigValue) throws -> Void
+    ) {
+        self.name = name
+        self.help = help
+        self.flag = flag
+        self.apply = apply
+        self.write = write
+        self.trajectory = trajectory
+    }
+
+    /// A room's own setting (a schedule's, declared in the schedule's file): read into the configuration's
+    /// ``TrainingConfiguration/settings`` and always written; its room puts it in the trajectory.
+    init(schedule setting: AnySetting) {
+        self.init(setting.key, help: setting.help, flag: setting.flag, write: { $0.settings.jsonText(setting) }) {
+            try $0.settings.set(setting, from: $1)
+        }
+    }
+
+    /// A likelihood's own setting (declared in its file): read into the configuration's settings, the likelihood
+    /// in force rebuilt with it, and written only while its likelihood is the one in force.
+    init(likelihood setting: AnySetting) {
+        self.init(
+            setting.key, help: setting.help, flag: setting.flag,
+            write: { config in
+                let likelihood = config.architecture.likelihood
+                return likelihood.settings.contains { $0.key == setting.key } ? likelihood.settingValues.jsonText(setting) : nil
+            }
+        ) { config, value in
+            try config.settings.set(setting, from: value)
+            config.architecture.likelihood = Likelihood(name: config.architecture.likelihood.name, settings: config.settings)!
+        }
+        shownDefault = setting.defaultJSON
+    }
+
+    /// `model` of `model.latent_size`, and `latent_size`.
+    var section: String { String(name.prefix { $0 != "." }) }
+    var field: String { String(name.dropFirst(section.count + 1)) }
+
+    /// Its fields in the trajectory JSON of `configuration`.
+    func trajectoryFields(_ configuration: TrainingConfiguration) -> [(String, String)] {
+        switch trajectory {
+        case .none: return []
+        case .always: return write(configuration).map { [(field, $0)] } ?? []
+        case .fields(let fields): return fields(configuration)
+        }
+    }
+}
