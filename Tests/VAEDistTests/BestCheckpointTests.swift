@@ -15,7 +15,7 @@ import VAEModel
         config.epochs = epochs
         config.keepCheckpoints = 1
         config.adam.learningRate = learningRate
-        config.earlyStopPatience = patience
+        config.settings[EarlyStopping.patience] = patience
         return config
     }
 
@@ -77,7 +77,7 @@ import VAEModel
 
     @Test func earlyStoppingNeedsAValidationSet() {
         var config = Fixtures.smallConfiguration(runDirectory: Fixtures.temporaryFolder())
-        config.earlyStopPatience = 2
+        config.settings[EarlyStopping.patience] = 2
         #expect { try Fixtures.trainer(config) } throws: { "\($0)".contains("validation") }
     }
 }

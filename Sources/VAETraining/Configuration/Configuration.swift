@@ -56,8 +56,6 @@ public struct TrainingConfiguration: Equatable, Sendable {
     public var nllImportanceSamples = 0
     /// …on the first this many test images.
     public var nllImages = 1000
-    /// Stop when the validation loss has not improved for this many epochs (0: never).
-    public var earlyStopPatience = 0
     /// Clip the summed gradient to this global L2 norm before each Adam step (0: off; see ``GradientClipper``).
     public var clipGradientNorm = 0.0
     /// The learning-rate schedule's name (see ``learningRateSchedule``).

@@ -63,10 +63,10 @@ extension TrainingConfiguration {
         }.joined(separator: "\n")
     }
 
-    /// The README's key table (Markdown): each key, its default as written to `config.json`, its flag and help.
+    /// The README's key table (Markdown, by key): each key, its default as written to `config.json`, its flag and help.
     public static var keysTable: String {
         let defaults = TrainingConfiguration()
-        let rows = keys.map { key in
+        let rows = keys.sorted { $0.name < $1.name }.map { key in
             let value = key.write(defaults) ?? key.shownDefault ?? "—"
             let flag = key.flag.map { "`--\($0.name)`" } ?? ""
             return "| `\(key.name)` | `\(value)` | \(flag) | \(key.help.replacingOccurrences(of: "|", with: "\\|")) |"

@@ -34,12 +34,19 @@ struct ConfigurationKey: Sendable {
         self.trajectory = trajectory
     }
 
-    /// A room's own setting (a schedule's, declared in the schedule's file): read into the configuration's
-    /// ``TrainingConfiguration/settings`` and always written; its room puts it in the trajectory.
-    init(schedule setting: AnySetting) {
-        self.init(setting.key, help: setting.help, flag: setting.flag, write: { $0.settings.jsonText(setting) }) {
-            try $0.settings.set(setting, from: $1)
-        }
+    /// A setting declared where it is used (a schedule's in the schedule's file, a key's beside its one reader): read
+    /// into the configuration's ``TrainingConfiguration/settings`` and always written to `config.json`; with
+    /// `inTrajectory`, in the trajectory JSON whenever it differs from its default (so earlier runs keep their hash;
+    /// the schedules put theirs in the trajectory themselves).
+    init(setting: AnySetting, inTrajectory: Bool = false) {
+        self.init(
+            setting.key, help: setting.help, flag: setting.flag, write: { $0.settings.jsonText(setting) },
+            trajectory: inTrajectory
+                ? .fields { config in
+                    let value = config.settings.jsonText(setting)
+                    return value == setting.defaultJSON ? [] : [(setting.field, value)]
+                } : .none
+        ) { try $0.settings.set(setting, from: $1) }
     }
 
     /// A likelihood's own setting (declared in its file): read into the configuration's settings, the likelihood

@@ -13,9 +13,14 @@ extension TrainingConfiguration {
     /// ``Likelihood/kinds``). The file reader, `--set`, the flags and `--help`, `config.json`, the trajectory, the
     /// README's key table and the unknown-key messages all come from here.
     static let keys: [ConfigurationKey] =
-        modelKeys + trainingKeys + LearningRateSchedule.settings.map(ConfigurationKey.init(schedule:))
-        + KLSchedule.settings.map(ConfigurationKey.init(schedule:)) + exchangeKeys + dataKeys + runKeys
+        modelKeys + trainingKeys + LearningRateSchedule.settings.map { ConfigurationKey(setting: $0) }
+        + KLSchedule.settings.map { ConfigurationKey(setting: $0) } + exchangeKeys + dataKeys + runKeys + settingKeys
 }
+
+/// Keys declared as a ``Setting`` beside the one place that reads them, one line each here.
+private let settingKeys: [ConfigurationKey] = [
+    ConfigurationKey(setting: EarlyStopping.patience.erased)
+]
 
 /// The defaults, for the flags' help.
 private let d = TrainingConfiguration()
@@ -100,10 +105,6 @@ private let trainingKeys: [ConfigurationKey] = [
             help: "Seed of every random stream: initialization, data order, ε, binarization (default: \(d.seed))."),
         write: { "\($0.seed)" }, trajectory: .always
     ) { $0.seed = UInt64(try $1.integer(min: 0)) },
-    .init(
-        "training.early_stop_patience", help: "stop after this many epochs without a better validation loss (0: never)",
-        write: { "\($0.earlyStopPatience)" }
-    ) { $0.earlyStopPatience = try $1.integer(min: 0) },
     .init(
         "training.clip_grad_norm", help: "clip the summed gradient to this global L2 norm (0: off)",
         write: { "\($0.clipGradientNorm)" },

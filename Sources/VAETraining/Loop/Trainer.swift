@@ -69,7 +69,9 @@ public final class Trainer {
         }
         try data.checkWidths()
         try Trainer.checkValues(of: data, configuration: configuration)
-        if configuration.earlyStopPatience > 0 && data.validation == nil { throw TrainerError.earlyStoppingWithoutValidation }
+        if configuration.settings[EarlyStopping.patience] > 0 && data.validation == nil {
+            throw TrainerError.earlyStoppingWithoutValidation
+        }
         if configuration.dropLast && data.train.count < configuration.batchSize {
             throw TrainerError.dataTooSmall(samples: data.train.count, batchSize: configuration.batchSize)
         }

@@ -1,6 +1,7 @@
 import Foundation
 import VAEDistributed
 import VAEModel
+import VAESettings
 
 /// What one call of ``Trainer/run(resume:fineTune:initializeFrom:)`` keeps between its steps and epochs: the report,
 /// the checkpoints written, the epoch summaries. The same on every rank, so every rank makes the same (collective)
@@ -157,14 +158,23 @@ extension Trainer {
             let (step, leader) = (position.globalStep, communicator.isLeader)
             try communicator.agree { if leader { try store.markBest(step: step) } }
         }
-        guard config.earlyStopPatience > 0 && position.epoch - position.bestEpoch >= config.earlyStopPatience else {
+        let patience = config.settings[EarlyStopping.patience]
+        guard patience > 0 && position.epoch - position.bestEpoch >= patience else {
             return true
         }
         if communicator.isLeader {
             logger.info(
-                "early stop after epoch \(position.epoch): the validation loss has not improved for \(config.earlyStopPatience) epoch(s); best \(String(format: "%.4f", position.bestValidationLoss ?? .nan)) after epoch \(position.bestEpoch) (checkpoint pointer 'best')"
+                "early stop after epoch \(position.epoch): the validation loss has not improved for \(patience) epoch(s); best \(String(format: "%.4f", position.bestValidationLoss ?? .nan)) after epoch \(position.bestEpoch) (checkpoint pointer 'best')"
             )
         }
         return false
     }
+}
+
+/// Early stopping: the run ends after `training.early_stop_patience` epochs without a better validation loss (read
+/// at each epoch's end above; the trainer refuses it without a validation set).
+enum EarlyStopping {
+    static let patience = Setting<Int>(
+        "training.early_stop_patience", default: 0, min: 0,
+        help: "stop after this many epochs without a better validation loss (0: never)")
 }
