@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Writes Tests/VAEDistTests/Fixtures/pytorch-gradients.json: PyTorch's autograd on the default VAE
-# (Tests/python/pytorch_gradients.py), in a throwaway venv; the JSON is committed and GradientTests compares vae-dist's
-# backward with it. CI never runs this (no torch there).
+# Writes Tests/VAEDistTests/Fixtures/pytorch-gradients.json and pytorch-gradients-conv.json: PyTorch's autograd on
+# the default VAE and on Config/mnist-conv.json's twin (Tests/python/pytorch_gradients.py, vae_twin.py), in a
+# throwaway venv; the JSON is committed and PyTorchGradientTests compares vae-dist's backward with it. CI never runs
+# this (no torch there).
 #
 #   Launch/pytorch-gradients.sh                         (torch from PyPI)
 #   TORCH_WHEEL=/path/torch-…-cpu-….whl Launch/pytorch-gradients.sh
@@ -11,4 +12,5 @@ venv=$(mktemp -d)
 trap 'rm -rf "$venv"' EXIT
 python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet "${TORCH_WHEEL:-torch}" numpy
-"$venv/bin/python" "$here/Tests/python/pytorch_gradients.py" "$here/Tests/VAEDistTests/Fixtures/pytorch-gradients.json"
+"$venv/bin/python" "$here/Tests/python/pytorch_gradients.py" "$here/Tests/VAEDistTests/Fixtures/pytorch-gradients.json" \
+    "$here/Config/mnist-conv.json" "$here/Tests/VAEDistTests/Fixtures/pytorch-gradients-conv.json"

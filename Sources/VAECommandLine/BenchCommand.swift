@@ -59,7 +59,7 @@ struct Bench: ParsableCommand {
             settings.runDirectory = NSTemporaryDirectory()
             let source = settings.dataSource
             let splits = try communicator.agree { try DataSplits.load(source) }
-            settings.adapt(to: splits)
+            try settings.adapt(to: splits)
             let strategies = allExchanges ? ExchangeStrategy.allCases.filter { $0 != .auto } : gradientExchange
             let counter: (() -> UInt64)? = vae_allocation_counting_active() != 0 ? { vae_thread_allocation_count() } : nil
             if communicator.isLeader, let warning = BLASKernels.current.warning {

@@ -106,7 +106,7 @@ public struct Train: ParsableCommand {
             var settings = try RunFolder.settings(given, runName: name, resume: resume, communicator: communicator)
             let (source, fraction, seed) = (settings.dataSource, settings.validationFraction, settings.seed)
             let splits = try communicator.agree { try DataSplits.load(source).holdingOut(fraction: fraction, seed: seed) }
-            settings.adapt(to: splits)
+            try settings.adapt(to: splits)
             let configuration = settings
             let trainer = try communicator.agree {
                 try Trainer(configuration: configuration, data: splits, communicator: communicator, logger: logger)

@@ -41,10 +41,14 @@ public struct LossTerms: Equatable, Sendable {
 /// with `training: true`, then ``backward(batch:gradients:)``. Nothing is allocated after `init`.
 /// The loss is a *sum* over the batch, as in the PyTorch example.
 ///
-/// Gradient rule: every op's backward **overwrites** the gradients it owns (weights, biases, inputs), never
-/// accumulates; where two paths meet (the two heads' input gradients, the KL and reparameterization paths into μ
-/// and log σ²) the sum is written by the op that sees both. A training pass therefore writes every element of the
-/// gradient buffer exactly once, and no buffer needs zeroing first.
+/// One walker runs the encoder's and the decoder's layer lists forward and backward (``LayerPlan``s, each layer's
+/// op pair in its own file). An activation after a layer with parameters works in place on that layer's output,
+/// flatten and unflatten are views of their input: the MLP keeps the memory and the bits it always had.
+///
+/// Gradient rule: a training pass **overwrites** every gradient it owns (every layer is called with
+/// `accumulate: false`); where two paths meet (the two heads' input gradients, the KL and reparameterization paths
+/// into μ and log σ²) the sum is written by the op that sees both. A training pass therefore writes every element of
+/// the gradient buffer, and no buffer needs zeroing first.
 public final class VariationalAutoencoder {
     public let layout: ParameterLayout
     public let batchCapacity: Int
@@ -57,16 +61,24 @@ public final class VariationalAutoencoder {
     /// ε ~ N(0, I), `[batchCapacity, latentSize]`, written by the caller.
     public let epsilon: UnsafeMutablePointer<Float>
 
-    // Forward state kept for backward.
-    let encoderOutputs: [UnsafeMutablePointer<Float>]
+    // Forward state kept for backward: each layer's input and output (views where a layer works in place).
+    let encoderInputs: [UnsafeMutablePointer<Float>], encoderOutputs: [UnsafeMutablePointer<Float>]
     public let mean: UnsafeMutablePointer<Float>
     public let logVariance: UnsafeMutablePointer<Float>
     let standardDeviation: UnsafeMutablePointer<Float>
     /// z, `[batchCapacity, latentSize]`; ``decode(batch:)`` reads it.
     public let latent: UnsafeMutablePointer<Float>
-    let decoderOutputs: [UnsafeMutablePointer<Float>]
+    let decoderInputs: [UnsafeMutablePointer<Float>], decoderOutputs: [UnsafeMutablePointer<Float>]
+    /// The encoder's output, the heads' input.
+    let features: UnsafeMutablePointer<Float>
     /// The decoder's last layer: Bernoulli logits or Gaussian means, `[batchCapacity, inputSize]`.
-    public var output: UnsafeMutablePointer<Float> { decoderOutputs[decoderOutputs.count - 1] }
+    public let output: UnsafeMutablePointer<Float>
+    /// GroupNorm's per-sample statistics, one buffer per layer (nil for other layers).
+    let encoderStatistics: [UnsafeMutablePointer<Float>?], decoderStatistics: [UnsafeMutablePointer<Float>?]
+    /// A convolution's columns for one sample, the widest.
+    let columns: UnsafeMutablePointer<Float>
+    /// Where the encoder's backward stops (nil: no layer with parameters, the heads read the input).
+    let firstEncoderLayerWithParameters: Int?
 
     // Backward scratch: ∂loss/∂(a layer's activations), `[batchCapacity, widest layer]`, in two buffers that swap
     // roles (upstream and the next one down) as backward walks the layers. The likelihood writes its gradient
@@ -95,24 +107,57 @@ public final class VariationalAutoencoder {
         self.parameters = parameters ?? FlatBuffer(count: layout.count)
         self.gradients = gradients ?? FlatBuffer(count: layout.count)
         var allocations: [UnsafeMutablePointer<Float>] = []
-        func buffer(_ width: Int) -> UnsafeMutablePointer<Float> {
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: batchCapacity * width)
-            p.initialize(repeating: 0, count: batchCapacity * width)
+        func buffer(_ width: Int, rows: Int = batchCapacity) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(rows * width, 1))
+            p.initialize(repeating: 0, count: max(rows * width, 1))
             allocations.append(p)
             return p
         }
         let architecture = layout.architecture
-        let widest =
-            ([architecture.inputSize, architecture.latentSize] + architecture.encoderHidden
-            + architecture.decoderHidden).max()!
+        let plans = layout.encoder + layout.decoder
+        let widest = ([architecture.inputSize, architecture.latentSize] + plans.map(\.outputSize)).max()!
         input = buffer(architecture.inputSize)
         epsilon = buffer(architecture.latentSize)
-        encoderOutputs = layout.encoder.map { buffer($0.outputSize) }
+        /// Each layer's input and output buffer: a view of its input for flatten and unflatten and for an activation
+        /// right after a layer with parameters, else its own.
+        func walk(
+            _ plans: [LayerPlan], from first: UnsafeMutablePointer<Float>
+        )
+            -> (inputs: [UnsafeMutablePointer<Float>], outputs: [UnsafeMutablePointer<Float>])
+        {
+            var inputs: [UnsafeMutablePointer<Float>] = [], outputs: [UnsafeMutablePointer<Float>] = []
+            var current = first, producedByParameters = false
+            for plan in plans {
+                inputs.append(current)
+                switch plan.layer {
+                case .flatten, .unflatten:
+                    break
+                case .activation(let function) where producedByParameters && !function.backwardNeedsInput:
+                    producedByParameters = false
+                default:
+                    current = buffer(plan.outputSize)
+                    producedByParameters = plan.layer.hasParameters
+                }
+                outputs.append(current)
+            }
+            return (inputs, outputs)
+        }
+        (encoderInputs, encoderOutputs) = walk(layout.encoder, from: input)
+        features = encoderOutputs.last ?? input
         mean = buffer(architecture.latentSize)
         logVariance = buffer(architecture.latentSize)
         standardDeviation = buffer(architecture.latentSize)
         latent = buffer(architecture.latentSize)
-        decoderOutputs = layout.decoder.map { buffer($0.outputSize) }
+        (decoderInputs, decoderOutputs) = walk(layout.decoder, from: latent)
+        output = decoderOutputs.last!
+        func statistics(_ plan: LayerPlan) -> UnsafeMutablePointer<Float>? {
+            guard case .groupNorm(let groups) = plan.layer else { return nil }
+            return buffer(2 * groups)
+        }
+        encoderStatistics = layout.encoder.map(statistics)
+        firstEncoderLayerWithParameters = layout.encoder.firstIndex { $0.layer.hasParameters }
+        decoderStatistics = layout.decoder.map(statistics)
+        columns = buffer(plans.compactMap { $0.geometry.map { $0.patchSize * $0.positions } }.max() ?? 1, rows: 1)
         activationGradient = buffer(widest)
         spareActivationGradient = buffer(widest)
         meanGradient = buffer(architecture.latentSize)
@@ -136,41 +181,100 @@ public final class VariationalAutoencoder {
         return fixedLogVariance
     }
 
+    /// Runs one layer forward on the first `batch` rows.
+    private func forward(
+        _ plan: LayerPlan, input x: UnsafeMutablePointer<Float>, output y: UnsafeMutablePointer<Float>,
+        statistics: UnsafeMutablePointer<Float>?, batch: Int
+    ) {
+        switch plan.layer {
+        case .linear:
+            Linear.forward(
+                input: x, weight: parameters.pointer(to: plan.weight!), bias: parameters.pointer(to: plan.bias!), output: y,
+                batch: batch, inputSize: plan.inputSize, outputSize: plan.outputSize)
+        case .conv2d(let out, _, _, _):
+            Conv2d.forward(
+                input: x, weight: parameters.pointer(to: plan.weight!), bias: parameters.pointer(to: plan.bias!), output: y,
+                batch: batch, geometry: plan.geometry!, outputChannels: out, columns: columns)
+        case .convTranspose2d:
+            ConvTranspose2d.forward(
+                input: x, weight: parameters.pointer(to: plan.weight!), bias: parameters.pointer(to: plan.bias!), output: y,
+                batch: batch, geometry: plan.geometry!, inputChannels: plan.inputShape[0], columns: columns)
+        case .groupNorm(let groups):
+            GroupNorm.forward(
+                input: x, scale: parameters.pointer(to: plan.weight!), shift: parameters.pointer(to: plan.bias!), output: y,
+                statistics: statistics!, batch: batch, channels: plan.inputShape[0],
+                planeSize: plan.inputShape[1] * plan.inputShape[2], groups: groups)
+        case .activation(let function):
+            function.forward(input: x, output: y, count: batch * plan.outputSize)
+        case .flatten, .unflatten:
+            break
+        }
+    }
+
+    /// Runs one layer backward: `upstream` holds ∂/∂(its output) and, for an activation, becomes ∂/∂(its input) in
+    /// place; a layer with parameters writes its parameter gradients into `target` and ∂/∂(its input) into
+    /// `inputGradient` when given. Returns whether the gradient moved to `inputGradient`.
+    private func backward(
+        _ plan: LayerPlan, input x: UnsafeMutablePointer<Float>, output y: UnsafeMutablePointer<Float>,
+        statistics: UnsafeMutablePointer<Float>?, upstream: UnsafeMutablePointer<Float>,
+        inputGradient: UnsafeMutablePointer<Float>?, target: FlatBuffer, batch: Int
+    ) -> Bool {
+        switch plan.layer {
+        case .linear:
+            Linear.backward(
+                input: x, weight: parameters.pointer(to: plan.weight!), outputGradient: upstream,
+                weightGradient: target.pointer(to: plan.weight!), biasGradient: target.pointer(to: plan.bias!),
+                inputGradient: inputGradient, batch: batch, inputSize: plan.inputSize, outputSize: plan.outputSize)
+        case .conv2d(let out, _, _, _):
+            Conv2d.backward(
+                input: x, weight: parameters.pointer(to: plan.weight!), outputGradient: upstream,
+                weightGradient: target.pointer(to: plan.weight!), biasGradient: target.pointer(to: plan.bias!),
+                inputGradient: inputGradient, batch: batch, geometry: plan.geometry!, outputChannels: out, accumulate: false,
+                columns: columns)
+        case .convTranspose2d:
+            ConvTranspose2d.backward(
+                input: x, weight: parameters.pointer(to: plan.weight!), outputGradient: upstream,
+                weightGradient: target.pointer(to: plan.weight!), biasGradient: target.pointer(to: plan.bias!),
+                inputGradient: inputGradient, batch: batch, geometry: plan.geometry!, inputChannels: plan.inputShape[0],
+                accumulate: false, columns: columns)
+        case .groupNorm(let groups):
+            GroupNorm.backward(
+                input: x, scale: parameters.pointer(to: plan.weight!), statistics: statistics!, outputGradient: upstream,
+                scaleGradient: target.pointer(to: plan.weight!), shiftGradient: target.pointer(to: plan.bias!),
+                inputGradient: inputGradient, batch: batch, channels: plan.inputShape[0],
+                planeSize: plan.inputShape[1] * plan.inputShape[2], groups: groups, accumulate: false)
+        case .activation(let function):
+            function.backward(input: x, output: y, gradient: upstream, count: batch * plan.outputSize)
+            return false
+        case .flatten, .unflatten:
+            return false
+        }
+        return inputGradient != nil
+    }
+
     /// Encoder to (μ, log σ²) for the first `batch` rows of ``input``.
     public func encode(batch: Int) {
-        let activation = layout.architecture.activation
-        var x = UnsafePointer(input)
         for index in 0..<layout.encoder.count {  // index loops: no iterator boxes, even in debug builds
-            let layer = layout.encoder[index], y = encoderOutputs[index]
-            let (w, b) = weights(layer)
-            Linear.forward(
-                input: x, weight: w, bias: b, output: y, batch: batch,
-                inputSize: layer.inputSize, outputSize: layer.outputSize)
-            activation.forward(y, count: batch * layer.outputSize)
-            x = UnsafePointer(y)
+            forward(
+                layout.encoder[index], input: encoderInputs[index], output: encoderOutputs[index],
+                statistics: encoderStatistics[index], batch: batch)
         }
         let (meanWeight, meanBias) = weights(layout.mean)
         Linear.forward(
-            input: x, weight: meanWeight, bias: meanBias, output: mean, batch: batch,
+            input: features, weight: meanWeight, bias: meanBias, output: mean, batch: batch,
             inputSize: layout.mean.inputSize, outputSize: layout.mean.outputSize)
         let (logVarianceWeight, logVarianceBias) = weights(layout.logVariance)
         Linear.forward(
-            input: x, weight: logVarianceWeight, bias: logVarianceBias, output: logVariance, batch: batch,
+            input: features, weight: logVarianceWeight, bias: logVarianceBias, output: logVariance, batch: batch,
             inputSize: layout.logVariance.inputSize, outputSize: layout.logVariance.outputSize)
     }
 
     /// Decoder from ``latent`` to ``output`` (logits or means) for the first `batch` rows.
     public func decode(batch: Int) {
-        let activation = layout.architecture.activation
-        var x = UnsafePointer(latent)
         for index in 0..<layout.decoder.count {
-            let layer = layout.decoder[index], y = decoderOutputs[index]
-            let (w, b) = weights(layer)
-            Linear.forward(
-                input: x, weight: w, bias: b, output: y, batch: batch,
-                inputSize: layer.inputSize, outputSize: layer.outputSize)
-            if index < layout.decoder.count - 1 { activation.forward(y, count: batch * layer.outputSize) }
-            x = UnsafePointer(y)
+            forward(
+                layout.decoder[index], input: decoderInputs[index], output: decoderOutputs[index],
+                statistics: decoderStatistics[index], batch: batch)
         }
     }
 
@@ -214,34 +318,24 @@ public final class VariationalAutoencoder {
     /// returns, ``decoderGradientRange`` of `gradients` is final (an exchange may start summing it).
     public func backwardDecoder(batch: Int, gradients target: FlatBuffer? = nil) {
         let gradientTarget = target ?? gradients
-        let activation = layout.architecture.activation
         // The likelihood's gradient w.r.t. the decoder output is already in activationGradient (written by forward).
         var upstream = activationGradient, spare = spareActivationGradient
-
-        // Decoder, last layer first.
         for index in stride(from: layout.decoder.count - 1, through: 0, by: -1) {
-            let layer = layout.decoder[index]
-            let layerInput = index == 0 ? UnsafePointer(latent) : UnsafePointer(decoderOutputs[index - 1])
-            let inputGradient = index == 0 ? latentGradient : spare
-            Linear.backward(
-                input: layerInput, weight: parameters.pointer(to: layer.weight), outputGradient: upstream,
-                weightGradient: gradientTarget.pointer(to: layer.weight),
-                biasGradient: gradientTarget.pointer(to: layer.bias),
-                inputGradient: inputGradient, batch: batch,
-                inputSize: layer.inputSize, outputSize: layer.outputSize)
-            if index > 0 {
-                activation.backward(output: decoderOutputs[index - 1], gradient: spare, count: batch * layer.inputSize)
-                swap(&upstream, &spare)
-            }
+            // The first layer writes ∂/∂z where the reparameterization's backward reads it.
+            let moved = backward(
+                layout.decoder[index], input: decoderInputs[index], output: decoderOutputs[index],
+                statistics: decoderStatistics[index], upstream: upstream,
+                inputGradient: index == 0 ? latentGradient : spare, target: gradientTarget, batch: batch)
+            if moved && index > 0 { swap(&upstream, &spare) }
+            if !moved && index == 0 { latentGradient.update(from: upstream, count: batch * layout.architecture.latentSize) }
         }
     }
 
     /// The second half of ``backward(batch:gradients:)``: the latent, both heads and the encoder's layers.
-    /// `betweenLayers` runs after the heads and after each encoder layer (an exchange lets its communication
-    /// move along there).
+    /// `betweenLayers` runs after the heads and after each encoder layer with parameters (an exchange lets its
+    /// communication move along there).
     public func backwardEncoder(batch: Int, gradients target: FlatBuffer? = nil, betweenLayers: () -> Void = {}) {
         let gradientTarget = target ?? gradients
-        let activation = layout.architecture.activation
         let latentCount = batch * layout.architecture.latentSize
         // Latent: the KL gradient (written by forward) plus the path through z.
         Reparameterization.backward(
@@ -249,41 +343,38 @@ public final class VariationalAutoencoder {
             standardDeviation: standardDeviation, meanGradient: meanGradient,
             logVarianceGradient: logVarianceGradient, count: latentCount)
 
-        // Heads: both read the last encoder output; their input gradients add up.
-        let headInput = layout.encoder.isEmpty ? UnsafePointer(input) : UnsafePointer(encoderOutputs[layout.encoder.count - 1])
-        let needInputGradient = !layout.encoder.isEmpty
+        // Heads: both read the encoder's output; their input gradients add up. Below the encoder's first layer
+        // with parameters no gradient is needed.
+        let firstWithParameters = firstEncoderLayerWithParameters
+        let needInputGradient = firstWithParameters != nil
         var upstream = activationGradient, spare = spareActivationGradient
         Linear.backward(
-            input: headInput, weight: parameters.pointer(to: layout.mean.weight), outputGradient: meanGradient,
+            input: features, weight: parameters.pointer(to: layout.mean.weight), outputGradient: meanGradient,
             weightGradient: gradientTarget.pointer(to: layout.mean.weight),
             biasGradient: gradientTarget.pointer(to: layout.mean.bias),
             inputGradient: needInputGradient ? upstream : nil, batch: batch,
             inputSize: layout.mean.inputSize, outputSize: layout.mean.outputSize)
         Linear.backward(
-            input: headInput, weight: parameters.pointer(to: layout.logVariance.weight),
+            input: features, weight: parameters.pointer(to: layout.logVariance.weight),
             outputGradient: logVarianceGradient,
             weightGradient: gradientTarget.pointer(to: layout.logVariance.weight),
             biasGradient: gradientTarget.pointer(to: layout.logVariance.bias),
             inputGradient: needInputGradient ? spare : nil, batch: batch,
             inputSize: layout.logVariance.inputSize, outputSize: layout.logVariance.outputSize)
         betweenLayers()
-        guard needInputGradient else { return }
+        guard let firstWithParameters else { return }
         let width = layout.mean.inputSize
         for i in 0..<(batch * width) { upstream[i] += spare[i] }
 
-        // Encoder, last layer first.
-        for index in stride(from: layout.encoder.count - 1, through: 0, by: -1) {
-            let layer = layout.encoder[index]
-            activation.backward(output: encoderOutputs[index], gradient: upstream, count: batch * layer.outputSize)
-            let layerInput = index == 0 ? UnsafePointer(input) : UnsafePointer(encoderOutputs[index - 1])
-            Linear.backward(
-                input: layerInput, weight: parameters.pointer(to: layer.weight), outputGradient: upstream,
-                weightGradient: gradientTarget.pointer(to: layer.weight),
-                biasGradient: gradientTarget.pointer(to: layer.bias),
-                inputGradient: index == 0 ? nil : spare, batch: batch,
-                inputSize: layer.inputSize, outputSize: layer.outputSize)
-            betweenLayers()
-            swap(&upstream, &spare)
+        // Encoder, last layer first, down to its first layer with parameters.
+        for index in stride(from: layout.encoder.count - 1, through: firstWithParameters, by: -1) {
+            let plan = layout.encoder[index]
+            let moved = backward(
+                plan, input: encoderInputs[index], output: encoderOutputs[index], statistics: encoderStatistics[index],
+                upstream: upstream, inputGradient: index == firstWithParameters ? nil : spare, target: gradientTarget,
+                batch: batch)
+            if plan.layer.hasParameters { betweenLayers() }
+            if moved { swap(&upstream, &spare) }
         }
     }
 }

@@ -128,10 +128,10 @@ func littleEndianBytes(_ values: [Float]) -> [UInt8] {
         let splits = try DataSplits.load(folder)
         #expect(splits.train.count == 4 && splits.test?.count == 2 && splits.train.pixelsPerImage == 6)
         var config = TrainingConfiguration()
-        config.adapt(to: splits)
+        try config.adapt(to: splits)
         #expect(config.architecture.inputSize == 6, "input_size follows the data when the configuration leaves it out")
         var given = try TrainingConfiguration.parse(Data(#"{"model": {"input_size": 784}}"#.utf8))
-        given.adapt(to: splits)
+        try given.adapt(to: splits)
         #expect(given.architecture.inputSize == 784, "an input_size the configuration gives is kept (and checked later)")
     }
 }

@@ -6,7 +6,11 @@ Everything is deterministic and exact in float32 on both sides: weights, the bat
 (the Swift test computes the same values), so the fixture holds only PyTorch's results: the loss terms and, per
 tensor, the gradient's sum of squares and its values at ~1000 evenly spaced indices (every value for small tensors).
 
-    python3 Tests/python/pytorch_gradients.py OUT.json
+    python3 Tests/python/pytorch_gradients.py OUT.json [CONFIG.json OUT-LAYERS.json]
+
+With a configuration of layer lists (Config/mnist-conv.json) it also writes that model's case: the twin built by
+vae_twin.py, each tensor (in state_dict order, which is vae-dist's buffer order) from the same formulas, the fan-in
+being the weight's values per output.
 """
 import json
 import math
@@ -31,8 +35,64 @@ def bias(layer, outputs):
     return torch.tensor(values, dtype=torch.float64).to(torch.float32)
 
 
+def summary(named):
+    """Per tensor: the count, the gradient's sum of squares and its values at ~1000 evenly spaced indices."""
+    gradients = {}
+    for name, tensor in named:
+        flat = tensor.grad.detach().reshape(-1).to(torch.float64)
+        count = flat.numel()
+        stride = max(1, count // 1000)
+        indices = list(range(0, count, stride))
+        if indices[-1] != count - 1:
+            indices.append(count - 1)
+        gradients[name] = {
+            "count": count, "sum_of_squares": float((flat * flat).sum()),
+            "indices": indices, "values": [float(flat[i]) for i in indices],
+        }
+    return gradients
+
+
+def layers_case(config_path, out_path):
+    """The layer-list model of `config_path` (its PyTorch twin), batch 4, loss = BCE sum + KL."""
+    import os
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import vae_twin
+    with open(config_path) as f:
+        model_json = json.load(f)["model"]
+    model = vae_twin.Twin(model_json)
+    names = [name for name, _ in model.named_parameters()]
+    with torch.no_grad():
+        for number in range(len(names) // 2):
+            w, b = dict(model.named_parameters())[names[2 * number]], dict(model.named_parameters())[names[2 * number + 1]]
+            fan = w.numel() // w.shape[0]
+            values = [((i * 7919 + number * 104729) % 2001 - 1000) / 1000.0 / math.sqrt(fan) for i in range(w.numel())]
+            w.copy_(torch.tensor(values, dtype=torch.float64).to(torch.float32).reshape(w.shape))
+            b.copy_(bias(number, b.numel()))
+    inputs = 1
+    for size in model.input_shape:
+        inputs *= size
+    latent = model.fc_mu.out_features
+    x = torch.tensor([((i * 31) % 256) / 255.0 for i in range(BATCH * inputs)], dtype=torch.float64).to(torch.float32)
+    x = x.reshape(BATCH, inputs)
+    eps = torch.tensor([((i * 7) % 13 - 6) / 4.0 for i in range(BATCH * latent)], dtype=torch.float32).reshape(BATCH, latent)
+    logits, mu, logvar = model(x, eps)
+    reconstruction = F.binary_cross_entropy_with_logits(logits, x, reduction="sum")
+    kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+    (reconstruction + kl).backward()
+    fixture = {
+        "about": "PyTorch " + torch.__version__ + " autograd on the twin of " + config_path + " (vae_twin.py), batch 4; "
+        "weights, batch and eps from Tests/python/pytorch_gradients.py's formulas",
+        "reconstruction": reconstruction.item(), "kl": kl.item(), "gradients": summary(model.named_parameters()),
+    }
+    with open(out_path, "w") as out:
+        json.dump(fixture, out, separators=(",", ":"))
+    print(f"wrote {out_path}: loss {reconstruction.item():.4f} + {kl.item():.4f}, {len(fixture['gradients'])} tensors")
+
+
 def main():
     torch.set_num_threads(1)
+    if len(sys.argv) == 4:
+        layers_case(sys.argv[2], sys.argv[3])
     params = {}
     for layer, (name, outputs, inputs) in enumerate(SHAPES):
         params[f"{name}.weight"] = weight(layer, outputs, inputs).requires_grad_()
@@ -48,18 +108,7 @@ def main():
     reconstruction = F.binary_cross_entropy_with_logits(logits, x, reduction="sum")
     kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
     (reconstruction + kl).backward()
-    gradients = {}
-    for name, tensor in params.items():
-        flat = tensor.grad.detach().reshape(-1).to(torch.float64)
-        count = flat.numel()
-        stride = max(1, count // 1000)
-        indices = list(range(0, count, stride))
-        if indices[-1] != count - 1:
-            indices.append(count - 1)
-        gradients[name] = {
-            "count": count, "sum_of_squares": float((flat * flat).sum()),
-            "indices": indices, "values": [float(flat[i]) for i in indices],
-        }
+    gradients = summary(params.items())
     fixture = {
         "about": "PyTorch " + torch.__version__ + " autograd on the default VAE (784-400-20-400-784, ReLU, Bernoulli "
         "logits, loss = BCE sum + KL), batch 4; weights, batch and eps from Tests/python/pytorch_gradients.py's formulas",

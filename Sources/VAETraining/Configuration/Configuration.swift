@@ -149,10 +149,19 @@ public struct TrainingConfiguration: Equatable, Sendable {
     /// The keys a file or a flag set (the rest are defaults).
     public private(set) var givenKeys: Set<String> = []
 
-    /// Settings the data decides when the configuration leaves them out: `model.input_size` becomes the data's
-    /// values per sample.
-    public mutating func adapt(to data: DataSplits) {
-        if !givenKeys.contains("model.input_size") { architecture.inputSize = data.train.pixelsPerImage }
+    /// Settings the data decides when the configuration leaves them out: the MLP's `model.input_size` becomes the
+    /// data's values per sample, a layer model's `model.input_shape` the data's sample shape (`[1, 28, 28]` for
+    /// MNIST); then a layer model's shapes are checked against it (an error names the layer, before any allocation).
+    public mutating func adapt(to data: DataSplits) throws {
+        let given = givenKeys.contains("model.input_size") || givenKeys.contains("model.input_shape")
+        if !given {
+            if architecture.isShorthand {
+                architecture.inputSize = data.train.pixelsPerImage
+            } else {
+                architecture.inputShape = data.train.sampleShape
+            }
+        }
+        try checkLayers()
     }
 
     static let keysByName = Dictionary(uniqueKeysWithValues: keys.map { ($0.name, $0) })

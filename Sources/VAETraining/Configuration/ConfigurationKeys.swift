@@ -23,42 +23,7 @@ private let settingKeys: [ConfigurationKey] = [
 ]
 
 /// The defaults, for the flags' help.
-private let d = TrainingConfiguration()
-
-private let modelKeys: [ConfigurationKey] =
-    [
-        .init(
-            "model.input_size", help: "values per sample (default: the data's)", write: { "\($0.architecture.inputSize)" },
-            trajectory: .always
-        ) { $0.architecture.inputSize = try $1.integer(min: 1) },
-        .init(
-            "model.encoder_hidden", help: "the encoder's hidden widths", write: { jsonText($0.architecture.encoderHidden) },
-            trajectory: .always
-        ) { $0.architecture.encoderHidden = try $1.integers(min: 1) },
-        .init(
-            "model.latent_size", help: "the latent dimension", write: { "\($0.architecture.latentSize)" }, trajectory: .always
-        ) { $0.architecture.latentSize = try $1.integer(min: 1) },
-        .init(
-            "model.decoder_hidden", help: "the decoder's hidden widths", write: { jsonText($0.architecture.decoderHidden) },
-            trajectory: .always
-        ) { $0.architecture.decoderHidden = try $1.integers(min: 1) },
-        .init(
-            "model.activation",
-            help: "the hidden layers' activation: " + Activation.allCases.map(\.rawValue).joined(separator: ", "),
-            write: { jsonText($0.architecture.activation.rawValue) }, trajectory: .always
-        ) { $0.architecture.activation = try $1.choice(Activation.self) },
-        // The likelihood writes its own settings into the trajectory.
-        .init(
-            "model.likelihood", help: "p(x|z): " + Likelihood.names.joined(separator: ", "),
-            flag: .init(
-                "likelihood", .text, value: Likelihood.names.joined(separator: "|"),
-                help:
-                    "The likelihood p(x|z): bernoulli (values in [0, 1]) or gaussian (any real values) (default: \(d.architecture.likelihood.name))."
-            ),
-            write: { jsonText($0.architecture.likelihood.name) },
-            trajectory: .fields { $0.architecture.likelihood.trajectoryFields }
-        ) { $0.architecture.likelihood = Likelihood(name: try $1.string(oneOf: Likelihood.names), settings: $0.settings)! },
-    ] + Likelihood.settings.map(ConfigurationKey.init(likelihood:))
+let d = TrainingConfiguration()
 
 private let trainingKeys: [ConfigurationKey] = [
     .init(
@@ -284,5 +249,5 @@ private let runKeys: [ConfigurationKey] = [
 ]
 
 /// A value as a JSON literal, for the keys' `config.json` writers: a string (quoted and escaped) or a list of integers.
-private func jsonText(_ s: String) -> String { jsonLiteral(s) }
-private func jsonText(_ xs: [Int]) -> String { "[" + xs.map(String.init).joined(separator: ",") + "]" }
+func jsonText(_ s: String) -> String { jsonLiteral(s) }
+func jsonText(_ xs: [Int]) -> String { "[" + xs.map(String.init).joined(separator: ",") + "]" }

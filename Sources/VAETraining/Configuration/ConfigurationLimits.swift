@@ -14,6 +14,21 @@ extension TrainingConfiguration {
     /// unit of every layer). Nil when the count overflows.
     public var estimatedMemory: (bytes: Int, parameters: Int, activations: Int)? {
         let a = architecture
+        guard a.isShorthand else {
+            // Layer lists: the layout's parameters, and per row every layer's output and the heads (checked shapes;
+            // an unchecked one counts nothing here and is refused by checkLayers()).
+            guard case .success(let layout) = ParameterLayout.checked(a) else { return (0, 0, 0) }
+            let units =
+                (layout.encoder + layout.decoder).reduce(a.inputSize * (1 + a.likelihood.outputBuffersPerPixel)) {
+                    $0 + $1.outputSize
+                } + 4 * a.latentSize
+            let perRow = units.multipliedReportingOverflow(by: 3 * 4),
+                activations = perRow.partialValue.multipliedReportingOverflow(by: batchSize)
+            let state = layout.count.multipliedReportingOverflow(by: 5 * 4)
+            guard !perRow.overflow, !activations.overflow, !state.overflow else { return nil }
+            let bytes = state.partialValue.addingReportingOverflow(activations.partialValue)
+            return bytes.overflow ? nil : (bytes.partialValue, state.partialValue, activations.partialValue)
+        }
         let outputs = a.likelihood.outputBuffersPerPixel
         let widths = [a.inputSize] + a.encoderHidden + [a.latentSize]
         let decoder = [a.latentSize] + a.decoderHidden + [a.inputSize * outputs]
@@ -38,6 +53,16 @@ extension TrainingConfiguration {
             case (let bytes, false) = state.addingReportingOverflow(activations)
         else { return nil }
         return (bytes, state, activations)
+    }
+
+    /// A layer model's layers against its input shape: an error names the list, the layer's index, its input shape
+    /// and what it needs (nothing is allocated); then the memory check.
+    public func checkLayers() throws {
+        guard !architecture.isShorthand else { return }
+        if case .failure(let error) = ParameterLayout.checked(architecture) {
+            throw ConfigurationError(key: "model.\(error.list)", problem: "\(error)")
+        }
+        try checkFitsMemory()
     }
 
     /// Throws when the model cannot fit in this machine's memory, naming the key that asks for the most.
@@ -75,6 +100,7 @@ extension TrainingConfiguration {
     private func largestKey(parameterSide: Bool) -> String {
         guard parameterSide else { return "training.batch_size" }
         let a = architecture
+        guard a.isShorthand else { return "model.encoder" }
         let candidates = [
             ("model.encoder_hidden", a.encoderHidden.max() ?? 0), ("model.decoder_hidden", a.decoderHidden.max() ?? 0),
             ("model.latent_size", a.latentSize), ("model.input_size", a.inputSize),
@@ -104,6 +130,13 @@ extension TrainingConfiguration {
             )
         }
         if let maxSteps, maxSteps < 1 { throw ConfigurationError(key: "training.max_steps", problem: "must be ≥ 1") }
+        if (architecture.encoderLayers == nil) != (architecture.decoderLayers == nil) {
+            throw ConfigurationError(
+                key: architecture.encoderLayers == nil ? "model.encoder" : "model.decoder",
+                problem: "give model.encoder and model.decoder together (layer lists), or neither (the MLP shorthand)")
+        }
+        // A layer model's shapes, once its input shape is known (else after the data gives it: adapt(to:)).
+        if !architecture.isShorthand && givenKeys.contains("model.input_shape") { try checkLayers() }
         try checkThreadCap()
         try checkFitsMemory()
         if standardize && architecture.likelihood.acceptsBinarizedTargets {

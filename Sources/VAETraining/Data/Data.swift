@@ -56,6 +56,9 @@ public struct ImageDataset: Sendable {
     public let selection: [Int32]?
     public var count: Int { selection?.count ?? storage.count }
     public var pixelsPerImage: Int { rows * columns }
+    /// One sample's shape as the file gives it: `[C, H, W]` (an NPY `[N, C, H, W]`), `[1, H, W]` (IDX images, an
+    /// NPY `[N, H, W]`) or `[D]` (an NPY `[N, D]`); a layer model without `model.input_shape` takes it.
+    public let sampleShape: [Int]
 
     /// Reads one byte of each page of the samples at `positions` (in this set), so a mapped file that shrank is
     /// found before a step uses them (``SampleStorage/touch(sample:)``); returns the bytes combined.
@@ -76,8 +79,12 @@ public struct ImageDataset: Sendable {
     }
 
     /// The samples of `storage` as `rows × columns` values each, with optional labels.
-    public init(storage: SampleStorage, rows: Int, columns: Int, labels: [UInt8] = [], selection: [Int32]? = nil) {
+    public init(
+        storage: SampleStorage, rows: Int, columns: Int, labels: [UInt8] = [], selection: [Int32]? = nil,
+        sampleShape: [Int]? = nil
+    ) {
         precondition(storage.valuesPerSample == rows * columns, "storage and shape disagree")
+        self.sampleShape = sampleShape ?? (rows > 1 ? [1, rows, columns] : [columns])
         precondition(labels.isEmpty || labels.count == storage.count, "labels and samples disagree")
         self.storage = storage
         self.labels = labels
@@ -88,7 +95,8 @@ public struct ImageDataset: Sendable {
 
     /// The samples `indices` (ascending stored indices) of the same storage.
     func selecting(_ indices: [Int32]) -> ImageDataset {
-        ImageDataset(storage: storage, rows: rows, columns: columns, labels: labels, selection: indices)
+        ImageDataset(
+            storage: storage, rows: rows, columns: columns, labels: labels, selection: indices, sampleShape: sampleShape)
     }
 
     /// The stored sample behind sample `index`: the key of its random draws too, so a sample's ε and

@@ -222,7 +222,8 @@ public struct DataSplits: Sendable {
         }
         guard parts.count > 1 else { return parts[0] }
         return ImageDataset(
-            storage: SampleStorage(concatenating: parts.map(\.storage)), rows: parts[0].rows, columns: parts[0].columns)
+            storage: SampleStorage(concatenating: parts.map(\.storage)), rows: parts[0].rows, columns: parts[0].columns,
+            sampleShape: parts[0].sampleShape)
     }
 
     /// A built-in, deterministic 28×28 data set of ten stroke-and-ring shapes (label = shape), so the trainer

@@ -109,7 +109,10 @@ public enum NPYReader {
         let storage = try file.samples(
             offset: header.dataOffset, count: header.shape[0], valuesPerSample: width, type: header.type)
         let columns = header.shape.count >= 2 ? header.shape[header.shape.count - 1] : 1
-        return ImageDataset(storage: storage, rows: width / columns, columns: columns)
+        let dimensions = Array(header.shape.dropFirst())
+        return ImageDataset(
+            storage: storage, rows: width / columns, columns: columns,
+            sampleShape: dimensions.count == 2 ? [1] + dimensions : dimensions.count == 0 ? [1] : dimensions)
     }
 }
 

@@ -1,0 +1,94 @@
+import CAllocationCounter
+import Foundation
+import Testing
+import VAEDistributed
+import VAEModel
+@testable import VAETraining
+
+/// A model of layer lists end to end: its configuration (the issue's exact JSON, errors naming the layer), a
+/// training step without heap allocations under every exchange, and `exact` bit-identical at 1, 2 and 4 threads.
+@Suite struct ConvolutionalModelTests {
+    /// A small conv VAE for 28×28 inputs (fast in debug builds).
+    static let smallConv = """
+        {"model": {"latent_size": 4,
+          "encoder": [{"conv2d": {"out": 4, "kernel": 4, "stride": 2, "padding": 1}}, "relu",
+                      {"conv2d": {"out": 8, "kernel": 4, "stride": 2, "padding": 1}}, {"group_norm": {"groups": 2}}, "silu",
+                      "flatten", {"linear": {"out": 16}}, "relu"],
+          "decoder": [{"linear": {"out": 392}}, "relu", {"unflatten": [8, 7, 7]},
+                      {"conv_transpose2d": {"out": 4, "kernel": 4, "stride": 2, "padding": 1}}, {"leaky_relu": {"slope": 0.2}},
+                      {"conv_transpose2d": {"out": 1, "kernel": 4, "stride": 2, "padding": 1}}]},
+         "training": {"batch_size": 32}, "data": {"source": "synthetic"}}
+        """
+
+    @Test func theIssuesConfigurationParsesAndHashesItsLayers() throws {
+        let config = try TrainingConfiguration.load(path: "Config/mnist-conv.json")
+        #expect(config.architecture.inputShape == [1, 28, 28] && !config.architecture.isShorthand)
+        #expect(ParameterLayout(config.architecture).count == 945_897)
+        let trajectory = config.trajectoryJSON
+        #expect(
+            trajectory.contains(#""encoder":[{"conv2d":{"kernel":4,"out":32,"padding":1,"stride":2}},"relu""#), "\(trajectory)")
+        #expect(!trajectory.contains("encoder_hidden") && !trajectory.contains("\"activation\""), "\(trajectory)")
+        // config.json reads back to the same settings and the same hash.
+        let again = try TrainingConfiguration.parse(Data(config.resolvedJSON.utf8))
+        #expect(again.architecture == config.architecture && again.trajectoryHash == config.trajectoryHash)
+        #expect(!config.resolvedJSON.contains("input_size"))
+        // The MLP's trajectory is the one it always had (ConfigurationGoldenTests holds its bytes).
+        #expect(TrainingConfiguration().trajectoryJSON.contains(#""encoder_hidden":[400]"#))
+    }
+
+    @Test(arguments: [
+        (#"{"model": {"encoder": ["relu", {"conv3d": {}}], "decoder": ["relu"]}}"#, "model.encoder[1]", "conv3d"),
+        (#"{"model": {"encoder": [{"conv2d": {"out": 4}}], "decoder": ["relu"]}}"#, "model.encoder[0].conv2d", "kernel"),
+        (
+            #"{"model": {"encoder": [{"linear": {"out": 4, "bias": false}}], "decoder": ["relu"]}}"#, "model.encoder[0].linear",
+            "bias"
+        ),
+        (#"{"model": {"encoder": ["flatten"]}}"#, "model.decoder", "together"),
+        (
+            #"{"model": {"input_shape": [1, 28, 28], "encoder": [{"linear": {"out": 8}}], "decoder": [{"linear": {"out": 784}}]}}"#,
+            "model.encoder", "encoder[0] (linear(8)) gets shape [1, 28, 28]"
+        ),
+        (#"{"model": {"input_shape": [1, 28]}}"#, "model.input_shape", "[C, H, W]"),
+    ])
+    func badLayersAreNamed(text: String, key: String, phrase: String) {
+        #expect {
+            try TrainingConfiguration.parse(Data(text.utf8))
+        } throws: { error in
+            let message = "\(error)"
+            return message.contains("'\(key)") && message.contains(phrase)
+        }
+    }
+
+    @Test(arguments: ExchangeStrategy.allCases)
+    func aConvStepAllocatesNothing(exchange: ExchangeStrategy) throws {
+        var config = try TrainingConfiguration.parse(Data(Self.smallConv.utf8))
+        config.gradientExchange = exchange
+        config.runDirectory = Fixtures.temporaryFolder()
+        config.blasThreads = 1
+        try config.adapt(to: Fixtures.smallData)
+        let trainer = try Fixtures.trainer(config)
+        let order = epochPermutation(count: Fixtures.smallData.train.count, seed: 1, epoch: 0)
+        order.withUnsafeBufferPointer { all in
+            _ = trainer.step(indices: UnsafeBufferPointer(rebasing: all[0..<32]), epoch: 0)  // warm-up
+            let before = vae_thread_allocation_count()
+            for s in 1..<4 { _ = trainer.step(indices: UnsafeBufferPointer(rebasing: all[(s * 32)..<(s * 32 + 32)]), epoch: 0) }
+            #expect(vae_thread_allocation_count() == before, "\(vae_thread_allocation_count() - before) heap allocations")
+        }
+    }
+
+    /// `exact` on a conv model: the same checkpoint bits at 1, 2 and 4 threads (ranks of one node).
+    @Test func exactIsBitIdenticalAtOneTwoAndFourThreads() throws {
+        let config = Fixtures.configFile(Self.smallConv, name: "conv")
+        var hashes: [String] = []
+        for threads in [1, 2, 4] {
+            let folder = Fixtures.temporaryFolder("conv-exact-\(threads)")
+            let (status, _, err) = try CLITests.run([
+                "train", "--config", config, "--max-steps", "3", "--gradient-exchange", "exact", "--micro-batches", "4",
+                "--threads", "\(threads)", "--run-dir", folder, "-q",
+            ])
+            #expect(status == 0, "\(err)")
+            hashes.append(try Fixtures.stateHash(folder + "/checkpoint-step-000000003.safetensors"))
+        }
+        #expect(Set(hashes).count == 1 && !hashes[0].isEmpty, "\(hashes)")
+    }
+}
