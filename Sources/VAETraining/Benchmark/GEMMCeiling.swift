@@ -3,27 +3,51 @@ import VAEModel
 
 /// The single-thread sgemm rate on a model's own GEMM shapes: the ceiling a training step could reach.
 public struct GEMMCeiling: Sendable {
-    /// One GEMM of a training step: m×n×k.
+    /// One GEMM of a training step: m×n×k, run `repeats` times (a convolution's is one per sample).
     public struct Shape: Sendable, CustomStringConvertible {
         public var transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int
+        public var repeats = 1
+        /// FLOPs of one call.
         public var flops: Double { 2 * Double(m) * Double(n) * Double(k) }
-        public var description: String { "\(m)×\(n)×\(k)" }
+        public var description: String { "\(m)×\(n)×\(k)" + (repeats > 1 ? "×\(repeats)" : "") }
     }
 
-    /// The GEMMs of one training step (forward, then backward's dW and dX) at `batch` rows.
+    /// The GEMMs of one training step (forward, then backward's dW and dX) at `batch` rows, from the layers' own
+    /// shapes: a linear layer's on the batch, a convolution's per sample.
     public static func shapes(_ layout: ParameterLayout, batch: Int) -> [Shape] {
-        var shapes: [Shape] = []
-        let layers = layout.linearLayers
-        for layer in layers {
-            shapes.append(Shape(transposeA: false, transposeB: true, m: batch, n: layer.outputSize, k: layer.inputSize))
-        }
-        for (index, layer) in layers.enumerated() {
-            shapes.append(Shape(transposeA: true, transposeB: false, m: layer.outputSize, n: layer.inputSize, k: batch))
-            if index > 0 {
-                shapes.append(Shape(transposeA: false, transposeB: false, m: batch, n: layer.inputSize, k: layer.outputSize))
+        enum Kind { case linear(inputs: Int, outputs: Int), conv(ConvGeometry, outputs: Int), transposed(ConvGeometry, inputs: Int) }
+        func kind(_ plan: LayerPlan) -> Kind? {
+            switch plan.layer {
+            case .linear: return .linear(inputs: plan.inputSize, outputs: plan.outputSize)
+            case .conv2d(let out, _, _, _): return .conv(plan.geometry!, outputs: out)
+            case .convTranspose2d: return .transposed(plan.geometry!, inputs: plan.inputShape[0])
+            default: return nil
             }
         }
-        return shapes
+        let heads = [layout.mean, layout.logVariance].map { Kind.linear(inputs: $0.inputSize, outputs: $0.outputSize) }
+        let layers = layout.encoder.compactMap(kind) + heads + layout.decoder.compactMap(kind)
+        let firstNeedsNoInputGradient = layout.encoder.first { $0.layer.hasParameters }.map { kind($0) != nil } ?? false
+        var forward: [Shape] = [], backward: [Shape] = []
+        for (index, layer) in layers.enumerated() {
+            let inputGradient = index > 0 || !firstNeedsNoInputGradient
+            switch layer {
+            case .linear(let inputs, let outputs):
+                forward.append(Shape(transposeA: false, transposeB: true, m: batch, n: outputs, k: inputs))
+                backward.append(Shape(transposeA: true, transposeB: false, m: outputs, n: inputs, k: batch))
+                if inputGradient { backward.append(Shape(transposeA: false, transposeB: false, m: batch, n: inputs, k: outputs)) }
+            case .conv(let g, let outputs):
+                forward.append(Shape(transposeA: false, transposeB: false, m: outputs, n: g.positions, k: g.patchSize, repeats: batch))
+                backward.append(Shape(transposeA: false, transposeB: true, m: outputs, n: g.patchSize, k: g.positions, repeats: batch))
+                if inputGradient {
+                    backward.append(Shape(transposeA: true, transposeB: false, m: g.patchSize, n: g.positions, k: outputs, repeats: batch))
+                }
+            case .transposed(let g, let inputs):
+                forward.append(Shape(transposeA: true, transposeB: false, m: g.patchSize, n: g.positions, k: inputs, repeats: batch))
+                backward.append(Shape(transposeA: false, transposeB: true, m: inputs, n: g.patchSize, k: g.positions, repeats: batch))
+                backward.append(Shape(transposeA: false, transposeB: false, m: inputs, n: g.positions, k: g.patchSize, repeats: batch))
+            }
+        }
+        return forward + backward
     }
 
     /// GEMM FLOPs per training sample.
@@ -50,17 +74,16 @@ public struct GEMMCeiling: Sendable {
         }
         for s in shapes { run(s) }
         var perShape: [(Shape, Double)] = []
-        var total: UInt64 = 0, flops = 0.0
+        var stepNanoseconds = 0.0, stepFlops = 0.0
         for s in shapes {
             let start = monotonicNanoseconds()
             for _ in 0..<repetitions { run(s) }
-            let elapsed = monotonicNanoseconds() - start
-            total += elapsed
-            flops += s.flops * Double(repetitions)
-            perShape.append((s, s.flops * Double(repetitions) / Double(elapsed)))
+            let elapsed = Double(monotonicNanoseconds() - start) / Double(repetitions)
+            // A step runs each shape `repeats` times at the rate one call has.
+            stepNanoseconds += elapsed * Double(s.repeats)
+            stepFlops += s.flops * Double(s.repeats)
+            perShape.append((s, s.flops / elapsed))
         }
-        return GEMMCeiling(
-            flopsPerSample: shapes.reduce(0) { $0 + $1.flops } / Double(batch),
-            gigaflops: flops / Double(total), perShape: perShape)
+        return GEMMCeiling(flopsPerSample: stepFlops / Double(batch), gigaflops: stepFlops / stepNanoseconds, perShape: perShape)
     }
 }

@@ -1,0 +1,67 @@
+"""The PyTorch twin (Tests/python/vae_twin.py) of a vae-dist configuration of layer lists, trained with the same
+settings as `vae-dist train --config CONFIG`: MNIST grey levels in [0, 1] (Data/mnist's IDX files), Adam (lr and
+batch from the configuration, β = (0.9, 0.999), ε = 1e-8), loss = BCE-with-logits sum + KL, PyTorch's default
+initialization, a shuffled order each epoch, the last partial batch kept; after each epoch the test loss per sample
+with z sampled, as vae-dist and the PyTorch example report it. Run by Launch/conv-twin.sh; not part of CI.
+
+    python3 Launch/train-conv-twin.py CONFIG.json DATA_DIR [THREADS]
+"""
+import gzip
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Tests", "python"))
+import vae_twin  # noqa: E402
+
+
+def idx_images(path):
+    opener = gzip.open if not os.path.exists(path) else open
+    with opener(path if os.path.exists(path) else path + ".gz", "rb") as f:
+        data = f.read()
+    count, rows, cols = (int.from_bytes(data[i:i + 4], "big") for i in (4, 8, 12))
+    return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(count, rows * cols).astype(np.float32) / 255.0
+
+
+def main():
+    config_path, data = sys.argv[1], sys.argv[2]
+    threads = int(sys.argv[3]) if len(sys.argv) > 3 else os.cpu_count()
+    torch.set_num_threads(threads)
+    torch.manual_seed(1)
+    with open(config_path) as f:
+        config = json.load(f)
+    training = config.get("training", {})
+    epochs, batch, lr = training.get("epochs", 10), training.get("batch_size", 128), training.get("learning_rate", 1e-3)
+    model = vae_twin.Twin(config["model"])
+    train = torch.from_numpy(idx_images(os.path.join(data, "train-images-idx3-ubyte")))
+    test = torch.from_numpy(idx_images(os.path.join(data, "t10k-images-idx3-ubyte")))
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+
+    def loss_of(x):
+        mu, logvar = model.encode(x)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        logits = model.decode(z)
+        return F.binary_cross_entropy_with_logits(logits, x, reduction="sum") - 0.5 * torch.sum(
+            1 + logvar - mu.pow(2) - logvar.exp())
+
+    start = time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        model.train()
+        for indices in torch.randperm(len(train)).split(batch):
+            optimizer.zero_grad()
+            loss = loss_of(train[indices])
+            loss.backward()
+            optimizer.step()
+        model.eval()
+        with torch.no_grad():
+            total = sum(loss_of(test[i:i + 1000]).item() for i in range(0, len(test), 1000))
+        print(f"epoch {epoch} test_loss {total / len(test):.4f} seconds {time.perf_counter() - start:.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
