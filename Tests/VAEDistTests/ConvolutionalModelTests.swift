@@ -91,4 +91,29 @@ import VAEModel
         }
         #expect(Set(hashes).count == 1 && !hashes[0].isEmpty, "\(hashes)")
     }
+
+    /// A conv run stopped at step 2 and resumed to 4 equals the uninterrupted run (its layer lists, read back from
+    /// the checkpoint's settings, are the same settings); eval and sample take its checkpoint.
+    @Test func aConvRunResumesExactlyAndEvaluates() throws {
+        let config = Fixtures.configFile(Self.smallConv, name: "conv-resume")
+        let straight = Fixtures.temporaryFolder("conv-straight"), split = Fixtures.temporaryFolder("conv-split")
+        let common = ["train", "--config", config, "--threads", "1", "--blas-threads", "1", "-q"]
+        for (folder, steps) in [(straight, 4), (split, 2)] {
+            let (status, _, err) = try CLITests.run(common + ["--run-dir", folder, "--max-steps", "\(steps)"])
+            #expect(status == 0, "\(err)")
+        }
+        let (resumed, _, resumeErr) = try CLITests.run(common + ["--run-dir", split, "--resume", "latest", "--max-steps", "4"])
+        #expect(resumed == 0, "\(resumeErr)")
+        let last = "/checkpoint-step-000000004.safetensors"
+        #expect(try Fixtures.stateHash(straight + last) == Fixtures.stateHash(split + last))
+        let (evaluated, json, evalErr) = try CLITests.run([
+            "eval", "--checkpoint", straight + last, "--data", "synthetic", "--json", "--importance-samples", "4", "--images",
+            "3",
+        ])
+        #expect(evaluated == 0 && json.contains("\"nll\""), "\(evalErr)")
+        let (sampled, _, sampleErr) = try CLITests.run([
+            "sample", "--checkpoint", straight + last, "--count", "4", "--out", straight + "/s.png",
+        ])
+        #expect(sampled == 0 && FileManager.default.fileExists(atPath: straight + "/s.png"), "\(sampleErr)")
+    }
 }

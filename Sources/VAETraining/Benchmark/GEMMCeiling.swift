@@ -15,7 +15,9 @@ public struct GEMMCeiling: Sendable {
     /// The GEMMs of one training step (forward, then backward's dW and dX) at `batch` rows, from the layers' own
     /// shapes: a linear layer's on the batch, a convolution's per sample.
     public static func shapes(_ layout: ParameterLayout, batch: Int) -> [Shape] {
-        enum Kind { case linear(inputs: Int, outputs: Int), conv(ConvGeometry, outputs: Int), transposed(ConvGeometry, inputs: Int) }
+        enum Kind {
+            case linear(inputs: Int, outputs: Int), conv(ConvGeometry, outputs: Int), transposed(ConvGeometry, inputs: Int)
+        }
         func kind(_ plan: LayerPlan) -> Kind? {
             switch plan.layer {
             case .linear: return .linear(inputs: plan.inputSize, outputs: plan.outputSize)
@@ -36,15 +38,21 @@ public struct GEMMCeiling: Sendable {
                 backward.append(Shape(transposeA: true, transposeB: false, m: outputs, n: inputs, k: batch))
                 if inputGradient { backward.append(Shape(transposeA: false, transposeB: false, m: batch, n: inputs, k: outputs)) }
             case .conv(let g, let outputs):
-                forward.append(Shape(transposeA: false, transposeB: false, m: outputs, n: g.positions, k: g.patchSize, repeats: batch))
-                backward.append(Shape(transposeA: false, transposeB: true, m: outputs, n: g.patchSize, k: g.positions, repeats: batch))
+                forward.append(
+                    Shape(transposeA: false, transposeB: false, m: outputs, n: g.positions, k: g.patchSize, repeats: batch))
+                backward.append(
+                    Shape(transposeA: false, transposeB: true, m: outputs, n: g.patchSize, k: g.positions, repeats: batch))
                 if inputGradient {
-                    backward.append(Shape(transposeA: true, transposeB: false, m: g.patchSize, n: g.positions, k: outputs, repeats: batch))
+                    backward.append(
+                        Shape(transposeA: true, transposeB: false, m: g.patchSize, n: g.positions, k: outputs, repeats: batch))
                 }
             case .transposed(let g, let inputs):
-                forward.append(Shape(transposeA: true, transposeB: false, m: g.patchSize, n: g.positions, k: inputs, repeats: batch))
-                backward.append(Shape(transposeA: false, transposeB: true, m: inputs, n: g.patchSize, k: g.positions, repeats: batch))
-                backward.append(Shape(transposeA: false, transposeB: false, m: inputs, n: g.positions, k: g.patchSize, repeats: batch))
+                forward.append(
+                    Shape(transposeA: true, transposeB: false, m: g.patchSize, n: g.positions, k: inputs, repeats: batch))
+                backward.append(
+                    Shape(transposeA: false, transposeB: true, m: inputs, n: g.patchSize, k: g.positions, repeats: batch))
+                backward.append(
+                    Shape(transposeA: false, transposeB: false, m: inputs, n: g.positions, k: g.patchSize, repeats: batch))
             }
         }
         return forward + backward

@@ -135,6 +135,8 @@ public struct TrainingConfiguration: Equatable, Sendable {
                 try config.set(ConfigValue(key: "\(section).\(key)", value: item))
             }
         }
+        // A file gives both layer lists or neither.
+        if (config.architecture.encoderLayers == nil) != (config.architecture.decoderLayers == nil) { try config.checkLayers() }
         try config.validate()
         return config
     }

@@ -59,6 +59,11 @@ extension TrainingConfiguration {
     /// and what it needs (nothing is allocated); then the memory check.
     public func checkLayers() throws {
         guard !architecture.isShorthand else { return }
+        if (architecture.encoderLayers == nil) != (architecture.decoderLayers == nil) {
+            throw ConfigurationError(
+                key: architecture.encoderLayers == nil ? "model.encoder" : "model.decoder",
+                problem: "give model.encoder and model.decoder together (layer lists), or neither (the MLP shorthand)")
+        }
         if case .failure(let error) = ParameterLayout.checked(architecture) {
             throw ConfigurationError(key: "model.\(error.list)", problem: "\(error)")
         }
@@ -130,12 +135,8 @@ extension TrainingConfiguration {
             )
         }
         if let maxSteps, maxSteps < 1 { throw ConfigurationError(key: "training.max_steps", problem: "must be ≥ 1") }
-        if (architecture.encoderLayers == nil) != (architecture.decoderLayers == nil) {
-            throw ConfigurationError(
-                key: architecture.encoderLayers == nil ? "model.encoder" : "model.decoder",
-                problem: "give model.encoder and model.decoder together (layer lists), or neither (the MLP shorthand)")
-        }
-        // A layer model's shapes, once its input shape is known (else after the data gives it: adapt(to:)).
+        // A layer model's shapes, once its input shape is known (else after the data gives it: adapt(to:)). The
+        // flags alone are validated on the defaults first (one list given there is not yet an error).
         if !architecture.isShorthand && givenKeys.contains("model.input_shape") { try checkLayers() }
         try checkThreadCap()
         try checkFitsMemory()

@@ -47,9 +47,16 @@ extension TrainingConfiguration {
             guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { return [:] }
             var out: [String: String] = [:]
             for (section, value) in object {
-                for (key, item) in (value as? [String: Any]) ?? [:] { out["\(section).\(key)"] = "\(item)" }
+                for (key, item) in (value as? [String: Any]) ?? [:] { out["\(section).\(key)"] = canonical(item) }
             }
             return out
+        }
+        /// A value as text: scalars as before, lists and objects (a layer list) as JSON with sorted keys.
+        func canonical(_ item: Any) -> String {
+            guard item is [Any] || item is [String: Any],
+                let data = try? JSONSerialization.data(withJSONObject: item, options: [.sortedKeys, .fragmentsAllowed])
+            else { return "\(item)" }
+            return String(decoding: data, as: UTF8.self)
         }
         let a = flatten(old), b = flatten(new)
         return Set(a.keys).union(b.keys).sorted().compactMap { key in
