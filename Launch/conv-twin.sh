@@ -18,6 +18,10 @@ python3 -m venv "$work/venv"
 start=$(date +%s.%N)
 "$bin" train --config "$config" --data "$data" --run-dir "$work/run" -q
 echo "vae-dist: $(echo "$(date +%s.%N) - $start" | bc) s" >&2
+# vae-dist's trained model, exported, in the twin (load_state_dict(strict=True)).
+last=$(ls "$work/run"/checkpoint-step-*.safetensors | tail -1)
+"$bin" export "$last" --out "$work/export.safetensors" >&2
+"$work/venv/bin/python" "$here/Launch/train-conv-twin.py" "$config" "$data" --export "$work/export.safetensors"
 "$work/venv/bin/python" "$here/Launch/train-conv-twin.py" "$config" "$data" > "$work/twin"
 python3 - "$work/run/metrics.jsonl" "$work/twin" <<'PY'
 import json, sys

@@ -5,6 +5,10 @@ initialization, a shuffled order each epoch, the last partial batch kept; after 
 with z sampled, as vae-dist and the PyTorch example report it. Run by Launch/conv-twin.sh; not part of CI.
 
     python3 Launch/train-conv-twin.py CONFIG.json DATA_DIR [THREADS]
+    python3 Launch/train-conv-twin.py CONFIG.json DATA_DIR --export FILE
+
+With `--export FILE` (a `vae-dist export` of a model of CONFIG) it instead loads FILE into the twin with
+`load_state_dict(strict=True)` and prints that model's test loss per sample (z sampled), for comparison with vae-dist's.
 """
 import gzip
 import json
@@ -28,9 +32,26 @@ def idx_images(path):
     return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(count, rows * cols).astype(np.float32) / 255.0
 
 
+def safetensors_state(path):
+    """A safetensors file's F32 tensors as a state_dict (its format: 8-byte header length, JSON header, data)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    length = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + length])
+    state = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        start, end = entry["data_offsets"]
+        values = np.frombuffer(data, dtype="<f4", count=(end - start) // 4, offset=8 + length + start)
+        state[name] = torch.from_numpy(values.copy()).reshape(entry["shape"])
+    return state
+
+
 def main():
     config_path, data = sys.argv[1], sys.argv[2]
-    threads = int(sys.argv[3]) if len(sys.argv) > 3 else os.cpu_count()
+    export = sys.argv[4] if len(sys.argv) > 4 and sys.argv[3] == "--export" else None
+    threads = int(sys.argv[3]) if len(sys.argv) > 3 and export is None else os.cpu_count()
     torch.set_num_threads(threads)
     torch.manual_seed(1)
     with open(config_path) as f:
@@ -49,6 +70,12 @@ def main():
         return F.binary_cross_entropy_with_logits(logits, x, reduction="sum") - 0.5 * torch.sum(
             1 + logvar - mu.pow(2) - logvar.exp())
 
+    if export:
+        model.load_state_dict(safetensors_state(export), strict=True)
+        with torch.no_grad():
+            total = sum(loss_of(test[i:i + 1000]).item() for i in range(0, len(test), 1000))
+        print(f"export {export} loaded strictly: test_loss {total / len(test):.4f}")
+        return
     start = time.perf_counter()
     for epoch in range(1, epochs + 1):
         model.train()
