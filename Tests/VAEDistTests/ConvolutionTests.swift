@@ -9,7 +9,8 @@ import VAEModel
     typealias Case = (batch: Int, c: Int, o: Int, h: Int, w: Int, k: Int, s: Int, p: Int, op: Int)
     static let cases: [Case] = [
         (2, 1, 4, 7, 5, 3, 1, 0, 0), (3, 3, 2, 8, 6, 4, 2, 1, 0), (1, 3, 5, 9, 7, 3, 2, 2, 1),
-        (2, 1, 3, 6, 11, 5, 1, 2, 0), (2, 2, 3, 5, 5, 2, 2, 0, 1), (1, 1, 1, 4, 3, 1, 1, 0, 0),
+        (2, 1, 3, 6, 11, 5, 1, 2, 0), (2, 2, 3, 5, 5, 2, 2, 0, 1), (1, 1, 1, 4, 3, 1, 1, 0, 0), (2, 1, 2, 1, 3, 5, 1, 2, 0),
+        (1, 2, 2, 2, 2, 5, 3, 2, 2),
     ]
 
     /// A deterministic value in [−1, 1) for index i of a tensor tagged `t`.

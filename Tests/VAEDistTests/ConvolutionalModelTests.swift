@@ -116,4 +116,27 @@ import VAEModel
         ])
         #expect(sampled == 0 && FileManager.default.fileExists(atPath: straight + "/s.png"), "\(sampleErr)")
     }
+
+    /// Every exchange trains a conv model on 2 threads as one process does: the losses of 4 steps agree to 1e-4.
+    @Test func everyExchangeTrainsAConvModelAsOneProcessDoes() throws {
+        let config = Fixtures.configFile(Self.smallConv, name: "conv-exchanges")
+        func losses(_ flags: [String]) throws -> [Double] {
+            let folder = Fixtures.temporaryFolder("conv-exchange")
+            let (status, _, err) = try CLITests.run(
+                ["train", "--config", config, "--max-steps", "4", "--log-every", "1", "--run-dir", folder, "-q"] + flags)
+            #expect(status == 0, "\(flags): \(err)")
+            let lines = try String(contentsOfFile: folder + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+            return lines.compactMap { line in
+                let record = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                return record?["type"] as? String == "step" ? (record?["loss"] as? NSNumber)?.doubleValue : nil
+            }
+        }
+        let reference = try losses(["--threads", "1", "--blas-threads", "1"])
+        #expect(reference.count == 4)
+        for exchange in ["allreduce", "allreduce-overlapped", "sharded-adam", "node-shared", "exact"] {
+            let theirs = try losses(["--threads", "2", "--gradient-exchange", exchange])
+            #expect(theirs.count == reference.count, "\(exchange)")
+            for (a, b) in zip(theirs, reference) { expectClose(a, b, relative: 1e-4, absolute: 0, "\(exchange)") }
+        }
+    }
 }

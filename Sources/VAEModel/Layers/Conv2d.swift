@@ -39,12 +39,7 @@ public enum Conv2d {
         }
         for n in 0..<batch {
             let dy = outputGradient + n * outputSize
-            for o in 0..<outputChannels {
-                var sum: Float = 0
-                let row = dy + o * g.positions
-                for p in 0..<g.positions { sum += row[p] }
-                biasGradient[o] += sum
-            }
+            for o in 0..<outputChannels { biasGradient[o] += simdSum(dy + o * g.positions, count: g.positions) }
             g.im2col(input + n * g.inputSize, columns)
             gemm(
                 transposeA: false, transposeB: true, m: outputChannels, n: g.patchSize, k: g.positions,

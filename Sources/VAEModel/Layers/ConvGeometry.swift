@@ -27,27 +27,47 @@ public struct ConvGeometry: Equatable, Sendable {
     /// Values of one input sample.
     public var inputSize: Int { channels * height * width }
 
-    /// columns[(c, i, j), (oh, ow)] = input[c, oh·s − p + i, ow·s − p + j] (0 outside): overwrites `columns`.
+    /// The output positions `[low, high)` along one axis whose window offset `offset` (i or j) lands inside
+    /// `0..<size`: position·stride − padding + offset ∈ [0, size). Computed once per row of the columns, so the
+    /// copy loops below have no bounds test.
     @inlinable
-    public func im2col(_ input: UnsafePointer<Float>, _ columns: UnsafeMutablePointer<Float>) {
+    func validRange(offset: Int, size: Int, positions: Int) -> Range<Int> {
+        let shift = padding - offset
+        let low = shift <= 0 ? 0 : min(positions, (shift + stride - 1) / stride)
+        let last = size - 1 + shift
+        let high = last < 0 ? 0 : min(positions, last / stride + 1)
+        return low..<max(low, high)
+    }
+
+    /// columns[(c, i, j), (oh, ow)] = input[c, oh·s − p + i, ow·s − p + j] (0 outside): overwrites `columns`, whose
+    /// rows are `rowStride` floats apart (default ``positions``; a batch's samples side by side: batch·positions).
+    @inlinable
+    public func im2col(_ input: UnsafePointer<Float>, _ columns: UnsafeMutablePointer<Float>, rowStride: Int? = nil) {
+        let rowStride = rowStride ?? positions
         var row = 0
         for c in 0..<channels {
             let plane = input + c * height * width
             for i in 0..<kernel {
+                let rows = validRange(offset: i, size: height, positions: outputHeight)
                 for j in 0..<kernel {
-                    let out = columns + row * positions
-                    for oh in 0..<outputHeight {
-                        let y = oh * stride - padding + i
+                    let out = columns + row * rowStride
+                    let cols = validRange(offset: j, size: width, positions: outputWidth)
+                    if rows.lowerBound > 0 { out.update(repeating: 0, count: rows.lowerBound * outputWidth) }
+                    for oh in rows {
                         let line = out + oh * outputWidth
-                        guard y >= 0 && y < height else {
-                            line.update(repeating: 0, count: outputWidth)
-                            continue
+                        let source = plane + (oh * stride - padding + i) * width + (cols.lowerBound * stride - padding + j)
+                        for ow in 0..<cols.lowerBound { line[ow] = 0 }
+                        let target = line + cols.lowerBound
+                        if stride == 1 {
+                            target.update(from: source, count: cols.count)
+                        } else {
+                            for k in 0..<cols.count { target[k] = source[k * stride] }
                         }
-                        let source = plane + y * width
-                        for ow in 0..<outputWidth {
-                            let x = ow * stride - padding + j
-                            line[ow] = x >= 0 && x < width ? source[x] : 0
-                        }
+                        for ow in cols.upperBound..<outputWidth { line[ow] = 0 }
+                    }
+                    if rows.upperBound < outputHeight {
+                        (out + rows.upperBound * outputWidth).update(
+                            repeating: 0, count: (outputHeight - rows.upperBound) * outputWidth)
                     }
                     row += 1
                 }
@@ -55,24 +75,23 @@ public struct ConvGeometry: Equatable, Sendable {
         }
     }
 
-    /// The adjoint of ``im2col(_:_:)``: input[c, y, x] += every column entry that reads it. Accumulates into
-    /// `input` (the caller zeroes it for an overwrite).
+    /// The adjoint of ``im2col(_:_:rowStride:)``: input[c, y, x] += every column entry that reads it. Accumulates
+    /// into `input` (the caller zeroes it for an overwrite).
     @inlinable
-    public func col2im(_ columns: UnsafePointer<Float>, _ input: UnsafeMutablePointer<Float>) {
+    public func col2im(_ columns: UnsafePointer<Float>, _ input: UnsafeMutablePointer<Float>, rowStride: Int? = nil) {
+        let rowStride = rowStride ?? positions
         var row = 0
         for c in 0..<channels {
             let plane = input + c * height * width
             for i in 0..<kernel {
+                let rows = validRange(offset: i, size: height, positions: outputHeight)
                 for j in 0..<kernel {
-                    let source = columns + row * positions
-                    for oh in 0..<outputHeight {
-                        let y = oh * stride - padding + i
-                        guard y >= 0 && y < height else { continue }
-                        let target = plane + y * width, line = source + oh * outputWidth
-                        for ow in 0..<outputWidth {
-                            let x = ow * stride - padding + j
-                            if x >= 0 && x < width { target[x] += line[ow] }
-                        }
+                    let source = columns + row * rowStride
+                    let cols = validRange(offset: j, size: width, positions: outputWidth)
+                    for oh in rows {
+                        let line = source + oh * outputWidth + cols.lowerBound
+                        let target = plane + (oh * stride - padding + i) * width + (cols.lowerBound * stride - padding + j)
+                        for k in 0..<cols.count { target[k * stride] += line[k] }
                     }
                     row += 1
                 }

@@ -41,12 +41,7 @@ public enum ConvTranspose2d {
         }
         for n in 0..<batch {
             let dy = outputGradient + n * g.inputSize
-            for o in 0..<g.channels {
-                var sum: Float = 0
-                let plane = dy + o * planeSize
-                for p in 0..<planeSize { sum += plane[p] }
-                biasGradient[o] += sum
-            }
+            for o in 0..<g.channels { biasGradient[o] += simdSum(dy + o * planeSize, count: planeSize) }
             g.im2col(dy, columns)
             gemm(
                 transposeA: false, transposeB: true, m: inputChannels, n: g.patchSize, k: g.positions,
