@@ -140,3 +140,41 @@ import VAEModel
         }
     }
 }
+
+/// Pictures of any shape: a `[3, 8, 6]` RGB conv model (its input shape from an NPY `[N, 3, 8, 6]`) writes RGB
+/// reconstruction and sample grids each epoch, and `sample --out` an RGB grid; a model of flat non-picture rows none.
+@Suite struct PictureGridTests {
+    @Test func anRGBModelWritesRGBGrids() throws {
+        let data = Fixtures.temporaryFolder("rgb-data")
+        let (n, shape) = (40, [3, 8, 6])
+        let values = (0..<(n * 144)).map { UInt8($0 * 37 % 256) }
+        try Data(npyFile(descr: "|u1", shape: [n] + shape, data: values)).write(to: URL(fileURLWithPath: data + "/train.npy"))
+        try Data(npyFile(descr: "|u1", shape: [16] + shape, data: Array(values.prefix(16 * 144))))
+            .write(to: URL(fileURLWithPath: data + "/test.npy"))
+        let config = Fixtures.configFile(
+            """
+            {"model": {"latent_size": 3, "likelihood": "bernoulli",
+              "encoder": [{"conv2d": {"out": 4, "kernel": 3, "stride": 2, "padding": 1}}, "relu", "flatten"],
+              "decoder": [{"linear": {"out": 48}}, "relu", {"unflatten": [4, 4, 3]},
+                          {"conv_transpose2d": {"out": 3, "kernel": 4, "stride": 2, "padding": 1}}]},
+             "training": {"batch_size": 8, "epochs": 1}}
+            """, name: "rgb")
+        let run = Fixtures.temporaryFolder("rgb-run")
+        let (status, _, err) = try CLITests.run([
+            "train", "--config", config, "--data", data, "--run-dir", run, "--threads", "1", "-q",
+        ])
+        #expect(status == 0, "\(err)")
+        let grid = try Data(contentsOf: URL(fileURLWithPath: run + "/reconstructions-1.png"))
+        // The PNG header's IHDR: width, height, bit depth 8, colour type 2 (RGB).
+        let header = [UInt8](grid.prefix(26))
+        let width = header[16..<20].reduce(0) { $0 << 8 | Int($1) }, height = header[20..<24].reduce(0) { $0 << 8 | Int($1) }
+        #expect(width == 8 * 7 - 1 && height == 2 * 9 - 1 && header[24] == 8 && header[25] == 2, "\(header)")
+        let checkpoint = run + "/checkpoint-step-000000005.safetensors"
+        let (sampled, _, sampleErr) = try CLITests.run([
+            "sample", "--checkpoint", checkpoint, "--count", "4", "--out", run + "/s.png",
+        ])
+        #expect(sampled == 0, "\(sampleErr)")
+        let sample = [UInt8](try Data(contentsOf: URL(fileURLWithPath: run + "/s.png")).prefix(26))
+        #expect(sample[25] == 2 && sample[16..<20].reduce(0) { $0 << 8 | Int($1) } == 2 * 7 - 1, "\(sample)")
+    }
+}

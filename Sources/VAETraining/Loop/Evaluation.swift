@@ -167,7 +167,7 @@ public enum Evaluation {
     }
 
     /// Decodes `count` z of a checkpoint's model — z ~ N(0, I) keyed by `seed`, or the little-endian float32 rows of
-    /// `latentFile` — and writes them as a PNG grid to `out` (28×28 data) and/or as float32 means
+    /// `latentFile` — and writes them as a PNG grid to `out` (grey or RGB pictures) and/or as float32 means
     /// (`count × input_size`, in the data's units: a standardized run's means are un-standardized) to `rawOut`.
     public static func sample(
         checkpoint path: String, count: Int, seed: UInt64, out: String?,
@@ -175,11 +175,12 @@ public enum Evaluation {
     ) throws {
         let loaded = try LoadedModel.load(checkpoint: path, communicator: SingleProcessCommunicator())
         let model = loaded.model
-        if let out, model.layout.architecture.inputSize != 784 {
+        let picture = PictureShape(model.layout.architecture)
+        if let out, picture == nil {
             throw ImageError(
                 path: out,
                 reason:
-                    "a PNG grid needs 28×28 samples, and this model's are \(model.layout.architecture.inputSize) values; use --raw-out"
+                    "a PNG grid needs pictures ([1, H, W] or [3, H, W], or 784 values), and this model's samples are \(model.layout.architecture.inputShape); use --raw-out"
             )
         }
         let latentSize = model.layout.architecture.latentSize
@@ -200,10 +201,10 @@ public enum Evaluation {
         }
         var images = model.decodeMeans(latents)
         if let standardization = loaded.metadata.standardization { images = images.map(standardization.restore) }
-        if let out {
+        if let out, let picture {
             let columns = Int(Double(count).squareRoot().rounded(.up))
-            let grid = ImageGrid.tile(images, side: 28, columns: columns)
-            try PNGFile.write(path: out, width: grid.0, height: grid.1, pixels: grid.2)
+            let grid = ImageGrid.tile(images, shape: picture, columns: columns)
+            try PNGFile.write(path: out, width: grid.width, height: grid.height, pixels: grid.pixels, channels: grid.channels)
         }
         if let rawOut {
             var bytes: [UInt8] = []

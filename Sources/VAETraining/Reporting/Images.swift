@@ -9,32 +9,37 @@ public struct ImageError: Error, CustomStringConvertible {
     public var description: String { "\(path): \(reason)" }
 }
 
-/// Greyscale PNG files through libpng's simplified API.
+/// Greyscale and RGB PNG files through libpng's simplified API.
 public enum PNGFile {
-    /// Writes `pixels` (row-major, `width × height` bytes) as an 8-bit greyscale PNG, atomically. Returns the bytes.
+    /// Writes `pixels` (row-major, `width × height × channels` bytes, RGB interleaved) as an 8-bit greyscale
+    /// (`channels` 1) or RGB (3) PNG, atomically. Returns the bytes.
     @discardableResult
-    public static func write(path: String, width: Int, height: Int, pixels: [UInt8]) throws -> [UInt8] {
-        let bytes = try encode(width: width, height: height, pixels: pixels, path: path)
+    public static func write(path: String, width: Int, height: Int, pixels: [UInt8], channels: Int = 1) throws -> [UInt8] {
+        let bytes = try encode(width: width, height: height, pixels: pixels, channels: channels, path: path)
         try AtomicFile.write(bytes, to: path)
         return bytes
     }
 
-    /// `pixels` as 8-bit greyscale PNG bytes (`path` only names the target in errors).
-    public static func encode(width: Int, height: Int, pixels: [UInt8], path: String = "image") throws -> [UInt8] {
-        precondition(pixels.count == width * height, "pixel count does not match the size")
+    /// `pixels` as 8-bit greyscale or RGB PNG bytes (`path` only names the target in errors).
+    public static func encode(
+        width: Int, height: Int, pixels: [UInt8], channels: Int = 1, path: String = "image"
+    ) throws -> [UInt8] {
+        precondition(channels == 1 || channels == 3, "a PNG grid is grey (1 channel) or RGB (3)")
+        precondition(pixels.count == width * height * channels, "pixel count does not match the size")
         var image = png_image()
         image.version = UInt32(PNG_IMAGE_VERSION)
         image.width = UInt32(width)
         image.height = UInt32(height)
-        image.format = UInt32(PNG_FORMAT_GRAY)
+        image.format = channels == 3 ? UInt32(PNG_FORMAT_RGB) : UInt32(PNG_FORMAT_GRAY)
         var size: Int = 0
         // First pass sizes the memory buffer, second pass writes into it; then an atomic file write.
-        guard png_image_write_to_memory(&image, nil, &size, 0, pixels, Int32(width), nil) != 0 || size > 0 else {
+        let rowStride = Int32(width * channels)
+        guard png_image_write_to_memory(&image, nil, &size, 0, pixels, rowStride, nil) != 0 || size > 0 else {
             throw ImageError(path: path, reason: "libpng: \(message(&image))")
         }
         var bytes = [UInt8](repeating: 0, count: size)
         let ok = bytes.withUnsafeMutableBytes {
-            png_image_write_to_memory(&image, $0.baseAddress, &size, 0, pixels, Int32(width), nil)
+            png_image_write_to_memory(&image, $0.baseAddress, &size, 0, pixels, rowStride, nil)
         }
         guard ok != 0 else { throw ImageError(path: path, reason: "libpng: \(message(&image))") }
         return Array(bytes.prefix(size))
@@ -60,26 +65,70 @@ public enum PNGFile {
     }
 }
 
-/// Grids of 28×28 images, as the PyTorch example writes each epoch.
+/// One picture's shape: grey (1 channel) or RGB (3), `height × width`.
+public struct PictureShape: Equatable, Sendable {
+    public let channels: Int, height: Int, width: Int
+
+    /// The pictures a model's samples are: its `[C, H, W]` input with 1 or 3 channels, or a flat 784 (MNIST, 28×28);
+    /// nil for anything else (tabular data has no picture).
+    public init?(_ architecture: Architecture) {
+        let shape = architecture.inputShape
+        if shape.count == 3, shape[0] == 1 || shape[0] == 3 {
+            (channels, height, width) = (shape[0], shape[1], shape[2])
+        } else if shape == [784] {
+            (channels, height, width) = (1, 28, 28)
+        } else {
+            return nil
+        }
+    }
+}
+
+/// Grids of pictures, as the PyTorch example writes each epoch.
 public enum ImageGrid {
-    /// Tiles `images` (each `side × side` values in [0, 1]) into `columns` columns; returns (width, height, bytes).
-    public static func tile(_ images: [[Float]], side: Int, columns: Int) -> (Int, Int, [UInt8]) {
+    /// Tiles `images` (each `[C, H, W]` values in [0, 1], planar) into `columns` columns, one pixel of black
+    /// between cells for pictures other than 28×28 grey; the bytes RGB-interleaved for 3 channels.
+    public static func tile(_ images: [[Float]], shape: PictureShape, columns: Int) -> ImageGridBytes {
+        let gap = shape == PictureShape.mnist ? 0 : 1
         let rows = (images.count + columns - 1) / columns
-        let width = columns * side, height = rows * side
-        var pixels = [UInt8](repeating: 0, count: width * height)
+        let cellWidth = shape.width + gap, cellHeight = shape.height + gap
+        let width = columns * cellWidth - gap, height = max(rows * cellHeight - gap, 0)
+        let plane = shape.height * shape.width
+        var pixels = [UInt8](repeating: 0, count: width * height * shape.channels)
         for (n, image) in images.enumerated() {
-            let top = (n / columns) * side, left = (n % columns) * side
-            for y in 0..<side {
-                for x in 0..<side {
-                    pixels[(top + y) * width + left + x] = UInt8((min(max(image[y * side + x], 0), 1) * 255).rounded())
+            let top = (n / columns) * cellHeight, left = (n % columns) * cellWidth
+            for c in 0..<shape.channels {
+                for y in 0..<shape.height {
+                    for x in 0..<shape.width {
+                        let value = image[c * plane + y * shape.width + x]
+                        pixels[((top + y) * width + left + x) * shape.channels + c] = UInt8(
+                            (min(max(value, 0), 1) * 255).rounded())
+                    }
                 }
             }
         }
-        return (width, height, pixels)
+        return ImageGridBytes(width: width, height: height, pixels: pixels, channels: shape.channels)
+    }
+
+    /// Tiles 28×28 grey images (the MNIST grids); returns (width, height, bytes).
+    public static func tile(_ images: [[Float]], side: Int, columns: Int) -> (Int, Int, [UInt8]) {
+        let grid = tile(images, shape: PictureShape(channels: 1, height: side, width: side), columns: columns)
+        return (grid.width, grid.height, grid.pixels)
+    }
+}
+
+extension PictureShape {
+    /// MNIST's 28×28 grey, whose grids have no gaps (as the PyTorch example's).
+    public static let mnist = PictureShape(channels: 1, height: 28, width: 28)
+
+    public init(channels: Int, height: Int, width: Int) {
+        (self.channels, self.height, self.width) = (channels, height, width)
     }
 }
 
 extension VariationalAutoencoder {
+    /// Its samples' picture shape (``PictureShape``; MNIST's when it has none, for callers that checked).
+    var pictureShape: PictureShape { PictureShape(layout.architecture) ?? .mnist }
+
     /// The decoder's mean image for each latent row in `latents` (`latentSize` values each): sigmoid of the
     /// logits for a Bernoulli likelihood, the mean for a Gaussian. Decodes in chunks of ``batchCapacity``.
     public func decodeMeans(_ latents: [Float]) -> [[Float]] {
@@ -102,14 +151,15 @@ extension VariationalAutoencoder {
     }
 }
 
-/// A greyscale grid: width, height, one byte per pixel.
+/// A grid: width, height, `channels` bytes per pixel (grey, or RGB interleaved).
 public struct ImageGridBytes: Sendable {
     public var width: Int, height: Int, pixels: [UInt8]
+    public var channels = 1
 }
 
 /// The grids the PyTorch example writes each epoch, computed from a model (no files: ``TrainingReport`` writes them).
 public enum EpochImages {
-    /// 8 test images above their reconstructions, decoding z = μ + σ ε with the test pass's fixed ε.
+    /// 8 test images above their reconstructions (pictures of the model's ``PictureShape``), decoding z = μ + σ ε with the test pass's fixed ε.
     public static func reconstructions(model: VariationalAutoencoder, test: ImageDataset, filler: BatchFiller) -> ImageGridBytes {
         let latentSize = model.layout.architecture.latentSize, width = test.pixelsPerImage
         var originals: [[Float]] = [], latents: [Float] = []
@@ -125,15 +175,13 @@ public enum EpochImages {
         for i in 0..<(count * latentSize) {
             latents.append(model.mean[i] + expf(0.5 * model.logVariance[i]) * model.epsilon[i])
         }
-        let grid = ImageGrid.tile(originals + model.decodeMeans(latents), side: 28, columns: count)
-        return ImageGridBytes(width: grid.0, height: grid.1, pixels: grid.2)
+        return ImageGrid.tile(originals + model.decodeMeans(latents), shape: model.pictureShape, columns: count)
     }
 
     /// An 8×8 grid of decodes of 64 fixed z ~ N(0, I) (the same z every epoch, so the grids show progress).
     public static func samples(model: VariationalAutoencoder, seed: UInt64) -> ImageGridBytes {
         let z = priorSamples(count: 64, latentSize: model.layout.architecture.latentSize, seed: seed)
-        let grid = ImageGrid.tile(model.decodeMeans(z), side: 28, columns: 8)
-        return ImageGridBytes(width: grid.0, height: grid.1, pixels: grid.2)
+        return ImageGrid.tile(model.decodeMeans(z), shape: model.pictureShape, columns: 8)
     }
 
     /// For a 2-D latent (else nil): the manifold of Kingma & Welling's figure 4 — decodes over a 20 × 20 grid of
@@ -149,8 +197,7 @@ public enum EpochImages {
                 latents.append(Float(inverseNormalCDF(1 - (Double(row) + 0.5) / Double(side))))
             }
         }
-        let grid = ImageGrid.tile(model.decodeMeans(latents), side: 28, columns: side)
-        return ImageGridBytes(width: grid.0, height: grid.1, pixels: grid.2)
+        return ImageGrid.tile(model.decodeMeans(latents), shape: model.pictureShape, columns: side)
     }
 
     /// `count` draws of z ~ N(0, I), keyed by (seed, k).

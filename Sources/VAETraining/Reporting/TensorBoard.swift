@@ -34,12 +34,12 @@ public final class TensorBoardWriter {
         summary(item, step: step)
     }
 
-    /// A PNG image at `step`.
-    public func image(_ tag: String, png: [UInt8], width: Int, height: Int, step: Int) {
+    /// A PNG image at `step` (`channels` 1: grey, 3: RGB).
+    public func image(_ tag: String, png: [UInt8], width: Int, height: Int, channels: Int = 1, step: Int) {
         var image = Protobuf()
         image.varint(1, UInt64(height))
         image.varint(2, UInt64(width))
-        image.varint(3, 1)  // colorspace: grayscale
+        image.varint(3, UInt64(channels))  // colorspace: 1 grayscale, 3 RGB
         image.bytes(4, png)
         var item = Protobuf()
         item.bytes(1, Array(tag.utf8))

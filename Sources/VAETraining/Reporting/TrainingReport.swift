@@ -252,10 +252,12 @@ public final class TrainingReport {
         metrics.write(record)
     }
 
-    /// `reconstructions-E.png`, `samples-E.png` and, for a 2-D latent, `manifold-E.png` in the run folder (28×28
-    /// data only), also as TensorBoard images.
+    /// `reconstructions-E.png`, `samples-E.png` and, for a 2-D latent, `manifold-E.png` in the run folder (pictures:
+    /// grey or RGB ``PictureShape``s), also as TensorBoard images.
     public func images(of model: VariationalAutoencoder, filler: BatchFiller, epoch: Int, globalStep: Int) throws {
-        guard writes, let heldOut = data.heldOut, heldOut.pixelsPerImage == 784, filler.standardization == nil else { return }
+        guard writes, let heldOut = data.heldOut, PictureShape(model.layout.architecture) != nil,
+            heldOut.pixelsPerImage == model.layout.architecture.inputSize, filler.standardization == nil
+        else { return }
         var grids = [
             ("reconstructions", EpochImages.reconstructions(model: model, test: heldOut, filler: filler)),
             ("samples", EpochImages.samples(model: model, seed: configuration.seed)),
@@ -264,8 +266,9 @@ public final class TrainingReport {
         for (name, grid) in grids {
             let png = try PNGFile.write(
                 path: store.path("\(name)-\(epoch).png"), width: grid.width, height: grid.height,
-                pixels: grid.pixels)
-            tensorboard?.image(name, png: png, width: grid.width, height: grid.height, step: globalStep)
+                pixels: grid.pixels, channels: grid.channels)
+            tensorboard?.image(
+                name, png: png, width: grid.width, height: grid.height, channels: grid.channels, step: globalStep)
         }
     }
 
