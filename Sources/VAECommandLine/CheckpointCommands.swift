@@ -20,7 +20,10 @@ struct Evaluate: ParsableCommand {
     var data: String = "Data/mnist"
     @Option(help: "The set to evaluate: test or validation (train works too).")
     var split: DataSplit = .test
-    @Flag(help: "Print one JSON object: SPLIT_loss, reconstruction, kl, samples (and nll, nll_standard_error).")
+    @Flag(
+        help:
+            "Print one JSON object: SPLIT_loss, reconstruction, kl, samples (and nll, nll_standard_error; bits_per_dim and nll_bits_per_dim for 8-bit images)."
+    )
     var json = false
     @Option(help: "Also estimate −log p(x) by importance sampling with K samples per image (the papers use 5000).")
     var importanceSamples: Int?
@@ -49,11 +52,15 @@ struct Evaluate: ParsableCommand {
                             format: ",\"nll\":%.6f,\"nll_standard_error\":%.6f,\"importance_samples\":%ld,\"nll_images\":%ld",
                             $0.nll, $0.standardError, $0.samples, $0.images)
                     } ?? ""
+                let bits =
+                    (result.bitsPerDimension.map { String(format: ",\"bits_per_dim\":%.6f", $0) } ?? "")
+                    + (result.nllBitsPerDimension.map { String(format: ",\"nll_bits_per_dim\":%.6f", $0) } ?? "")
                 print(
                     "{\"\(result.split.rawValue)_loss\":"
                         + String(
                             format: "%.6f,\"reconstruction\":%.6f,\"kl\":%.6f,\"samples\":%ld,\"global_step\":%ld",
-                            result.loss, result.reconstruction, result.kl, result.samples, result.globalStep) + extra + "}")
+                            result.loss, result.reconstruction, result.kl, result.samples, result.globalStep) + extra + bits + "}"
+                )
             } else {
                 let title = ["train": "Training", "validation": "Validation", "test": "Test"][result.split.rawValue]!
                 print(
@@ -61,6 +68,7 @@ struct Evaluate: ParsableCommand {
                         + String(
                             format: "%.4f  (reconstruction %.4f, KL %.4f; %ld samples, step %ld)",
                             result.loss, result.reconstruction, result.kl, result.samples, result.globalStep))
+                if let bits = result.bitsPerDimension { print(String(format: "====> bits/dim: %.4f", bits)) }
                 if let weighted {
                     print(
                         String(

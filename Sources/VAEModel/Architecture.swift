@@ -158,15 +158,16 @@ public struct ArchitectureError: Error, Equatable, Sendable, CustomStringConvert
 /// gives `fc1`, `fc21`, `fc22`, `fc3`, `fc4`; the IWAE setup 784–200–200–50 gives `fc1, fc2, fc31, fc32, fc4, fc5,
 /// fc6`. Layer lists are named as PyTorch names a module with `encoder` and `decoder` `nn.Sequential`s of the same
 /// lists (activations and reshapes count) and heads `fc_mu`, `fc_logvar`: `encoder.0.weight` `[out, in, k, k]`,
-/// `decoder.3.weight` `[in, out, k, k]` for a ConvTranspose2d. A learned Gaussian variance adds `x_logvar`
-/// `[inputSize]`. Buffer order: encoder, heads, decoder, `x_logvar` (the decoder's gradients a contiguous tail).
+/// `decoder.3.weight` `[in, out, k, k]` for a ConvTranspose2d. A likelihood's learned per-pixel parameter adds its
+/// tensor `[inputSize]` (the Gaussian's `x_logvar`). Buffer order: encoder, heads, decoder, that tensor (the
+/// decoder's gradients a contiguous tail).
 public struct ParameterLayout: Equatable, Sendable {
     public let architecture: Architecture
     public let encoder: [LayerPlan]
     public let mean: LinearLayout
     public let logVariance: LinearLayout
     public let decoder: [LayerPlan]
-    public let outputLogVariance: TensorView?
+    public let pixelParameter: TensorView?
     /// Every tensor, in buffer order.
     public let tensors: [TensorView]
     /// Where the decoder's parameters begin: those after it (to the end) get their gradients in backward's first
@@ -278,7 +279,7 @@ public struct ParameterLayout: Equatable, Sendable {
                 list: "decoder", index: max(decoder.count - 1, 0), layer: decoder.last?.layer.describe ?? "latent",
                 input: produced, needs: "to end in the input's shape \(architecture.inputShape), one value per input value")
         }
-        outputLogVariance = architecture.likelihood.learnsOutputLogVariance ? tensor("x_logvar", [architecture.inputSize]) : nil
+        pixelParameter = architecture.likelihood.pixelParameterName.map { tensor($0, [architecture.inputSize]) }
         self.tensors = tensors
         self.count = offset
     }
@@ -303,7 +304,7 @@ public struct ParameterLayout: Equatable, Sendable {
     /// Fills `parameters` as PyTorch's modules do: a weight and bias uniform in ±1/√fan_in (kaiming_uniform with
     /// a = √5 gives exactly that bound; fan_in = in·k² for Conv2d, out·k² for ConvTranspose2d as PyTorch reads
     /// its weight), GroupNorm's scale 1 and shift 0. Each tensor draws from its own stream keyed by (seed, layer
-    /// number, part). A learned output log-variance starts at 0 (σ² = 1).
+    /// number, part). A learned per-pixel parameter starts at its likelihood's value (the Gaussian's log-variance at 0: σ² = 1).
     public func initialize(_ parameters: FlatBuffer, seed: UInt64) {
         precondition(parameters.count == count, "parameter buffer has \(parameters.count) floats, layout needs \(count)")
         for (number, layer) in parametricLayers.enumerated() {
@@ -319,8 +320,8 @@ public struct ParameterLayout: Equatable, Sendable {
                 for i in 0..<view.count { p[i] = (2 * stream.nextUnitFloat() - 1) * bound }
             }
         }
-        if let logVariance = outputLogVariance {
-            parameters.pointer(to: logVariance).update(repeating: 0, count: logVariance.count)
+        if let pixel = pixelParameter {
+            parameters.pointer(to: pixel).update(repeating: architecture.likelihood.initialPixelParameter, count: pixel.count)
         }
     }
 }

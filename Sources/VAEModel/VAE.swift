@@ -164,7 +164,7 @@ public final class VariationalAutoencoder {
         logVarianceGradient = buffer(architecture.latentSize)
         latentGradient = buffer(architecture.latentSize)
         fixedLogVariance = .allocate(capacity: architecture.inputSize)
-        fixedLogVariance.initialize(repeating: architecture.likelihood.fixedOutputLogVariance, count: architecture.inputSize)
+        fixedLogVariance.initialize(repeating: architecture.likelihood.fixedPixelParameter, count: architecture.inputSize)
         allocations.append(fixedLogVariance)
         self.allocations = allocations
     }
@@ -176,8 +176,8 @@ public final class VariationalAutoencoder {
     }
 
     /// The per-pixel log-variance of a Gaussian likelihood (learned or fixed).
-    var outputLogVariance: UnsafeMutablePointer<Float> {
-        if let view = layout.outputLogVariance { return parameters.pointer(to: view) }
+    var pixelParameter: UnsafeMutablePointer<Float> {
+        if let view = layout.pixelParameter { return parameters.pointer(to: view) }
         return fixedLogVariance
     }
 

@@ -15,8 +15,8 @@ public struct BernoulliLikelihood: LikelihoodKind {
     public var describe: String { "bernoulli" }
     public var outputBuffersPerPixel: Int { 1 }
     public var acceptsBinarizedTargets: Bool { true }
-    public var learnsOutputLogVariance: Bool { false }
-    public var fixedOutputLogVariance: Float { 0 }
+    public var pixelParameterName: String? { nil }
+    public var fixedPixelParameter: Float { 0 }
     public func mean(ofOutput output: Float) -> Float { 1 / (1 + expf(-output)) }
 
     public func negativeLogLikelihood(

@@ -15,7 +15,8 @@ public enum GaussianVariance: Equatable, Sendable {
 }
 
 /// Gaussian with mean = decoder output: −log p(x|z) = ½ Σ [log 2π + log σ² + (x − μ)²/σ²], σ² fixed or learned per
-/// pixel (`model.gaussian_variance`: `"learned"` or a positive number).
+/// pixel (`model.gaussian_variance`: `"learned"` or a positive number). On 8-bit pixels its bits per dimension follow
+/// the uniform-dequantization convention: (NLL + D·ln 256) / (D·ln 2), the data in [0, 1].
 public struct GaussianLikelihood: LikelihoodKind {
     public static let name = "gaussian"
 
@@ -45,12 +46,14 @@ public struct GaussianLikelihood: LikelihoodKind {
     }
     public var outputBuffersPerPixel: Int { 2 }
     public var acceptsBinarizedTargets: Bool { false }
-    public var learnsOutputLogVariance: Bool { variance == .learned }
-    public var fixedOutputLogVariance: Float {
+    public var pixelParameterName: String? { variance == .learned ? "x_logvar" : nil }
+    public var fixedPixelParameter: Float {
         if case .fixed(let v) = variance { return logf(v) }
         return 0
     }
     public func mean(ofOutput output: Float) -> Float { output }
+    /// Uniform dequantization: a density on [0, 1] over bins of width 1/256 (the convention image papers use).
+    public var dequantizationNats: Double? { log(256.0) }
 
     public func negativeLogLikelihood(
         _ model: VariationalAutoencoder, firstRow: Int, rows: Int, gradients: FlatBuffer?
@@ -60,9 +63,9 @@ public struct GaussianLikelihood: LikelihoodKind {
         let width = model.layout.architecture.inputSize
         return GaussianNLL.forward(
             means: model.output + firstRow * width, targets: model.input + firstRow * width,
-            logVariance: model.outputLogVariance, rows: rows, width: width,
+            logVariance: model.pixelParameter, rows: rows, width: width,
             meanGradient: gradients == nil ? nil : model.activationGradient,
-            logVarianceGradient: gradients.flatMap { buffer in model.layout.outputLogVariance.map { buffer.pointer(to: $0) } })
+            logVarianceGradient: gradients.flatMap { buffer in model.layout.pixelParameter.map { buffer.pointer(to: $0) } })
     }
 }
 

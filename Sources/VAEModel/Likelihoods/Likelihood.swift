@@ -24,10 +24,17 @@ public protocol LikelihoodKind: Sendable {
     var outputBuffersPerPixel: Int { get }
     /// Whether it models binary targets as well as grey levels (the binarizations make sense only then).
     var acceptsBinarizedTargets: Bool { get }
-    /// Whether it has a learned per-pixel log-variance (the `x_logvar` tensor, after the decoder in the layout).
-    var learnsOutputLogVariance: Bool { get }
-    /// The per-pixel log-variance when it is fixed (0 where there is none).
-    var fixedOutputLogVariance: Float { get }
+    /// The name of its learned per-pixel parameter tensor (`[inputSize]`, after the decoder in the layout: the
+    /// Gaussian's `x_logvar`), or nil when it has none.
+    var pixelParameterName: String? { get }
+    /// The per-pixel parameter's value when it is fixed, not learned (0 where there is none).
+    var fixedPixelParameter: Float { get }
+    /// Its per-pixel parameter's starting value when learned.
+    var initialPixelParameter: Float { get }
+    /// Nats per dimension that turn its NLL of 8-bit pixels (scaled to [0, 1]) into a discrete one: 0 for a
+    /// likelihood of the pixels' bins, ln 256 for a density under uniform dequantization (the bins of width 1/256);
+    /// nil where bits per dimension mean nothing (the Bernoulli on grey levels).
+    var dequantizationNats: Double? { get }
     /// The mean of p(x|z) for one decoder output.
     func mean(ofOutput output: Float) -> Float
     /// Σ −log p(x|z) over `rows` rows of `model`'s decoder output from `firstRow`, against the same rows of its
@@ -36,12 +43,18 @@ public protocol LikelihoodKind: Sendable {
     func negativeLogLikelihood(_ model: VariationalAutoencoder, firstRow: Int, rows: Int, gradients: FlatBuffer?) -> Double
 }
 
+extension LikelihoodKind {
+    public var initialPixelParameter: Float { 0 }
+    public var dequantizationNats: Double? { nil }
+}
+
 /// The decoder's likelihood p(x|z): one of the registered ``LikelihoodKind``s with its settings' values.
 public struct Likelihood: Equatable, Sendable {
     /// Every likelihood, one line each: the registry `model.likelihood` reads.
     public static let kinds: [any LikelihoodKind.Type] = [
         BernoulliLikelihood.self,
         GaussianLikelihood.self,
+        DiscretizedLogisticLikelihood.self,
     ]
 
     /// The spellings of `model.likelihood`.
@@ -70,8 +83,17 @@ public struct Likelihood: Equatable, Sendable {
     public var describe: String { kind.describe }
     public var outputBuffersPerPixel: Int { kind.outputBuffersPerPixel }
     public var acceptsBinarizedTargets: Bool { kind.acceptsBinarizedTargets }
-    public var learnsOutputLogVariance: Bool { kind.learnsOutputLogVariance }
-    var fixedOutputLogVariance: Float { kind.fixedOutputLogVariance }
+    /// Whether it learns a per-pixel parameter tensor (``LikelihoodKind/pixelParameterName``).
+    public var learnsPixelParameter: Bool { kind.pixelParameterName != nil }
+    public var pixelParameterName: String? { kind.pixelParameterName }
+
+    /// Bits per dimension of a per-sample NLL of 8-bit pixels, `nats`, over `dimensions` values:
+    /// (NLL + D·``LikelihoodKind/dequantizationNats``) / (D·ln 2); nil where the likelihood gives none.
+    public func bitsPerDimension(nats: Double, dimensions: Int) -> Double? {
+        kind.dequantizationNats.map { (nats + Double(dimensions) * $0) / (Double(dimensions) * log(2.0)) }
+    }
+    var initialPixelParameter: Float { kind.initialPixelParameter }
+    var fixedPixelParameter: Float { kind.fixedPixelParameter }
     public func mean(ofOutput output: Float) -> Float { kind.mean(ofOutput: output) }
     func negativeLogLikelihood(_ model: VariationalAutoencoder, firstRow: Int, rows: Int, gradients: FlatBuffer?) -> Double {
         kind.negativeLogLikelihood(model, firstRow: firstRow, rows: rows, gradients: gradients)

@@ -91,6 +91,8 @@ public enum Evaluation {
         public var globalStep: Int
         /// With `importanceSamples`: the importance-weighted NLL.
         public var importanceWeighted: ImportanceWeightedNLL?
+        /// Bits per dimension of the loss and of the NLL, for 8-bit image data and a likelihood that gives them.
+        public var bitsPerDimension: Double?, nllBitsPerDimension: Double?
     }
 
     /// The checkpoint's per-sample −ELBO on `split` with the same fixed ε and binarization keys, and the same
@@ -147,9 +149,15 @@ public enum Evaluation {
                 model: loaded.model, dataset: dataset, filler: filler, communicator: communicator,
                 seed: configuration.seed, samples: $0, images: images)
         }
+        let architecture = configuration.architecture
+        let pixels = dataset.storage.type == .uint8 && configuration.binarization == .none
+        func bits(_ nats: Double) -> Double? {
+            pixels ? architecture.likelihood.bitsPerDimension(nats: nats, dimensions: architecture.inputSize) : nil
+        }
         return Result(
             split: split, loss: mean.loss, reconstruction: mean.reconstruction, kl: mean.kl, samples: terms.samples,
-            globalStep: loaded.metadata.position.globalStep, importanceWeighted: weighted)
+            globalStep: loaded.metadata.position.globalStep, importanceWeighted: weighted, bitsPerDimension: bits(mean.loss),
+            nllBitsPerDimension: weighted.flatMap { bits($0.nll) })
     }
 
     /// `sample --count` against the machine's memory before anything is allocated: per sample its z, the decoder's

@@ -222,6 +222,13 @@ public final class TrainingReport {
         if position.stepInEpoch == total { epochEndStart = clock.now }
     }
 
+    /// Bits per dimension of a per-sample loss, for byte (8-bit image) data and a likelihood that gives them.
+    func bitsPerDimension(_ nats: Double) -> Double? {
+        guard data.train.storage.type == .uint8, configuration.binarization == .none else { return nil }
+        return configuration.architecture.likelihood.bitsPerDimension(
+            nats: nats, dimensions: configuration.architecture.inputSize)
+    }
+
     /// The epoch's summary lines, metrics record and scalars.
     public func epochFinished(_ summary: EpochSummary, globalStep: Int) {
         guard writes else { return }
@@ -244,6 +251,11 @@ public final class TrainingReport {
             record["\(key)_loss"] = terms.loss
             record["\(key)_reconstruction"] = terms.reconstruction
             record["\(key)_kl"] = terms.kl
+            if let bits = bitsPerDimension(terms.loss) {
+                logger.info("====> \(title) bits/dim: \(String(format: "%.4f", bits))")
+                record["\(key)_bits_per_dim"] = bits
+                tensorboard?.scalar("\(key)/bits_per_dim", bits, step: globalStep)
+            }
             tensorboard?.scalar("\(key)/loss", terms.loss, step: globalStep)
             tensorboard?.scalar("\(key)/reconstruction", terms.reconstruction, step: globalStep)
             tensorboard?.scalar("\(key)/kl", terms.kl, step: globalStep)
