@@ -105,7 +105,11 @@ public struct Train: ParsableCommand {
             let given = try communicator.agree { try requested(ranks: ranks, threads: threads) }
             var settings = try RunFolder.settings(given, runName: name, resume: resume, communicator: communicator)
             let (source, fraction, seed) = (settings.dataSource, settings.validationFraction, settings.seed)
-            let splits = try communicator.agree { try DataSplits.load(source).holdingOut(fraction: fraction, seed: seed) }
+            // Layer models take pictures [C, H, W] (an NPY's layout decided); the MLP its values in file order.
+            let layout = settings.architecture.isShorthand ? nil : settings.settings[ImageLayout.setting]
+            let splits = try communicator.agree {
+                try DataSplits.load(source).laidOut(layout).holdingOut(fraction: fraction, seed: seed)
+            }
             try settings.adapt(to: splits)
             let configuration = settings
             let trainer = try communicator.agree {

@@ -18,6 +18,7 @@ public struct RandomStream: RandomNumberGenerator {
         case prior = 8
         case importanceSampling = 9
         case validationSplit = 10
+        case flip = 11
     }
 
     @usableFromInline var state: UInt64

@@ -178,3 +178,80 @@ import VAEModel
         #expect(sample[25] == 2 && sample[16..<20].reduce(0) { $0 << 8 | Int($1) } == 2 * 7 - 1, "\(sample)")
     }
 }
+
+/// Arrays in the layouts people have: the same pictures as NPY `[N, H, W, C]` and `[N, C, H, W]` train a conv model
+/// to the same bits; an undecidable shape asks for `data.layout`; seeded flips keep `exact`'s bits at any thread count.
+@Suite struct ImageLayoutTests {
+    static let (count, channels, height, width) = (48, 3, 8, 6)
+
+    /// The pictures (deterministic values) written channels-first and channels-last into two folders.
+    static func folders() throws -> (nchw: String, nhwc: String) {
+        let (n, c, h, w) = (count, channels, height, width)
+        var first = [UInt8](repeating: 0, count: n * c * h * w), last = first
+        for s in 0..<n {
+            for ch in 0..<c {
+                for y in 0..<h {
+                    for x in 0..<w {
+                        let value = UInt8((s * 31 + ch * 85 + y * 17 + x * 29 + (x * y) % 7) % 256)
+                        first[((s * c + ch) * h + y) * w + x] = value
+                        last[((s * h + y) * w + x) * c + ch] = value
+                    }
+                }
+            }
+        }
+        let nchw = Fixtures.temporaryFolder("nchw"), nhwc = Fixtures.temporaryFolder("nhwc")
+        for (folder, data, shape) in [(nchw, first, [c, h, w]), (nhwc, last, [h, w, c])] {
+            try Data(npyFile(descr: "|u1", shape: [n] + shape, data: data)).write(to: URL(fileURLWithPath: folder + "/train.npy"))
+            try Data(npyFile(descr: "|u1", shape: [16] + shape, data: Array(data.prefix(16 * c * h * w))))
+                .write(to: URL(fileURLWithPath: folder + "/test.npy"))
+        }
+        return (nchw, nhwc)
+    }
+
+    static let model = """
+        {"model": {"latent_size": 3, "likelihood": "discretized_logistic",
+          "encoder": [{"conv2d": {"out": 4, "kernel": 3, "stride": 2, "padding": 1}}, "relu", "flatten"],
+          "decoder": [{"linear": {"out": 48}}, "relu", {"unflatten": [4, 4, 3]},
+                      {"conv_transpose2d": {"out": 3, "kernel": 4, "stride": 2, "padding": 1}}]},
+         "training": {"batch_size": 16, "epochs": 1}}
+        """
+
+    static func train(_ data: String, _ extra: [String] = [], name: String) throws -> String {
+        let run = Fixtures.temporaryFolder(name)
+        let (status, _, err) = try CLITests.run(
+            ["train", "--config", Fixtures.configFile(model, name: name), "--data", data, "--run-dir", run, "-q"] + extra)
+        #expect(status == 0, "\(err)")
+        return run + "/checkpoint-step-000000003.safetensors"
+    }
+
+    @Test func bothLayoutsTrainToTheSameBits() throws {
+        let (nchw, nhwc) = try Self.folders()
+        let a = try Self.train(nchw, ["--threads", "1", "--blas-threads", "1"], name: "layout-first")
+        let b = try Self.train(nhwc, ["--threads", "1", "--blas-threads", "1"], name: "layout-last")
+        #expect(try Fixtures.stateHash(a) == Fixtures.stateHash(b))
+        // Saying the layout the shape already shows changes nothing.
+        let c = try Self.train(nhwc, ["--threads", "1", "--blas-threads", "1", "--set", "data.layout=nhwc"], name: "layout-said")
+        #expect(try Fixtures.stateHash(c) == Fixtures.stateHash(b))
+    }
+
+    @Test func anUndecidableShapeAsksForTheLayout() throws {
+        let data = Fixtures.temporaryFolder("cube")
+        try Data(npyFile(descr: "|u1", shape: [8, 3, 3, 3], data: (0..<216).map { UInt8($0) }))
+            .write(to: URL(fileURLWithPath: data + "/train.npy"))
+        let config = Fixtures.configFile(
+            #"{"model": {"latent_size": 2, "encoder": ["flatten"], "decoder": [{"linear": {"out": 27}}]}}"#, name: "cube")
+        let (status, _, err) = try CLITests.run(["train", "--config", config, "--data", data, "--max-steps", "1", "-q"])
+        #expect(status != 0 && err.contains("data.layout") && err.contains("nhwc"), "\(err)")
+    }
+
+    @Test func flipsKeepExactsBitsAtAnyThreadCount() throws {
+        let (_, nhwc) = try Self.folders()
+        let flags = ["--gradient-exchange", "exact", "--micro-batches", "4", "--set", "data.flip=true"]
+        let one = try Self.train(nhwc, flags + ["--threads", "1", "--blas-threads", "1"], name: "flip-1")
+        let four = try Self.train(nhwc, flags + ["--threads", "4"], name: "flip-4")
+        #expect(try Fixtures.stateHash(one) == Fixtures.stateHash(four))
+        let unflipped = try Self.train(
+            nhwc, ["--gradient-exchange", "exact", "--micro-batches", "4", "--threads", "4"], name: "flip-off")
+        #expect(try Fixtures.stateHash(unflipped) != Fixtures.stateHash(four), "the flips change the run")
+    }
+}

@@ -19,7 +19,9 @@ extension TrainingConfiguration {
 
 /// Keys declared as a ``Setting`` beside the one place that reads them, one line each here.
 private let settingKeys: [ConfigurationKey] = [
-    ConfigurationKey(setting: EarlyStopping.patience.erased)
+    ConfigurationKey(setting: EarlyStopping.patience.erased),
+    ConfigurationKey(setting: ImageLayout.setting.erased, inTrajectory: true),
+    ConfigurationKey(setting: TrainingBatches.flip.erased, inTrajectory: true),
 ]
 
 /// The defaults, for the flags' help.

@@ -59,6 +59,11 @@ public struct ImageDataset: Sendable {
     /// One sample's shape as the file gives it: `[C, H, W]` (an NPY `[N, C, H, W]`), `[1, H, W]` (IDX images, an
     /// NPY `[N, H, W]`) or `[D]` (an NPY `[N, D]`); a layer model without `model.input_shape` takes it.
     public let sampleShape: [Int]
+    /// The samples are stored channels-last (`[H, W, C]`, numpy/PIL/TensorFlow) and converted to ``sampleShape``'s
+    /// `[C, H, W]` as they are read (``ImageLayout``).
+    public let channelsLast: Bool
+    /// The dimensions of one stored sample as its file gives them (an NPY's shape after N), for ``ImageLayout``.
+    public let storedDimensions: [Int]
 
     /// Reads one byte of each page of the samples at `positions` (in this set), so a mapped file that shrank is
     /// found before a step uses them (``SampleStorage/touch(sample:)``); returns the bytes combined.
@@ -81,10 +86,12 @@ public struct ImageDataset: Sendable {
     /// The samples of `storage` as `rows × columns` values each, with optional labels.
     public init(
         storage: SampleStorage, rows: Int, columns: Int, labels: [UInt8] = [], selection: [Int32]? = nil,
-        sampleShape: [Int]? = nil
+        sampleShape: [Int]? = nil, channelsLast: Bool = false, storedDimensions: [Int]? = nil
     ) {
         precondition(storage.valuesPerSample == rows * columns, "storage and shape disagree")
         self.sampleShape = sampleShape ?? (rows > 1 ? [1, rows, columns] : [columns])
+        self.channelsLast = channelsLast
+        self.storedDimensions = storedDimensions ?? self.sampleShape
         precondition(labels.isEmpty || labels.count == storage.count, "labels and samples disagree")
         self.storage = storage
         self.labels = labels
@@ -96,7 +103,8 @@ public struct ImageDataset: Sendable {
     /// The samples `indices` (ascending stored indices) of the same storage.
     func selecting(_ indices: [Int32]) -> ImageDataset {
         ImageDataset(
-            storage: storage, rows: rows, columns: columns, labels: labels, selection: indices, sampleShape: sampleShape)
+            storage: storage, rows: rows, columns: columns, labels: labels, selection: indices, sampleShape: sampleShape,
+            channelsLast: channelsLast, storedDimensions: storedDimensions)
     }
 
     /// The stored sample behind sample `index`: the key of its random draws too, so a sample's ε and
@@ -172,10 +180,15 @@ public struct BatchFiller {
     /// Applied to every converted sample when the data set is standardized (`data.standardize`).
     public let standardization: Standardization?
 
-    public init(seed: UInt64, binarization: Binarization, standardization: Standardization? = nil) {
+    /// Training fills flip each `[C, H, W]` picture left to right with probability ½, keyed by (seed, epoch, stored
+    /// sample index) — so a resume and any rank count draw the same flips (`data.flip`).
+    public let flip: Bool
+
+    public init(seed: UInt64, binarization: Binarization, standardization: Standardization? = nil, flip: Bool = false) {
         self.seed = seed
         self.binarization = binarization
         self.standardization = standardization
+        self.flip = flip
     }
 
     /// Writes samples `indices` of `dataset` as rows of `input`, and their ε into `epsilon`.
@@ -191,6 +204,17 @@ public struct BatchFiller {
             let sample = dataset.storedIndex(Int(indices[row]))
             let target = input + row * width
             switch mode {
+            case _ where dataset.channelsLast:
+                // Gathered into [C, H, W]; a binarization thresholds the gathered values (byte data only).
+                let shape = dataset.sampleShape
+                dataset.storage.convert(sample: sample, into: target, channelsLast: shape[0])
+                if mode != .none {
+                    var stream =
+                        mode == .dynamic
+                        ? RandomStream(seed: seed, purpose: .dynamicBinarization, epoch: UInt64(epoch), index: UInt64(sample))
+                        : RandomStream(seed: seed, purpose: .staticBinarization, epoch: evaluation ? 1 : 0, index: UInt64(sample))
+                    for j in 0..<width { target[j] = stream.nextUnitFloat() < target[j] ? 1 : 0 }
+                }
             case .none:
                 // Grey levels byte / 255 (as torchvision's ToTensor() gives the PyTorch example), floats as stored.
                 dataset.storage.convert(sample: sample, into: target)
@@ -204,11 +228,30 @@ public struct BatchFiller {
                 let source = dataset.storage.address(ofSample: sample).assumingMemoryBound(to: UInt8.self)
                 for j in 0..<width { target[j] = stream.nextUnitFloat() < Float(source[j]) / 255 ? 1 : 0 }
             }
+            if flip && !evaluation && dataset.sampleShape.count == 3 {
+                var coin = RandomStream(seed: seed, purpose: .flip, epoch: UInt64(epoch), index: UInt64(sample))
+                if coin.nextUnitFloat() < 0.5 { flipLeftRight(target, shape: dataset.sampleShape) }
+            }
             var noise =
                 evaluation
                 ? RandomStream(seed: seed, purpose: .evaluationEpsilon, index: UInt64(sample))
                 : RandomStream(seed: seed, purpose: .epsilon, epoch: UInt64(epoch), index: UInt64(sample))
             noise.fillStandardNormal(epsilon + row * latentSize, count: latentSize)
+        }
+    }
+}
+
+/// Mirrors a `[C, H, W]` picture left to right in place.
+@inline(__always)
+func flipLeftRight(_ values: UnsafeMutablePointer<Float>, shape: [Int]) {
+    let width = shape[2]
+    for line in 0..<(shape[0] * shape[1]) {
+        let row = values + line * width
+        var (i, j) = (0, width - 1)
+        while i < j {
+            (row[i], row[j]) = (row[j], row[i])
+            i += 1
+            j -= 1
         }
     }
 }

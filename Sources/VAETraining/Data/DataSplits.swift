@@ -21,7 +21,7 @@ public struct DataSplits: Sendable {
         self.init(train: train, validation: validation, test: test, source: source, fingerprint: train.fingerprint)
     }
 
-    private init(train: ImageDataset, validation: ImageDataset?, test: ImageDataset?, source: String, fingerprint: String) {
+    init(train: ImageDataset, validation: ImageDataset?, test: ImageDataset?, source: String, fingerprint: String) {
         self.train = train
         self.validation = validation
         self.test = test

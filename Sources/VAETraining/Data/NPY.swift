@@ -112,7 +112,8 @@ public enum NPYReader {
         let dimensions = Array(header.shape.dropFirst())
         return ImageDataset(
             storage: storage, rows: width / columns, columns: columns,
-            sampleShape: dimensions.count == 2 ? [1] + dimensions : dimensions.count == 0 ? [1] : dimensions)
+            sampleShape: dimensions.count == 2 ? [1] + dimensions : dimensions.count == 0 ? [1] : dimensions,
+            storedDimensions: dimensions)
     }
 }
 

@@ -181,6 +181,29 @@ public final class SampleStorage: @unchecked Sendable {
 
     /// Writes sample `sample`'s values into `target` as floats: bytes scaled by 1/255, floats as stored.
     @inline(__always)
+    /// Sample `sample` stored channels-last (`[H, W, channels]`) as `[channels, H, W]` floats in `target`.
+    public func convert(sample: Int, into target: UnsafeMutablePointer<Float>, channelsLast channels: Int) {
+        let base = address(ofSample: sample)
+        let plane = valuesPerSample / channels
+        @inline(__always) func gather(_ value: (Int) -> Float) {
+            for p in 0..<plane { for c in 0..<channels { target[c * plane + p] = value(p * channels + c) } }
+        }
+        switch type {
+        case .uint8:
+            let source = base.assumingMemoryBound(to: UInt8.self)
+            gather { Float(source[$0]) / 255 }
+        case .float16:
+            let source = base.assumingMemoryBound(to: UInt16.self)
+            gather { Float(Float16(bitPattern: UInt16(littleEndian: source[$0]))) }
+        case .float32:
+            let source = base.assumingMemoryBound(to: Float.self)
+            gather { source[$0] }
+        case .float64:
+            let source = base.assumingMemoryBound(to: Double.self)
+            gather { Float(source[$0]) }
+        }
+    }
+
     public func convert(sample: Int, into target: UnsafeMutablePointer<Float>) {
         let base = address(ofSample: sample)
         let count = valuesPerSample

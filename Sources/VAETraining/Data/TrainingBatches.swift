@@ -1,4 +1,5 @@
 import VAEDistributed
+import VAESettings
 import VAEModel
 
 extension ExchangeSettings {
@@ -28,4 +29,12 @@ final class TrainingBatches: BatchSource {
             input: model.input, epsilon: model.epsilon, latentSize: model.layout.architecture.latentSize,
             dataset: dataset, indices: indices, epoch: epoch, evaluation: false)
     }
+}
+
+extension TrainingBatches {
+    /// `data.flip`: training pictures mirrored left to right at random (``BatchFiller/flip``).
+    static let flip = Setting<Bool>(
+        "data.flip", default: false,
+        help: "mirror each training picture left to right with probability ½, keyed by (seed, epoch, sample)",
+        read: { try $0.bool() }, json: { "\($0)" })
 }

@@ -105,6 +105,8 @@ public enum Evaluation {
     ) throws -> Result {
         let loaded = try LoadedModel.load(checkpoint: path, communicator: communicator)
         let configuration = loaded.configuration
+        let data = try data.laidOut(
+            configuration.architecture.isShorthand ? nil : configuration.settings[ImageLayout.setting])
         // A validation set held out by the run is re-derived from the data by its seed: that names the same samples
         // only on the same data (the fingerprint), as resume checks. The test set may be any data's.
         let rederived = data.validation == nil && configuration.validationFraction > 0

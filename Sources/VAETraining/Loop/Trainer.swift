@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import VAEDistributed
 import VAEModel
+import VAESettings
 
 /// Where to resume from.
 public enum ResumeSource: Equatable, Sendable {
@@ -91,11 +92,18 @@ public final class Trainer {
         if self.exchange.writesState { layout.initialize(self.exchange.model.parameters, seed: configuration.seed) }
         self.exchange.publish()
         store = CheckpointStore(directory: configuration.runDirectory, keep: configuration.keepCheckpoints)
+        if configuration.standardize && data.train.channelsLast {
+            throw ConfigurationError(
+                key: "data.standardize",
+                problem:
+                    "standardizes values in file order, and this data is channels-last; give it as [N, C, H, W] (data.layout)")
+        }
         let standardization = configuration.standardize ? Standardization.measure(data.train) : nil
         batches = TrainingBatches(
             dataset: data.train,
             filler: BatchFiller(
-                seed: configuration.seed, binarization: configuration.binarization, standardization: standardization))
+                seed: configuration.seed, binarization: configuration.binarization, standardization: standardization,
+                flip: configuration.settings[TrainingBatches.flip]))
         if configuration.blasThreads > 0 { BLAS.setThreadCount(configuration.blasThreads) }
     }
 
