@@ -59,7 +59,8 @@ struct Bench: ParsableCommand {
             settings.runDirectory = NSTemporaryDirectory()
             let source = settings.dataSource
             let layout = settings.architecture.isShorthand ? nil : settings.settings[ImageLayout.setting]
-            let splits = try communicator.agree { try DataSplits.load(source).laidOut(layout) }
+            let pictures = ImageFolder.Options(settings)
+            let splits = try communicator.agree { try DataSplits.load(source, pictures: pictures).laidOut(layout) }
             try settings.adapt(to: splits)
             let strategies = allExchanges ? ExchangeStrategy.allCases.filter { $0 != .auto } : gradientExchange
             let counter: (() -> UInt64)? = vae_allocation_counting_active() != 0 ? { vae_thread_allocation_count() } : nil

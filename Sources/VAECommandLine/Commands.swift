@@ -107,8 +107,9 @@ public struct Train: ParsableCommand {
             let (source, fraction, seed) = (settings.dataSource, settings.validationFraction, settings.seed)
             // Layer models take pictures [C, H, W] (an NPY's layout decided); the MLP its values in file order.
             let layout = settings.architecture.isShorthand ? nil : settings.settings[ImageLayout.setting]
+            let pictures = ImageFolder.Options(settings)
             let splits = try communicator.agree {
-                try DataSplits.load(source).laidOut(layout).holdingOut(fraction: fraction, seed: seed)
+                try DataSplits.load(source, pictures: pictures).laidOut(layout).holdingOut(fraction: fraction, seed: seed)
             }
             try settings.adapt(to: splits)
             let configuration = settings

@@ -22,6 +22,9 @@ private let settingKeys: [ConfigurationKey] = [
     ConfigurationKey(setting: EarlyStopping.patience.erased),
     ConfigurationKey(setting: ImageLayout.setting.erased, inTrajectory: true),
     ConfigurationKey(setting: TrainingBatches.flip.erased, inTrajectory: true),
+    ConfigurationKey(setting: ImageFolder.imageSize.erased, inTrajectory: true),
+    ConfigurationKey(setting: ImageFolder.crop.erased, inTrajectory: true),
+    ConfigurationKey(setting: ImageFolder.cacheDirectory.erased),
 ]
 
 /// The defaults, for the flags' help.

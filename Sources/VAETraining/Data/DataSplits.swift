@@ -77,8 +77,8 @@ public struct DataSplits: Sendable {
     /// - a folder holding `train.npy` (optional `validation.npy`, `test.npy`), or folders `train/` (optional
     ///   `validation/`, `test/`) of shards, or MNIST's IDX names (label files optional), or only `.npy` shards
     ///   (the training set). Shards are read in name order as one data set.
-    public static func load(_ source: String) throws -> DataSplits {
-        let splits = try read(source)
+    public static func load(_ source: String, pictures: ImageFolder.Options = ImageFolder.Options()) throws -> DataSplits {
+        let splits = try read(source, pictures: pictures)
         try splits.checkWidths()
         return splits
     }
@@ -94,7 +94,7 @@ public struct DataSplits: Sendable {
     }
 
     /// The sets of `source`, as stored.
-    static func read(_ source: String) throws -> DataSplits {
+    static func read(_ source: String, pictures: ImageFolder.Options = ImageFolder.Options()) throws -> DataSplits {
         if source == "synthetic" { return synthetic() }
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: source, isDirectory: &isFolder) else {
@@ -111,6 +111,16 @@ public struct DataSplits: Sendable {
                 validation: try folder.first(["validation.npy", "validation.npy.gz"]).map { try readSet([$0]) },
                 test: try folder.first(["test.npy", "test.npy.gz"]).map { try readSet([$0]) }, source: source)
         }
+        // A folder of pictures: train/ (optional validation/, test/) of pictures, or pictures alone (the training set).
+        if folder.isFolder("train") && ImageFolder.holdsPictures(folder.path("train")) {
+            func set(_ name: String) throws -> ImageDataset? {
+                guard folder.isFolder(name) && ImageFolder.holdsPictures(folder.path(name)) else { return nil }
+                return try ImageFolder.read(folder: folder.path(name), options: pictures)
+            }
+            return DataSplits(
+                train: try ImageFolder.read(folder: folder.path("train"), options: pictures), validation: try set("validation"),
+                test: try set("test"), source: source)
+        }
         if folder.isFolder("train") {
             func set(_ name: String) throws -> ImageDataset? {
                 if folder.isFolder(name) { return try readSet(try shards(in: folder.path(name))) }
@@ -121,7 +131,11 @@ public struct DataSplits: Sendable {
                 test: try set("test"),
                 source: source)
         }
-        if folder.first(["train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"]) == nil, let shards = try? shards(in: source) {
+        let idx = folder.first(["train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"])
+        if idx == nil && (try? shards(in: source)) == nil && ImageFolder.holdsPictures(source) {
+            return DataSplits(train: try ImageFolder.read(folder: source, options: pictures), test: nil, source: source)
+        }
+        if idx == nil, let shards = try? shards(in: source) {
             return DataSplits(train: try readSet(shards), test: nil, source: source)
         }
         return try mnist(directory: source)

@@ -1,0 +1,231 @@
+import CPNG
+import Foundation
+import VAEModel
+import VAESettings
+
+/// A folder of PNG pictures as a data set (`--data photos/`): found recursively in name order, decoded by libpng
+/// (grey, RGB, palette, 16-bit, with alpha: all brought to 8-bit grey, or RGB when any picture has colour; alpha
+/// composed onto black), centre-cropped to `data.crop` and area-averaged to `data.image_size`, decoded **once** into
+/// a uint8 `[N, H, W, C]` NPY cache — keyed by the listing (paths, sizes, modification times) and the options,
+/// written atomically, in `data.cache_dir` (default: a `.vae-dist-cache` folder inside the picture folder) — and from
+/// then on memory-mapped like any NPY: sharding, exact resume and the O(1) start included. A damaged picture is an
+/// error naming it. JPEG is not read yet (refused naming the file).
+public enum ImageFolder {
+    static let imageSize = Setting<Int>(
+        "data.image_size", default: 0, min: 0,
+        help: "a picture folder: pictures resized (area averaging) to this square size (0: as stored, all the same size)")
+    static let crop = Setting<Int>(
+        "data.crop", default: 0, min: 0,
+        help: "a picture folder: the centre square of this side kept before resizing (0: the largest centre square when resizing)"
+    )
+    static let cacheDirectory = Setting<String>(
+        "data.cache_dir", default: "",
+        help: "a picture folder: where its decoded NPY cache goes (default: .vae-dist-cache in the folder)",
+        read: { try $0.string() }, json: { jsonLiteral($0) })
+
+    /// What a picture folder is turned into.
+    public struct Options: Sendable, Equatable {
+        public var imageSize = 0, crop = 0
+        public var cacheDirectory = ""
+        public init() {}
+        public init(_ configuration: TrainingConfiguration) {
+            imageSize = configuration.settings[ImageFolder.imageSize]
+            crop = configuration.settings[ImageFolder.crop]
+            cacheDirectory = configuration.settings[ImageFolder.cacheDirectory]
+        }
+        /// The options of the run that wrote the checkpoint at `path` (its header read alone).
+        public init(checkpoint path: String) throws {
+            let metadata = try CheckpointFile.readChecked(path, headerOnly: true).metadata
+            self.init(try Checkpoint.storedSettings(metadata, path: path))
+        }
+    }
+
+    /// The most values one decoded picture may have (a PNG header can claim 2³¹ × 2³¹ pixels).
+    static let largestPicture = 1 << 28
+    static let pictureSuffixes = [".png"], refusedSuffixes = [".jpg", ".jpeg"]
+
+    /// The pictures under `folder` (recursively, hidden files and the cache left out), in name order.
+    static func pictures(in folder: String) -> [String] {
+        guard let walker = FileManager.default.enumerator(atPath: folder) else { return [] }
+        var found: [String] = []
+        while let name = walker.nextObject() as? String {
+            let last = (name as NSString).lastPathComponent
+            if last.hasPrefix(".") {
+                walker.skipDescendants()
+                continue
+            }
+            let lower = last.lowercased()
+            if (pictureSuffixes + refusedSuffixes).contains(where: lower.hasSuffix) { found.append(name) }
+        }
+        return found.sorted()
+    }
+
+    /// Whether `folder` holds pictures.
+    static func holdsPictures(_ folder: String) -> Bool { !pictures(in: folder).isEmpty }
+
+    /// The data set of the pictures under `folder`, through its cache.
+    static func read(folder: String, options: Options) throws -> ImageDataset {
+        let names = pictures(in: folder)
+        guard !names.isEmpty else { throw DataError.unreadable(path: folder, reason: "holds no .png pictures") }
+        if let jpeg = names.first(where: { n in refusedSuffixes.contains { n.lowercased().hasSuffix($0) } }) {
+            throw DataError.unreadable(
+                path: (folder as NSString).appendingPathComponent(jpeg),
+                reason: "JPEG is not read yet; convert the folder's JPEG files to PNG")
+        }
+        // The cache's key: the listing with each file's size and modification time, and the options.
+        var key = "vae-dist picture cache 1; size \(options.imageSize); crop \(options.crop)\n"
+        for name in names {
+            let path = (folder as NSString).appendingPathComponent(name)
+            var info = stat()
+            guard stat(path, &info) == 0 else { throw DataError.unreadable(path: path, reason: "cannot be read") }
+            key += "\(name)\t\(info.st_size)\t\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)\n"
+        }
+        let digest = SHA256.hash(Array(key.utf8)).hexString
+        let cacheFolder =
+            options.cacheDirectory.isEmpty
+            ? (folder as NSString).appendingPathComponent(".vae-dist-cache") : options.cacheDirectory
+        let cache = (cacheFolder as NSString).appendingPathComponent(
+            "\((folder as NSString).lastPathComponent)-\(digest.prefix(16)).npy")
+        if !FileManager.default.fileExists(atPath: cache) {
+            let bytes = try decode(folder: folder, names: names, options: options)
+            do {
+                try FileManager.default.createDirectory(atPath: cacheFolder, withIntermediateDirectories: true)
+                try AtomicFile.write(bytes, to: cache)
+            } catch {
+                throw DataError.unreadable(
+                    path: cacheFolder,
+                    reason:
+                        "the decoded pictures' cache cannot be written there (\(error)); set data.cache_dir to a writable folder")
+            }
+        }
+        return try NPYReader.readDataset(path: cache)
+    }
+
+    /// Every picture decoded, cropped and resized: an NPY file's bytes, uint8 `[N, H, W, C]`.
+    static func decode(folder: String, names: [String], options: Options) throws -> [UInt8] {
+        let paths = names.map { (folder as NSString).appendingPathComponent($0) }
+        // First the headers: sizes (checked before any allocation) and whether any picture has colour.
+        var headers: [(width: Int, height: Int)] = []
+        var colour = false
+        for path in paths {
+            var image = png_image()
+            image.version = UInt32(PNG_IMAGE_VERSION)
+            guard png_image_begin_read_from_file(&image, path) != 0 else {
+                throw DataError.unreadable(path: path, reason: "not a PNG libpng can read: \(PNGFile.message(&image))")
+            }
+            defer { png_image_free(&image) }
+            let (width, height) = (Int(image.width), Int(image.height))
+            guard width > 0, height > 0, width.multipliedReportingOverflow(by: height).partialValue <= largestPicture / 3 else {
+                throw DataError.unreadable(
+                    path: path, reason: "its header claims \(width)×\(height) pixels, more than vae-dist decodes")
+            }
+            if image.format & UInt32(PNG_FORMAT_FLAG_COLOR) != 0 { colour = true }
+            headers.append((width, height))
+        }
+        let channels = colour ? 3 : 1
+        // The output side: image_size, else the crop, else the pictures' own (all the same).
+        let side: (height: Int, width: Int)
+        if options.imageSize > 0 {
+            side = (options.imageSize, options.imageSize)
+        } else if options.crop > 0 {
+            side = (options.crop, options.crop)
+        } else {
+            let first = headers[0]
+            if let other = headers.firstIndex(where: { $0.width != first.width || $0.height != first.height }) {
+                throw DataError.unreadable(
+                    path: paths[other],
+                    reason:
+                        "is \(headers[other].width)×\(headers[other].height) and \(paths[0]) \(first.width)×\(first.height); set data.image_size (and data.crop) to bring them to one size"
+                )
+            }
+            side = (first.height, first.width)
+        }
+        let perPicture = side.height * side.width * channels
+        let (total, overflow) = perPicture.multipliedReportingOverflow(by: paths.count)
+        guard !overflow, total <= MachineMemory.bytes / 2 else {
+            throw DataError.unreadable(
+                path: folder,
+                reason:
+                    "\(paths.count) pictures of \(side.width)×\(side.height) do not fit in memory; use a smaller data.image_size")
+        }
+        let header = npyHeader(shape: [paths.count, side.height, side.width, channels])
+        var bytes = header
+        bytes.reserveCapacity(header.count + total)
+        for (index, path) in paths.enumerated() {
+            let (width, height) = headers[index]
+            var image = png_image()
+            image.version = UInt32(PNG_IMAGE_VERSION)
+            guard png_image_begin_read_from_file(&image, path) != 0 else {
+                throw DataError.unreadable(path: path, reason: "not a PNG libpng can read: \(PNGFile.message(&image))")
+            }
+            image.format = channels == 3 ? UInt32(PNG_FORMAT_RGB) : UInt32(PNG_FORMAT_GRAY)
+            var pixels = [UInt8](repeating: 0, count: width * height * channels)
+            guard png_image_finish_read(&image, nil, &pixels, 0, nil) != 0 else {
+                throw DataError.unreadable(path: path, reason: "damaged (libpng: \(PNGFile.message(&image)))")
+            }
+            // The centre square of `crop` (or, when resizing, the largest centre square), then the area average.
+            var square = options.crop
+            if square == 0 && options.imageSize > 0 { square = min(width, height) }
+            var (top, left, cropHeight, cropWidth) = (0, 0, height, width)
+            if square > 0 {
+                guard square <= width && square <= height else {
+                    throw DataError.unreadable(path: path, reason: "is \(width)×\(height), smaller than data.crop \(square)")
+                }
+                (top, left, cropHeight, cropWidth) = ((height - square) / 2, (width - square) / 2, square, square)
+            }
+            bytes += PictureResize.areaAverage(
+                pixels, width: width, channels: channels, top: top, left: left, height: cropHeight, cropWidth: cropWidth,
+                to: side)
+        }
+        return bytes
+    }
+
+    /// An NPY version-1 header for uint8 data of `shape`, padded to a multiple of 64 bytes.
+    static func npyHeader(shape: [Int]) -> [UInt8] {
+        var text = "{'descr': '|u1', 'fortran_order': False, 'shape': (" + shape.map(String.init).joined(separator: ", ") + "), }"
+        let unpadded = 10 + text.utf8.count + 1
+        text += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
+        let length = UInt16(text.utf8.count)
+        return [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(length & 0xff), UInt8(length >> 8)] + Array(text.utf8)
+    }
+}
+
+/// Area-averaging resize: each output pixel the mean of the input area it covers, partial pixels weighted by the
+/// part covered (a box filter exact for any ratio; downscales without aliasing).
+enum PictureResize {
+    static func areaAverage(
+        _ pixels: [UInt8], width: Int, channels: Int, top: Int, left: Int, height: Int, cropWidth: Int,
+        to side: (height: Int, width: Int)
+    ) -> [UInt8] {
+        let scaleY = Double(height) / Double(side.height), scaleX = Double(cropWidth) / Double(side.width)
+        var out = [UInt8](repeating: 0, count: side.height * side.width * channels)
+        /// The input indices an output interval [a, b) covers, with each one's covered length.
+        func coverage(_ a: Double, _ b: Double, limit: Int) -> [(Int, Double)] {
+            var parts: [(Int, Double)] = []
+            var i = Int(a.rounded(.down))
+            while Double(i) < b && i < limit {
+                let weight = min(b, Double(i + 1)) - max(a, Double(i))
+                if weight > 1e-12 { parts.append((i, weight)) }
+                i += 1
+            }
+            return parts
+        }
+        let columns = (0..<side.width).map { coverage(Double($0) * scaleX, Double($0 + 1) * scaleX, limit: cropWidth) }
+        for oy in 0..<side.height {
+            let rows = coverage(Double(oy) * scaleY, Double(oy + 1) * scaleY, limit: height)
+            for ox in 0..<side.width {
+                for c in 0..<channels {
+                    var sum = 0.0, area = 0.0
+                    for (y, wy) in rows {
+                        for (x, wx) in columns[ox] {
+                            sum += wy * wx * Double(pixels[((top + y) * width + left + x) * channels + c])
+                            area += wy * wx
+                        }
+                    }
+                    out[(oy * side.width + ox) * channels + c] = UInt8(min(255, max(0, (sum / area).rounded())))
+                }
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import Testing
+import VAEModel
+@testable import VAETraining
+
+/// A folder of PNG pictures as data: decoded once into an NPY cache (reused, renewed when a picture changes),
+/// centre-cropped and area-averaged exactly, grey pictures among colour ones made RGB, a damaged picture named, and
+/// the folder training to the same bits as the same pictures given as an NPY.
+@Suite struct ImageFolderTests {
+    /// Picture `n` of 20×16: 2×2 blocks of one colour each inside the centre 16×16 (a frame outside it), RGB.
+    static func picture(_ n: Int) -> [UInt8] {
+        var pixels = [UInt8](repeating: 0, count: 20 * 16 * 3)
+        for y in 0..<16 {
+            for x in 0..<20 {
+                for c in 0..<3 {
+                    let inside = x >= 2 && x < 18
+                    let block = ((y / 2) * 8 + (x - 2) / 2)
+                    pixels[(y * 20 + x) * 3 + c] = inside ? UInt8((block * 11 + n * 29 + c * 67) % 256) : 255
+                }
+            }
+        }
+        return pixels
+    }
+
+    /// The picture as the reader must give it with crop 16 and size 8: each 2×2 block one pixel, [8, 8, 3].
+    static func expected(_ n: Int) -> [UInt8] {
+        (0..<64).flatMap { block in (0..<3).map { c in UInt8((block * 11 + n * 29 + c * 67) % 256) } }
+    }
+
+    static func folder(count: Int = 12) throws -> String {
+        let folder = Fixtures.temporaryFolder("pictures")
+        try FileManager.default.createDirectory(atPath: folder + "/sub", withIntermediateDirectories: true)
+        for n in 0..<count {
+            let path = folder + (n % 3 == 0 ? "/sub" : "") + String(format: "/p%02d.png", n)
+            try PNGFile.write(path: path, width: 20, height: 16, pixels: picture(n), channels: 3)
+        }
+        return folder
+    }
+
+    static var options: ImageFolder.Options {
+        var o = ImageFolder.Options()
+        (o.imageSize, o.crop) = (8, 16)
+        return o
+    }
+
+    @Test func picturesAreCroppedAndAreaAveragedExactlyAndCached() throws {
+        let folder = try Self.folder()
+        let set = try ImageFolder.read(folder: folder, options: Self.options)
+        #expect(set.storedDimensions == [8, 8, 3] && set.count == 12)
+        let names = ImageFolder.pictures(in: folder)  // name order: p01, p02, p04 …, then sub/
+        for (index, name) in names.enumerated() {
+            let n = Int(name.dropFirst(name.hasPrefix("sub/") ? 5 : 1).prefix(2))!
+            let got = Array(UnsafeRawBufferPointer(start: set.storage.address(ofSample: index), count: 192))
+            #expect(got == Self.expected(n), "\(name)")
+        }
+        // The cache is reused as long as the listing is the same, and renewed when a picture changes.
+        let cache = try #require(try FileManager.default.contentsOfDirectory(atPath: folder + "/.vae-dist-cache").first)
+        _ = try ImageFolder.read(folder: folder, options: Self.options)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder + "/.vae-dist-cache") == [cache])
+        try PNGFile.write(path: folder + "/p01.png", width: 20, height: 16, pixels: Self.picture(40), channels: 3)
+        _ = try ImageFolder.read(folder: folder, options: Self.options)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder + "/.vae-dist-cache").count == 2)
+    }
+
+    @Test func greyAmongColourBecomesRGBAndADamagedPictureIsNamed() throws {
+        let folder = try Self.folder(count: 3)
+        try PNGFile.write(path: folder + "/grey.png", width: 20, height: 16, pixels: [UInt8](repeating: 90, count: 320))
+        let set = try ImageFolder.read(folder: folder, options: Self.options)
+        let grey = try #require(ImageFolder.pictures(in: folder).firstIndex(of: "grey.png"))
+        let values = Array(UnsafeRawBufferPointer(start: set.storage.address(ofSample: grey), count: 192))
+        #expect(set.storedDimensions == [8, 8, 3] && values.allSatisfy { $0 == 90 })
+        try Data([0x89, 0x50, 0x4e, 0x47, 1, 2, 3]).write(to: URL(fileURLWithPath: folder + "/broken.png"))
+        #expect { try ImageFolder.read(folder: folder, options: Self.options) } throws: { "\($0)".contains("broken.png") }
+    }
+
+    /// The folder trains a conv model to the bits the same pictures give as an NPY `[N, 8, 8, 3]`.
+    @Test func aFolderTrainsLikeTheSameNPY() throws {
+        let folder = try Self.folder()
+        let names = ImageFolder.pictures(in: folder)
+        let values = names.flatMap { name in Self.expected(Int(name.dropFirst(name.hasPrefix("sub/") ? 5 : 1).prefix(2))!) }
+        let npy = Fixtures.temporaryFolder("pictures-npy") + "/train.npy"
+        try Data(npyFile(descr: "|u1", shape: [12, 8, 8, 3], data: values)).write(to: URL(fileURLWithPath: npy))
+        let config = Fixtures.configFile(
+            """
+            {"model": {"latent_size": 2, "likelihood": "discretized_logistic",
+              "encoder": [{"conv2d": {"out": 4, "kernel": 4, "stride": 2, "padding": 1}}, "relu", "flatten"],
+              "decoder": [{"linear": {"out": 64}}, "relu", {"unflatten": [4, 4, 4]},
+                          {"conv_transpose2d": {"out": 3, "kernel": 4, "stride": 2, "padding": 1}}]},
+             "training": {"batch_size": 4, "epochs": 1}, "data": {"image_size": 8, "crop": 16}}
+            """, name: "pictures")
+        var hashes: [String] = []
+        for data in [folder, npy] {
+            let run = Fixtures.temporaryFolder("pictures-run")
+            let (status, _, err) = try CLITests.run([
+                "train", "--config", config, "--data", data, "--run-dir", run, "--threads", "1", "--blas-threads", "1", "-q",
+            ])
+            #expect(status == 0, "\(err)")
+            hashes.append(try Fixtures.stateHash(run + "/checkpoint-step-000000003.safetensors"))
+        }
+        #expect(hashes[0] == hashes[1])
+    }
+}
