@@ -7,7 +7,7 @@ import VAESettings
 
 /// The discretized logistic for 8-bit pixels (Kingma et al. 2016, Salimans et al. 2017): a pixel's value x ∈ [0, 1]
 /// (bytes / 255) is scaled to x' = 2x − 1 ∈ [−1, 1], a grid of 256 bins of width 2δ, δ = 1/255; the decoder gives
-/// each pixel's location μ, a learned log-scale s per pixel (`x_logscale`, starting at 0) its spread:
+/// each pixel's location μ, a learned log-scale s per pixel (`x_logscale`, starting at −2) its spread:
 ///
 ///     a = (x' + δ − μ)·e^(−s)     b = (x' − δ − μ)·e^(−s)
 ///     P(x) = σ(a) − σ(b)                  (the edge bins take the tails: σ(a) at x' = −1, 1 − σ(b) at x' = 1)
@@ -32,6 +32,9 @@ public struct DiscretizedLogisticLikelihood: LikelihoodKind {
     public var acceptsBinarizedTargets: Bool { false }
     public var pixelParameterName: String? { "x_logscale" }
     public var fixedPixelParameter: Float { 0 }
+    /// The log-scale starts at −2: a scale of e⁻² ≈ 0.14 of the [−1, 1] range (about 17 levels), where at 0 (a scale as
+    /// wide as the range) Adam's steps of about the learning rate would take hundreds of steps to narrow it.
+    public var initialPixelParameter: Float { -2 }
     public var dequantizationNats: Double? { 0 }
     /// The location μ on the [0, 1] scale of the data, clamped.
     public func mean(ofOutput output: Float) -> Float { min(max((output + 1) / 2, 0), 1) }
