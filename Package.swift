@@ -32,6 +32,8 @@ let package = Package(
             providers: [.apt(["libopenmpi-dev", "openmpi-bin", "pkg-config"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev", "pkg-config"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev", "pkg-config"])]),
+        .systemLibrary(
+            name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev", "pkg-config"])]),
         // Per-thread heap-allocation counting (replaces malloc in the executables that link it).
         .target(name: "CAllocationCounter"),
         // The model's hottest element-wise loops for AVX2, used when the CPU has it (each rounds as the Swift loop).
@@ -61,7 +63,8 @@ let package = Package(
         .target(
             name: "VAETraining",
             dependencies: [
-                "VAESettings", "VAEModel", "VAEDistributed", "VAEBuildInfo", "CPNG", "CZlib", "CSHA256", "CMappedFiles",
+                "VAESettings", "VAEModel", "VAEDistributed", "VAEBuildInfo", "CPNG", "CZlib", "CTurboJPEG", "CSHA256",
+                "CMappedFiles",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: kernelFlags),
@@ -100,7 +103,7 @@ let package = Package(
             name: "VAEDistTests",
             dependencies: [
                 "VAESettings", "VAEModel", "VAEDistributed", "VAETraining", "VAEBuildInfo", "VAETestSupport",
-                "CAllocationCounter", "CSHA256", "CKernels",
+                "CAllocationCounter", "CSHA256", "CKernels", "CTurboJPEG",
             ],
             exclude: ["Fixtures"]),
     ],

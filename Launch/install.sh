@@ -5,7 +5,7 @@
 #   Launch/install.sh [PREFIX]          (default /usr/local; e.g. Launch/install.sh ~/.local)
 #
 # The binary links the Swift standard library, Foundation and Dispatch statically (--static-swift-stdlib); it needs
-# only what every node has from Debian: OpenMPI (libopenmpi3), OpenBLAS (libopenblas0), libpng16 and zlib.
+# only what every node has from Debian: OpenMPI (libopenmpi3), OpenBLAS (libopenblas0), libpng16, libturbojpeg0 and zlib.
 # `ldd PREFIX/bin/vae-dist` shows the list (printed at the end). Needs Swift 6 on PATH and, to build, the -dev
 # packages (Launch/setup.sh --deps installs them).
 set -euo pipefail

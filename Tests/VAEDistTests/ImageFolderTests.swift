@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import CTurboJPEG
 import VAEModel
 @testable import VAETraining
 
@@ -98,5 +99,43 @@ import VAEModel
             hashes.append(try Fixtures.stateHash(run + "/checkpoint-step-000000003.safetensors"))
         }
         #expect(hashes[0] == hashes[1])
+    }
+}
+
+/// JPEG pictures in a folder: decoded by libjpeg-turbo beside PNG ones, grey JPEGs made RGB among colour ones, values
+/// within JPEG's loss (quality 100) of the originals, a damaged JPEG named.
+@Suite struct JPEGFolderTests {
+    /// `pixels` (`channels` 1 or 3) as JPEG bytes at quality 100, 4:4:4, through TurboJPEG's encoder.
+    static func jpeg(_ pixels: [UInt8], width: Int, height: Int, channels: Int) throws -> [UInt8] {
+        let handle = try #require(tjInitCompress())
+        defer { tjDestroy(handle) }
+        var output: UnsafeMutablePointer<UInt8>? = nil
+        var size: UInt = 0
+        let format = channels == 3 ? Int32(TJPF_RGB.rawValue) : Int32(TJPF_GRAY.rawValue)
+        let subsampling = channels == 3 ? Int32(TJSAMP_444.rawValue) : Int32(TJSAMP_GRAY.rawValue)
+        let status = tjCompress2(handle, pixels, Int32(width), 0, Int32(height), format, &output, &size, subsampling, 100, 0)
+        #expect(status == 0)
+        defer { tjFree(output) }
+        return Array(UnsafeBufferPointer(start: output, count: Int(size)))
+    }
+
+    @Test func jpegPicturesDecodeBesidePNGOnes() throws {
+        let folder = Fixtures.temporaryFolder("jpeg")
+        let colour = ImageFolderTests.picture(3), grey = [UInt8](repeating: 200, count: 20 * 16)
+        try Data(Self.jpeg(colour, width: 20, height: 16, channels: 3)).write(to: URL(fileURLWithPath: folder + "/a.jpg"))
+        try Data(Self.jpeg(grey, width: 20, height: 16, channels: 1)).write(to: URL(fileURLWithPath: folder + "/b.JPEG"))
+        try PNGFile.write(path: folder + "/c.png", width: 20, height: 16, pixels: ImageFolderTests.picture(5), channels: 3)
+        var options = ImageFolder.Options()
+        options.crop = 16
+        let set = try ImageFolder.read(folder: folder, options: options)
+        #expect(set.storedDimensions == [16, 16, 3] && set.count == 3)
+        func sample(_ i: Int) -> [UInt8] { Array(UnsafeRawBufferPointer(start: set.storage.address(ofSample: i), count: 768)) }
+        // The colour JPEG: the centre 16×16 of the original within a few levels (JPEG at quality 100).
+        let original = (0..<16).flatMap { y in (0..<48).map { colour[(y * 20 + 2) * 3 + $0] } }
+        let worst = zip(sample(0), original).map { abs(Int($0) - Int($1)) }.max() ?? 255
+        #expect(worst <= 8, "the colour JPEG is off by up to \(worst) levels")
+        #expect(sample(1).allSatisfy { abs(Int($0) - 200) <= 1 }, "the grey JPEG, made RGB")
+        try Data([0xff, 0xd8, 0xff, 0xe0, 0, 16, 1, 2]).write(to: URL(fileURLWithPath: folder + "/d.jpg"))
+        #expect { try ImageFolder.read(folder: folder, options: options) } throws: { "\($0)".contains("d.jpg") }
     }
 }

@@ -1,15 +1,16 @@
 import CPNG
+import CTurboJPEG
 import Foundation
 import VAEModel
 import VAESettings
 
-/// A folder of PNG pictures as a data set (`--data photos/`): found recursively in name order, decoded by libpng
-/// (grey, RGB, palette, 16-bit, with alpha: all brought to 8-bit grey, or RGB when any picture has colour; alpha
-/// composed onto black), centre-cropped to `data.crop` and area-averaged to `data.image_size`, decoded **once** into
+/// A folder of PNG and JPEG pictures as a data set (`--data photos/`): found recursively in name order, decoded by
+/// libpng (grey, RGB, palette, 16-bit, with alpha: all brought to 8-bit grey, or RGB when any picture has colour;
+/// alpha composed onto black) and libjpeg-turbo (grey or colour JPEG, likewise), centre-cropped to `data.crop` and area-averaged to `data.image_size`, decoded **once** into
 /// a uint8 `[N, H, W, C]` NPY cache — keyed by the listing (paths, sizes, modification times) and the options,
 /// written atomically, in `data.cache_dir` (default: a `.vae-dist-cache` folder inside the picture folder) — and from
 /// then on memory-mapped like any NPY: sharding, exact resume and the O(1) start included. A damaged picture is an
-/// error naming it. JPEG is not read yet (refused naming the file).
+/// error naming it.
 public enum ImageFolder {
     static let imageSize = Setting<Int>(
         "data.image_size", default: 0, min: 0,
@@ -42,7 +43,7 @@ public enum ImageFolder {
 
     /// The most values one decoded picture may have (a PNG header can claim 2³¹ × 2³¹ pixels).
     static let largestPicture = 1 << 28
-    static let pictureSuffixes = [".png"], refusedSuffixes = [".jpg", ".jpeg"]
+    static let pictureSuffixes = [".png", ".jpg", ".jpeg"]
 
     /// The pictures under `folder` (recursively, hidden files and the cache left out), in name order.
     static func pictures(in folder: String) -> [String] {
@@ -55,7 +56,7 @@ public enum ImageFolder {
                 continue
             }
             let lower = last.lowercased()
-            if (pictureSuffixes + refusedSuffixes).contains(where: lower.hasSuffix) { found.append(name) }
+            if pictureSuffixes.contains(where: lower.hasSuffix) { found.append(name) }
         }
         return found.sorted()
     }
@@ -66,12 +67,7 @@ public enum ImageFolder {
     /// The data set of the pictures under `folder`, through its cache.
     static func read(folder: String, options: Options) throws -> ImageDataset {
         let names = pictures(in: folder)
-        guard !names.isEmpty else { throw DataError.unreadable(path: folder, reason: "holds no .png pictures") }
-        if let jpeg = names.first(where: { n in refusedSuffixes.contains { n.lowercased().hasSuffix($0) } }) {
-            throw DataError.unreadable(
-                path: (folder as NSString).appendingPathComponent(jpeg),
-                reason: "JPEG is not read yet; convert the folder's JPEG files to PNG")
-        }
+        guard !names.isEmpty else { throw DataError.unreadable(path: folder, reason: "holds no .png or .jpg pictures") }
         // The cache's key: the listing with each file's size and modification time, and the options.
         var key = "vae-dist picture cache 1; size \(options.imageSize); crop \(options.crop)\n"
         for name in names {
@@ -108,18 +104,12 @@ public enum ImageFolder {
         var headers: [(width: Int, height: Int)] = []
         var colour = false
         for path in paths {
-            var image = png_image()
-            image.version = UInt32(PNG_IMAGE_VERSION)
-            guard png_image_begin_read_from_file(&image, path) != 0 else {
-                throw DataError.unreadable(path: path, reason: "not a PNG libpng can read: \(PNGFile.message(&image))")
-            }
-            defer { png_image_free(&image) }
-            let (width, height) = (Int(image.width), Int(image.height))
+            let (width, height, hasColour) = try isJPEG(path) ? JPEGPicture.header(path) : pngHeader(path)
             guard width > 0, height > 0, width.multipliedReportingOverflow(by: height).partialValue <= largestPicture / 3 else {
                 throw DataError.unreadable(
                     path: path, reason: "its header claims \(width)×\(height) pixels, more than vae-dist decodes")
             }
-            if image.format & UInt32(PNG_FORMAT_FLAG_COLOR) != 0 { colour = true }
+            colour = colour || hasColour
             headers.append((width, height))
         }
         let channels = colour ? 3 : 1
@@ -153,16 +143,10 @@ public enum ImageFolder {
         bytes.reserveCapacity(header.count + total)
         for (index, path) in paths.enumerated() {
             let (width, height) = headers[index]
-            var image = png_image()
-            image.version = UInt32(PNG_IMAGE_VERSION)
-            guard png_image_begin_read_from_file(&image, path) != 0 else {
-                throw DataError.unreadable(path: path, reason: "not a PNG libpng can read: \(PNGFile.message(&image))")
-            }
-            image.format = channels == 3 ? UInt32(PNG_FORMAT_RGB) : UInt32(PNG_FORMAT_GRAY)
-            var pixels = [UInt8](repeating: 0, count: width * height * channels)
-            guard png_image_finish_read(&image, nil, &pixels, 0, nil) != 0 else {
-                throw DataError.unreadable(path: path, reason: "damaged (libpng: \(PNGFile.message(&image)))")
-            }
+            let pixels =
+                try isJPEG(path)
+                ? JPEGPicture.decode(path, width: width, height: height, channels: channels)
+                : pngPixels(path, width: width, height: height, channels: channels)
             // The centre square of `crop` (or, when resizing, the largest centre square), then the area average.
             var square = options.crop
             if square == 0 && options.imageSize > 0 { square = min(width, height) }
@@ -178,6 +162,41 @@ public enum ImageFolder {
                 to: side)
         }
         return bytes
+    }
+
+    static func isJPEG(_ path: String) -> Bool {
+        let lower = path.lowercased()
+        return lower.hasSuffix(".jpg") || lower.hasSuffix(".jpeg")
+    }
+
+    /// A PNG's size and whether it has colour, from its header.
+    static func pngHeader(_ path: String) throws -> (Int, Int, Bool) {
+        var image = png_image()
+        image.version = UInt32(PNG_IMAGE_VERSION)
+        guard png_image_begin_read_from_file(&image, path) != 0 else {
+            throw DataError.unreadable(path: path, reason: "not a PNG libpng can read: \(PNGFile.message(&image))")
+        }
+        defer { png_image_free(&image) }
+        return (Int(image.width), Int(image.height), image.format & UInt32(PNG_FORMAT_FLAG_COLOR) != 0)
+    }
+
+    /// A PNG's pixels as 8-bit grey or RGB (`channels`), its size already checked.
+    static func pngPixels(_ path: String, width: Int, height: Int, channels: Int) throws -> [UInt8] {
+        var image = png_image()
+        image.version = UInt32(PNG_IMAGE_VERSION)
+        guard png_image_begin_read_from_file(&image, path) != 0 else {
+            throw DataError.unreadable(path: path, reason: "not a PNG libpng can read: \(PNGFile.message(&image))")
+        }
+        guard Int(image.width) == width, Int(image.height) == height else {
+            png_image_free(&image)
+            throw DataError.unreadable(path: path, reason: "changed while being read; read it again")
+        }
+        image.format = channels == 3 ? UInt32(PNG_FORMAT_RGB) : UInt32(PNG_FORMAT_GRAY)
+        var pixels = [UInt8](repeating: 0, count: width * height * channels)
+        guard png_image_finish_read(&image, nil, &pixels, 0, nil) != 0 else {
+            throw DataError.unreadable(path: path, reason: "damaged (libpng: \(PNGFile.message(&image)))")
+        }
+        return pixels
     }
 
     /// An NPY version-1 header for uint8 data of `shape`, padded to a multiple of 64 bytes.
@@ -227,5 +246,56 @@ enum PictureResize {
             }
         }
         return out
+    }
+}
+
+/// JPEG pictures through libjpeg-turbo's TurboJPEG API: the header (size, colour) first, then the pixels as 8-bit
+/// grey or RGB. The file is read whole (at most 256 MB).
+enum JPEGPicture {
+    static func bytes(_ path: String) throws -> [UInt8] {
+        do {
+            guard let bytes = try SmallFile.read(path, limit: 1 << 28) else { throw DataError.missingFile(path: path) }
+            return bytes
+        } catch let refused as SmallFile.Refused {
+            throw DataError.unreadable(path: path, reason: refused.reason)
+        }
+    }
+
+    static func header(_ path: String) throws -> (Int, Int, Bool) {
+        let data = try bytes(path)
+        guard let handle = tjInitDecompress() else {
+            throw DataError.unreadable(path: path, reason: "libjpeg-turbo did not start")
+        }
+        defer { tjDestroy(handle) }
+        var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colourspace: Int32 = 0
+        let status = data.withUnsafeBufferPointer {
+            tjDecompressHeader3(handle, $0.baseAddress, UInt(data.count), &width, &height, &subsampling, &colourspace)
+        }
+        guard status == 0 else {
+            throw DataError.unreadable(
+                path: path, reason: "not a JPEG libjpeg-turbo can read (\(String(cString: tjGetErrorStr2(handle))))")
+        }
+        return (Int(width), Int(height), colourspace != Int32(TJCS_GRAY.rawValue))
+    }
+
+    static func decode(_ path: String, width: Int, height: Int, channels: Int) throws -> [UInt8] {
+        let data = try bytes(path)
+        guard let handle = tjInitDecompress() else {
+            throw DataError.unreadable(path: path, reason: "libjpeg-turbo did not start")
+        }
+        defer { tjDestroy(handle) }
+        var pixels = [UInt8](repeating: 0, count: width * height * channels)
+        let format = channels == 3 ? Int32(TJPF_RGB.rawValue) : Int32(TJPF_GRAY.rawValue)
+        let status = data.withUnsafeBufferPointer { source in
+            pixels.withUnsafeMutableBufferPointer { target in
+                tjDecompress2(
+                    handle, source.baseAddress, UInt(data.count), target.baseAddress, Int32(width), 0, Int32(height), format,
+                    Int32(TJFLAG_ACCURATEDCT))
+            }
+        }
+        guard status == 0 else {
+            throw DataError.unreadable(path: path, reason: "damaged (libjpeg-turbo: \(String(cString: tjGetErrorStr2(handle))))")
+        }
+        return pixels
     }
 }
