@@ -139,3 +139,44 @@ import VAEModel
         #expect { try ImageFolder.read(folder: folder, options: options) } throws: { "\($0)".contains("d.jpg") }
     }
 }
+
+/// Hostile pictures refused before anything is allocated: a PNG header claiming 100,000 × 100,000 pixels, a
+/// 0 × 0 one, a truncated file.
+@Suite struct HostilePictureTests {
+    static func crc32(_ bytes: [UInt8]) -> UInt32 {
+        var crc: UInt32 = 0xffff_ffff
+        for byte in bytes {
+            crc ^= UInt32(byte)
+            for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xedb8_8320 : crc >> 1 }
+        }
+        return ~crc
+    }
+
+    /// A PNG signature, an IHDR chunk (8-bit RGB) claiming `width × height`, an empty IDAT and IEND, valid CRCs: a
+    /// header that lies about pixels it does not have.
+    static func header(width: UInt32, height: UInt32) -> [UInt8] {
+        func be(_ v: UInt32) -> [UInt8] { [24, 16, 8, 0].map { UInt8((v >> $0) & 0xff) } }
+        func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
+            let body = Array(type.utf8) + data
+            return be(UInt32(data.count)) + body + be(crc32(body))
+        }
+        return [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a] + chunk("IHDR", be(width) + be(height) + [8, 2, 0, 0, 0])
+            + chunk("IDAT", []) + chunk("IEND", [])
+    }
+
+    @Test(arguments: [("huge", 100_000, 100_000, "more than vae-dist decodes"), ("empty", 0, 0, "cannot be read")])
+    func liesInTheHeaderAreRefused(name: String, width: Int, height: Int, phrase: String) throws {
+        let folder = Fixtures.temporaryFolder("hostile-\(name)")
+        try Data(Self.header(width: UInt32(width), height: UInt32(height))).write(to: URL(fileURLWithPath: folder + "/x.png"))
+        #expect { try ImageFolder.read(folder: folder, options: ImageFolder.Options()) } throws: {
+            "\($0)".contains("x.png") && "\($0)".contains(phrase)
+        }
+    }
+
+    @Test func aTruncatedPictureIsNamed() throws {
+        let folder = Fixtures.temporaryFolder("hostile-truncated")
+        let whole = try PNGFile.encode(width: 20, height: 16, pixels: ImageFolderTests.picture(1), channels: 3)
+        try Data(whole.prefix(whole.count / 2)).write(to: URL(fileURLWithPath: folder + "/half.png"))
+        #expect { try ImageFolder.read(folder: folder, options: ImageFolder.Options()) } throws: { "\($0)".contains("half.png") }
+    }
+}
