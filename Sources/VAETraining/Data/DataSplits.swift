@@ -102,9 +102,13 @@ public struct DataSplits: Sendable {
         }
         if !isFolder.boolValue {
             if source.hasSuffix(".json") { return try manifest(source) }
+            if CIFARReader.isBatch(source) {
+                return DataSplits(train: try CIFARReader.readDataset(paths: [source]), test: nil, source: source)
+            }
             return DataSplits(train: try readSet([source]), test: nil, source: source)
         }
         let folder = DataFolder(source)
+        if let cifar = try CIFARReader.splits(folder: source) { return cifar }
         if let train = folder.first(["train.npy", "train.npy.gz"]) {
             return DataSplits(
                 train: try readSet([train]),
