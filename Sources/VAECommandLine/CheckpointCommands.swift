@@ -22,7 +22,7 @@ struct Evaluate: ParsableCommand {
     var split: DataSplit = .test
     @Flag(
         help:
-            "Print one JSON object: SPLIT_loss, reconstruction, kl, samples (and nll, nll_standard_error; bits_per_dim and nll_bits_per_dim for 8-bit images)."
+            "Print one JSON object: SPLIT_loss, reconstruction, kl, samples (and nll, nll_standard_error; bits_per_dim, nll_bits_per_dim and psnr for 8-bit images)."
     )
     var json = false
     @Option(help: "Also estimate −log p(x) by importance sampling with K samples per image (the papers use 5000).")
@@ -59,6 +59,7 @@ struct Evaluate: ParsableCommand {
                 let bits =
                     (result.bitsPerDimension.map { String(format: ",\"bits_per_dim\":%.6f", $0) } ?? "")
                     + (result.nllBitsPerDimension.map { String(format: ",\"nll_bits_per_dim\":%.6f", $0) } ?? "")
+                    + (result.peakSignalToNoise.map { String(format: ",\"psnr\":%.4f", $0) } ?? "")
                 print(
                     "{\"\(result.split.rawValue)_loss\":"
                         + String(
@@ -73,6 +74,7 @@ struct Evaluate: ParsableCommand {
                             format: "%.4f  (reconstruction %.4f, KL %.4f; %ld samples, step %ld)",
                             result.loss, result.reconstruction, result.kl, result.samples, result.globalStep))
                 if let bits = result.bitsPerDimension { print(String(format: "====> bits/dim: %.4f", bits)) }
+                if let psnr = result.peakSignalToNoise { print(String(format: "====> reconstruction PSNR: %.2f dB", psnr)) }
                 if let weighted {
                     print(
                         String(

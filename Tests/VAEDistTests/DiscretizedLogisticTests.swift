@@ -85,5 +85,8 @@ import VAEModel
         let loss = try #require(object["test_loss"] as? Double), bits = try #require(object["bits_per_dim"] as? Double)
         expectClose(bits, loss / (784 * log(2.0)), relative: 1e-5, absolute: 0)
         #expect(bits > 0 && bits.isFinite, "\(bits)")
+        // The reconstructions' PSNR (z = μ) for 8-bit pictures.
+        let psnr = try #require(object["psnr"] as? Double)
+        #expect(psnr > 0 && psnr < 100, "\(psnr)")
     }
 }

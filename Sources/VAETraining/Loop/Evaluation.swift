@@ -22,6 +22,37 @@ public enum TestPass {
     }
 }
 
+extension TestPass {
+    /// The mean PSNR of `dataset`'s reconstructions, in dB: each picture decoded from z = μ (the likelihood's mean)
+    /// against itself, 10·log₁₀(1 / MSE) on values in [0, 1] (this rank's model alone; every rank gets the same).
+    public static func peakSignalToNoise(of dataset: ImageDataset, model: VariationalAutoencoder, filler: BatchFiller) -> Double {
+        let width = dataset.pixelsPerImage, latent = model.layout.architecture.latentSize
+        var total = 0.0, start = 0
+        while start < dataset.count {
+            let n = min(model.batchCapacity, dataset.count - start)
+            let indices = (start..<(start + n)).map { Int32($0) }
+            indices.withUnsafeBufferPointer {
+                filler.fill(
+                    input: model.input, epsilon: model.epsilon, latentSize: latent, dataset: dataset, indices: $0, epoch: 0,
+                    evaluation: true)
+            }
+            let originals = Array(UnsafeBufferPointer(start: model.input, count: n * width))
+            model.encode(batch: n)
+            let decoded = model.decodeMeans(Array(UnsafeBufferPointer(start: model.mean, count: n * latent)))
+            for r in 0..<n {
+                var squares = 0.0
+                for j in 0..<width {
+                    let d = Double(decoded[r][j]) - Double(originals[r * width + j])
+                    squares += d * d
+                }
+                total += 10 * log10(1 / max(squares / Double(width), 1e-10))
+            }
+            start += n
+        }
+        return total / Double(max(dataset.count, 1))
+    }
+}
+
 /// Importance-weighted NLL of a test set: −log p(x) per image, with its mean and standard error.
 public struct ImportanceWeightedNLL: Sendable {
     /// Mean over images of −log p̂(x), in nats.
@@ -93,6 +124,8 @@ public enum Evaluation {
         public var importanceWeighted: ImportanceWeightedNLL?
         /// Bits per dimension of the loss and of the NLL, for 8-bit image data and a likelihood that gives them.
         public var bitsPerDimension: Double?, nllBitsPerDimension: Double?
+        /// The mean PSNR of the reconstructions (z = μ), dB, for 8-bit pictures.
+        public var peakSignalToNoise: Double?
     }
 
     /// The checkpoint's per-sample −ELBO on `split` with the same fixed ε and binarization keys, and the same
@@ -159,7 +192,9 @@ public enum Evaluation {
         return Result(
             split: split, loss: mean.loss, reconstruction: mean.reconstruction, kl: mean.kl, samples: terms.samples,
             globalStep: loaded.metadata.position.globalStep, importanceWeighted: weighted, bitsPerDimension: bits(mean.loss),
-            nllBitsPerDimension: weighted.flatMap { bits($0.nll) })
+            nllBitsPerDimension: weighted.flatMap { bits($0.nll) },
+            peakSignalToNoise: pixels && PictureShape(architecture) != nil
+                ? TestPass.peakSignalToNoise(of: dataset, model: loaded.model, filler: filler) : nil)
     }
 
     /// `sample --count` against the machine's memory before anything is allocated: per sample its z, the decoder's
