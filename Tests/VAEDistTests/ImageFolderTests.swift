@@ -74,9 +74,11 @@ import VAEModel
         #expect { try ImageFolder.read(folder: folder, options: Self.options) } throws: { "\($0)".contains("broken.png") }
     }
 
-    /// The folder trains a conv model to the bits the same pictures give as an NPY `[N, 8, 8, 3]`.
+    /// The folder (as train/) trains a conv model to the bits the same pictures give as an NPY `[N, 8, 8, 3]`.
     @Test func aFolderTrainsLikeTheSameNPY() throws {
-        let folder = try Self.folder()
+        let root = Fixtures.temporaryFolder("pictures-root")
+        let folder = root + "/train"
+        try FileManager.default.moveItem(atPath: try Self.folder(), toPath: folder)
         let names = ImageFolder.pictures(in: folder)
         let values = names.flatMap { name in Self.expected(Int(name.dropFirst(name.hasPrefix("sub/") ? 5 : 1).prefix(2))!) }
         let npy = Fixtures.temporaryFolder("pictures-npy") + "/train.npy"
@@ -90,7 +92,7 @@ import VAEModel
              "training": {"batch_size": 4, "epochs": 1}, "data": {"image_size": 8, "crop": 16}}
             """, name: "pictures")
         var hashes: [String] = []
-        for data in [folder, npy] {
+        for data in [root, npy] {
             let run = Fixtures.temporaryFolder("pictures-run")
             let (status, _, err) = try CLITests.run([
                 "train", "--config", config, "--data", data, "--run-dir", run, "--threads", "1", "--blas-threads", "1", "-q",
@@ -178,5 +180,18 @@ import VAEModel
         let whole = try PNGFile.encode(width: 20, height: 16, pixels: ImageFolderTests.picture(1), channels: 3)
         try Data(whole.prefix(whole.count / 2)).write(to: URL(fileURLWithPath: folder + "/half.png"))
         #expect { try ImageFolder.read(folder: folder, options: ImageFolder.Options()) } throws: { "\($0)".contains("half.png") }
+    }
+}
+
+/// Pictures alone (no `test/`): a tenth of them, chosen by a fixed seed, are the test set.
+@Suite struct PictureSplitTests {
+    @Test func aTenthIsTheTestSetTheSameEveryTime() throws {
+        let folder = try ImageFolderTests.folder(count: 20)
+        var options = ImageFolder.Options()
+        (options.imageSize, options.crop) = (8, 16)
+        let a = try DataSplits.load(folder, pictures: options), b = try DataSplits.load(folder, pictures: options)
+        #expect(a.train.count == 18 && a.test?.count == 2)
+        #expect(a.test?.selection == b.test?.selection && a.train.selection == b.train.selection)
+        #expect(Set(a.train.selection ?? []).isDisjoint(with: a.test?.selection ?? []))
     }
 }

@@ -137,7 +137,7 @@ public struct DataSplits: Sendable {
         }
         let idx = folder.first(["train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"])
         if idx == nil && (try? shards(in: source)) == nil && ImageFolder.holdsPictures(source) {
-            return DataSplits(train: try ImageFolder.read(folder: source, options: pictures), test: nil, source: source)
+            return try ImageFolder.split(try ImageFolder.read(folder: source, options: pictures), source: source)
         }
         if idx == nil, let shards = try? shards(in: source) {
             return DataSplits(train: try readSet(shards), test: nil, source: source)

@@ -97,6 +97,22 @@ public enum ImageFolder {
         return try NPYReader.readDataset(path: cache)
     }
 
+    /// A folder of pictures without `test/`: a tenth of them (at least one) as the test set, chosen by a permutation
+    /// keyed by a fixed seed — a property of the folder, the same for every run and rank count.
+    static func split(_ pictures: ImageDataset, source: String) throws -> DataSplits {
+        let n = pictures.count
+        guard n >= 2 else { return DataSplits(train: pictures, test: nil, source: source) }
+        let held = max(1, n / 10)
+        var order = (0..<n).map { Int32($0) }
+        var stream = RandomStream(seed: 0, purpose: .validationSplit, epoch: 1)
+        for i in stride(from: n - 1, to: 0, by: -1) { order.swapAt(i, stream.nextIndex(below: i + 1)) }
+        let whole = DataSplits(train: pictures, test: nil, source: source)
+        return DataSplits(
+            train: pictures.selecting(order[held...].sorted()), validation: nil,
+            test: pictures.selecting(order[..<held].sorted()),
+            source: source, fingerprint: whole.trainFingerprint)
+    }
+
     /// Every picture decoded, cropped and resized: an NPY file's bytes, uint8 `[N, H, W, C]`.
     static func decode(folder: String, names: [String], options: Options) throws -> [UInt8] {
         let paths = names.map { (folder as NSString).appendingPathComponent($0) }
