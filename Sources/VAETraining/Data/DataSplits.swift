@@ -102,6 +102,7 @@ public struct DataSplits: Sendable {
         }
         if !isFolder.boolValue {
             if source.hasSuffix(".json") { return try manifest(source) }
+            if source.hasSuffix(".npz") { return try NPZReader.splits(path: source) }
             if CIFARReader.isBatch(source) {
                 return DataSplits(train: try CIFARReader.readDataset(paths: [source]), test: nil, source: source)
             }

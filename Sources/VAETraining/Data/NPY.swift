@@ -108,12 +108,31 @@ public enum NPYReader {
         guard width > 0 else { throw error(path, "samples of 0 values (shape \(header.shape))") }
         let storage = try file.samples(
             offset: header.dataOffset, count: header.shape[0], valuesPerSample: width, type: header.type)
-        let columns = header.shape.count >= 2 ? header.shape[header.shape.count - 1] : 1
-        let dimensions = Array(header.shape.dropFirst())
+        return dataset(storage: storage, shape: header.shape)
+    }
+
+    /// A data set of `storage` with an NPY's `shape` (samples along the first axis).
+    static func dataset(storage: SampleStorage, shape: [Int]) -> ImageDataset {
+        let width = shape.dropFirst().reduce(1, *)
+        let columns = shape.count >= 2 ? shape[shape.count - 1] : 1
+        let dimensions = Array(shape.dropFirst())
         return ImageDataset(
             storage: storage, rows: width / columns, columns: columns,
             sampleShape: dimensions.count == 2 ? [1] + dimensions : dimensions.count == 0 ? [1] : dimensions,
             storedDimensions: dimensions)
+    }
+
+    /// An NPY file's bytes held in memory (an `.npz` member) as a data set: the header checked as a file's is, the
+    /// values copied into memory the storage owns.
+    static func dataset(bytes: [UInt8], path: String) throws -> ImageDataset {
+        let header = try bytes.withUnsafeBytes { try NPYReader.header($0, fileSize: bytes.count, path: path) }
+        guard header.shape[0] > 0 else { throw error(path, "no samples (shape \(header.shape))") }
+        let width = header.shape.dropFirst().reduce(1, *)
+        guard width > 0 else { throw error(path, "samples of 0 values (shape \(header.shape))") }
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: max(header.dataBytes, 1), alignment: 64)
+        bytes.withUnsafeBytes { memory.copyMemory(from: $0.baseAddress! + header.dataOffset, byteCount: header.dataBytes) }
+        let storage = SampleStorage(owning: memory, type: header.type, valuesPerSample: width, count: header.shape[0])
+        return dataset(storage: storage, shape: header.shape)
     }
 }
 
