@@ -195,3 +195,54 @@ import VAEModel
         #expect(Set(a.train.selection ?? []).isDisjoint(with: a.test?.selection ?? []))
     }
 }
+
+/// PNG colour types and depths written byte by byte by a small Python (standard library) writer — 16-bit grey and
+/// RGB, palette, grey with alpha — decoded to the values a numpy user would expect: 16-bit scaled by 1/257 and
+/// rounded, palette indices looked up; a grey picture among colour ones made RGB.
+@Suite struct PNGKindsTests {
+    static let writer = """
+        import struct, sys, zlib, os
+        def png(path, width, height, depth, colour, rows, palette=None):
+            def chunk(kind, data):
+                return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data) & 0xffffffff)
+            body = b''.join(b'\\0' + row for row in rows)
+            out = b'\\x89PNG\\r\\n\\x1a\\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', width, height, depth, colour, 0, 0, 0))
+            if palette: out += chunk(b'PLTE', bytes(palette))
+            open(path, 'wb').write(out + chunk(b'IDAT', zlib.compress(body)) + chunk(b'IEND', b''))
+        folder = sys.argv[1]
+        w, h = 8, 8
+        v16 = lambda x, y, c: (x * 8191 + y * 4093 + c * 20011) % 65536
+        png(os.path.join(folder, 'a16grey.png'), w, h, 16, 0,
+            [b''.join(struct.pack('>H', v16(x, y, 0)) for x in range(w)) for y in range(h)])
+        png(os.path.join(folder, 'b16rgb.png'), w, h, 16, 2,
+            [b''.join(struct.pack('>HHH', *(v16(x, y, c) for c in range(3))) for x in range(w)) for y in range(h)])
+        palette = [(i * 37) % 256 for i in range(3 * 16)]
+        png(os.path.join(folder, 'c-palette.png'), w, h, 8, 3, [bytes((x + y) % 16 for x in range(w)) for y in range(h)], palette)
+        png(os.path.join(folder, 'd-grey-alpha.png'), w, h, 8, 4, [b''.join(bytes([x * 30, 255]) for x in range(w)) for y in range(h)])
+        """
+
+    static func v16(_ x: Int, _ y: Int, _ c: Int) -> Int { (x * 8191 + y * 4093 + c * 20011) % 65536 }
+
+    @Test func depthsAndPalettesDecodeAsNumpyUsersExpect() throws {
+        let folder = Fixtures.temporaryFolder("png-kinds")
+        let (status, output) = try CLITests.python(["-c", Self.writer, folder])
+        try #require(status == 0, "\(output)")
+        let set = try ImageFolder.read(folder: folder, options: ImageFolder.Options())
+        #expect(set.storedDimensions == [8, 8, 3] && set.count == 4)
+        func picture(_ i: Int) -> [UInt8] { Array(UnsafeRawBufferPointer(start: set.storage.address(ofSample: i), count: 192)) }
+        func scaled(_ v: Int) -> UInt8 { UInt8((v + 128) / 257) }
+        var grey: [UInt8] = [], rgb: [UInt8] = [], indexed: [UInt8] = [], alpha: [UInt8] = []
+        for y in 0..<8 {
+            for x in 0..<8 {
+                grey += [UInt8](repeating: scaled(Self.v16(x, y, 0)), count: 3)
+                rgb += (0..<3).map { scaled(Self.v16(x, y, $0)) }
+                indexed += (0..<3).map { UInt8((((x + y) % 16) * 3 + $0) * 37 % 256) }
+                alpha += [UInt8](repeating: UInt8(x * 30), count: 3)
+            }
+        }
+        #expect(picture(0) == grey, "16-bit grey")
+        #expect(picture(1) == rgb, "16-bit RGB")
+        #expect(picture(2) == indexed, "palette")
+        #expect(picture(3) == alpha, "grey with an opaque alpha channel")
+    }
+}

@@ -207,7 +207,18 @@ public enum ImageFolder {
             png_image_free(&image)
             throw DataError.unreadable(path: path, reason: "changed while being read; read it again")
         }
-        image.format = channels == 3 ? UInt32(PNG_FORMAT_RGB) : UInt32(PNG_FORMAT_GRAY)
+        // 16-bit samples: libpng's simplified API reads them as linear light and would gamma-encode them for 8-bit
+        // output; they are read as stored and scaled, v / 257 rounded (as numpy users scale them) instead.
+        let sixteen = image.format & UInt32(PNG_FORMAT_FLAG_LINEAR) != 0
+        let linear = sixteen ? UInt32(PNG_FORMAT_FLAG_LINEAR) : 0
+        image.format = (channels == 3 ? UInt32(PNG_FORMAT_RGB) : UInt32(PNG_FORMAT_GRAY)) | linear
+        if sixteen {
+            var wide = [UInt16](repeating: 0, count: width * height * channels)
+            guard png_image_finish_read(&image, nil, &wide, 0, nil) != 0 else {
+                throw DataError.unreadable(path: path, reason: "damaged (libpng: \(PNGFile.message(&image)))")
+            }
+            return wide.map { UInt8((UInt32($0) + 128) / 257) }
+        }
         var pixels = [UInt8](repeating: 0, count: width * height * channels)
         guard png_image_finish_read(&image, nil, &pixels, 0, nil) != 0 else {
             throw DataError.unreadable(path: path, reason: "damaged (libpng: \(PNGFile.message(&image)))")
