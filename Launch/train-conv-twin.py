@@ -1,5 +1,7 @@
 """The PyTorch twin (Tests/python/vae_twin.py) of a vae-dist configuration of layer lists, trained with the same
-settings as `vae-dist train --config CONFIG`: MNIST grey levels in [0, 1] (Data/mnist's IDX files), Adam (lr and
+settings as `vae-dist train --config CONFIG`: MNIST-like grey levels in [0, 1] (DATA_DIR's IDX files), or a picture
+folder's train/ and test/ as vae-dist decoded them (their .vae-dist-cache NPY), with the discretized logistic (a
+per-pixel log-scale starting at −2) and flips when the configuration has them, Adam (lr and
 batch from the configuration, β = (0.9, 0.999), ε = 1e-8), loss = BCE-with-logits sum + KL, PyTorch's default
 initialization, a shuffled order each epoch, the last partial batch kept; after each epoch the test loss per sample
 with z sampled, as vae-dist and the PyTorch example report it. Run by Launch/conv-twin.sh; not part of CI.
@@ -48,6 +50,25 @@ def safetensors_state(path):
     return state
 
 
+def cached_pictures(folder):
+    """A picture folder's images as vae-dist decoded them (its .vae-dist-cache NPY, [N, H, W, C] uint8), flat CHW."""
+    cache = os.path.join(folder, ".vae-dist-cache")
+    newest = max((os.path.join(cache, n) for n in os.listdir(cache) if n.endswith(".npy")), key=os.path.getmtime)
+    pictures = np.load(newest)
+    return pictures.transpose(0, 3, 1, 2).reshape(len(pictures), -1).astype(np.float32) / 255.0
+
+
+def discretized_logistic_nll(location, log_scale, x):
+    """Σ −log P(x) of 8-bit pixels x ∈ [0, 1] (vae-dist's DiscretizedLogisticLikelihood): bins of width 2/255 on
+    [−1, 1], the edge bins taking the tails."""
+    centred = 2 * x - 1 - location
+    inverse = torch.exp(-log_scale)
+    a, b = (centred + 1 / 255) * inverse, (centred - 1 / 255) * inverse
+    middle = F.softplus(-a) + F.softplus(b) - torch.log(-torch.expm1(-(a - b)))
+    nll = torch.where(x < 0.5 / 255, F.softplus(-a), torch.where(x > 254.5 / 255, F.softplus(b), middle))
+    return nll.sum()
+
+
 def main():
     config_path, data = sys.argv[1], sys.argv[2]
     export = sys.argv[4] if len(sys.argv) > 4 and sys.argv[3] == "--export" else None
@@ -59,16 +80,26 @@ def main():
     training = config.get("training", {})
     epochs, batch, lr = training.get("epochs", 10), training.get("batch_size", 128), training.get("learning_rate", 1e-3)
     model = vae_twin.Twin(config["model"])
-    train = torch.from_numpy(idx_images(os.path.join(data, "train-images-idx3-ubyte")))
-    test = torch.from_numpy(idx_images(os.path.join(data, "t10k-images-idx3-ubyte")))
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    if os.path.isdir(os.path.join(data, "train", ".vae-dist-cache")):
+        train = torch.from_numpy(cached_pictures(os.path.join(data, "train")))
+        test = torch.from_numpy(cached_pictures(os.path.join(data, "test")))
+    else:
+        train = torch.from_numpy(idx_images(os.path.join(data, "train-images-idx3-ubyte")))
+        test = torch.from_numpy(idx_images(os.path.join(data, "t10k-images-idx3-ubyte")))
+    logistic = config["model"].get("likelihood") == "discretized_logistic"
+    flip = config.get("data", {}).get("flip", False)
+    log_scale = torch.nn.Parameter(torch.full((train.shape[1],), -2.0)) if logistic else None
+    optimizer = torch.optim.Adam(list(model.parameters()) + ([log_scale] if logistic else []), lr=lr)
+    shape = model.input_shape
 
     def loss_of(x):
         mu, logvar = model.encode(x)
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
         logits = model.decode(z)
-        return F.binary_cross_entropy_with_logits(logits, x, reduction="sum") - 0.5 * torch.sum(
-            1 + logvar - mu.pow(2) - logvar.exp())
+        reconstruction = (
+            discretized_logistic_nll(logits, log_scale, x) if logistic
+            else F.binary_cross_entropy_with_logits(logits, x, reduction="sum"))
+        return reconstruction - 0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
 
     if export:
         model.load_state_dict(safetensors_state(export), strict=True)
@@ -81,13 +112,21 @@ def main():
         model.train()
         for indices in torch.randperm(len(train)).split(batch):
             optimizer.zero_grad()
-            loss = loss_of(train[indices])
+            x = train[indices]
+            if flip:  # each picture mirrored left to right with probability ½
+                pictures = x.reshape(-1, *shape)
+                mirrored = torch.rand(len(x)) < 0.5
+                pictures = torch.where(mirrored[:, None, None, None], pictures.flip(-1), pictures)
+                x = pictures.reshape(len(x), -1)
+            loss = loss_of(x)
             loss.backward()
             optimizer.step()
         model.eval()
         with torch.no_grad():
             total = sum(loss_of(test[i:i + 1000]).item() for i in range(0, len(test), 1000))
-        print(f"epoch {epoch} test_loss {total / len(test):.4f} seconds {time.perf_counter() - start:.1f}", flush=True)
+        bits = total / len(test) / (test.shape[1] * np.log(2)) if logistic else float("nan")
+        print(f"epoch {epoch} test_loss {total / len(test):.4f} seconds {time.perf_counter() - start:.1f} bits_per_dim {bits:.4f}",
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ private let settingKeys: [ConfigurationKey] = [
     ConfigurationKey(setting: ImageFolder.imageSize.erased, inTrajectory: true),
     ConfigurationKey(setting: ImageFolder.crop.erased, inTrajectory: true),
     ConfigurationKey(setting: ImageFolder.cacheDirectory.erased),
+    ConfigurationKey(setting: ImageFolder.skipBadImages.erased),
 ]
 
 /// The defaults, for the flags' help.

@@ -62,6 +62,8 @@ public struct ImageDataset: Sendable {
     /// The samples are stored channels-last (`[H, W, C]`, numpy/PIL/TensorFlow) and converted to ``sampleShape``'s
     /// `[C, H, W]` as they are read (``ImageLayout``).
     public let channelsLast: Bool
+    /// Pictures of its folder that could not be decoded and were left out (`data.skip_bad_images`).
+    public var skippedPictures = 0
     /// The dimensions of one stored sample as its file gives them (an NPY's shape after N), for ``ImageLayout``.
     public let storedDimensions: [Int]
 
@@ -100,11 +102,19 @@ public struct ImageDataset: Sendable {
         self.selection = selection
     }
 
+    /// This data set noting `skippedPictures` pictures left out.
+    func noting(skippedPictures count: Int) -> ImageDataset {
+        var copy = self
+        copy.skippedPictures = count
+        return copy
+    }
+
     /// The samples `indices` (ascending stored indices) of the same storage.
     func selecting(_ indices: [Int32]) -> ImageDataset {
         ImageDataset(
             storage: storage, rows: rows, columns: columns, labels: labels, selection: indices, sampleShape: sampleShape,
-            channelsLast: channelsLast, storedDimensions: storedDimensions)
+            channelsLast: channelsLast, storedDimensions: storedDimensions
+        ).noting(skippedPictures: skippedPictures)
     }
 
     /// The stored sample behind sample `index`: the key of its random draws too, so a sample's ε and

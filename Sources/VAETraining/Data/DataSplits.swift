@@ -44,6 +44,7 @@ public struct DataSplits: Sendable {
     public var counts: String {
         [("train", train as ImageDataset?), ("validation", validation), ("test", test)]
             .compactMap { name, set in set.map { "\($0.count) \(name)" } }.joined(separator: " / ") + " samples"
+            + (train.skippedPictures > 0 ? " (\(train.skippedPictures) pictures that cannot be decoded left out)" : "")
     }
 
     /// A seeded `fraction` of the training set held out as the validation set (the first ⌈fraction·N⌉ of a

@@ -19,6 +19,10 @@ public enum ImageFolder {
         "data.crop", default: 0, min: 0,
         help: "a picture folder: the centre square of this side kept before resizing (0: the largest centre square when resizing)"
     )
+    static let skipBadImages = Setting<Bool>(
+        "data.skip_bad_images", default: false,
+        help: "a picture folder: leave out pictures that cannot be decoded (counted in the start line) instead of stopping",
+        read: { try $0.bool() }, json: { "\($0)" })
     static let cacheDirectory = Setting<String>(
         "data.cache_dir", default: "",
         help: "a picture folder: where its decoded NPY cache goes (default: .vae-dist-cache in the folder)",
@@ -28,11 +32,13 @@ public enum ImageFolder {
     public struct Options: Sendable, Equatable {
         public var imageSize = 0, crop = 0
         public var cacheDirectory = ""
+        public var skipBadImages = false
         public init() {}
         public init(_ configuration: TrainingConfiguration) {
             imageSize = configuration.settings[ImageFolder.imageSize]
             crop = configuration.settings[ImageFolder.crop]
             cacheDirectory = configuration.settings[ImageFolder.cacheDirectory]
+            skipBadImages = configuration.settings[ImageFolder.skipBadImages]
         }
         /// The options of the run that wrote the checkpoint at `path` (its header read alone).
         public init(checkpoint path: String) throws {
@@ -69,7 +75,9 @@ public enum ImageFolder {
         let names = pictures(in: folder)
         guard !names.isEmpty else { throw DataError.unreadable(path: folder, reason: "holds no .png or .jpg pictures") }
         // The cache's key: the listing with each file's size and modification time, and the options.
-        var key = "vae-dist picture cache 1; size \(options.imageSize); crop \(options.crop)\n"
+        var key =
+            "vae-dist picture cache 1; size \(options.imageSize); crop \(options.crop)"
+            + (options.skipBadImages ? "; skipping bad pictures" : "") + "\n"
         for name in names {
             let path = (folder as NSString).appendingPathComponent(name)
             var info = stat()
@@ -82,10 +90,13 @@ public enum ImageFolder {
             ? (folder as NSString).appendingPathComponent(".vae-dist-cache") : options.cacheDirectory
         let cache = (cacheFolder as NSString).appendingPathComponent(
             "\((folder as NSString).lastPathComponent)-\(digest.prefix(16)).npy")
+        let skippedList = cache + ".skipped"
         if !FileManager.default.fileExists(atPath: cache) {
-            let bytes = try decode(folder: folder, names: names, options: options)
+            let (bytes, skipped) = try decode(folder: folder, names: names, options: options)
             do {
                 try FileManager.default.createDirectory(atPath: cacheFolder, withIntermediateDirectories: true)
+                // The skipped pictures' names first: the cache is complete only once written.
+                try AtomicFile.write(Array(skipped.map { $0 + "\n" }.joined().utf8), to: skippedList)
                 try AtomicFile.write(bytes, to: cache)
             } catch {
                 throw DataError.unreadable(
@@ -94,7 +105,9 @@ public enum ImageFolder {
                         "the decoded pictures' cache cannot be written there (\(error)); set data.cache_dir to a writable folder")
             }
         }
-        return try NPYReader.readDataset(path: cache)
+        let dataset = try NPYReader.readDataset(path: cache)
+        let skipped = (try? String(contentsOfFile: skippedList, encoding: .utf8))?.split(separator: "\n").count ?? 0
+        return skipped == 0 ? dataset : dataset.noting(skippedPictures: skipped)
     }
 
     /// A folder of pictures without `test/`: a tenth of them (at least one) as the test set, chosen by a permutation
@@ -114,20 +127,28 @@ public enum ImageFolder {
     }
 
     /// Every picture decoded, cropped and resized: an NPY file's bytes, uint8 `[N, H, W, C]`.
-    static func decode(folder: String, names: [String], options: Options) throws -> [UInt8] {
-        let paths = names.map { (folder as NSString).appendingPathComponent($0) }
+    static func decode(folder: String, names: [String], options: Options) throws -> (bytes: [UInt8], skipped: [String]) {
+        var paths: [String] = [], skipped: [String] = []
         // First the headers: sizes (checked before any allocation) and whether any picture has colour.
         var headers: [(width: Int, height: Int)] = []
         var colour = false
-        for path in paths {
-            let (width, height, hasColour) = try isJPEG(path) ? JPEGPicture.header(path) : pngHeader(path)
-            guard width > 0, height > 0, width.multipliedReportingOverflow(by: height).partialValue <= largestPicture / 3 else {
-                throw DataError.unreadable(
-                    path: path, reason: "its header claims \(width)×\(height) pixels, more than vae-dist decodes")
+        for name in names {
+            let path = (folder as NSString).appendingPathComponent(name)
+            do {
+                let (width, height, hasColour) = try isJPEG(path) ? JPEGPicture.header(path) : pngHeader(path)
+                guard width > 0, height > 0, width.multipliedReportingOverflow(by: height).partialValue <= largestPicture / 3
+                else {
+                    throw DataError.unreadable(
+                        path: path, reason: "its header claims \(width)×\(height) pixels, more than vae-dist decodes")
+                }
+                colour = colour || hasColour
+                headers.append((width, height))
+                paths.append(path)
+            } catch  where options.skipBadImages {
+                skipped.append(name)
             }
-            colour = colour || hasColour
-            headers.append((width, height))
         }
+        guard !paths.isEmpty else { throw DataError.unreadable(path: folder, reason: "holds no picture that can be decoded") }
         let channels = colour ? 3 : 1
         // The output side: image_size, else the crop, else the pictures' own (all the same).
         let side: (height: Int, width: Int)
@@ -154,15 +175,22 @@ public enum ImageFolder {
                 reason:
                     "\(paths.count) pictures of \(side.width)×\(side.height) do not fit in memory; use a smaller data.image_size")
         }
-        let header = npyHeader(shape: [paths.count, side.height, side.width, channels])
-        var bytes = header
-        bytes.reserveCapacity(header.count + total)
+        var body: [UInt8] = []
+        body.reserveCapacity(total)
+        var decoded = 0
         for (index, path) in paths.enumerated() {
             let (width, height) = headers[index]
-            let pixels =
-                try isJPEG(path)
-                ? JPEGPicture.decode(path, width: width, height: height, channels: channels)
-                : pngPixels(path, width: width, height: height, channels: channels)
+            let pixels: [UInt8]
+            do {
+                pixels =
+                    try isJPEG(path)
+                    ? JPEGPicture.decode(path, width: width, height: height, channels: channels)
+                    : pngPixels(path, width: width, height: height, channels: channels)
+            } catch  where options.skipBadImages {
+                skipped.append(String(path.dropFirst(folder.count + 1)))
+                continue
+            }
+            decoded += 1
             // The centre square of `crop` (or, when resizing, the largest centre square), then the area average.
             var square = options.crop
             if square == 0 && options.imageSize > 0 { square = min(width, height) }
@@ -173,11 +201,12 @@ public enum ImageFolder {
                 }
                 (top, left, cropHeight, cropWidth) = ((height - square) / 2, (width - square) / 2, square, square)
             }
-            bytes += PictureResize.areaAverage(
+            body += PictureResize.areaAverage(
                 pixels, width: width, channels: channels, top: top, left: left, height: cropHeight, cropWidth: cropWidth,
                 to: side)
         }
-        return bytes
+        guard decoded > 0 else { throw DataError.unreadable(path: folder, reason: "holds no picture that can be decoded") }
+        return (npyHeader(shape: [decoded, side.height, side.width, channels]) + body, skipped.sorted())
     }
 
     static func isJPEG(_ path: String) -> Bool {
