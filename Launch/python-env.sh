@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Python the tests use (never the main command): a virtual environment in .venv-tests with numpy, the
-# safetensors and tensorboard packages (PyPI), created once, so nothing is installed into the system interpreter
+# safetensors and tensorboard packages and Pillow (the reference picture decoder and resizer) (PyPI), created once, so nothing is installed into the system interpreter
 # (it works where pip refuses system installs, PEP 668). Prints the interpreter's path.
 #
 #   Launch/python-env.sh                 (VAE_DIST_TEST_TORCH=1 also installs torch, for the real strict load)
@@ -10,8 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=.venv-tests
 python=$venv/bin/python3
-want='numpy safetensors==0.8.0 tensorboard==2.21.0'
-if ! "$python" -c "import numpy, safetensors, tensorboard" 2>/dev/null; then
+want='numpy safetensors==0.8.0 tensorboard==2.21.0 pillow'
+if ! "$python" -c "import numpy, safetensors, tensorboard, PIL" 2>/dev/null; then
   rm -rf "$venv"
   if ! python3 -m venv "$venv" >&2; then
     rm -rf "$venv"

@@ -271,3 +271,45 @@ import VAEModel
         #expect(try DataSplits.load(folder, pictures: options).train.skippedPictures == 1)
     }
 }
+
+/// Against a reference decoder and resizer, Pillow in the tests' Python: JPEG pictures (4:4:4) decode to Pillow's
+/// values within 1 level, and a centre crop and area-averaging resize of an odd-sized picture agree with Pillow's
+/// crop and box-filter resize (3 : 1, where the box filter is the area average) within 1/255.
+@Suite struct PillowReferenceTests {
+    static let script = """
+        import sys, os, numpy as np
+        from PIL import Image
+        folder = sys.argv[1]
+        rng = np.random.default_rng(7)
+        a = rng.integers(0, 256, (29, 37, 3), dtype=np.uint8)
+        Image.fromarray(a).save(os.path.join(folder, 'pictures', 'a.png'))
+        b = (np.add.outer(np.arange(24), np.arange(40))[:, :, None] * [3, 5, 7] % 256).astype(np.uint8)
+        Image.fromarray(b).save(os.path.join(folder, 'pictures', 'b.jpg'), quality=95, subsampling=0)
+        out = []
+        for name in ('a.png', 'b.jpg'):
+            im = Image.open(os.path.join(folder, 'pictures', name)).convert('RGB')
+            w, h = im.size
+            s = 24
+            left, top = (w - s) // 2, (h - s) // 2
+            out.append(np.asarray(im.crop((left, top, left + s, top + s)).resize((8, 8), Image.BOX)))
+        np.save(os.path.join(folder, 'reference.npy'), np.stack(out))
+        """
+
+    @Test func decodingAndResizingAgreeWithPillow() throws {
+        let folder = Fixtures.temporaryFolder("pillow")
+        try FileManager.default.createDirectory(atPath: folder + "/pictures", withIntermediateDirectories: true)
+        let (status, output) = try CLITests.python(["-c", Self.script, folder])
+        try #require(status == 0, "\(output)")
+        var options = ImageFolder.Options()
+        (options.imageSize, options.crop) = (8, 24)  // a whole ratio, where Pillow's box filter is the area average
+        let ours = try ImageFolder.read(folder: folder + "/pictures", options: options)
+        let reference = try NPYReader.readDataset(path: folder + "/reference.npy")
+        #expect(ours.count == 2 && reference.count == 2 && ours.storedDimensions == reference.storedDimensions)
+        for i in 0..<2 {
+            let a = UnsafeRawBufferPointer(start: ours.storage.address(ofSample: i), count: 192)
+            let b = UnsafeRawBufferPointer(start: reference.storage.address(ofSample: i), count: 192)
+            let worst = zip(a, b).map { abs(Int($0) - Int($1)) }.max() ?? 255
+            #expect(worst <= 1, "picture \(i): off by \(worst) levels from Pillow's")
+        }
+    }
+}
