@@ -200,7 +200,7 @@ import VAEModel
 }
 
 /// PNG colour types and depths written byte by byte by a small Python (standard library) writer — 16-bit grey and
-/// RGB, palette, grey with alpha — decoded to the values a numpy user would expect: 16-bit scaled by 1/257 and
+/// RGB, palette, grey with alpha — decoded to the values a numpy user would expect (alpha dropped): 16-bit scaled by 1/257 and
 /// rounded, palette indices looked up; a grey picture among colour ones made RGB.
 @Suite struct PNGKindsTests {
     static let writer = """
@@ -221,7 +221,7 @@ import VAEModel
             [b''.join(struct.pack('>HHH', *(v16(x, y, c) for c in range(3))) for x in range(w)) for y in range(h)])
         palette = [(i * 37) % 256 for i in range(3 * 16)]
         png(os.path.join(folder, 'c-palette.png'), w, h, 8, 3, [bytes((x + y) % 16 for x in range(w)) for y in range(h)], palette)
-        png(os.path.join(folder, 'd-grey-alpha.png'), w, h, 8, 4, [b''.join(bytes([x * 30, 255]) for x in range(w)) for y in range(h)])
+        png(os.path.join(folder, 'd-grey-alpha.png'), w, h, 8, 4, [b''.join(bytes([x * 30, 100]) for x in range(w)) for y in range(h)])
         """
 
     static func v16(_ x: Int, _ y: Int, _ c: Int) -> Int { (x * 8191 + y * 4093 + c * 20011) % 65536 }
@@ -246,7 +246,7 @@ import VAEModel
         #expect(picture(0) == grey, "16-bit grey")
         #expect(picture(1) == rgb, "16-bit RGB")
         #expect(picture(2) == indexed, "palette")
-        #expect(picture(3) == alpha, "grey with an opaque alpha channel")
+        #expect(picture(3) == alpha, "grey with its alpha channel dropped")
     }
 }
 

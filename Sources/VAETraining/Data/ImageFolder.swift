@@ -6,7 +6,7 @@ import VAESettings
 
 /// A folder of PNG and JPEG pictures as a data set (`--data photos/`): found recursively in name order, decoded by
 /// libpng (grey, RGB, palette, 16-bit, with alpha: all brought to 8-bit grey, or RGB when any picture has colour;
-/// alpha composed onto black) and libjpeg-turbo (grey or colour JPEG, likewise), centre-cropped to `data.crop` and area-averaged to `data.image_size`, decoded **once** into
+/// alpha dropped) and libjpeg-turbo (grey or colour JPEG, likewise), centre-cropped to `data.crop` and area-averaged to `data.image_size`, decoded **once** into
 /// a uint8 `[N, H, W, C]` NPY cache — keyed by the listing (paths, sizes, modification times) and the options,
 /// written atomically, in `data.cache_dir` (default: a `.vae-dist-cache` folder inside the picture folder) — and from
 /// then on memory-mapped like any NPY: sharding, exact resume and the O(1) start included. A damaged picture is an
@@ -240,19 +240,28 @@ public enum ImageFolder {
         // output; they are read as stored and scaled, v / 257 rounded (as numpy users scale them) instead.
         let sixteen = image.format & UInt32(PNG_FORMAT_FLAG_LINEAR) != 0
         let linear = sixteen ? UInt32(PNG_FORMAT_FLAG_LINEAR) : 0
+        // An alpha channel is read and then dropped (the colours kept as stored, not composed onto a background;
+        // libpng gives 16-bit colours with alpha premultiplied).
+        let alpha = image.format & UInt32(PNG_FORMAT_FLAG_ALPHA) != 0
+        let stored = channels + (alpha ? 1 : 0)
         image.format = (channels == 3 ? UInt32(PNG_FORMAT_RGB) : UInt32(PNG_FORMAT_GRAY)) | linear
+            | (alpha ? UInt32(PNG_FORMAT_FLAG_ALPHA) : 0)
+        func dropAlpha<T>(_ values: [T]) -> [T] {
+            guard alpha else { return values }
+            return (0..<(width * height)).flatMap { p in (0..<channels).map { values[p * stored + $0] } }
+        }
         if sixteen {
-            var wide = [UInt16](repeating: 0, count: width * height * channels)
+            var wide = [UInt16](repeating: 0, count: width * height * stored)
             guard png_image_finish_read(&image, nil, &wide, 0, nil) != 0 else {
                 throw DataError.unreadable(path: path, reason: "damaged (libpng: \(PNGFile.message(&image)))")
             }
-            return wide.map { UInt8((UInt32($0) + 128) / 257) }
+            return dropAlpha(wide).map { UInt8((UInt32($0) + 128) / 257) }
         }
-        var pixels = [UInt8](repeating: 0, count: width * height * channels)
+        var pixels = [UInt8](repeating: 0, count: width * height * stored)
         guard png_image_finish_read(&image, nil, &pixels, 0, nil) != 0 else {
             throw DataError.unreadable(path: path, reason: "damaged (libpng: \(PNGFile.message(&image)))")
         }
-        return pixels
+        return dropAlpha(pixels)
     }
 
     /// An NPY version-1 header for uint8 data of `shape`, padded to a multiple of 64 bytes.
