@@ -96,8 +96,10 @@ struct Sample: ParsableCommand {
     var checkpoint: String
     @Option(help: "How many samples (tiled into a square grid).")
     var count: Int = 64
-    @Option(help: "The PNG file to write.")
+    @Option(help: "The PNG file to write (a grid).")
     var out: String?
+    @Option(help: "Also write each sample as its own PNG, sample-0000.png …, in this folder (made if missing).")
+    var outFolder: String?
     @Option(help: "Seed of the z draws.")
     var seed: UInt64 = 1
     @Option(help: "Decode these z instead: --count rows of latent_size little-endian float32 values.")
@@ -109,18 +111,23 @@ struct Sample: ParsableCommand {
 
     func validate() throws {
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
-        guard out != nil || rawOut != nil else { throw ValidationError("give --out FILE.png and/or --raw-out FILE") }
+        guard out != nil || rawOut != nil || outFolder != nil else {
+            throw ValidationError("give --out FILE.png, --out-folder DIR and/or --raw-out FILE")
+        }
     }
 
     func run() throws {
         try kernels.start()
         try Console.beforeStart {
+            let pictures = outFolder.map { folder in (0..<count).map { Evaluation.samplePath(in: folder, index: $0) } } ?? []
             try OutputPath.check(
-                [("--out", out), ("--raw-out", rawOut)], inputs: [checkpoint] + (latentFile.map { [$0] } ?? []), force: force)
+                [("--out", out), ("--raw-out", rawOut)] + pictures.map { ("--out-folder", $0) },
+                inputs: [checkpoint] + (latentFile.map { [$0] } ?? []), force: force)
         }
         try Console.run(logLevel: log.level) { _, _ in
             try Evaluation.sample(
-                checkpoint: checkpoint, count: count, seed: seed, out: out, latentFile: latentFile, rawOut: rawOut)
+                checkpoint: checkpoint, count: count, seed: seed, out: out, latentFile: latentFile, rawOut: rawOut,
+                outFolder: outFolder)
         }
     }
 }

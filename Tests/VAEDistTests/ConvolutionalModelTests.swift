@@ -176,6 +176,17 @@ import VAEModel
         #expect(sampled == 0, "\(sampleErr)")
         let sample = [UInt8](try Data(contentsOf: URL(fileURLWithPath: run + "/s.png")).prefix(26))
         #expect(sample[25] == 2 && sample[16..<20].reduce(0) { $0 << 8 | Int($1) } == 2 * 7 - 1, "\(sample)")
+        // A folder of pictures: one PNG per sample, 6×8 RGB each; an existing one is replaced only with --force.
+        let (folder, _, folderErr) = try CLITests.run([
+            "sample", "--checkpoint", checkpoint, "--count", "3", "--out-folder", run + "/samples",
+        ])
+        #expect(folder == 0, "\(folderErr)")
+        let one = [UInt8](try Data(contentsOf: URL(fileURLWithPath: run + "/samples/sample-0002.png")).prefix(26))
+        #expect(one[25] == 2 && one[16..<20].reduce(0) { $0 << 8 | Int($1) } == 6, "\(one)")
+        let (again, _, againErr) = try CLITests.run([
+            "sample", "--checkpoint", checkpoint, "--count", "3", "--out-folder", run + "/samples",
+        ])
+        #expect(again != 0 && againErr.contains("--force"), "\(againErr)")
     }
 }
 

@@ -244,7 +244,8 @@ public enum ImageFolder {
         // libpng gives 16-bit colours with alpha premultiplied).
         let alpha = image.format & UInt32(PNG_FORMAT_FLAG_ALPHA) != 0
         let stored = channels + (alpha ? 1 : 0)
-        image.format = (channels == 3 ? UInt32(PNG_FORMAT_RGB) : UInt32(PNG_FORMAT_GRAY)) | linear
+        image.format =
+            (channels == 3 ? UInt32(PNG_FORMAT_RGB) : UInt32(PNG_FORMAT_GRAY)) | linear
             | (alpha ? UInt32(PNG_FORMAT_FLAG_ALPHA) : 0)
         func dropAlpha<T>(_ values: [T]) -> [T] {
             guard alpha else { return values }

@@ -197,6 +197,11 @@ public enum Evaluation {
                 ? TestPass.peakSignalToNoise(of: dataset, model: loaded.model, filler: filler) : nil)
     }
 
+    /// Where `sample --out-folder` writes sample `index`.
+    public static func samplePath(in folder: String, index: Int) -> String {
+        (folder as NSString).appendingPathComponent(String(format: "sample-%04d.png", index))
+    }
+
     /// `sample --count` against the machine's memory before anything is allocated: per sample its z, the decoder's
     /// activations, the decoded values and their copies for the outputs.
     static func checkSampleMemory(count: Int, architecture: Architecture, physicalMemory: Int = MachineMemory.bytes) throws {
@@ -216,12 +221,12 @@ public enum Evaluation {
     /// (`count × input_size`, in the data's units: a standardized run's means are un-standardized) to `rawOut`.
     public static func sample(
         checkpoint path: String, count: Int, seed: UInt64, out: String?,
-        latentFile: String? = nil, rawOut: String? = nil
+        latentFile: String? = nil, rawOut: String? = nil, outFolder: String? = nil
     ) throws {
         let loaded = try LoadedModel.load(checkpoint: path, communicator: SingleProcessCommunicator())
         let model = loaded.model
         let picture = PictureShape(model.layout.architecture)
-        if let out, picture == nil {
+        if let out = out ?? outFolder, picture == nil {
             throw ImageError(
                 path: out,
                 reason:
@@ -250,6 +255,17 @@ public enum Evaluation {
             let columns = Int(Double(count).squareRoot().rounded(.up))
             let grid = ImageGrid.tile(images, shape: picture, columns: columns)
             try PNGFile.write(path: out, width: grid.width, height: grid.height, pixels: grid.pixels, channels: grid.channels)
+        }
+        if let outFolder, let picture {
+            do { try FileManager.default.createDirectory(atPath: outFolder, withIntermediateDirectories: true) } catch {
+                throw ImageError(path: outFolder, reason: "cannot make the folder (\(error))")
+            }
+            for (index, image) in images.enumerated() {
+                let one = ImageGrid.tile([image], shape: picture, columns: 1)
+                try PNGFile.write(
+                    path: samplePath(in: outFolder, index: index), width: one.width, height: one.height, pixels: one.pixels,
+                    channels: one.channels)
+            }
         }
         if let rawOut {
             var bytes: [UInt8] = []
