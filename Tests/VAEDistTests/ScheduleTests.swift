@@ -134,3 +134,58 @@ import VAESettings
         #expect(noEquals != 0 && noEqualsErr.contains("section.key=value"), "\(noEqualsErr)")
     }
 }
+
+/// The piecewise-constant schedule: Burda et al.'s IWAE schedule expressed in epochs, milestones in steps, the
+/// settings checked together, and the logged rate of a run following it.
+@Suite struct PiecewiseScheduleTests {
+    static let burda =
+        #""lr_schedule": "piecewise", "lr_milestones": [1, 4, 13, 40, 121, 364, 1093], "lr_factors": [1, 0.7196856730011519, 0.517947467923121, 0.3727593720314941, 0.2682695795279726, 0.19306977288832497, 0.13894954943731375, 0.1]"#
+
+    @Test func burdasScheduleInEpochs() throws {
+        let schedule = try ScheduleTests.schedules(Self.burda).rate
+        let base: Float = 1e-3, perEpoch = 3000  // 60,000 samples in batches of 20
+        func rate(epoch: Double) -> Float {
+            schedule.rate(at: Int(epoch * Double(perEpoch)) + 1, base: base, stepsPerEpoch: perEpoch, horizon: 0)
+        }
+        // Stage i (3^i epochs) runs at 10⁻³·10^(−i/7).
+        for (i, start) in [0.0, 1, 4, 13, 40, 121, 364, 1093].enumerated() {
+            let expected = 1e-3 * pow(10, -Double(i) / 7)
+            expectClose(rate(epoch: start), expected, relative: 1e-6, absolute: 0, "stage \(i) start")
+            if i > 0 {
+                expectClose(
+                    rate(epoch: start - 1.0 / Double(perEpoch)), 1e-3 * pow(10, -Double(i - 1) / 7), relative: 1e-6, absolute: 0)
+            }
+        }
+        expectClose(rate(epoch: 3279.9), 1e-4, relative: 1e-6, absolute: 0)
+    }
+
+    @Test func milestonesAndFactorsAreCheckedTogether() {
+        for (text, key) in [
+            (#""lr_schedule": "piecewise", "lr_milestones": [10, 5], "lr_factors": [1, 0.5, 0.25]"#, "training.lr_milestones"),
+            (#""lr_schedule": "piecewise", "lr_milestones": [10], "lr_factors": [1]"#, "training.lr_factors"),
+            (#""lr_schedule": "piecewise", "lr_milestones": [10], "lr_factors": [1, -0.5]"#, "training.lr_factors"),
+        ] {
+            #expect(throws: ConfigurationError.self, "\(key)") { try ScheduleTests.schedules(text) }
+        }
+    }
+
+    /// Milestones in steps: the logged rate changes after steps 2 and 4; the trajectory names the schedule.
+    @Test func aRunLogsThePiecewiseRate() throws {
+        let folder = Fixtures.temporaryFolder("piecewise")
+        let (status, _, err) = try CLITests.run([
+            "train", "--data", "synthetic", "--max-steps", "6", "--batch-size", "16", "--log-every", "1", "--threads", "1",
+            "--set", "model.encoder_hidden=[8]", "--set", "model.decoder_hidden=[8]", "--set", "training.lr_schedule=piecewise",
+            "--set", "training.lr_milestones=[2,4]", "--set", "training.lr_factors=[1,0.5,0.25]", "--set",
+            "training.lr_milestone_unit=steps", "--run-dir", folder, "-q",
+        ])
+        #expect(status == 0, "\(err)")
+        let rates = try String(contentsOfFile: folder + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").compactMap {
+            line -> Double? in
+            let record = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            return record?["type"] as? String == "step" ? record?["learning_rate"] as? Double : nil
+        }
+        #expect(rates.map { Float($0) } == [1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4, 2.5e-4].map { Float($0) }, "\(rates)")
+        let config = try TrainingConfiguration.load(path: folder + "/config.json")
+        #expect(config.trajectoryJSON.contains(#""lr_milestones":[2.0,4.0]"#), "\(config.trajectoryJSON)")
+    }
+}

@@ -135,6 +135,7 @@ extension TrainingConfiguration {
             )
         }
         if let maxSteps, maxSteps < 1 { throw ConfigurationError(key: "training.max_steps", problem: "must be ≥ 1") }
+        try LearningRateSchedule.check(name: lrSchedule, settings: settings)
         // A layer model's shapes, once its input shape is known (else after the data gives it: adapt(to:)). The
         // flags alone are validated on the defaults first (one list given there is not yet an error).
         if !architecture.isShorthand && givenKeys.contains("model.input_shape") { try checkLayers() }

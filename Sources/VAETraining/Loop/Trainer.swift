@@ -166,7 +166,7 @@ public final class Trainer {
     public func applySchedules(step: Int, stepsPerEpoch: Int) {
         let c = configuration
         exchange.optimizer.hyperparameters.learningRate = learningRateSchedule.rate(
-            at: step, base: c.adam.learningRate, horizon: c.epochs * stepsPerEpoch)
+            at: step, base: c.adam.learningRate, stepsPerEpoch: stepsPerEpoch, horizon: c.epochs * stepsPerEpoch)
         exchange.model.klWeight = Float(klSchedule.weight(at: step, base: c.klWeight))
     }
 

@@ -15,11 +15,20 @@ public protocol LearningRateScheduleKind: Sendable {
     /// The rate for global step `step` (1-based: the step about to run), with `horizon` the run's length in steps
     /// (epochs × steps per epoch) for a schedule that decays over the run.
     func rate(at step: Int, base: Float, horizon: Int) -> Float
+    /// The same with the run's steps per epoch known (a schedule counted in epochs; the default ignores it).
+    func rate(at step: Int, base: Float, stepsPerEpoch: Int, horizon: Int) -> Float
     /// Its fields in the trajectory JSON; the default: `lr_schedule` and each of its settings.
     func trajectoryFields(settings: SettingValues, epochs: Int) -> [(String, String)]
+    /// Checks its settings together (each alone is checked as it is read); the default: nothing to check.
+    static func check(_ settings: SettingValues) throws
 }
 
 extension LearningRateScheduleKind {
+    public func rate(at step: Int, base: Float, stepsPerEpoch: Int, horizon: Int) -> Float {
+        rate(at: step, base: base, horizon: horizon)
+    }
+    public static func check(_ settings: SettingValues) throws {}
+
     public func trajectoryFields(settings: SettingValues, epochs: Int) -> [(String, String)] {
         [("lr_schedule", jsonLiteral(Self.name))] + Self.settings.map { ($0.field, settings.jsonText($0)) }
     }
@@ -32,6 +41,7 @@ public struct LearningRateSchedule: Equatable, Sendable {
         ConstantRate.self,
         StepDecay.self,
         CosineDecay.self,
+        PiecewiseConstant.self,
     ]
 
     /// The spellings of `training.lr_schedule`.
@@ -53,6 +63,16 @@ public struct LearningRateSchedule: Equatable, Sendable {
 
     /// The rate for global step `step` (see ``LearningRateScheduleKind/rate(at:base:horizon:)``).
     public func rate(at step: Int, base: Float, horizon: Int) -> Float { kind.rate(at: step, base: base, horizon: horizon) }
+
+    /// The rate for global step `step` with the run's steps per epoch known.
+    public func rate(at step: Int, base: Float, stepsPerEpoch: Int, horizon: Int) -> Float {
+        kind.rate(at: step, base: base, stepsPerEpoch: stepsPerEpoch, horizon: horizon)
+    }
+
+    /// Checks the settings of the schedule `name` together (``LearningRateScheduleKind/check(_:)``).
+    static func check(name: String, settings: SettingValues) throws {
+        try kinds.first { $0.name == name }?.check(settings)
+    }
 
     /// Its fields in the trajectory JSON.
     func trajectoryFields(epochs: Int) -> [(String, String)] { kind.trajectoryFields(settings: settingValues, epochs: epochs) }
