@@ -4,37 +4,6 @@
     import Darwin
 #endif
 
-/// Summed loss terms over a batch (or a whole dataset), in nats.
-public struct LossTerms: Equatable, Sendable {
-    /// Σ −log p(x|z) over samples.
-    public var reconstruction: Double = 0
-    /// Σ KL(q(z|x) ‖ N(0, I)) over samples (not multiplied by β).
-    public var kl: Double = 0
-    /// Number of samples summed.
-    public var samples: Int = 0
-
-    public init(reconstruction: Double = 0, kl: Double = 0, samples: Int = 0) {
-        self.reconstruction = reconstruction
-        self.kl = kl
-        self.samples = samples
-    }
-
-    /// −ELBO summed: reconstruction + β·KL.
-    public func loss(klWeight: Double) -> Double { reconstruction + klWeight * kl }
-
-    /// Means per sample: −ELBO (with β), reconstruction and KL, as the logs and metrics report them.
-    public func perSample(klWeight: Double) -> (loss: Double, reconstruction: Double, kl: Double) {
-        let n = Double(samples)
-        return (loss(klWeight: klWeight) / n, reconstruction / n, kl / n)
-    }
-
-    public static func += (lhs: inout LossTerms, rhs: LossTerms) {
-        lhs.reconstruction += rhs.reconstruction
-        lhs.kl += rhs.kl
-        lhs.samples += rhs.samples
-    }
-}
-
 /// A VAE over a flat parameter buffer, with every activation buffer preallocated for `batchCapacity` rows.
 ///
 /// Usage per step: write the batch into ``input`` and ε into ``epsilon``, call ``forward(batch:training:gradients:)``
@@ -73,8 +42,8 @@ public final class VariationalAutoencoder {
     let features: UnsafeMutablePointer<Float>
     /// The decoder's last layer: Bernoulli logits or Gaussian means, `[batchCapacity, inputSize]`.
     public let output: UnsafeMutablePointer<Float>
-    /// GroupNorm's per-sample statistics, one buffer per layer (nil for other layers).
-    let encoderStatistics: [UnsafeMutablePointer<Float>?], decoderStatistics: [UnsafeMutablePointer<Float>?]
+    /// GroupNorm's per-sample statistics, one buffer per layer (one shared unused float for the other layers).
+    let encoderStatistics: [UnsafeMutablePointer<Float>], decoderStatistics: [UnsafeMutablePointer<Float>]
     /// A convolution's columns for one sample, the widest.
     let columns: UnsafeMutablePointer<Float>
     /// Where the encoder's backward stops (nil: no layer with parameters, the heads read the input).
@@ -150,8 +119,9 @@ public final class VariationalAutoencoder {
         latent = buffer(architecture.latentSize)
         (decoderInputs, decoderOutputs) = walk(layout.decoder, from: latent)
         output = decoderOutputs.last!
-        func statistics(_ plan: LayerPlan) -> UnsafeMutablePointer<Float>? {
-            guard case .groupNorm(let groups) = plan.layer else { return nil }
+        let unused = buffer(1, rows: 1)
+        func statistics(_ plan: LayerPlan) -> UnsafeMutablePointer<Float> {
+            guard case .groupNorm(_, _, _, let groups) = plan.operation else { return unused }
             return buffer(2 * groups)
         }
         encoderStatistics = layout.encoder.map(statistics)
@@ -179,77 +149,6 @@ public final class VariationalAutoencoder {
     var pixelParameter: UnsafeMutablePointer<Float> {
         if let view = layout.pixelParameter { return parameters.pointer(to: view) }
         return fixedLogVariance
-    }
-
-    /// Runs one layer forward on the first `batch` rows.
-    private func forward(
-        _ plan: LayerPlan, input x: UnsafeMutablePointer<Float>, output y: UnsafeMutablePointer<Float>,
-        statistics: UnsafeMutablePointer<Float>?, batch: Int
-    ) {
-        switch plan.layer {
-        case .linear:
-            Linear.forward(
-                input: x, weight: parameters.pointer(to: plan.weight!), bias: parameters.pointer(to: plan.bias!), output: y,
-                batch: batch, inputSize: plan.inputSize, outputSize: plan.outputSize)
-        case .conv2d(let out, _, _, _):
-            Conv2d.forward(
-                input: x, weight: parameters.pointer(to: plan.weight!), bias: parameters.pointer(to: plan.bias!), output: y,
-                batch: batch, geometry: plan.geometry!, outputChannels: out, columns: columns)
-        case .convTranspose2d:
-            ConvTranspose2d.forward(
-                input: x, weight: parameters.pointer(to: plan.weight!), bias: parameters.pointer(to: plan.bias!), output: y,
-                batch: batch, geometry: plan.geometry!, inputChannels: plan.inputShape[0], columns: columns)
-        case .groupNorm(let groups):
-            GroupNorm.forward(
-                input: x, scale: parameters.pointer(to: plan.weight!), shift: parameters.pointer(to: plan.bias!), output: y,
-                statistics: statistics!, batch: batch, channels: plan.inputShape[0],
-                planeSize: plan.inputShape[1] * plan.inputShape[2], groups: groups)
-        case .activation(let function):
-            function.forward(input: x, output: y, count: batch * plan.outputSize)
-        case .flatten, .unflatten:
-            break
-        }
-    }
-
-    /// Runs one layer backward: `upstream` holds ∂/∂(its output) and, for an activation, becomes ∂/∂(its input) in
-    /// place; a layer with parameters writes its parameter gradients into `target` and ∂/∂(its input) into
-    /// `inputGradient` when given. Returns whether the gradient moved to `inputGradient`.
-    private func backward(
-        _ plan: LayerPlan, input x: UnsafeMutablePointer<Float>, output y: UnsafeMutablePointer<Float>,
-        statistics: UnsafeMutablePointer<Float>?, upstream: UnsafeMutablePointer<Float>,
-        inputGradient: UnsafeMutablePointer<Float>?, target: FlatBuffer, batch: Int
-    ) -> Bool {
-        switch plan.layer {
-        case .linear:
-            Linear.backward(
-                input: x, weight: parameters.pointer(to: plan.weight!), outputGradient: upstream,
-                weightGradient: target.pointer(to: plan.weight!), biasGradient: target.pointer(to: plan.bias!),
-                inputGradient: inputGradient, batch: batch, inputSize: plan.inputSize, outputSize: plan.outputSize)
-        case .conv2d(let out, _, _, _):
-            Conv2d.backward(
-                input: x, weight: parameters.pointer(to: plan.weight!), outputGradient: upstream,
-                weightGradient: target.pointer(to: plan.weight!), biasGradient: target.pointer(to: plan.bias!),
-                inputGradient: inputGradient, batch: batch, geometry: plan.geometry!, outputChannels: out, accumulate: false,
-                columns: columns)
-        case .convTranspose2d:
-            ConvTranspose2d.backward(
-                input: x, weight: parameters.pointer(to: plan.weight!), outputGradient: upstream,
-                weightGradient: target.pointer(to: plan.weight!), biasGradient: target.pointer(to: plan.bias!),
-                inputGradient: inputGradient, batch: batch, geometry: plan.geometry!, inputChannels: plan.inputShape[0],
-                accumulate: false, columns: columns)
-        case .groupNorm(let groups):
-            GroupNorm.backward(
-                input: x, scale: parameters.pointer(to: plan.weight!), statistics: statistics!, outputGradient: upstream,
-                scaleGradient: target.pointer(to: plan.weight!), shiftGradient: target.pointer(to: plan.bias!),
-                inputGradient: inputGradient, batch: batch, channels: plan.inputShape[0],
-                planeSize: plan.inputShape[1] * plan.inputShape[2], groups: groups, accumulate: false)
-        case .activation(let function):
-            function.backward(input: x, output: y, gradient: upstream, count: batch * plan.outputSize)
-            return false
-        case .flatten, .unflatten:
-            return false
-        }
-        return inputGradient != nil
     }
 
     /// Encoder to (μ, log σ²) for the first `batch` rows of ``input``.

@@ -19,10 +19,10 @@ public struct GEMMCeiling: Sendable {
             case linear(inputs: Int, outputs: Int), conv(ConvGeometry, outputs: Int), transposed(ConvGeometry, inputs: Int)
         }
         func kind(_ plan: LayerPlan) -> Kind? {
-            switch plan.layer {
+            switch plan.operation {
             case .linear: return .linear(inputs: plan.inputSize, outputs: plan.outputSize)
-            case .conv2d(let out, _, _, _): return .conv(plan.geometry!, outputs: out)
-            case .convTranspose2d: return .transposed(plan.geometry!, inputs: plan.inputShape[0])
+            case .conv2d(_, let g, let out): return .conv(g, outputs: out)
+            case .convTranspose2d(_, let g, let inputs): return .transposed(g, inputs: inputs)
             default: return nil
             }
         }
