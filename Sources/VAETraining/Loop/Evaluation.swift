@@ -24,7 +24,7 @@ public enum TestPass {
 
 extension TestPass {
     /// The mean PSNR of `dataset`'s reconstructions, in dB: each picture decoded from z = μ (the likelihood's mean)
-    /// against itself, 10·log₁₀(1 / MSE) on values in [0, 1] (this rank's model alone; every rank gets the same).
+    /// against itself, 10·log₁₀(1 / MSE) on values in [0, 1] (this rank's model alone: eval asks rank 0, which reports).
     public static func peakSignalToNoise(of dataset: ImageDataset, model: VariationalAutoencoder, filler: BatchFiller) -> Double {
         let width = dataset.pixelsPerImage, latent = model.layout.architecture.latentSize
         var total = 0.0, start = 0
@@ -124,7 +124,7 @@ public enum Evaluation {
         public var importanceWeighted: ImportanceWeightedNLL?
         /// Bits per dimension of the loss and of the NLL, for 8-bit image data and a likelihood that gives them.
         public var bitsPerDimension: Double?, nllBitsPerDimension: Double?
-        /// The mean PSNR of the reconstructions (z = μ), dB, for 8-bit pictures.
+        /// The mean PSNR of the reconstructions (z = μ), dB, for 8-bit pictures (on rank 0, which reports).
         public var peakSignalToNoise: Double?
     }
 
@@ -184,16 +184,13 @@ public enum Evaluation {
                 model: loaded.model, dataset: dataset, filler: filler, communicator: communicator,
                 seed: configuration.seed, samples: $0, images: images)
         }
-        let architecture = configuration.architecture
         let pixels = dataset.storage.type == .uint8 && configuration.binarization == .none
-        func bits(_ nats: Double) -> Double? {
-            pixels ? architecture.likelihood.bitsPerDimension(nats: nats, dimensions: architecture.inputSize) : nil
-        }
+        func bits(_ nats: Double) -> Double? { configuration.bitsPerDimension(nats, of: dataset) }
         return Result(
             split: split, loss: mean.loss, reconstruction: mean.reconstruction, kl: mean.kl, samples: terms.samples,
             globalStep: loaded.metadata.position.globalStep, importanceWeighted: weighted, bitsPerDimension: bits(mean.loss),
             nllBitsPerDimension: weighted.flatMap { bits($0.nll) },
-            peakSignalToNoise: pixels && PictureShape(architecture) != nil
+            peakSignalToNoise: pixels && PictureShape(configuration.architecture) != nil && communicator.isLeader
                 ? TestPass.peakSignalToNoise(of: dataset, model: loaded.model, filler: filler) : nil)
     }
 
