@@ -58,9 +58,8 @@ struct Bench: ParsableCommand {
             try communicator.agree { try settings.override(overrides(ranks: communicator.size)) }
             settings.runDirectory = NSTemporaryDirectory()
             let source = settings.dataSource
-            let layout = settings.architecture.isShorthand ? nil : settings.settings[ImageLayout.setting]
-            let pictures = ImageFolder.Options(settings)
-            let splits = try communicator.agree { try DataSplits.load(source, pictures: pictures).laidOut(layout) }
+            let configuration = settings
+            let splits = try communicator.agree { try DataSplits.load(source, as: configuration) }
             try settings.adapt(to: splits)
             let strategies = allExchanges ? ExchangeStrategy.allCases.filter { $0 != .auto } : gradientExchange
             let counter: (() -> UInt64)? = vae_allocation_counting_active() != 0 ? { vae_thread_allocation_count() } : nil

@@ -38,14 +38,8 @@ struct Evaluate: ParsableCommand {
     func run() throws {
         try kernels.start()
         try Console.run(stopsAtOnce: true, logLevel: log.level) { communicator, _ in
-            let source = data
-            // A picture folder is decoded as the checkpoint's run decoded it (its size, crop and cache).
-            let path = checkpoint
-            let splits = try communicator.agree {
-                try DataSplits.load(source, pictures: ImageFolder.Options(checkpoint: path))
-            }
             let result = try Evaluation.evaluate(
-                checkpoint: checkpoint, data: splits, split: split, communicator: communicator,
+                checkpoint: checkpoint, dataSource: data, split: split, communicator: communicator,
                 importanceSamples: importanceSamples, images: images)
             guard communicator.isLeader else { return }
             let weighted = result.importanceWeighted

@@ -105,11 +105,8 @@ public struct Train: ParsableCommand {
             let given = try communicator.agree { try requested(ranks: ranks, threads: threads) }
             var settings = try RunFolder.settings(given, runName: name, resume: resume, communicator: communicator)
             let (source, fraction, seed) = (settings.dataSource, settings.validationFraction, settings.seed)
-            // Layer models take pictures [C, H, W] (an NPY's layout decided); the MLP its values in file order.
-            let layout = settings.architecture.isShorthand ? nil : settings.settings[ImageLayout.setting]
-            let pictures = ImageFolder.Options(settings)
             let splits = try communicator.agree {
-                try DataSplits.load(source, pictures: pictures).laidOut(layout).holdingOut(fraction: fraction, seed: seed)
+                try DataSplits.load(source, as: settings).holdingOut(fraction: fraction, seed: seed)
             }
             try settings.adapt(to: splits)
             let configuration = settings

@@ -38,11 +38,6 @@ public enum ImageFolder {
             cacheDirectory = configuration.settings[ImageFolder.cacheDirectory]
             skipBadImages = configuration.settings[ImageFolder.skipBadImages]
         }
-        /// The options of the run that wrote the checkpoint at `path` (its header read alone).
-        public init(checkpoint path: String) throws {
-            let metadata = try CheckpointFile.readChecked(path, headerOnly: true).metadata
-            self.init(try Checkpoint.storedSettings(metadata, path: path))
-        }
     }
 
     /// The most values one decoded picture may have (a PNG header can claim 2³¹ × 2³¹ pixels).

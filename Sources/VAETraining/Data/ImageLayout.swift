@@ -53,3 +53,17 @@ extension DataSplits {
             fingerprint: trainFingerprint)
     }
 }
+
+extension DataSplits {
+    /// `source` as `configuration` reads it: a picture folder decoded with its size, crop and cache
+    /// (``ImageFolder/Options``), then, for a model of layer lists, its images' layout decided (``laidOut(_:)``). The one
+    /// way train, bench and eval load data.
+    public static func load(_ source: String, as configuration: TrainingConfiguration) throws -> DataSplits {
+        try load(source, pictures: ImageFolder.Options(configuration)).laidOut(for: configuration)
+    }
+
+    /// These sets laid out as `configuration`'s model reads them (the MLP: values in file order).
+    public func laidOut(for configuration: TrainingConfiguration) throws -> DataSplits {
+        try laidOut(configuration.architecture.isShorthand ? nil : configuration.settings[ImageLayout.setting])
+    }
+}

@@ -137,9 +137,30 @@ public enum Evaluation {
         importanceSamples: Int? = nil, images: Int? = nil
     ) throws -> Result {
         let loaded = try LoadedModel.load(checkpoint: path, communicator: communicator)
+        return try evaluate(
+            loaded, path: path, data: try data.laidOut(for: loaded.configuration), split: split, communicator: communicator,
+            importanceSamples: importanceSamples, images: images)
+    }
+
+    /// The same with the data loaded from `dataSource` as the checkpoint's run read it (a picture folder's size,
+    /// crop and cache, the images' layout): `vae-dist eval`.
+    public static func evaluate(
+        checkpoint path: String, dataSource: String, split: DataSplit = .test, communicator: Communicator,
+        importanceSamples: Int? = nil, images: Int? = nil
+    ) throws -> Result {
+        let loaded = try LoadedModel.load(checkpoint: path, communicator: communicator)
         let configuration = loaded.configuration
-        let data = try data.laidOut(
-            configuration.architecture.isShorthand ? nil : configuration.settings[ImageLayout.setting])
+        let data = try communicator.agree { try DataSplits.load(dataSource, as: configuration) }
+        return try evaluate(
+            loaded, path: path, data: data, split: split, communicator: communicator, importanceSamples: importanceSamples,
+            images: images)
+    }
+
+    private static func evaluate(
+        _ loaded: LoadedModel, path: String, data: DataSplits, split: DataSplit, communicator: Communicator,
+        importanceSamples: Int?, images: Int?
+    ) throws -> Result {
+        let configuration = loaded.configuration
         // A validation set held out by the run is re-derived from the data by its seed: that names the same samples
         // only on the same data (the fingerprint), as resume checks. The test set may be any data's.
         let rederived = data.validation == nil && configuration.validationFraction > 0
