@@ -213,30 +213,24 @@ public struct BatchFiller {
         for row in 0..<indices.count {
             let sample = dataset.storedIndex(Int(indices[row]))
             let target = input + row * width
-            switch mode {
-            case _ where dataset.channelsLast:
-                // Gathered into [C, H, W]; a binarization thresholds the gathered values (byte data only).
-                let shape = dataset.sampleShape
-                dataset.storage.convert(sample: sample, into: target, channelsLast: shape[0])
-                if mode != .none {
-                    var stream =
-                        mode == .dynamic
-                        ? RandomStream(seed: seed, purpose: .dynamicBinarization, epoch: UInt64(epoch), index: UInt64(sample))
-                        : RandomStream(seed: seed, purpose: .staticBinarization, epoch: evaluation ? 1 : 0, index: UInt64(sample))
-                    for j in 0..<width { target[j] = stream.nextUnitFloat() < target[j] ? 1 : 0 }
-                }
-            case .none:
-                // Grey levels byte / 255 (as torchvision's ToTensor() gives the PyTorch example), floats as stored.
+            // Grey levels byte / 255 (as torchvision's ToTensor() gives the PyTorch example), floats as stored;
+            // gathered into [C, H, W] when stored channels-last.
+            if dataset.channelsLast {
+                dataset.storage.convert(sample: sample, into: target, channelsLast: dataset.sampleShape[0])
+            } else {
                 dataset.storage.convert(sample: sample, into: target)
+            }
+            switch mode {
+            case .none:
                 standardization?.apply(to: target)
             case .dynamic, .static:
-                // Byte data only (the trainer refuses a binarization of float data).
+                // Byte data only (the trainer refuses a binarization of float data): each grey level x / 255 is a pixel's
+                // probability of 1.
                 var stream =
                     mode == .dynamic
                     ? RandomStream(seed: seed, purpose: .dynamicBinarization, epoch: UInt64(epoch), index: UInt64(sample))
                     : RandomStream(seed: seed, purpose: .staticBinarization, epoch: evaluation ? 1 : 0, index: UInt64(sample))
-                let source = dataset.storage.address(ofSample: sample).assumingMemoryBound(to: UInt8.self)
-                for j in 0..<width { target[j] = stream.nextUnitFloat() < Float(source[j]) / 255 ? 1 : 0 }
+                for j in 0..<width { target[j] = stream.nextUnitFloat() < target[j] ? 1 : 0 }
             }
             if flip && !evaluation && dataset.sampleShape.count == 3 {
                 var coin = RandomStream(seed: seed, purpose: .flip, epoch: UInt64(epoch), index: UInt64(sample))
