@@ -58,6 +58,17 @@ enum Fixtures {
         return try Safetensors.decode([UInt8](bytes), path: path).metadata["data_sha256"] ?? ""
     }
 
+    /// Trains `config` on `data` in one process with one BLAS thread (a new run folder) and returns the state hash of
+    /// its checkpoint at `steps`: what two spellings of the same data must agree on.
+    static func stateHashAfterTraining(config: String, data: String, steps: Int) throws -> String {
+        let run = temporaryFolder("trained")
+        let (status, _, err) = try CLITests.run([
+            "train", "--config", config, "--data", data, "--run-dir", run, "--threads", "1", "--blas-threads", "1", "-q",
+        ])
+        #expect(status == 0, "\(err)")
+        return try stateHash(run + String(format: "/checkpoint-step-%09d.safetensors", steps))
+    }
+
     /// metrics.jsonl without the wall-clock fields, which legitimately differ between runs.
     static func deterministicMetrics(in folder: String) -> [String] {
         let text = (try? String(contentsOfFile: folder + "/metrics.jsonl", encoding: .utf8)) ?? ""
