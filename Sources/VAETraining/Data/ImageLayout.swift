@@ -40,8 +40,8 @@ extension DataSplits {
     /// MLP reads values in file order), is as it was.
     public func laidOut(_ layout: String?) throws -> DataSplits {
         guard let layout else { return self }
-        func decide(_ set: ImageDataset?) throws -> ImageDataset? {
-            guard let set, set.storedDimensions.count == 3 else { return set }
+        func decide(_ set: ImageDataset) throws -> ImageDataset {
+            guard set.storedDimensions.count == 3 else { return set }
             let d = set.storedDimensions
             let last = try ImageLayout.isChannelsLast(d, layout: layout, source: source)
             return ImageDataset(
@@ -49,7 +49,7 @@ extension DataSplits {
                 sampleShape: last ? [d[2], d[0], d[1]] : d, channelsLast: last, storedDimensions: d)
         }
         return DataSplits(
-            train: try decide(train)!, validation: try decide(validation), test: try decide(test), source: source,
+            train: try decide(train), validation: try validation.map(decide), test: try test.map(decide), source: source,
             fingerprint: trainFingerprint)
     }
 }
