@@ -259,6 +259,8 @@ import VAEModel
         let splits = try DataSplits.load(folder, pictures: options)
         #expect(splits.train.count == 5 && splits.train.skippedPictures == 1, "\(splits.counts)")
         #expect(splits.counts.contains("1 pictures that cannot be decoded left out"), "\(splits.counts)")
+        // Laid out for a model of layer lists, the count stays.
+        #expect(try splits.laidOut("auto").train.skippedPictures == 1)
         // Read again from its cache, the count stays.
         #expect(try DataSplits.load(folder, pictures: options).train.skippedPictures == 1)
     }

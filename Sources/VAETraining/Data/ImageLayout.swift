@@ -46,7 +46,8 @@ extension DataSplits {
             let last = try ImageLayout.isChannelsLast(d, layout: layout, source: source)
             return ImageDataset(
                 storage: set.storage, rows: set.rows, columns: set.columns, labels: set.labels, selection: set.selection,
-                sampleShape: last ? [d[2], d[0], d[1]] : d, channelsLast: last, storedDimensions: d)
+                sampleShape: last ? [d[2], d[0], d[1]] : d, channelsLast: last, storedDimensions: d
+            ).noting(skippedPictures: set.skippedPictures)
         }
         return DataSplits(
             train: try decide(train), validation: try validation.map(decide), test: try test.map(decide), source: source,
