@@ -9,6 +9,7 @@
 #   Launch/iwae-stages.sh STAGES [RUN_DIR]                 (default RUN_DIR runs/iwae-burda; needs Data/mnist)
 #   LAUNCH="Launch/mpirun.sh -n 16" Launch/iwae-stages.sh 8   (the whole schedule on 16 ranks)
 #   K=5000 IMAGES=10000 …                                   (importance samples, test images)
+#   EVALUATE=last …                                         (the IS-NLL after the last stage only)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${VAE_DIST_BIN:-$here/.build/release/vae-dist}
@@ -18,6 +19,7 @@ shift $(( $# >= 2 ? 2 : 1 ))
 k=${K:-5000}
 images=${IMAGES:-10000}
 launch=${LAUNCH:-}
+evaluate=${EVALUATE:-each}
 [ -x "$bin" ] || { echo "error: no $bin; build it first: swift build -c release" >&2; exit 1; }
 cd "$here"
 for stage in $(seq 0 $((stages - 1))); do
@@ -32,6 +34,10 @@ for stage in $(seq 0 $((stages - 1))); do
     "$bin" train --config Config/mnist-iwae-schedule.json --epochs "$epochs" --run-dir "$run" -q "${resume[@]}" "$@"
   fi
   trained=$(echo "$(date +%s.%N) - $start" | bc)
+  if [ "$evaluate" = last ] && [ "$stage" -lt $((stages - 1)) ]; then
+    printf 'stage %d (epoch %d): training %.0f s\n' "$stage" "$epochs" "$trained"
+    continue
+  fi
   checkpoint="$run/$(cat "$run/latest")"
   start=$(date +%s.%N)
   nll=$("$bin" eval --checkpoint "$checkpoint" --data Data/mnist --importance-samples "$k" --images "$images" --json \

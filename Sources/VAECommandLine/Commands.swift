@@ -117,7 +117,7 @@ public struct Train: ParsableCommand {
             let summary = try trainer.run(resume: resume, fineTune: fineTune, initializeFrom: initFrom)
             if let last = summary.epochs.last {
                 let (split, terms) = last.reported
-                let loss = terms.perSample(klWeight: settings.klWeight).loss
+                let loss = terms.perSample.loss
                 logger.info(
                     "done: \(split) loss \(String(format: "%.4f after epoch %d; %.0f train samples/s", loss, last.epoch, summary.samplesPerSecond))"
                 )

@@ -16,6 +16,8 @@ public struct ExchangeSettings: Sendable {
     public var globalBatchSize: Int
     /// β, the KL weight.
     public var klWeight: Float
+    /// The training objective (the ELBO unless set).
+    public var objective: Objective = .elbo
     /// Adam's settings.
     public var adam: Adam.Hyperparameters
     /// Micro-batches per global batch (the exact exchange only).
@@ -127,7 +129,7 @@ func makeReplica(
 ) -> (VariationalAutoencoder, Adam) {
     let model = VariationalAutoencoder(
         layout: settings.layout, batchCapacity: max(batchCapacity, 1),
-        klWeight: settings.klWeight, parameters: parameters, gradients: gradients)
+        klWeight: settings.klWeight, objective: settings.objective, parameters: parameters, gradients: gradients)
     let optimizer = Adam(
         parameterCount: settings.layout.count, hyperparameters: settings.adam,
         firstMoment: firstMoment, secondMoment: secondMoment)
@@ -222,18 +224,19 @@ extension VariationalAutoencoder {
 }
 
 extension LossTerms {
-    /// The doubles (reconstruction, KL, samples) loss terms travel as between ranks.
-    public static let slotWidth = 3
+    /// The doubles (loss, reconstruction, KL, samples) loss terms travel as between ranks.
+    public static let slotWidth = 4
 
     /// Writes the terms into the ``slotWidth`` doubles at `slot`.
     public func write(to slot: UnsafeMutablePointer<Double>) {
-        slot[0] = reconstruction
-        slot[1] = kl
-        slot[2] = Double(samples)
+        slot[0] = loss
+        slot[1] = reconstruction
+        slot[2] = kl
+        slot[3] = Double(samples)
     }
 
     /// The terms ``write(to:)`` stored at `slot`.
     public init(slot: UnsafePointer<Double>) {
-        self.init(reconstruction: slot[0], kl: slot[1], samples: Int(slot[2]))
+        self.init(loss: slot[0], reconstruction: slot[1], kl: slot[2], samples: Int(slot[3]))
     }
 }

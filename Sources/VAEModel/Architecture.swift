@@ -1,5 +1,5 @@
 /// The shape of a VAE: an encoder (a list of layers) → the μ and log σ² heads (linear, on the flattened encoder
-/// output) → z → a decoder (a list of layers) → the likelihood's parameters, one per input value.
+/// output) → z, under a prior → a decoder (a list of layers) → the likelihood's parameters, one per input value.
 ///
 /// Two spellings: the MLP shorthand (`encoderHidden`, `decoderHidden`, `activation`: linear layers of those widths,
 /// the activation after each hidden one, named `fc1, fc21, fc22, fc3…` as the PyTorch example names them), and
@@ -18,6 +18,8 @@ public struct Architecture: Equatable, Sendable {
     public var activation: Activation
     /// The decoder's likelihood.
     public var likelihood: Likelihood
+    /// The prior p(z) (N(0, I) unless set).
+    public var prior: Prior = .standardNormal
     /// Explicit layer lists (nil: the shorthand).
     public var encoderLayers: [Layer]?
     public var decoderLayers: [Layer]?
@@ -73,10 +75,12 @@ extension Architecture {
     public var describe: String {
         guard isShorthand else {
             func list(_ layers: [Layer]) -> String { layers.map(\.describe).joined(separator: " ") }
-            return "\(inputShape) \(list(encoder)) → \(latentSize) → \(list(decoder)) \(likelihood.describe)"
+            let prior = self.prior.isStandardNormal ? "" : ", prior \(self.prior.describe)"
+            return "\(inputShape) \(list(encoder)) → \(latentSize) → \(list(decoder)) \(likelihood.describe)" + prior
         }
         let widths = [inputSize] + encoderHidden + [latentSize] + decoderHidden + [inputSize]
-        return widths.map(String.init).joined(separator: "–") + " \(activation.rawValue) \(likelihood.describe)"
+        let prior = self.prior.isStandardNormal ? "" : ", prior \(self.prior.describe)"
+        return widths.map(String.init).joined(separator: "–") + " \(activation.rawValue) \(likelihood.describe)" + prior
     }
 }
 

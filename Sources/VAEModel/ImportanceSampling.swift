@@ -9,7 +9,8 @@ extension VariationalAutoencoder {
     ///
     ///     log p(x) ≈ log (1/K) Σₖ p(x|zₖ) p(zₖ) / q(zₖ|x),   zₖ = μ + σ ⊙ εₖ ~ q(z|x)
     ///
-    /// computed with a streaming log-sum-exp, ``batchCapacity`` samples at a time, so any K fits in memory.
+    /// computed with a streaming log-sum-exp, ``batchCapacity`` samples at a time, so any K fits in memory; p(z) is the
+    /// model's prior (``Prior``).
     /// `x` is one image (`inputSize` values); `fillNoise(k, destination)` writes εₖ (`latentSize` normals) — the
     /// caller keys it by (seed, image, k) so the estimate does not depend on chunking or ranks.
     public func importanceWeightedLogLikelihood(
@@ -23,30 +24,33 @@ extension VariationalAutoencoder {
         // q's parameters for this x, kept in double.
         var mu = [Double](repeating: 0, count: latentSize), logVar = [Double](repeating: 0, count: latentSize)
         for d in 0..<latentSize { mu[d] = Double(mean[d]); logVar[d] = Double(logVariance[d]) }
-        var logWeights = [Double](repeating: 0, count: batchCapacity)
+        var logQ = [Double](repeating: 0, count: batchCapacity)
         var runningMax = -Double.infinity, runningSum = 0.0
         var done = 0
+        let prior = architecture.prior.kind
         while done < samples {
             let count = min(batchCapacity, samples - done)
             for r in 0..<count {
                 let e = epsilon + r * latentSize, z = latent + r * latentSize
                 fillNoise(done + r, e)
-                var logQMinusLogP = 0.0
+                var logDensity = 0.0
                 for d in 0..<latentSize {
                     let sigma = exp(0.5 * logVar[d])
-                    let zd = mu[d] + sigma * Double(e[d])
-                    z[d] = Float(zd)
-                    // log q(z|x) − log p(z) per dimension (the ½ log 2π terms cancel).
-                    logQMinusLogP += -0.5 * Double(e[d]) * Double(e[d]) - 0.5 * logVar[d] + 0.5 * zd * zd
+                    z[d] = Float(mu[d] + sigma * Double(e[d]))
+                    logDensity -= 0.5 * (Double(GaussianNLL.logTwoPi) + logVar[d] + Double(e[d]) * Double(e[d]))
                 }
-                logWeights[r] = -logQMinusLogP
-                if r > 0 { (input + r * width).update(from: x, count: width) }
+                logQ[r] = logDensity
+                (targets + r * width).update(from: x, count: width)
             }
+            // log p(z) after an encoder pass over one row (the prior's rows follow it).
+            prior.logDensity(
+                self, batch: 1, latent: latent, rows: count, into: rowLogPriors, weights: nil,
+                latentGradient: priorLatentGradient)
             decode(batch: count)
             for r in 0..<count {
                 let negativeLogLikelihood = architecture.likelihood.negativeLogLikelihood(
-                    self, firstRow: r, rows: 1, gradients: nil)
-                let logWeight = logWeights[r] - negativeLogLikelihood
+                    self, firstRow: r, rows: 1, gradients: nil, rowWeights: nil)
+                let logWeight = rowLogPriors[r] - logQ[r] - negativeLogLikelihood
                 if logWeight > runningMax {
                     runningSum = runningSum * exp(runningMax - logWeight) + 1
                     runningMax = logWeight

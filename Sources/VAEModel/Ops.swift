@@ -10,6 +10,12 @@ import CKernels
 // `[batch, features]`; forward keeps (in the caller's workspace) what backward needs; backward *overwrites*
 // the parameter gradients it owns and the input gradient it is given.
 
+/// e^x for one double, never vectorized. The release build maps math calls to glibc's libmvec
+/// (`-vector-library=LIBMVEC`), and a loop of double `exp` can become its four-lane AVX2 variant called with the SSE2
+/// baseline's registers, which returns garbage (NaN, 0) in the upper lanes; every double `exp` in a loop goes here.
+@inline(never)
+public func scalarExp(_ x: Double) -> Double { exp(x) }
+
 /// The reparameterization trick: z = μ + σ ⊙ ε with σ = exp(½ log σ²) and ε ~ N(0, I) given.
 public enum Reparameterization {
     /// Writes σ (kept for backward) and z.
@@ -75,8 +81,8 @@ public enum GaussianKL {
 /// Bernoulli likelihood on logits ℓ, the stable binary cross-entropy for targets x ∈ [0, 1]:
 /// −log p(x|ℓ) = softplus(ℓ) − x·ℓ = max(ℓ, 0) − x·ℓ + log(1 + e^(−|ℓ|)), with ∂/∂ℓ = sigmoid(ℓ) − x.
 public enum BernoulliNLL {
-    /// The summed negative log-likelihood, and in the same pass sigmoid(ℓ) − x into `logitGradient` (what
-    /// backward needs), reusing e^(−|ℓ|): one `exp` and one `log` per pixel. The per-pixel loop vectorizes (it
+    /// The summed negative log-likelihood (each row's into `rowSums` when given), and in the same pass sigmoid(ℓ) − x
+    /// into `logitGradient` (what backward needs), reusing e^(−|ℓ|): one `exp` and one `log` per pixel. The per-pixel loop vectorizes (it
     /// writes each pixel's loss to `scratch`); each row is then summed in a fixed SIMD order in float, the row
     /// sums in double. log(1 + e) is computed as log(u) − ((u − 1) − e)/u with u = 1 + e, which keeps log1p's
     /// accuracy for tiny e with the vectorizable `log`.
@@ -84,14 +90,19 @@ public enum BernoulliNLL {
     @inlinable
     public static func forward(
         logits: UnsafePointer<Float>, targets: UnsafePointer<Float>, rows: Int, width: Int,
-        logitGradient: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
+        logitGradient: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+        rowSums: UnsafeMutablePointer<Double>? = nil
     ) -> Double {
         let count = rows * width
         if vae_bernoulli_nll_avx2(logits, targets, count, logitGradient, scratch) == 0 {
             perPixel(logits: logits, targets: targets, count: count, logitGradient: logitGradient, loss: scratch)
         }
         var sum: Double = 0
-        for row in 0..<rows { sum += Double(simdSum(scratch + row * width, count: width)) }
+        for row in 0..<rows {
+            let rowSum = Double(simdSum(scratch + row * width, count: width))
+            rowSums?[row] = rowSum
+            sum += rowSum
+        }
         return sum
     }
 
@@ -132,26 +143,35 @@ public enum GaussianNLL {
 
     /// The summed negative log-likelihood; `logVariance` has one entry per pixel, shared by every row. When
     /// `meanGradient` is given (training) the same pass writes ∂/∂m into it, and, when `logVarianceGradient` is
-    /// given (learned variance), ∂/∂s summed over rows.
+    /// given (learned variance), ∂/∂s summed over rows; row r's gradients scaled by `rowWeights[r]` when given, its
+    /// sum into `rowSums[r]`.
     @inlinable
     public static func forward(
         means: UnsafePointer<Float>, targets: UnsafePointer<Float>,
         logVariance: UnsafePointer<Float>, rows: Int, width: Int,
         meanGradient: UnsafeMutablePointer<Float>? = nil,
-        logVarianceGradient: UnsafeMutablePointer<Float>? = nil
+        logVarianceGradient: UnsafeMutablePointer<Float>? = nil,
+        rowSums: UnsafeMutablePointer<Double>? = nil, rowWeights: UnsafePointer<Float>? = nil
     ) -> Double {
         var sum: Double = 0
         logVarianceGradient?.update(repeating: 0, count: width)
         for row in 0..<rows {
             let m = means + row * width, x = targets + row * width
+            let weight = rowWeights?[row] ?? 1
             var rowSum: Float = 0
             for j in 0..<width {
                 let precision = expf(-logVariance[j])
                 let d = m[j] - x[j]
                 rowSum += 0.5 * (logTwoPi + logVariance[j] + d * d * precision)
-                meanGradient?[row * width + j] = d * precision
-                logVarianceGradient?[j] += 0.5 * (1 - d * d * precision)
+                if rowWeights == nil {
+                    meanGradient?[row * width + j] = d * precision
+                    logVarianceGradient?[j] += 0.5 * (1 - d * d * precision)
+                } else {
+                    meanGradient?[row * width + j] = weight * (d * precision)
+                    logVarianceGradient?[j] += weight * (0.5 * (1 - d * d * precision))
+                }
             }
+            rowSums?[row] = Double(rowSum)
             sum += Double(rowSum)
         }
         return sum

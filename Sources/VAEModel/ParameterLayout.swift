@@ -80,15 +80,18 @@ public struct ArchitectureError: Error, Equatable, Sendable, CustomStringConvert
 /// gives `fc1`, `fc21`, `fc22`, `fc3`, `fc4`; the IWAE setup 784–200–200–50 gives `fc1, fc2, fc31, fc32, fc4, fc5,
 /// fc6`. Layer lists are named as PyTorch names a module with `encoder` and `decoder` `nn.Sequential`s of the same
 /// lists (activations and reshapes count) and heads `fc_mu`, `fc_logvar`: `encoder.0.weight` `[out, in, k, k]`,
-/// `decoder.3.weight` `[in, out, k, k]` for a ConvTranspose2d. A likelihood's learned per-pixel parameter adds its
-/// tensor `[inputSize]` (the Gaussian's `x_logvar`). Buffer order: encoder, heads, decoder, that tensor (the
-/// decoder's gradients a contiguous tail).
+/// `decoder.3.weight` `[in, out, k, k]` for a ConvTranspose2d. A prior's tensors (the VampPrior's
+/// `prior.pseudo_inputs`) follow the heads; a likelihood's learned per-pixel parameter adds its tensor `[inputSize]`
+/// (the Gaussian's `x_logvar`). Buffer order: encoder, heads, prior, decoder, that tensor (the decoder's gradients a
+/// contiguous tail).
 public struct ParameterLayout: Equatable, Sendable {
     public let architecture: Architecture
     public let encoder: [LayerPlan]
     public let mean: LinearLayout
     public let logVariance: LinearLayout
     public let decoder: [LayerPlan]
+    /// The prior's tensors (the VampPrior's pseudo-inputs), after the heads.
+    public let priorTensors: [TensorView]
     public let pixelParameter: TensorView?
     /// Every tensor, in buffer order.
     public let tensors: [TensorView]
@@ -207,6 +210,11 @@ public struct ParameterLayout: Equatable, Sendable {
         logVariance = LinearLayout(
             weight: tensor("\(logVarianceName).weight", [latent, features[0]]), bias: tensor("\(logVarianceName).bias", [latent]))
         number += 1
+        priorTensors = architecture.prior.kind.tensorShapes(inputShape: architecture.inputShape).map { tensor($0.name, $0.shape) }
+        if let shape = tooLarge {
+            throw ArchitectureError(
+                list: "prior", index: 0, layer: architecture.prior.describe, input: shape, needs: "tensors of at most 2⁴⁰ values")
+        }
         decoderStart = offset
         decoder = try plans(architecture.decoder, "decoder", from: [latent])
         let produced = decoder.last?.outputShape ?? [latent]
@@ -259,6 +267,7 @@ public struct ParameterLayout: Equatable, Sendable {
         if let pixel = pixelParameter {
             parameters.pointer(to: pixel).update(repeating: architecture.likelihood.initialPixelParameter, count: pixel.count)
         }
+        architecture.prior.kind.initialize(parameters, tensors: priorTensors, seed: seed)
     }
 }
 

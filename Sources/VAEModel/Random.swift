@@ -19,17 +19,21 @@ public struct RandomStream: RandomNumberGenerator {
         case importanceSampling = 9
         case validationSplit = 10
         case flip = 11
+        case pseudoInputs = 12
+        case mixtureComponent = 13
     }
 
     @usableFromInline var state: UInt64
 
-    /// A stream keyed by `(seed, purpose, epoch, index)`.
+    /// A stream keyed by `(seed, purpose, epoch, index, part)`. Part 0 is the stream keyed by the first four alone
+    /// (an IWAE's first ε of a sample is the ELBO's ε of that sample).
     @inlinable
-    public init(seed: UInt64, purpose: Purpose, epoch: UInt64 = 0, index: UInt64 = 0) {
+    public init(seed: UInt64, purpose: Purpose, epoch: UInt64 = 0, index: UInt64 = 0, part: UInt64 = 0) {
         var key = RandomStream.mix(seed ^ 0x5641_452D_6469_7374)  // "VAE-dist"
         key = RandomStream.mix(key ^ purpose.rawValue)
         key = RandomStream.mix(key ^ epoch)
         key = RandomStream.mix(key ^ index)
+        if part != 0 { key = RandomStream.mix(key ^ RandomStream.mix(part)) }
         state = key
     }
 

@@ -44,9 +44,9 @@ import VAEModel
             for i in 0..<view.count {
                 let index = view.offset + i, saved = model.parameters.pointer[index]
                 model.parameters.pointer[index] = saved + h
-                let plus = model.forward(batch: 3).loss(klWeight: 1)
+                let plus = model.forward(batch: 3).loss
                 model.parameters.pointer[index] = saved - h
-                let minus = model.forward(batch: 3).loss(klWeight: 1)
+                let minus = model.forward(batch: 3).loss
                 model.parameters.pointer[index] = saved
                 let numeric = Float((plus - minus) / Double(2 * h))
                 let allowed = 2e-3 + 2e-2 * max(abs(numeric), abs(analytic[index]))

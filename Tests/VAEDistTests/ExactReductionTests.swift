@@ -17,13 +17,13 @@ import VAEDistributed
     /// Trains to `steps` at `ranks` (nil: single process without mpirun) into `folder`; returns the final checkpoint's
     /// data SHA-256 (parameters and Adam moments) and the logged losses.
     static func train(
-        ranks: Int?, reduction: String, steps: Int, folder: String, resume: Bool = false
+        ranks: Int?, reduction: String, steps: Int, folder: String, resume: Bool = false, extra: [String] = []
     ) throws -> (String, [String]) {
         let args =
             [
                 "--config", config, "--data", "synthetic", "--max-steps", "\(steps)", "--blas-threads", "1",
                 "--reduction", reduction, "--run-dir", folder,
-            ] + (resume ? ["--resume", "latest"] : [])
+            ] + (resume ? ["--resume", "latest"] : []) + extra
         let cli = MPITests.binary("vae-dist")
         if let ranks {
             let (status, output, _) = try MPITests.mpirun(["-n", "\(ranks)", "--", cli] + args)
@@ -55,6 +55,21 @@ import VAEDistributed
         let resumed = try ExactReductionTests.train(ranks: nil, reduction: "exact", steps: 6, folder: elastic, resume: true)
         #expect(resumed.0 == single.0, "4 → 2 → 1 ranks: state differs from the uninterrupted run")
         #expect(resumed.1 == single.1, "4 → 2 → 1 ranks: logged losses differ")
+    }
+
+    /// The IWAE (K draws per sample keyed by (seed, epoch, sample, k)) with the VampPrior (its pseudo-inputs encoded in
+    /// every micro-batch): the same bits at 1 and 4 ranks.
+    @Test func iwaeWithAVampPriorHasTheSameBitsAtOneAndFourRanks() throws {
+        let extra = ["--objective", "iwae", "--samples", "3", "--prior", "vamp", "--set", "model.pseudo_inputs=5"]
+        let single = try ExactReductionTests.train(
+            ranks: nil, reduction: "exact", steps: 4, folder: Fixtures.temporaryFolder("iwae1", created: false), extra: extra)
+        let four = try ExactReductionTests.train(
+            ranks: 4, reduction: "exact", steps: 4, folder: Fixtures.temporaryFolder("iwae4", created: false), extra: extra)
+        let elbo = try ExactReductionTests.train(
+            ranks: nil, reduction: "exact", steps: 4, folder: Fixtures.temporaryFolder("elbo1", created: false))
+        #expect(!single.0.isEmpty && four.0 == single.0, "-n 4: parameters and Adam state differ from the single process")
+        #expect(four.1 == single.1, "-n 4: logged losses differ")
+        #expect(single.0 != elbo.0, "the IWAE with a VampPrior trained the same bits as the ELBO")
     }
 
     @Test func negativeControlFastReductionDiffersAcrossRankCounts() throws {

@@ -94,9 +94,9 @@ import VAEModel
                 let index = view.offset + i
                 let saved = model.parameters.pointer[index]
                 model.parameters.pointer[index] = saved + h
-                let plus = model.forward(batch: 3).loss(klWeight: 0.7)
+                let plus = model.forward(batch: 3).loss
                 model.parameters.pointer[index] = saved - h
-                let minus = model.forward(batch: 3).loss(klWeight: 0.7)
+                let minus = model.forward(batch: 3).loss
                 model.parameters.pointer[index] = saved
                 let numeric = Float((plus - minus) / Double(2 * h))
                 // Tolerance: 2 % relative plus 1e-3 absolute. The loss is summed in float per row, so a central

@@ -90,6 +90,7 @@ import VAEBuildInfo
             ("training.lr_schedule", "cosine"), ("training.lr_decay_steps", 500), ("training.clip_grad_norm", 1.5),
             ("training.kl_schedule", "cyclical"), ("training.gradient_exchange", "exact"), ("data.source", "a \"quoted\" path"),
             ("data.validation_fraction", 0.1), ("run.run_dir", "runs/x"), ("run.collective_timeout", 12.5),
+            ("model.prior", "vamp"), ("model.pseudo_inputs", 7), ("training.objective", "iwae"), ("training.samples", 3),
         ])
         let back = try TrainingConfiguration.parse(Data(c.resolvedJSON.utf8))
         #expect(back.resolvedJSON == c.resolvedJSON)

@@ -20,15 +20,23 @@ public struct BernoulliLikelihood: LikelihoodKind {
     public func mean(ofOutput output: Float) -> Float { 1 / (1 + expf(-output)) }
 
     public func negativeLogLikelihood(
-        _ model: VariationalAutoencoder, firstRow: Int, rows: Int, gradients: FlatBuffer?
+        _ model: VariationalAutoencoder, firstRow: Int, rows: Int, gradients: FlatBuffer?, rowWeights: UnsafePointer<Float>?
     )
         -> Double
     {
         let width = model.layout.architecture.inputSize
         // activationGradient is where backward starts; the spare is free until then (per-pixel losses).
-        return BernoulliNLL.forward(
-            logits: model.output + firstRow * width, targets: model.input + firstRow * width, rows: rows, width: width,
-            logitGradient: model.activationGradient, scratch: model.spareActivationGradient)
+        let sum = BernoulliNLL.forward(
+            logits: model.output + firstRow * width, targets: model.targets + firstRow * width, rows: rows, width: width,
+            logitGradient: model.activationGradient, scratch: model.spareActivationGradient,
+            rowSums: model.rowLosses + firstRow)
+        if let rowWeights {
+            for r in 0..<rows {
+                let weight = rowWeights[r], row = model.activationGradient + r * width
+                for j in 0..<width { row[j] *= weight }
+            }
+        }
+        return sum
     }
 }
 

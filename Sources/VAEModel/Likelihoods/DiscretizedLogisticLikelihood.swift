@@ -18,7 +18,7 @@ import VAESettings
 /// (the left bin keeps only a's terms, the right only b's), all in log space, stable for any μ and s. The bins'
 /// probabilities sum to 1, so its NLL is a true discrete one: bits per dimension = NLL / (D·ln 2), 8.00 for a
 /// uniform model. Sums in double per row. Forward writes ∂/∂μ into the model's output gradient (overwrite) and
-/// ∂/∂s into the gradient buffer's `x_logscale` (overwrite, summed over the rows).
+/// ∂/∂s into the gradient buffer's `x_logscale` (overwrite, summed over the rows), each row's times its weight if given.
 public struct DiscretizedLogisticLikelihood: LikelihoodKind {
     public static let name = "discretized_logistic"
     public static let settings: [AnySetting] = []
@@ -57,26 +57,28 @@ public struct DiscretizedLogisticLikelihood: LikelihoodKind {
     }
 
     public func negativeLogLikelihood(
-        _ model: VariationalAutoencoder, firstRow: Int, rows: Int, gradients: FlatBuffer?
+        _ model: VariationalAutoencoder, firstRow: Int, rows: Int, gradients: FlatBuffer?, rowWeights: UnsafePointer<Float>?
     )
         -> Double
     {
         let width = model.layout.architecture.inputSize
-        let output = model.output + firstRow * width, targets = model.input + firstRow * width
+        let output = model.output + firstRow * width, targets = model.targets + firstRow * width
         let logScale = model.pixelParameter
         let scaleGradient = gradients.flatMap { buffer in model.layout.pixelParameter.map { buffer.pointer(to: $0) } }
         scaleGradient?.update(repeating: 0, count: width)
         var total = 0.0
         for r in 0..<rows {
             var row = 0.0
+            let weight = rowWeights.map { Double($0[r]) } ?? 1
             for i in 0..<width {
                 let term = Self.pixel(
                     target: Double(targets[r * width + i]), location: Double(output[r * width + i]), logScale: Double(logScale[i])
                 )
                 row += term.nll
-                if gradients != nil { model.activationGradient[r * width + i] = Float(term.mu) }
-                scaleGradient?[i] += Float(term.s)
+                if gradients != nil { model.activationGradient[r * width + i] = Float(weight * term.mu) }
+                scaleGradient?[i] += Float(weight * term.s)
             }
+            model.rowLosses[firstRow + r] = row
             total += row
         }
         return total

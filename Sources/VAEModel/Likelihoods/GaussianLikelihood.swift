@@ -56,16 +56,17 @@ public struct GaussianLikelihood: LikelihoodKind {
     public var dequantizationNats: Double? { log(256.0) }
 
     public func negativeLogLikelihood(
-        _ model: VariationalAutoencoder, firstRow: Int, rows: Int, gradients: FlatBuffer?
+        _ model: VariationalAutoencoder, firstRow: Int, rows: Int, gradients: FlatBuffer?, rowWeights: UnsafePointer<Float>?
     )
         -> Double
     {
         let width = model.layout.architecture.inputSize
         return GaussianNLL.forward(
-            means: model.output + firstRow * width, targets: model.input + firstRow * width,
+            means: model.output + firstRow * width, targets: model.targets + firstRow * width,
             logVariance: model.pixelParameter, rows: rows, width: width,
             meanGradient: gradients == nil ? nil : model.activationGradient,
-            logVarianceGradient: gradients.flatMap { buffer in model.layout.pixelParameter.map { buffer.pointer(to: $0) } })
+            logVarianceGradient: gradients.flatMap { buffer in model.layout.pixelParameter.map { buffer.pointer(to: $0) } },
+            rowSums: model.rowLosses + firstRow, rowWeights: rowWeights)
     }
 }
 

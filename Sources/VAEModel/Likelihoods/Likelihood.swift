@@ -38,9 +38,12 @@ public protocol LikelihoodKind: Sendable {
     /// The mean of p(x|z) for one decoder output.
     func mean(ofOutput output: Float) -> Float
     /// Σ −log p(x|z) over `rows` rows of `model`'s decoder output from `firstRow`, against the same rows of its
-    /// input. With `gradients` (training, rows from 0) the same pass writes ∂/∂output into the model's output
-    /// gradient and any parameter gradient of its own into `gradients`.
-    func negativeLogLikelihood(_ model: VariationalAutoencoder, firstRow: Int, rows: Int, gradients: FlatBuffer?) -> Double
+    /// ``VariationalAutoencoder/targets``, each row's own sum written into ``VariationalAutoencoder/rowLosses``. With
+    /// `gradients` (training, rows from 0) the same pass writes ∂/∂output into the model's output gradient and any
+    /// parameter gradient of its own into `gradients` (overwrite), row r's share scaled by `rowWeights[r]` when given.
+    func negativeLogLikelihood(
+        _ model: VariationalAutoencoder, firstRow: Int, rows: Int, gradients: FlatBuffer?, rowWeights: UnsafePointer<Float>?
+    ) -> Double
 }
 
 extension LikelihoodKind {
@@ -95,8 +98,10 @@ public struct Likelihood: Equatable, Sendable {
     var initialPixelParameter: Float { kind.initialPixelParameter }
     var fixedPixelParameter: Float { kind.fixedPixelParameter }
     public func mean(ofOutput output: Float) -> Float { kind.mean(ofOutput: output) }
-    func negativeLogLikelihood(_ model: VariationalAutoencoder, firstRow: Int, rows: Int, gradients: FlatBuffer?) -> Double {
-        kind.negativeLogLikelihood(model, firstRow: firstRow, rows: rows, gradients: gradients)
+    func negativeLogLikelihood(
+        _ model: VariationalAutoencoder, firstRow: Int, rows: Int, gradients: FlatBuffer?, rowWeights: UnsafePointer<Float>?
+    ) -> Double {
+        kind.negativeLogLikelihood(model, firstRow: firstRow, rows: rows, gradients: gradients, rowWeights: rowWeights)
     }
 
     /// Its keys in the trajectory JSON (`model.likelihood` and its own settings), as (key, JSON value).

@@ -101,6 +101,7 @@ public enum Checkpoint {
             "global_step": "\(p.globalStep)",
             "epoch": "\(p.epoch)",
             "step_in_epoch": "\(p.stepInEpoch)",
+            "epoch_loss_bits": String(p.epochTerms.loss.bitPattern, radix: 16),
             "epoch_reconstruction_bits": String(p.epochTerms.reconstruction.bitPattern, radix: 16),
             "epoch_kl_bits": String(p.epochTerms.kl.bitPattern, radix: 16),
             "epoch_samples": "\(p.epochTerms.samples)",
@@ -232,6 +233,11 @@ public enum Checkpoint {
             epochTerms: LossTerms(
                 reconstruction: try double("epoch_reconstruction_bits"), kl: try double("epoch_kl_bits"),
                 samples: try integer("epoch_samples")))
+        // Written since objectives other than the ELBO; before, the epoch's loss was the ELBO's two parts with β = 1
+        // (the default; a β ≠ 1 run resumed from such a checkpoint reports its epoch's loss with β = 1 before it).
+        position.epochTerms.loss =
+            metadata["epoch_loss_bits"] != nil
+            ? try double("epoch_loss_bits") : position.epochTerms.reconstruction + position.epochTerms.kl
         // Written since the best-checkpoint tracking; earlier checkpoints have no best yet.
         if let best = metadata["best_validation_bits"], best != "none" {
             position.bestValidationLoss = try double("best_validation_bits")

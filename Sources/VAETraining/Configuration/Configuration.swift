@@ -62,6 +62,8 @@ public struct TrainingConfiguration: Equatable, Sendable {
     public var lrSchedule = ConstantRate.name
     /// The KL weight schedule's name (see ``klSchedule``).
     public var klScheduleName = ConstantWeight.name
+    /// The training objective's name (see ``objective``).
+    public var objectiveName = EvidenceLowerBound.name
     /// The values of the rooms' own settings: the schedules' and the likelihoods' (declared in their files).
     public var settings = SettingValues()
 
@@ -70,6 +72,9 @@ public struct TrainingConfiguration: Equatable, Sendable {
 
     /// β by global step.
     public var klSchedule: KLSchedule { KLSchedule(name: klScheduleName, settings: settings)! }
+
+    /// The training objective: the ELBO or the IWAE bound with its K.
+    public var objective: Objective { Objective(name: objectiveName, settings: settings)! }
 
     /// How gradients are summed across ranks and turned into an Adam step (see ``ExchangeStrategy``).
     public var gradientExchange = ExchangeStrategy.auto

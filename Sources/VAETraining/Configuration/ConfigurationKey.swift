@@ -49,20 +49,40 @@ struct ConfigurationKey: Sendable {
         ) { try $0.settings.set(setting, from: $1) }
     }
 
-    /// A likelihood's own setting (declared in its file): read into the configuration's settings, the likelihood
-    /// in force rebuilt with it, and written only while its likelihood is the one in force.
-    init(likelihood setting: AnySetting) {
+    /// A model room's own setting (a likelihood's or a prior's, declared in its file): read into the configuration's
+    /// settings, the room's value in force rebuilt with it (`rebuild`), and written only while `settingsInForce` (the
+    /// room in force's settings and values) has it.
+    init(
+        modelRoom setting: AnySetting,
+        settingsInForce: @escaping @Sendable (TrainingConfiguration) -> ([AnySetting], SettingValues),
+        rebuild: @escaping @Sendable (inout TrainingConfiguration) -> Void
+    ) {
         self.init(
             setting.key, help: setting.help, flag: setting.flag,
             write: { config in
-                let likelihood = config.architecture.likelihood
-                return likelihood.settings.contains { $0.key == setting.key } ? likelihood.settingValues.jsonText(setting) : nil
+                let (settings, values) = settingsInForce(config)
+                return settings.contains { $0.key == setting.key } ? values.jsonText(setting) : nil
             }
         ) { config, value in
             try config.settings.set(setting, from: value)
-            config.architecture.likelihood = Likelihood(name: config.architecture.likelihood.name, settings: config.settings)!
+            rebuild(&config)
         }
         shownDefault = setting.defaultJSON
+    }
+
+    /// A likelihood's own setting.
+    init(likelihood setting: AnySetting) {
+        self.init(
+            modelRoom: setting,
+            settingsInForce: { ($0.architecture.likelihood.settings, $0.architecture.likelihood.settingValues) }
+        ) { $0.architecture.likelihood = Likelihood(name: $0.architecture.likelihood.name, settings: $0.settings)! }
+    }
+
+    /// A prior's own setting.
+    init(prior setting: AnySetting) {
+        self.init(
+            modelRoom: setting, settingsInForce: { ($0.architecture.prior.settings, $0.architecture.prior.settingValues) }
+        ) { $0.architecture.prior = Prior(name: $0.architecture.prior.name, settings: $0.settings)! }
     }
 
     /// `model` of `model.latent_size`, and `latent_size`.

@@ -10,11 +10,12 @@ extension TrainingConfiguration {
     /// `training.gradient_exchange`) and what it adds to the trajectory JSON (``trajectoryJSON``: `.always` its
     /// written value, `.none`, or fields of its section that appear only when set, so earlier runs keep their hash).
     /// The rooms' own settings come from their registries (``LearningRateSchedule/kinds``, ``KLSchedule/kinds``,
-    /// ``Likelihood/kinds``). The file reader, `--set`, the flags and `--help`, `config.json`, the trajectory, the
+    /// ``Objective/kinds``, ``Likelihood/kinds``, ``Prior/kinds``). The file reader, `--set`, the flags and `--help`, `config.json`, the trajectory, the
     /// README's key table and the unknown-key messages all come from here.
     static let keys: [ConfigurationKey] =
         modelKeys + trainingKeys + LearningRateSchedule.settings.map { ConfigurationKey(setting: $0) }
-        + KLSchedule.settings.map { ConfigurationKey(setting: $0) } + exchangeKeys + dataKeys + runKeys + settingKeys
+        + KLSchedule.settings.map { ConfigurationKey(setting: $0) } + Objective.settings.map { ConfigurationKey(setting: $0) }
+        + exchangeKeys + dataKeys + runKeys + settingKeys
 }
 
 /// Keys declared as a ``Setting`` beside the one place that reads them, one line each here.
@@ -93,6 +94,14 @@ private let trainingKeys: [ConfigurationKey] = [
         "training.kl_schedule", help: "β by step: " + KLSchedule.names.joined(separator: ", "),
         write: { jsonText($0.klScheduleName) }, trajectory: .fields { $0.klSchedule.trajectoryFields }
     ) { $0.klScheduleName = try $1.string(oneOf: KLSchedule.names) },
+    // The objective writes its settings' trajectory fields (none for the ELBO).
+    .init(
+        "training.objective", help: "what training minimizes: " + Objective.names.joined(separator: ", "),
+        flag: .init(
+            "objective", .text, value: Objective.names.joined(separator: "|"),
+            help: "The bound training maximizes: elbo, or iwae with training.samples K (default: elbo)."),
+        write: { jsonText($0.objectiveName) }, trajectory: .fields { $0.objective.trajectoryFields }
+    ) { $0.objectiveName = try $1.string(oneOf: Objective.names) },
     .init(
         "training.drop_last", help: "drop each epoch's last partial batch", write: { "\($0.dropLast)" }, trajectory: .always
     ) { $0.dropLast = try $1.bool() },

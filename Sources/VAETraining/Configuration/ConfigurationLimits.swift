@@ -10,10 +10,13 @@ extension TrainingConfiguration {
     public static let maximumLayers = ConfigValue.maximumLayers
 
     /// Bytes the model needs, about: parameters, gradients and two Adam moments (4 floats per parameter, and one
-    /// more for the exchanges' copies), and per row of the batch the activations and their gradients (6 floats per
-    /// unit of every layer). Nil when the count overflows.
+    /// more for the exchanges' copies), and per row the activations and their gradients (6 floats per unit of every
+    /// layer), a row per sample times the objective's K plus the prior's rows. Nil when the count overflows.
     public var estimatedMemory: (bytes: Int, parameters: Int, activations: Int)? {
         let a = architecture
+        guard case (let sampleRows, false) = batchSize.multipliedReportingOverflow(by: objective.samplesPerInput),
+            case (let batchSize, false) = sampleRows.addingReportingOverflow(a.prior.kind.encoderRows)
+        else { return nil }
         guard a.isShorthand else {
             // Layer lists: the layout's parameters, and per row every layer's output and the heads (checked shapes;
             // an unchecked one counts nothing here and is refused by checkLayers()).
@@ -33,6 +36,15 @@ extension TrainingConfiguration {
         let widths = [a.inputSize] + a.encoderHidden + [a.latentSize]
         let decoder = [a.latentSize] + a.decoderHidden + [a.inputSize * outputs]
         var parameters = 0, units = 0
+        for tensor in a.prior.kind.tensorShapes(inputShape: a.inputShape) {
+            var count = 1
+            for size in tensor.shape {
+                guard case (let product, false) = count.multipliedReportingOverflow(by: size) else { return nil }
+                count = product
+            }
+            guard case (let total, false) = parameters.addingReportingOverflow(count) else { return nil }
+            parameters = total
+        }
         for chain in [widths, decoder] {
             for (from, to) in zip(chain, chain.dropFirst()) {
                 let heads = chain == widths && to == a.latentSize ? 2 : 1  // μ and log σ²

@@ -70,7 +70,18 @@ let modelKeys: [ConfigurationKey] =
             write: { jsonText($0.architecture.likelihood.name) },
             trajectory: .fields { $0.architecture.likelihood.trajectoryFields }
         ) { $0.architecture.likelihood = Likelihood(name: try $1.string(oneOf: Likelihood.names), settings: $0.settings)! },
-    ] + Likelihood.settings.map(ConfigurationKey.init(likelihood:))
+        // The prior writes its own settings into the trajectory (none for N(0, I)).
+        .init(
+            "model.prior", help: "p(z): " + Prior.names.joined(separator: ", "),
+            flag: .init(
+                "prior", .text, value: Prior.names.joined(separator: "|"),
+                help:
+                    "The prior p(z): standard_normal (N(0, I)) or vamp (a mixture over learned pseudo-inputs) (default: \(d.architecture.prior.name))."
+            ),
+            write: { jsonText($0.architecture.prior.name) },
+            trajectory: .fields { $0.architecture.prior.trajectoryFields }
+        ) { $0.architecture.prior = Prior(name: try $1.string(oneOf: Prior.names), settings: $0.settings)! },
+    ] + Likelihood.settings.map(ConfigurationKey.init(likelihood:)) + Prior.settings.map(ConfigurationKey.init(prior:))
 
 /// A layer list as canonical JSON.
 private func layersJSON(_ layers: [Layer]) -> String { "[" + layers.map(\.json).joined(separator: ",") + "]" }

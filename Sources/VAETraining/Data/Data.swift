@@ -201,11 +201,12 @@ public struct BatchFiller {
         self.flip = flip
     }
 
-    /// Writes samples `indices` of `dataset` as rows of `input`, and their ε into `epsilon`.
+    /// Writes samples `indices` of `dataset` as rows of `input`, and their ε into `epsilon`: `samples` (an objective's
+    /// K) draws each, draw k of row i into ε row i·K + k, keyed by (…, k) — draw 0 is the one-sample stream.
     /// Training draws are keyed by (seed, epoch, sample index); `evaluation` uses fixed, epoch-free keys
     /// (a separate ε stream and static binarization) so a test loss is a pure function of the parameters.
     public func fill(
-        input: UnsafeMutablePointer<Float>, epsilon: UnsafeMutablePointer<Float>, latentSize: Int,
+        input: UnsafeMutablePointer<Float>, epsilon: UnsafeMutablePointer<Float>, latentSize: Int, samples: Int = 1,
         dataset: ImageDataset, indices: UnsafeBufferPointer<Int32>, epoch: Int, evaluation: Bool
     ) {
         let width = dataset.pixelsPerImage
@@ -236,11 +237,13 @@ public struct BatchFiller {
                 var coin = RandomStream(seed: seed, purpose: .flip, epoch: UInt64(epoch), index: UInt64(sample))
                 if coin.nextUnitFloat() < 0.5 { flipLeftRight(target, shape: dataset.sampleShape) }
             }
-            var noise =
-                evaluation
-                ? RandomStream(seed: seed, purpose: .evaluationEpsilon, index: UInt64(sample))
-                : RandomStream(seed: seed, purpose: .epsilon, epoch: UInt64(epoch), index: UInt64(sample))
-            noise.fillStandardNormal(epsilon + row * latentSize, count: latentSize)
+            for k in 0..<samples {
+                var noise =
+                    evaluation
+                    ? RandomStream(seed: seed, purpose: .evaluationEpsilon, index: UInt64(sample), part: UInt64(k))
+                    : RandomStream(seed: seed, purpose: .epsilon, epoch: UInt64(epoch), index: UInt64(sample), part: UInt64(k))
+                noise.fillStandardNormal(epsilon + (row * samples + k) * latentSize, count: latentSize)
+            }
         }
     }
 }

@@ -9,6 +9,7 @@ extension ExchangeSettings {
             layout: ParameterLayout(configuration.architecture), globalBatchSize: configuration.batchSize,
             klWeight: Float(configuration.klWeight), adam: configuration.adam, microBatches: configuration.microBatches,
             clipNorm: Float(configuration.clipGradientNorm))
+        objective = configuration.objective
         crossNodeCompression = configuration.crossNodeCompression
         crossNodeOverlap = configuration.crossNodeOverlap
     }
@@ -27,7 +28,7 @@ final class TrainingBatches: BatchSource {
     func fill(_ model: VariationalAutoencoder, indices: UnsafeBufferPointer<Int32>, epoch: Int) {
         filler.fill(
             input: model.input, epsilon: model.epsilon, latentSize: model.layout.architecture.latentSize,
-            dataset: dataset, indices: indices, epoch: epoch, evaluation: false)
+            samples: model.samplesPerInput, dataset: dataset, indices: indices, epoch: epoch, evaluation: false)
     }
 }
 

@@ -14,7 +14,8 @@ public enum TestPass {
             indices.withUnsafeBufferPointer {
                 filler.fill(
                     input: model.input, epsilon: model.epsilon, latentSize: model.layout.architecture.latentSize,
-                    dataset: dataset, indices: UnsafeBufferPointer(rebasing: $0[0..<rows.count]), epoch: 0,
+                    samples: model.samplesPerInput, dataset: dataset,
+                    indices: UnsafeBufferPointer(rebasing: $0[0..<rows.count]), epoch: 0,
                     evaluation: true)
             }
             return model.forward(batch: rows.count)
@@ -199,7 +200,7 @@ public enum Evaluation {
                     "shrank while being read (truncated or rewritten by another program), so no loss is given; restore it and evaluate again"
             )
         }
-        let mean = terms.perSample(klWeight: configuration.klWeight)
+        let mean = terms.perSample
         let weighted = importanceSamples.map {
             ImportanceWeightedNLL.estimate(
                 model: loaded.model, dataset: dataset, filler: filler, communicator: communicator,
@@ -253,7 +254,7 @@ public enum Evaluation {
         }
         let latentSize = model.layout.architecture.latentSize
         try checkSampleMemory(count: count, architecture: model.layout.architecture)
-        var latents = EpochImages.priorSamples(count: count, latentSize: latentSize, seed: seed)
+        var latents = model.priorSamples(count: count, seed: seed)
         if let latentFile {
             guard let data = try? SmallFile.read(latentFile, limit: count * latentSize * 4), data.count == count * latentSize * 4
             else {

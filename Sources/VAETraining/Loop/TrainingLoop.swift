@@ -143,7 +143,7 @@ extension Trainer {
         }
         // The best validation loss so far travels in the checkpoint (early stopping resumes exactly).
         var improved = false
-        if let validation = summary.validation?.perSample(klWeight: config.klWeight).loss,
+        if let validation = summary.validation?.perSample.loss,
             position.bestValidationLoss.map({ validation < $0 }) ?? true
         {
             position.bestValidationLoss = validation

@@ -18,7 +18,7 @@ extension TrainingReport {
     public func epochFinished(_ summary: EpochSummary, globalStep: Int) {
         guard writes else { return }
         let klWeight = configuration.klWeight
-        let trainLoss = summary.train.perSample(klWeight: klWeight).loss
+        let trainLoss = summary.train.perSample.loss
         logger.info("\(String(format: "====> Epoch: %d Average loss: %.4f", summary.epoch, trainLoss))")
         var record: [String: Any] = [
             "type": "epoch", "epoch": summary.epoch, "global_step": globalStep, "train_loss": trainLoss,
@@ -29,7 +29,7 @@ extension TrainingReport {
         let passes = [("validation", "Validation set", summary.validation), ("test", "Test set", summary.test)]
         let last = passes.lastIndex { $0.2 != nil }
         for (index, (key, title, terms)) in passes.enumerated() {
-            guard let terms = terms?.perSample(klWeight: klWeight) else { continue }
+            guard let terms = terms?.perSample else { continue }
             logger.info(
                 "====> \(title) loss: \(String(format: "%.4f  (recon %.4f, KL %.4f)", terms.loss, terms.reconstruction, terms.kl))\(index == last ? timing : "")"
             )

@@ -167,20 +167,23 @@ public enum EpochImages {
         let indices = (0..<count).map { Int32($0) }
         indices.withUnsafeBufferPointer {
             filler.fill(
-                input: model.input, epsilon: model.epsilon, latentSize: latentSize, dataset: test, indices: $0,
-                epoch: 0, evaluation: true)
+                input: model.input, epsilon: model.epsilon, latentSize: latentSize, samples: model.samplesPerInput,
+                dataset: test, indices: $0, epoch: 0, evaluation: true)
         }
         for r in 0..<count { originals.append(Array(UnsafeBufferPointer(start: model.input + r * width, count: width))) }
         model.encode(batch: count)
         for i in 0..<(count * latentSize) {
-            latents.append(model.mean[i] + expf(0.5 * model.logVariance[i]) * model.epsilon[i])
+            // The sample's first ε (row r·K of an objective's K per sample).
+            let (r, d) = i.quotientAndRemainder(dividingBy: latentSize)
+            latents.append(
+                model.mean[i] + expf(0.5 * model.logVariance[i]) * model.epsilon[(r * model.samplesPerInput) * latentSize + d])
         }
         return ImageGrid.tile(originals + model.decodeMeans(latents), shape: model.pictureShape, columns: count)
     }
 
-    /// An 8×8 grid of decodes of 64 fixed z ~ N(0, I) (the same z every epoch, so the grids show progress).
+    /// An 8×8 grid of decodes of 64 fixed z ~ p(z) (the same keys every epoch, so the grids show progress).
     public static func samples(model: VariationalAutoencoder, seed: UInt64) -> ImageGridBytes {
-        let z = priorSamples(count: 64, latentSize: model.layout.architecture.latentSize, seed: seed)
+        let z = model.priorSamples(count: 64, seed: seed)
         return ImageGrid.tile(model.decodeMeans(z), shape: model.pictureShape, columns: 8)
     }
 
@@ -198,18 +201,6 @@ public enum EpochImages {
             }
         }
         return ImageGrid.tile(model.decodeMeans(latents), shape: model.pictureShape, columns: side)
-    }
-
-    /// `count` draws of z ~ N(0, I), keyed by (seed, k).
-    public static func priorSamples(count: Int, latentSize: Int, seed: UInt64) -> [Float] {
-        var z = [Float](repeating: 0, count: count * latentSize)
-        z.withUnsafeMutableBufferPointer { buffer in
-            for k in 0..<count {
-                var stream = RandomStream(seed: seed, purpose: .prior, index: UInt64(k))
-                stream.fillStandardNormal(buffer.baseAddress! + k * latentSize, count: latentSize)
-            }
-        }
-        return z
     }
 }
 

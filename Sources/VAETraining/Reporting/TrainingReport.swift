@@ -195,7 +195,7 @@ public final class TrainingReport {
             Double(lastStep - position.globalStep) * Double(batch) / max(rate, 1e-9) + Double(pendingEpochEnds) * epochEndSeconds
         let epochETA = Double(total - position.stepInEpoch) * Double(batch) / max(rate, 1e-9)
         let seen = min(position.stepInEpoch * batch, data.train.count)
-        let mean = terms.perSample(klWeight: configuration.klWeight)
+        let mean = terms.perSample
         let epoch = position.epoch + 1
         logger.info(
             "\(String(format: "Train Epoch: %d [%d/%d (%.0f%%)]  Loss: %.6f  (recon %.4f, KL %.4f)  %.0f samples/s  ETA epoch %@, run %@", epoch, seen, data.train.count, 100 * Double(position.stepInEpoch) / Double(total), mean.loss, mean.reconstruction, mean.kl, rate, formatDuration(epochETA), formatDuration(eta)))"
