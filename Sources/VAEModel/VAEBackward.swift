@@ -76,7 +76,8 @@ extension VariationalAutoencoder {
         }
         // ∂/∂input of the prior's rows: its tensors' gradient (the VampPrior's pseudo-inputs).
         var offset = batch * architecture.inputSize
-        for view in layout.priorTensors {
+        for index in 0..<layout.priorTensors.count {  // an index loop: no iterator box in debug builds
+            let view = layout.priorTensors[index]
             gradientTarget.pointer(to: view).update(from: upstream + offset, count: view.count)
             offset += view.count
         }

@@ -133,3 +133,67 @@ import VAESettings
         #expect(bounds[0] < bounds[1] && bounds[1] < bounds[2], "L_1, L_5, L_50 = \(bounds)")
     }
 }
+
+/// The VampPrior's other uses: sampling from the mixture, the importance-sampled log-likelihood under it, its
+/// pseudo-inputs in checkpoints and a resume that continues exactly.
+@Suite struct VampPriorUseTests {
+    typealias Cases = ObjectiveGradientTests
+
+    /// One latent dimension: the mean and variance of 20,000 draws against the mixture's (within five standard errors).
+    @Test func samplesComeFromTheMixture() {
+        var architecture = Architecture(inputSize: 4, encoderHidden: [3], latentSize: 1, decoderHidden: [3], activation: .tanh)
+        architecture.prior = Cases.vamp(3)
+        let layout = ParameterLayout(architecture)
+        let model = VariationalAutoencoder(layout: layout, batchCapacity: 4)
+        layout.initialize(model.parameters, seed: 5)
+        var stream = RandomStream(seed: 9, purpose: .syntheticData)
+        for view in layout.priorTensors {
+            for i in 0..<view.count { model.parameters.pointer(to: view)[i] = stream.nextUnitFloat() * 4 }
+        }
+        let z = model.priorSamples(count: 20_000, seed: 3)
+        model.encode(batch: 0)
+        let components = (0..<3).map { (Double(model.mean[$0]), exp(Double(model.logVariance[$0]))) }
+        let mean = components.map(\.0).reduce(0, +) / 3
+        let variance = components.map { $0.1 + $0.0 * $0.0 }.reduce(0, +) / 3 - mean * mean
+        let sampleMean = z.map(Double.init).reduce(0, +) / Double(z.count)
+        let sampleVariance = z.map { (Double($0) - sampleMean) * (Double($0) - sampleMean) }.reduce(0, +) / Double(z.count - 1)
+        #expect(abs(sampleMean - mean) < 5 * (variance / Double(z.count)).squareRoot(), "\(sampleMean) vs \(mean)")
+        #expect(abs(sampleVariance - variance) < 0.05 * variance, "\(sampleVariance) vs \(variance)")
+        #expect(model.priorSamples(count: 5, seed: 3) == Array(z.prefix(5)), "draw k is keyed by (seed, k)")
+    }
+
+    /// With one importance sample and the forward pass's ε, the estimate is that pass's −ELBO (log q − log p under the
+    /// mixture, the same z).
+    @Test func oneImportanceSampleIsTheMonteCarloELBO() {
+        let model = Cases.model(Cases.shorthand(.bernoulli, prior: Cases.vamp(4)), objective: .elbo, klWeight: 1)
+        let width = model.layout.architecture.inputSize, latent = model.layout.architecture.latentSize
+        let x = Array(UnsafeBufferPointer(start: model.input, count: width))
+        let noise = Array(UnsafeBufferPointer(start: model.epsilon, count: latent))
+        let terms = model.forward(batch: 1)
+        let estimate = x.withUnsafeBufferPointer { xb in
+            model.importanceWeightedLogLikelihood(of: xb.baseAddress!, samples: 1) { _, destination in
+                destination.update(from: noise, count: latent)
+            }
+        }
+        expectClose(-estimate, terms.loss, relative: 1e-5, absolute: 1e-4)
+    }
+
+    @Test func pseudoInputsAreCheckpointedAndAResumeContinuesExactly() throws {
+        let config = Fixtures.configFile(
+            #"{"model": {"encoder_hidden": [16], "latent_size": 3, "decoder_hidden": [16], "prior": "vamp", "pseudo_inputs": 6}, "training": {"batch_size": 16, "objective": "iwae", "samples": 2}}"#,
+            name: "vamp")
+        let straight = Fixtures.temporaryFolder(), resumed = Fixtures.temporaryFolder()
+        let common = ["train", "--config", config, "--data", "synthetic", "--threads", "1", "--blas-threads", "1", "-q"]
+        var (status, _, err) = try CLITests.run(common + ["--run-dir", straight, "--max-steps", "6"])
+        #expect(status == 0, "\(err)")
+        (status, _, err) = try CLITests.run(common + ["--run-dir", resumed, "--max-steps", "3"])
+        #expect(status == 0, "\(err)")
+        (status, _, err) = try CLITests.run(common + ["--run-dir", resumed, "--max-steps", "6", "--resume", "latest"])
+        #expect(status == 0, "\(err)")
+        let path = { (folder: String) in folder + "/" + CheckpointStore.fileName(step: 6) }
+        #expect(try Fixtures.stateHash(path(straight)) == Fixtures.stateHash(path(resumed)))
+        let bytes = try #require(FileManager.default.contents(atPath: path(straight)))
+        let entries = try Safetensors.decode([UInt8](bytes), path: path(straight)).entries
+        #expect(entries["prior.pseudo_inputs"]?.shape == [6, 784])
+    }
+}

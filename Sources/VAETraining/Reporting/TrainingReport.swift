@@ -96,7 +96,7 @@ public final class TrainingReport {
         if let warning = kernels.warning { logger.warning("\(warning)") }
         let ranks = communicator.size
         logger.info(
-            "training \(configuration.architecture.describe) on \(data.source): \(data.counts), global batch \(configuration.batchSize), \(communicator.ranksDescription)\(ranks > 1 ? " (gradient exchange: \(exchange.description))" : ""), BLAS threads \(BLAS.threadCount) (\(kernels)), \(parameterCount) parameters"
+            "training \(configuration.architecture.describe)\(configuration.objective.isELBO ? "" : ", objective \(configuration.objective.describe)") on \(data.source): \(data.counts), global batch \(configuration.batchSize), \(communicator.ranksDescription)\(ranks > 1 ? " (gradient exchange: \(exchange.description))" : ""), BLAS threads \(BLAS.threadCount) (\(kernels)), \(parameterCount) parameters"
         )
     }
 
