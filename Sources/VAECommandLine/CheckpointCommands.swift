@@ -82,7 +82,7 @@ struct Evaluate: ParsableCommand {
 
 struct Sample: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write a PNG grid of decodes of z ~ N(0, I) from a checkpoint's model.")
+        abstract: "Write a PNG grid of decodes of z ~ p(z), the model's prior, from a checkpoint's model.")
 
     @OptionGroup var log: LogOptions
     @OptionGroup var kernels: KernelOptions

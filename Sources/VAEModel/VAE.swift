@@ -29,8 +29,11 @@ public final class VariationalAutoencoder {
     public let samplesPerInput: Int
     /// The prior's rows in every encoder pass (after the batch's).
     public let priorRows: Int
-    /// β, the KL weight.
+    /// β, the KL weight of the gradients (a KL schedule moves it step by step).
     public var klWeight: Float
+    /// β of the reported bound (``LossTerms/loss``): the configured weight, so logged and evaluated losses stay
+    /// comparable across KL schedules. Starts as `klWeight`.
+    public var reportedKLWeight: Float
     public let parameters: FlatBuffer
     public let gradients: FlatBuffer
     /// The batch, `[batchCapacity, inputSize]` (then the prior's rows), written by the caller.
@@ -103,6 +106,7 @@ public final class VariationalAutoencoder {
         self.batchCapacity = batchCapacity
         self.objective = objective
         self.klWeight = klWeight
+        self.reportedKLWeight = klWeight
         self.parameters = parameters ?? FlatBuffer(count: layout.count)
         self.gradients = gradients ?? FlatBuffer(count: layout.count)
         let architecture = layout.architecture

@@ -2,8 +2,8 @@ import VAESettings
 
 /// The ELBO, one ε per sample (Kingma & Welling 2014): −ELBO = −log p(x|z) + β·KL(q(z|x) ‖ p(z)) with
 /// z = μ + σ ⊙ ε. The KL is the prior's closed form where it has one (N(0, I): ``GaussianKL``), else the single-sample
-/// Monte Carlo estimate log q(z|x) − log p(z) at the same z (the VampPrior's). Reports the bound (β included) and its
-/// two parts. No settings of its own.
+/// Monte Carlo estimate log q(z|x) − log p(z) at the same z (the VampPrior's). Reports the bound (with the model's
+/// ``VariationalAutoencoder/reportedKLWeight``) and its two parts. No settings of its own.
 public struct EvidenceLowerBound: ObjectiveKind {
     public static let name = "elbo"
     public static let settings: [AnySetting] = []
@@ -27,6 +27,6 @@ public struct EvidenceLowerBound: ObjectiveKind {
         let reconstruction = architecture.likelihood.negativeLogLikelihood(
             model, firstRow: 0, rows: batch, gradients: training ? gradients : nil, rowWeights: nil)
         return LossTerms(
-            loss: reconstruction + Double(weight) * kl, reconstruction: reconstruction, kl: kl, samples: batch)
+            loss: reconstruction + Double(model.reportedKLWeight) * kl, reconstruction: reconstruction, kl: kl, samples: batch)
     }
 }

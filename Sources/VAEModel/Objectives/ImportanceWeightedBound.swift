@@ -12,7 +12,8 @@ import VAESettings
 ///
 /// The decoder runs on batch × K rows (row i·K + k); ε_k is keyed by (seed, epoch, sample, k), so the bound does not
 /// depend on the rank count. The gradient is the normalized-weight sum: the likelihood's output gradient and the latent
-/// terms' gradients of row k are scaled by w̃_k. L_1 is the ELBO, so K = 1 runs ``EvidenceLowerBound`` (its closed-form
+/// terms' gradients of row k are scaled by w̃_k; the reported L_K takes the configured β
+/// (``VariationalAutoencoder/reportedKLWeight``), the gradients the scheduled one. L_1 is the ELBO, so K = 1 runs ``EvidenceLowerBound`` (its closed-form
 /// KL where the prior has one — the ELBO's bits). Reports −L_K summed and, as its parts, the ELBO's two terms averaged
 /// over the K samples (reconstruction + KL ≥ −L_K: the gap is what the extra samples buy).
 public struct ImportanceWeightedBound: ObjectiveKind {
@@ -42,7 +43,7 @@ public struct ImportanceWeightedBound: ObjectiveKind {
         model.decode(batch: rows)
         _ = likelihood.negativeLogLikelihood(model, firstRow: 0, rows: rows, gradients: nil, rowWeights: nil)
         _ = model.latentLogRatios(batch: batch, samples: count, weights: nil)
-        let beta = Double(model.klWeight), logCount = log(Double(count))
+        let beta = Double(model.klWeight)
         var terms = LossTerms(samples: batch)
         for i in 0..<batch {
             let first = i * count
@@ -61,7 +62,7 @@ public struct ImportanceWeightedBound: ObjectiveKind {
                 model.rowWeights[r] = Float(normalized)
                 model.priorWeights[r] = Float(beta * normalized)
             }
-            terms.loss -= largest + log(total) - logCount
+            terms.loss -= reportedBound(model, first: first, gradientBound: largest + log(total))
             terms.reconstruction += reconstruction / Double(count)
             terms.kl += kl / Double(count)
         }
@@ -71,5 +72,18 @@ public struct ImportanceWeightedBound: ObjectiveKind {
             _ = model.latentLogRatios(batch: batch, samples: count, weights: model.priorWeights)
         }
         return terms
+    }
+
+    /// L_K of the K rows from `first` with the reported β (the configured one), given log Σ w_k with the gradients' β:
+    /// the same unless a KL schedule moves the latter.
+    func reportedBound(_ model: VariationalAutoencoder, first: Int, gradientBound: Double) -> Double {
+        let logCount = log(Double(count))
+        guard model.reportedKLWeight != model.klWeight else { return gradientBound - logCount }
+        let beta = Double(model.reportedKLWeight)
+        var largest = -Double.infinity
+        for r in first..<(first + count) { largest = max(largest, -model.rowLosses[r] - beta * model.rowLogRatios[r]) }
+        var total = 0.0
+        for r in first..<(first + count) { total += scalarExp(-model.rowLosses[r] - beta * model.rowLogRatios[r] - largest) }
+        return largest + log(total) - logCount
     }
 }

@@ -235,7 +235,7 @@ public enum Evaluation {
                 + "memory; ask for fewer (several runs with other --seed values give more)")
     }
 
-    /// Decodes `count` z of a checkpoint's model — z ~ N(0, I) keyed by `seed`, or the little-endian float32 rows of
+    /// Decodes `count` z of a checkpoint's model — z ~ p(z) (its prior) keyed by `seed`, or the little-endian float32 rows of
     /// `latentFile` — and writes them as a PNG grid to `out` (grey or RGB pictures) and/or as float32 means
     /// (`count × input_size`, in the data's units: a standardized run's means are un-standardized) to `rawOut`.
     public static func sample(

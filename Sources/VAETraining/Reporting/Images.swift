@@ -187,10 +187,11 @@ public enum EpochImages {
         return ImageGrid.tile(model.decodeMeans(z), shape: model.pictureShape, columns: 8)
     }
 
-    /// For a 2-D latent (else nil): the manifold of Kingma & Welling's figure 4 — decodes over a 20 × 20 grid of
+    /// For a 2-D latent under N(0, I) (else nil): the manifold of Kingma & Welling's figure 4 — decodes over a 20 × 20 grid of
     /// the prior's quantiles, z = (Φ⁻¹(u), Φ⁻¹(v)) with u, v evenly spaced in (0, 1).
     public static func manifold(model: VariationalAutoencoder) -> ImageGridBytes? {
-        guard model.layout.architecture.latentSize == 2 else { return nil }
+        // The quantiles are N(0, I)'s: for another prior the grid would not be its manifold.
+        guard model.layout.architecture.latentSize == 2, model.layout.architecture.prior.isStandardNormal else { return nil }
         let side = 20
         var latents: [Float] = []
         for row in 0..<side {
