@@ -81,35 +81,16 @@ import VAEModel
     func backwardMatchesFiniteDifferences(caseIndex: Int) {
         let (name, architecture) = GradientTests.cases[caseIndex]
         let model = GradientTests.model(architecture, klWeight: 0.7)
-        model.forward(batch: 3, training: true)
-        model.backward(batch: 3)
-        let analytic = model.gradients.array
         // ReLU's kink: a step of 1e-2 can carry a pre-activation across zero, so ReLU models use 1e-3
         // (float rounding then still stays far below the tolerance).
         let h: Float = architecture.activation == .relu ? 1e-3 : 1e-2
-        var checked = 0
-        for view in model.layout.tensors {
-            var worst: Float = 0
-            for i in 0..<view.count {
-                let index = view.offset + i
-                let saved = model.parameters.pointer[index]
-                model.parameters.pointer[index] = saved + h
-                let plus = model.forward(batch: 3).loss
-                model.parameters.pointer[index] = saved - h
-                let minus = model.forward(batch: 3).loss
-                model.parameters.pointer[index] = saved
-                let numeric = Float((plus - minus) / Double(2 * h))
-                // Tolerance: 2 % relative plus 1e-3 absolute. The loss is summed in float per row, so a central
-                // difference over 2h = 2e-3 is quantized to ≈ 2.4e-4; a wrong formula is off by far more. The layer
-                // models' losses are tens of nats over 64–72 values (float's rounding of the loss ≈ 1e-5, over
-                // 2h ≈ 1e-2): 2e-2 absolute there; PyTorchGradientTests checks them to 1e-4 relative.
-                let allowed = (architecture.isShorthand ? 1e-3 : 2e-2) + 2e-2 * max(abs(numeric), abs(analytic[index]))
-                let error = abs(numeric - analytic[index]) / allowed
-                worst = max(worst, error)
-                checked += 1
-            }
-            #expect(worst <= 1, "\(name): \(view.name) gradient error \(worst)× the tolerance")
-        }
+        // Tolerance: 2 % relative plus 1e-3 absolute. The loss is summed in float per row, so a central
+        // difference over 2h = 2e-3 is quantized to ≈ 2.4e-4; a wrong formula is off by far more. The layer
+        // models' losses are tens of nats over 64–72 values (float's rounding of the loss ≈ 1e-5, over
+        // 2h ≈ 1e-2): 2e-2 absolute there; PyTorchGradientTests checks them to 1e-4 relative.
+        let absolute: Float = architecture.isShorthand ? 1e-3 : 2e-2
+        let (worst, checked) = finiteDifferenceErrors(model, batch: 3, h: h) { absolute + 2e-2 * max(abs($0), abs($1)) }
+        for (tensor, ratio) in worst { #expect(ratio <= 1, "\(name): \(tensor) gradient error \(ratio)× the tolerance") }
         #expect(checked == model.layout.count)
     }
 

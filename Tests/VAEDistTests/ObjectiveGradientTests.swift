@@ -72,28 +72,8 @@ import VAESettings
     func backwardMatchesFiniteDifferences(caseIndex: Int) {
         let (name, architecture, objective) = ObjectiveGradientTests.cases[caseIndex]
         let model = ObjectiveGradientTests.model(architecture, objective: objective, klWeight: 0.7)
-        model.forward(batch: 3, training: true)
-        model.backward(batch: 3)
-        let analytic = model.gradients.array
-        let h: Float = 1e-2
-        var checked = 0
-        for view in model.layout.tensors {
-            var worst: Float = 0
-            for i in 0..<view.count {
-                let index = view.offset + i
-                let saved = model.parameters.pointer[index]
-                model.parameters.pointer[index] = saved + h
-                let plus = model.forward(batch: 3).loss
-                model.parameters.pointer[index] = saved - h
-                let minus = model.forward(batch: 3).loss
-                model.parameters.pointer[index] = saved
-                let numeric = Float((plus - minus) / Double(2 * h))
-                let allowed = 2e-3 + 2e-2 * max(abs(numeric), abs(analytic[index]))
-                worst = max(worst, abs(numeric - analytic[index]) / allowed)
-                checked += 1
-            }
-            #expect(worst <= 1, "\(name): \(view.name) gradient error \(worst)× the tolerance")
-        }
+        let (worst, checked) = finiteDifferenceErrors(model, batch: 3, h: 1e-2) { 2e-3 + 2e-2 * max(abs($0), abs($1)) }
+        for (tensor, ratio) in worst { #expect(ratio <= 1, "\(name): \(tensor) gradient error \(ratio)× the tolerance") }
         #expect(checked == model.layout.count)
     }
 }

@@ -134,3 +134,31 @@ enum TestProcess {
         return finish(launched)
     }
 }
+
+/// Central differences of the summed loss over the first `batch` rows (step `h`) against `model`'s gradients from one
+/// training pass, for every parameter of every tensor: each tensor's worst |numeric − analytic| / allowed (≤ 1 passes),
+/// and the number of parameters checked.
+func finiteDifferenceErrors(
+    _ model: VariationalAutoencoder, batch: Int, h: Float, allowed: (_ numeric: Float, _ analytic: Float) -> Float
+) -> (worst: [(tensor: String, ratio: Float)], checked: Int) {
+    model.forward(batch: batch, training: true)
+    model.backward(batch: batch)
+    let analytic = model.gradients.array
+    var worst: [(tensor: String, ratio: Float)] = [], checked = 0
+    for view in model.layout.tensors {
+        var ratio: Float = 0
+        for i in 0..<view.count {
+            let index = view.offset + i, saved = model.parameters.pointer[index]
+            model.parameters.pointer[index] = saved + h
+            let plus = model.forward(batch: batch).loss
+            model.parameters.pointer[index] = saved - h
+            let minus = model.forward(batch: batch).loss
+            model.parameters.pointer[index] = saved
+            let numeric = Float((plus - minus) / Double(2 * h))
+            ratio = max(ratio, abs(numeric - analytic[index]) / allowed(numeric, analytic[index]))
+            checked += 1
+        }
+        worst.append((view.name, ratio))
+    }
+    return (worst, checked)
+}
