@@ -6,11 +6,12 @@ Everything is deterministic and exact in float32 on both sides: weights, the bat
 (the Swift test computes the same values), so the fixture holds only PyTorch's results: the loss terms and, per
 tensor, the gradient's sum of squares and its values at ~1000 evenly spaced indices (every value for small tensors).
 
-    python3 Tests/python/pytorch_gradients.py OUT.json [CONFIG.json OUT-LAYERS.json]
+    python3 Tests/python/pytorch_gradients.py OUT.json [CONFIG.json OUT-LAYERS.json [OUT-IWAE-VAMP.json]]
 
 With a configuration of layer lists (Config/mnist-conv.json) it also writes that model's case: the twin built by
 vae_twin.py, each tensor (in state_dict order, which is vae-dist's buffer order) from the same formulas, the fan-in
-being the weight's values per output.
+being the weight's values per output. With a fourth path it writes the default model trained on the IWAE bound
+(K = 3) against a VampPrior (4 pseudo-inputs, u[i] = (i·17 mod 256)/255): the objective and prior rooms' case.
 """
 import json
 import math
@@ -89,10 +90,58 @@ def layers_case(config_path, out_path):
     print(f"wrote {out_path}: loss {reconstruction.item():.4f} + {kl.item():.4f}, {len(fixture['gradients'])} tensors")
 
 
+def iwae_vamp_case(out_path, samples=3, components=4):
+    """The default MLP, loss = −Σ_i L_K(x_i), log w_k = −BCE(x_i, z_ik) − (log q(z_ik|x_i) − log p(z_ik)), p the
+    mixture of the encoder's posteriors at the pseudo-inputs; ε row i·K + k from the formula."""
+    params = {}
+    for layer, (name, outputs, inputs) in enumerate(SHAPES):
+        params[f"{name}.weight"] = weight(layer, outputs, inputs).requires_grad_()
+        params[f"{name}.bias"] = bias(layer, outputs).requires_grad_()
+    u = torch.tensor([((i * 17) % 256) / 255.0 for i in range(components * INPUT)], dtype=torch.float64)
+    u = u.to(torch.float32).reshape(components, INPUT).requires_grad_()
+    x = torch.tensor([((i * 31) % 256) / 255.0 for i in range(BATCH * INPUT)], dtype=torch.float64).to(torch.float32)
+    x = x.reshape(BATCH, INPUT)
+    eps = torch.tensor([((i * 7) % 13 - 6) / 4.0 for i in range(BATCH * samples * LATENT)], dtype=torch.float32)
+    eps = eps.reshape(BATCH, samples, LATENT)
+    p = params
+
+    def encode(v):
+        h = F.relu(F.linear(v, p["fc1.weight"], p["fc1.bias"]))
+        return F.linear(h, p["fc21.weight"], p["fc21.bias"]), F.linear(h, p["fc22.weight"], p["fc22.bias"])
+
+    mu, logvar = encode(x)
+    mu_u, logvar_u = encode(u)
+    z = mu[:, None, :] + torch.exp(0.5 * logvar)[:, None, :] * eps
+    logits = F.linear(F.relu(F.linear(z, p["fc3.weight"], p["fc3.bias"])), p["fc4.weight"], p["fc4.bias"])
+    bce = F.binary_cross_entropy_with_logits(logits, x[:, None, :].expand_as(logits), reduction="none").sum(-1)
+    log_two_pi = math.log(2 * math.pi)
+    log_q = (-0.5 * (log_two_pi + logvar[:, None, :] + eps * eps)).sum(-1)
+    difference = z[:, :, None, :] - mu_u[None, None, :, :]
+    a = (-0.5 * (log_two_pi + logvar_u[None, None] + difference * difference / logvar_u.exp()[None, None])).sum(-1)
+    log_p = torch.logsumexp(a, dim=-1) - math.log(components)
+    log_w = -bce - (log_q - log_p)
+    loss = -(torch.logsumexp(log_w, dim=1) - math.log(samples)).sum()
+    loss.backward()
+    named = list(params.items())
+    named = named[:6] + [("prior.pseudo_inputs", u)] + named[6:]
+    fixture = {
+        "about": "PyTorch " + torch.__version__ + " autograd on the default VAE trained on the IWAE bound (K = 3) with a "
+        "VampPrior (4 pseudo-inputs), batch 4; weights, batch, pseudo-inputs and eps from "
+        "Tests/python/pytorch_gradients.py's formulas",
+        "loss": loss.item(), "reconstruction": bce.mean(1).sum().item(), "kl": (log_q - log_p).mean(1).sum().item(),
+        "gradients": summary(named),
+    }
+    with open(out_path, "w") as out:
+        json.dump(fixture, out, separators=(",", ":"))
+    print(f"wrote {out_path}: loss {loss.item():.4f}, {len(fixture['gradients'])} tensors")
+
+
 def main():
     torch.set_num_threads(1)
-    if len(sys.argv) == 4:
+    if len(sys.argv) >= 4:
         layers_case(sys.argv[2], sys.argv[3])
+    if len(sys.argv) == 5:
+        iwae_vamp_case(sys.argv[4])
     params = {}
     for layer, (name, outputs, inputs) in enumerate(SHAPES):
         params[f"{name}.weight"] = weight(layer, outputs, inputs).requires_grad_()
