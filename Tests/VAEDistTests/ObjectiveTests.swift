@@ -212,3 +212,29 @@ import VAESettings
         #expect(entries["prior.pseudo_inputs"]?.shape == [6, 784])
     }
 }
+
+/// The memory check before anything is allocated names the key most responsible: the IWAE's K multiplies the decoder's
+/// rows, the VampPrior adds encoder rows and a tensor.
+@Suite struct ObjectiveMemoryTests {
+    static let cases: [(key: String, values: [(key: String, value: Any?)])] = [
+        ("training.samples", [("training.objective", "iwae"), ("training.samples", 100_000)]),
+        ("model.pseudo_inputs", [("model.prior", "vamp"), ("model.pseudo_inputs", 1_000_000)]),
+        ("training.batch_size", [("training.objective", "iwae"), ("training.samples", 2), ("training.batch_size", 10_000_000)]),
+    ]
+
+    @Test(arguments: 0..<cases.count)
+    func anOversizedObjectiveOrPriorNamesItsKey(index: Int) throws {
+        let (key, values) = Self.cases[index]
+        // Each case needs far more than any machine of ours (the override checks against this one's memory, the
+        // second call against 4 GiB).
+        let error = try #require(throws: ConfigurationError.self) {
+            var configuration = TrainingConfiguration()
+            try configuration.override(values)
+            try configuration.checkFitsMemory(physicalMemory: 1 << 32)
+        }
+        #expect(error.key == key, "\(error)")
+        var fitting = TrainingConfiguration()
+        try fitting.override([("training.objective", "iwae"), ("training.samples", 5), ("model.prior", "vamp")])
+        try fitting.checkFitsMemory(physicalMemory: 1 << 32)
+    }
+}

@@ -109,14 +109,30 @@ extension TrainingConfiguration {
                 problem:
                     "the model needs about \(gigabytes(estimate.bytes)) (parameters and optimizer \(gigabytes(estimate.parameters)), "
                     + "activations for a batch of \(batchSize) \(gigabytes(estimate.activations))), more than this machine's "
-                    + "\(gigabytes(physicalMemory)) of memory; use smaller \(parameterSide ? "layers" : "batches")")
+                    + "\(gigabytes(physicalMemory)) of memory; \(advice[largestKey(parameterSide: parameterSide)] ?? "use smaller layers")"
+            )
         }
     }
 
-    /// The key most responsible for the size.
+    /// What to do about the key most responsible for the size.
+    private var advice: [String: String] {
+        [
+            "training.batch_size": "use smaller batches", "training.samples": "use fewer IWAE samples",
+            "model.pseudo_inputs": "use fewer pseudo-inputs",
+        ]
+    }
+
+    /// The key most responsible for the size: of the activations, the batch, the IWAE's K or the VampPrior's rows; of
+    /// the parameters, the prior's pseudo-inputs or the widest layer.
     private func largestKey(parameterSide: Bool) -> String {
-        guard parameterSide else { return "training.batch_size" }
         let a = architecture
+        let samples = objective.samplesPerInput, priorRows = a.prior.kind.encoderRows
+        guard parameterSide else {
+            let sampleRows = batchSize.multipliedReportingOverflow(by: samples)
+            if !sampleRows.overflow && priorRows > sampleRows.partialValue { return "model.pseudo_inputs" }
+            return samples > batchSize ? "training.samples" : "training.batch_size"
+        }
+        if priorRows > 0 && priorRows >= a.inputSize { return "model.pseudo_inputs" }
         guard a.isShorthand else { return "model.encoder" }
         let candidates = [
             ("model.encoder_hidden", a.encoderHidden.max() ?? 0), ("model.decoder_hidden", a.decoderHidden.max() ?? 0),
