@@ -65,6 +65,9 @@ public struct ImportanceWeightedNLL: Sendable {
     /// Whether a stop signal cut the estimate short (then the figures cover fewer images and are not reported).
     public var interrupted = false
 
+    /// The fewest rows an estimate decodes at a time.
+    static let decodingRows = 256
+
     /// −log p(x) for the first `images` images of `dataset` by importance sampling with K = `samples` (ε keyed by
     /// (seed, image, k), so the estimate is the same at any rank count up to the float sum of per-image values);
     /// images are dealt round-robin to the ranks and the sums reduced (collective).
@@ -74,6 +77,11 @@ public struct ImportanceWeightedNLL: Sendable {
     ) -> ImportanceWeightedNLL {
         let n = min(images ?? dataset.count, dataset.count)
         let latentSize = model.layout.architecture.latentSize
+        // The K samples of an image are decoded `batchCapacity` at a time: a small training batch (Burda et al.'s 20)
+        // would make every GEMM a thin one, so a model of at least 256 rows over the same parameters does it.
+        let model =
+            model.batchCapacity >= Self.decodingRows
+            ? model : VariationalAutoencoder(layout: model.layout, batchCapacity: Self.decodingRows, parameters: model.parameters)
         var x = [Float](repeating: 0, count: dataset.pixelsPerImage)
         var scratchNoise = [Float](repeating: 0, count: latentSize)
         var sums = [0.0, 0.0, 0.0]  // Σ −log p, Σ log² p, ranks stopped by a signal
