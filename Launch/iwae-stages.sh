@@ -3,8 +3,9 @@
 # binarization, batch 20, Adam β = (0.9, 0.999), ε = 1e-4, lr 10⁻³·10^(−i/7) for 3^i epochs) for the first STAGES
 # stages (stage i ends after (3^(i+1) − 1)/2 epochs: 1, 4, 13, 40, 121, 364, 1093, 3280), and after each stage the
 # importance-weighted test NLL (K = 5000 by default, the whole test set) with the stage's wall time. Resumable: run it
-# again (with more stages) and it continues from the run folder's latest checkpoint; a stage already trained is not
-# trained again. Extra arguments go to `vae-dist train` (e.g. --set training.objective=…).
+# again (with more stages) and it continues from the run folder's latest checkpoint, inside a stage if one was cut
+# short; a stage already trained is neither trained nor evaluated again. Extra arguments go to `vae-dist train`
+# (e.g. --objective iwae --samples 5).
 #
 #   Launch/iwae-stages.sh STAGES [RUN_DIR]                 (default RUN_DIR runs/iwae-burda; needs Data/mnist)
 #   LAUNCH="Launch/mpirun.sh -n 16" Launch/iwae-stages.sh 8   (the whole schedule on 16 ranks)
@@ -22,8 +23,24 @@ launch=${LAUNCH:-}
 evaluate=${EVALUATE:-each}
 [ -x "$bin" ] || { echo "error: no $bin; build it first: swift build -c release" >&2; exit 1; }
 cd "$here"
+# Epochs the run folder's latest checkpoint has completed (0 without one), from its safetensors metadata.
+trained_epochs() {
+  [ -f "$run/latest" ] || { echo 0; return; }
+  python3 - "$run/$(cat "$run/latest")" <<'PY'
+import json, struct, sys
+with open(sys.argv[1], "rb") as f:
+    header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+print(int(header["__metadata__"]["epoch"]))
+PY
+}
 for stage in $(seq 0 $((stages - 1))); do
   epochs=$(( (3 ** (stage + 1) - 1) / 2 ))
+  before=$(trained_epochs)
+  if [ "$before" -ge "$epochs" ]; then
+    # Its checkpoint is gone or later: the latest one is not this stage's, so nothing is evaluated for it.
+    printf 'stage %d (epoch %d): trained before (the run is at epoch %d)\n' "$stage" "$epochs" "$before"
+    continue
+  fi
   start=$(date +%s.%N)
   resume=()
   [ -f "$run/latest" ] && resume=(--resume latest)
