@@ -8,7 +8,8 @@ import VAETraining
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Print the test (or validation) −ELBO per sample of a checkpoint (the example's \"Test set loss\").",
+        abstract:
+            "Print the test (or validation) loss per sample of a checkpoint — its objective's negative bound, −ELBO or −L_K (the example's \"Test set loss\").",
         discussion:
             "The architecture, seed, binarization, standardization and validation split come from the checkpoint itself.")
 
