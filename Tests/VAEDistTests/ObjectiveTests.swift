@@ -193,6 +193,41 @@ import VAESettings
         expectClose(-estimate, terms.loss, relative: 1e-5, absolute: 1e-4)
     }
 
+    /// `--init-from` weights trained without a VampPrior: every other tensor from the file, the pseudo-inputs keep
+    /// their initialization; a file without another tensor is still refused.
+    @Test func weightsWithoutPseudoInputsStartAVampPriorRun() throws {
+        let plain = ParameterLayout(Cases.shorthand(.bernoulli))
+        let trained = FlatBuffer(count: plain.count)
+        plain.initialize(trained, seed: 3)
+        let bytes = Safetensors.encode(
+            tensors: plain.tensors.map {
+                ($0.name, $0.shape, UnsafeBufferPointer(start: trained.pointer(to: $0), count: $0.count))
+            },
+            metadata: [:])
+        let vamp = ParameterLayout(Cases.shorthand(.bernoulli, prior: Cases.vamp(2)))
+        let parameters = FlatBuffer(count: vamp.count)
+        vamp.initialize(parameters, seed: 1)
+        let initialized = parameters.array
+        try ModelWeights.read(bytes, path: "plain.safetensors", layout: vamp, into: parameters)
+        for view in vamp.tensors {
+            let values = Array(UnsafeBufferPointer(start: parameters.pointer(to: view), count: view.count))
+            if let prior = vamp.priorTensors.first, view == prior {
+                #expect(values == Array(initialized[view.offset..<(view.offset + view.count)]))
+            } else {
+                let source = try #require(plain.tensors.first { $0.name == view.name })
+                #expect(
+                    values == Array(UnsafeBufferPointer(start: trained.pointer(to: source), count: source.count)), "\(view.name)")
+            }
+        }
+        let partial = Safetensors.encode(
+            tensors: plain.tensors.dropFirst().map {
+                ($0.name, $0.shape, UnsafeBufferPointer(start: trained.pointer(to: $0), count: $0.count))
+            }, metadata: [:])
+        #expect(throws: ModelWeightsError.self) {
+            try ModelWeights.read(partial, path: "partial.safetensors", layout: vamp, into: parameters)
+        }
+    }
+
     @Test func pseudoInputsAreCheckpointedAndAResumeContinuesExactly() throws {
         let config = Fixtures.configFile(
             #"{"model": {"encoder_hidden": [16], "latent_size": 3, "decoder_hidden": [16], "prior": "vamp", "pseudo_inputs": 6}, "training": {"batch_size": 16, "objective": "iwae", "samples": 2}}"#,

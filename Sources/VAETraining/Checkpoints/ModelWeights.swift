@@ -21,8 +21,9 @@ public enum ModelWeights {
     static let readableTypes: Set<String> = ["F32", "F64", "F16", "BF16"]
 
     /// Fills `parameters` with the model tensors of the safetensors file `bytes`. Every tensor of `layout` must be
-    /// there with its shape and finite values; nothing is written unless all are. Returns the names of the tensors
-    /// in the file that were not used.
+    /// there with its shape and finite values, except a prior's (a VampPrior's pseudo-inputs, when weights trained
+    /// without it start a run with one), which then keeps the value `parameters` holds (its initialization); nothing is
+    /// written unless all are. Returns the names of the tensors in the file that were not used.
     @discardableResult
     public static func read(
         _ bytes: [UInt8], path: String, layout: ParameterLayout, into parameters: FlatBuffer
@@ -31,6 +32,7 @@ public enum ModelWeights {
         let expected = layout.tensors.map { "\($0.name) \($0.shape)" }.joined(separator: ", ")
         for view in layout.tensors {
             guard let entry = entries[view.name] else {
+                if layout.priorTensors.contains(view) { continue }
                 let close = entries.keys.filter { $0.hasSuffix(view.name) }.sorted().first
                 throw ModelWeightsError(
                     path: path,
@@ -52,8 +54,10 @@ public enum ModelWeights {
             }
         }
         let scratch = FlatBuffer(count: layout.count)
+        scratch.copy(from: parameters)
         for view in layout.tensors {
-            let entry = entries[view.name]!, target = scratch.pointer(to: view)
+            guard let entry = entries[view.name] else { continue }  // a prior's tensor the file lacks: kept
+            let target = scratch.pointer(to: view)
             bytes.withUnsafeBytes { raw in
                 let base = raw.baseAddress! + dataStart + entry.range.lowerBound
                 for i in 0..<view.count { target[i] = element(entry.dtype, base, i) }
