@@ -12,10 +12,11 @@ import VAESettings
 ///
 /// The decoder runs on batch × K rows (row i·K + k); ε_k is keyed by (seed, epoch, sample, k), so the bound does not
 /// depend on the rank count. The gradient is the normalized-weight sum: the likelihood's output gradient and the latent
-/// terms' gradients of row k are scaled by w̃_k; the reported L_K takes the configured β
-/// (``VariationalAutoencoder/reportedKLWeight``), the gradients the scheduled one. L_1 is the ELBO, so K = 1 runs ``EvidenceLowerBound`` (its closed-form
-/// KL where the prior has one — the ELBO's bits). Reports −L_K summed and, as its parts, the ELBO's two terms averaged
-/// over the K samples (reconstruction + KL ≥ −L_K: the gap is what the extra samples buy).
+/// terms' gradients of row k are scaled by w̃_k. The reported L_K takes the configured β
+/// (``VariationalAutoencoder/reportedKLWeight``), the gradients the scheduled one. L_1 is the ELBO, so K = 1 runs
+/// ``EvidenceLowerBound`` (its closed-form KL where the prior has one — the ELBO's bits). Reports −L_K summed and, as
+/// its parts, the ELBO's two terms averaged over the K samples (reconstruction + KL ≥ −L_K: the gap is what the extra
+/// samples buy).
 public struct ImportanceWeightedBound: ObjectiveKind {
     public static let name = "iwae"
 
@@ -25,6 +26,7 @@ public struct ImportanceWeightedBound: ObjectiveKind {
         flag: .init("samples", value: "K", help: "The IWAE's importance samples per input (default: 5)."))
     public static let settings = [samples.erased]
 
+    /// K.
     public let count: Int
     public init(settings: SettingValues) { count = settings[ImportanceWeightedBound.samples] }
 
