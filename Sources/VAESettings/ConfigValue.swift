@@ -1,5 +1,4 @@
 import Foundation
-import VAESettings
 
 /// One configuration value with its dotted key, for typed reads that name the key on failure.
 public struct ConfigValue {

@@ -1,5 +1,4 @@
 import Foundation
-import VAESettings
 
 /// A configuration error naming the key and what is wrong with it.
 public struct ConfigurationError: Error, CustomStringConvertible, Equatable {

@@ -1,5 +1,4 @@
 import Foundation
-import VAESettings
 
 /// How a setting may be given on the command line: `--NAME VALUE`, or `--NAME` alone for a switch that sets `true`.
 public struct SettingFlag: Sendable {

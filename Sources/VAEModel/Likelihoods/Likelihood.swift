@@ -10,13 +10,7 @@ import VAESettings
 // flags and the docs' key table take its name and settings from there.
 
 /// One kind of decoder likelihood p(x|z), implemented in a file of its own and registered in ``Likelihood/kinds``.
-public protocol LikelihoodKind: Sendable {
-    /// Its `model.likelihood` spelling.
-    static var name: String { get }
-    /// Its own settings (keys under `model.`), declared in its file; read only when it is the likelihood in force.
-    static var settings: [AnySetting] { get }
-    /// The likelihood the settings' values give.
-    init(settings: SettingValues)
+public protocol LikelihoodKind: RoomKind {
 
     /// For logs: `bernoulli`, `gaussian (learned variance)`.
     var describe: String { get }
@@ -51,37 +45,25 @@ extension LikelihoodKind {
     public var dequantizationNats: Double? { nil }
 }
 
-/// The decoder's likelihood p(x|z): one of the registered ``LikelihoodKind``s with its settings' values.
-public struct Likelihood: Equatable, Sendable {
+/// The decoder's likelihood p(x|z): one of the registered ``LikelihoodKind``s (its `name` is the
+/// `model.likelihood` spelling, its settings keys under `model.`) with its settings' values.
+public struct Likelihood: RoomChoice {
     /// Every likelihood, one line each: the registry `model.likelihood` reads.
     public static let kinds: [any LikelihoodKind.Type] = [
         BernoulliLikelihood.self,
         GaussianLikelihood.self,
         DiscretizedLogisticLikelihood.self,
     ]
-
-    /// The spellings of `model.likelihood`.
-    public static let names = kinds.map { $0.name }
-
-    /// Every likelihood's own settings.
-    public static let settings = kinds.flatMap { $0.settings }
+    public static var registry: [any RoomKind.Type] { kinds }
 
     public let kind: any LikelihoodKind
-    /// The values of the settings of its kind (for the configuration's writers and the trajectory).
     public let settingValues: SettingValues
-
-    /// The likelihood `model.likelihood: name` gives with these settings; nil for an unknown name.
-    public init?(name: String, settings: SettingValues = SettingValues()) {
-        guard let kind = Likelihood.kinds.first(where: { $0.name == name }) else { return nil }
-        self.kind = kind.init(settings: settings)
-        // Only its own settings' values count (another likelihood's setting left in the file changes nothing).
-        self.settingValues = settings.keeping(kind.settings)
+    public var chosenKind: any RoomKind { kind }
+    public init?(built kind: any RoomKind, settingValues: SettingValues) {
+        guard let kind = kind as? any LikelihoodKind else { return nil }
+        self.kind = kind
+        self.settingValues = settingValues
     }
-
-    /// Its `model.likelihood` spelling.
-    public var name: String { type(of: kind).name }
-    /// Its own settings.
-    public var settings: [AnySetting] { type(of: kind).settings }
 
     public var describe: String { kind.describe }
     public var outputBuffersPerPixel: Int { kind.outputBuffersPerPixel }
@@ -105,10 +87,5 @@ public struct Likelihood: Equatable, Sendable {
     }
 
     /// Its keys in the trajectory JSON (`model.likelihood` and its own settings), as (key, JSON value).
-    public var trajectoryFields: [(String, String)] {
-        [("likelihood", jsonLiteral(name))]
-            + settings.map { ($0.field, settingValues.jsonText($0)) }
-    }
-
-    public static func == (a: Likelihood, b: Likelihood) -> Bool { a.name == b.name && a.settingValues == b.settingValues }
+    public var trajectoryFields: [(String, String)] { nameAndSettings(field: "likelihood") }
 }

@@ -9,13 +9,7 @@ import VAESettings
 /// A prior may own model tensors (placed after the encoder's heads, before the decoder: exchanged, checkpointed and
 /// exported with the rest) and may need rows of its own in the encoder's pass (the VampPrior's pseudo-inputs, encoded
 /// after the batch's rows so their μ and log σ² sit in rows `batch..<batch + encoderRows` of the heads).
-public protocol PriorKind: Sendable {
-    /// Its `model.prior` spelling.
-    static var name: String { get }
-    /// Its own settings (keys under `model.`), declared in its file; read only when it is the prior in force.
-    static var settings: [AnySetting] { get }
-    /// The prior the settings' values give.
-    init(settings: SettingValues)
+public protocol PriorKind: RoomKind {
 
     /// For logs: `standard_normal`, `vamp (500 pseudo-inputs)`.
     var describe: String { get }
@@ -56,46 +50,32 @@ extension PriorKind {
     public func scratchSize(latentSize: Int) -> Int { 0 }
 }
 
-/// The prior p(z): one of the registered ``PriorKind``s with its settings' values.
-public struct Prior: Equatable, Sendable {
+/// The prior p(z): one of the registered ``PriorKind``s (its `name` is the `model.prior` spelling, its settings keys
+/// under `model.`) with its settings' values.
+public struct Prior: RoomChoice {
     /// Every prior, one line each: the registry `model.prior` reads.
     public static let kinds: [any PriorKind.Type] = [
         StandardNormalPrior.self,
         VampPrior.self,
     ]
-
-    /// The spellings of `model.prior`.
-    public static let names = kinds.map { $0.name }
-
-    /// Every prior's own settings.
-    public static let settings = kinds.flatMap { $0.settings }
+    public static var registry: [any RoomKind.Type] { kinds }
 
     public let kind: any PriorKind
-    /// The values of the settings of its kind.
     public let settingValues: SettingValues
-
-    /// The prior `model.prior: name` gives with these settings; nil for an unknown name.
-    public init?(name: String, settings: SettingValues = SettingValues()) {
-        guard let kind = Prior.kinds.first(where: { $0.name == name }) else { return nil }
-        self.kind = kind.init(settings: settings)
-        self.settingValues = settings.keeping(kind.settings)
+    public var chosenKind: any RoomKind { kind }
+    public init?(built kind: any RoomKind, settingValues: SettingValues) {
+        guard let kind = kind as? any PriorKind else { return nil }
+        self.kind = kind
+        self.settingValues = settingValues
     }
 
-    /// Its `model.prior` spelling.
-    public var name: String { type(of: kind).name }
-    /// Its own settings.
-    public var settings: [AnySetting] { type(of: kind).settings }
     public var describe: String { kind.describe }
     /// Whether it is N(0, I), the default (left out of logs' model line and of the trajectory).
     public var isStandardNormal: Bool { kind is StandardNormalPrior }
 
     /// Its keys in the trajectory JSON (`model.prior` and its own settings) — none for the default, so the runs
     /// before priors existed keep their trajectory.
-    public var trajectoryFields: [(String, String)] {
-        isStandardNormal ? [] : [("prior", jsonLiteral(name))] + settings.map { ($0.field, settingValues.jsonText($0)) }
-    }
-
-    public static func == (a: Prior, b: Prior) -> Bool { a.name == b.name && a.settingValues == b.settingValues }
+    public var trajectoryFields: [(String, String)] { isStandardNormal ? [] : nameAndSettings(field: "prior") }
 
     /// N(0, I).
     public static let standardNormal = Prior(name: StandardNormalPrior.name)!

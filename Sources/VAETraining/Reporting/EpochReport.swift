@@ -17,7 +17,6 @@ extension TrainingReport {
     /// The epoch's summary lines, metrics record and scalars.
     public func epochFinished(_ summary: EpochSummary, globalStep: Int) {
         guard writes else { return }
-        let klWeight = configuration.klWeight
         let trainLoss = summary.train.perSample.loss
         logger.info("\(String(format: "====> Epoch: %d Average loss: %.4f", summary.epoch, trainLoss))")
         var record: [String: Any] = [
