@@ -16,7 +16,10 @@ import Testing
         ("iwae-setup", "Config/mnist-iwae-setup.json", []),
         ("synthetic-smoke", "Config/synthetic-smoke.json", []),
         ("vampprior", "Config/mnist-vampprior.json", []),
-        ("iwae-vamp", nil, ["training.objective=\"iwae\"", "training.samples=3", "model.prior=\"vamp\"", "model.pseudo_inputs=7"]),
+        (
+            "iwae-vamp", nil,
+            ["training.objective=\"iwae\"", "training.samples=3", "model.prior=\"vamp\"", "model.pseudo_inputs=7"]
+        ),
         ("gaussian-learned", nil, ["model.likelihood=\"gaussian\"", "data.standardize=true", "data.validation_fraction=0.1"]),
         ("gaussian-fixed", nil, ["model.gaussian_variance=0.25", "model.likelihood=\"gaussian\"", "model.activation=\"tanh\""]),
         ("step-schedule", nil, ["training.lr_schedule=\"step\"", "training.lr_step_every=100", "training.lr_step_factor=0.5"]),
