@@ -15,7 +15,8 @@ extension VariationalAutoencoder {
             mean: mean, logVariance: logVariance, epsilon: epsilon, standardDeviation: standardDeviation,
             latent: latent, count: batch * width)
         guard samples > 1 else { return }
-        // The rows above took ε's first rows; each sample's K rows from its μ and σ replace them.
+        // The pass above wrote σ (the same vectorized expf the ELBO uses, so both see the same σ) and z for ε's first
+        // rows; each sample's K rows from its μ and σ replace those z.
         for i in 0..<batch {
             for k in 0..<samples {
                 let row = i * samples + k

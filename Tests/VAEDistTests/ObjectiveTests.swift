@@ -37,7 +37,7 @@ import VAESettings
         }
     }
 
-    @Test func theBoundIsBelowTheELBOsPartsAndTheSameAtK1() {
+    @Test func theBoundIsBelowTheELBOsParts() {
         // log (1/K) Σ w_k ≥ (1/K) Σ log w_k (Jensen): the reported −L_K never exceeds the ELBO's parts on the same samples.
         let model = Cases.model(Cases.shorthand(.bernoulli), objective: Cases.iwae(6), klWeight: 1)
         let terms = model.forward(batch: 3)

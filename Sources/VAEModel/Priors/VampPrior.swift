@@ -54,7 +54,7 @@ public struct VampPrior: PriorKind {
     ) {
         let width = model.layout.architecture.latentSize, count = components
         let means = model.mean + batch * width, logVariances = model.logVariance + batch * width
-        // Scratch: each component's precisions [K, width], its constant and, per row, its a_j then γ_j.
+        // Scratch: each component's precisions [K, width] and constant, and the current row's a_j.
         let precision = model.priorScratch, constant = precision + count * width, a = constant + count
         for j in 0..<count {
             var c = 0.0
@@ -96,12 +96,12 @@ public struct VampPrior: PriorKind {
                 let meanRow = model.meanGradient + (batch + j) * width
                 let logVarianceRow = model.logVarianceGradient + (batch + j) * width
                 for d in 0..<width {
-                    let scaled = (Double(z[d]) - Double(means[j * width + d])) * precision[j * width + d]
+                    let difference = Double(z[d]) - Double(means[j * width + d])
+                    let scaled = difference * precision[j * width + d]
                     let pull = w * responsibility * scaled
                     g[d] += Float(pull)
                     meanRow[d] -= Float(pull)
-                    logVarianceRow[d] += Float(
-                        0.5 * w * responsibility * (1 - scaled * (Double(z[d]) - Double(means[j * width + d]))))
+                    logVarianceRow[d] += Float(0.5 * w * responsibility * (1 - scaled * difference))
                 }
             }
         }

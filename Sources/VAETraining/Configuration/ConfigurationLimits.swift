@@ -109,17 +109,19 @@ extension TrainingConfiguration {
                 problem:
                     "the model needs about \(gigabytes(estimate.bytes)) (parameters and optimizer \(gigabytes(estimate.parameters)), "
                     + "activations for a batch of \(batchSize) \(gigabytes(estimate.activations))), more than this machine's "
-                    + "\(gigabytes(physicalMemory)) of memory; \(advice[largestKey(parameterSide: parameterSide)] ?? "use smaller layers")"
+                    + "\(gigabytes(physicalMemory)) of memory; \(Self.advice(for: largestKey(parameterSide: parameterSide)))"
             )
         }
     }
 
     /// What to do about the key most responsible for the size.
-    private var advice: [String: String] {
-        [
-            "training.batch_size": "use smaller batches", "training.samples": "use fewer IWAE samples",
-            "model.pseudo_inputs": "use fewer pseudo-inputs",
-        ]
+    private static func advice(for key: String) -> String {
+        switch key {
+        case "training.batch_size": return "use smaller batches"
+        case "training.samples": return "use fewer IWAE samples"
+        case "model.pseudo_inputs": return "use fewer pseudo-inputs"
+        default: return "use smaller layers"
+        }
     }
 
     /// The key most responsible for the size: of the activations, the batch, the IWAE's K or the VampPrior's rows; of
